@@ -1,0 +1,288 @@
+// tscale-client: submit sweeps to a tscale-server and read their results.
+//
+// Exit codes: 0 success; 1 the server could not be reached or failed; 2 bad arguments or a request the
+// server rejected as invalid; 3 --wait gave up before the sweep finished.
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "client/table.h"
+#include "common/outcome.h"
+#include "common/version.h"
+#include "tscale/v1/tscale.grpc.pb.h"
+
+namespace {
+
+using tscale::TextTable;
+namespace v1 = tscale::v1;
+
+constexpr int kExitOk = 0, kExitServer = 1, kExitUsage = 2, kExitWaitTimeout = 3;
+
+struct Connection {
+  std::string address = "127.0.0.1:50051";
+  double timeout_s = 30;
+  std::unique_ptr<v1::TscaleService::Stub> stub;
+
+  void Open() {
+    stub = v1::TscaleService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  }
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    return ctx;
+  }
+  // One clear line per failure; the exit code separates "your request" from "the server".
+  int Fail(const grpc::Status& status) const {
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      std::cerr << "tscale-client: cannot reach tscale-server at " << address << ": " << status.error_message() << "\n";
+      return kExitServer;
+    }
+    std::cerr << "tscale-client: " << status.error_message() << "\n";
+    return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                   status.error_code() == grpc::StatusCode::NOT_FOUND
+               ? kExitUsage
+               : kExitServer;
+  }
+};
+
+std::string ProgressLine(const v1::SweepStatus& s) {
+  std::string line = "sweep " + std::to_string(s.sweep_id()) + ": " + std::to_string(s.finished()) + "/" +
+                     std::to_string(s.total_jobs()) + " finished, " + std::to_string(s.running() + s.leased()) +
+                     " running, " + std::to_string(s.queued()) + " queued";
+  std::string outcomes;
+  for (const auto& [name, count] : s.outcome_counts())
+    outcomes += (outcomes.empty() ? "" : ", ") + name + "=" + std::to_string(count);
+  if (!outcomes.empty()) line += " [" + outcomes + "]";
+  for (const auto& reason : s.waiting_reasons()) line += "; waiting: " + reason;
+  return line;
+}
+
+int PrintResults(Connection& conn, const v1::ListResultsRequest& request) {
+  v1::ListResultsResponse response;
+  auto ctx = conn.Context();
+  grpc::Status status = conn.stub->ListResults(ctx.get(), request, &response);
+  if (!status.ok()) return conn.Fail(status);
+
+  TextTable table;
+  using A = TextTable::Align;
+  for (auto [header, align] : std::vector<std::pair<const char*, A>>{
+           {"job", A::kRight}, {"model", A::kLeft}, {"len", A::kRight}, {"batch", A::kRight},
+           {"outcome", A::kLeft}, {"params", A::kRight}, {"load_ms", A::kRight}, {"median_ms", A::kRight},
+           {"iqr_ms", A::kRight}, {"n", A::kRight}, {"tokens/s", A::kRight}, {"peak_MiB", A::kRight},
+           {"detail", A::kLeft}})
+    table.AddColumn(header, align);
+  for (const auto& job : response.jobs()) {
+    const auto& spec = job.spec();
+    const auto& r = job.result();
+    const bool finished = job.state() == v1::JOB_STATE_FINISHED;
+    const bool measured = finished && (r.outcome() == v1::OUTCOME_OK || r.outcome() == v1::OUTCOME_INVALID);
+    std::string detail = r.message();
+    if (!r.signal_name().empty() && detail.find(r.signal_name()) == std::string::npos) detail = r.signal_name() + " " + detail;
+    for (const auto& reason : r.invalid_reasons()) detail += (detail.empty() ? "" : "; ") + reason;
+    if (detail.size() > 80) detail = detail.substr(0, 77) + "...";
+    table.AddRow({std::to_string(spec.job_id()), spec.model_id(), std::to_string(spec.seq_len()),
+                  std::to_string(spec.batch_size()),
+                  finished ? tscale::OutcomeName(r.outcome()) : tscale::JobStateName(job.state()),
+                  r.parameter_count() > 0 ? tscale::FormatMillions(r.parameter_count()) : "",
+                  measured ? tscale::FormatFixed(r.load_time_ms(), 0) : "",
+                  measured ? tscale::FormatFixed(r.latency().median_ms(), 1) : "",
+                  measured ? tscale::FormatFixed(r.latency().iqr_ms(), 1) : "",
+                  measured ? std::to_string(r.latency().count()) : "",
+                  measured ? tscale::FormatFixed(r.tokens_per_second(), 0) : "",
+                  measured ? tscale::FormatMiB(r.memory().peak_rss_bytes()) : "", detail});
+  }
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+// Polls the sweep until every job has finished; prints a line whenever progress changes.
+int WaitForSweep(Connection& conn, int64_t sweep_id, double max_wait_s) {
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(static_cast<int64_t>(max_wait_s * 1000));
+  std::string last_line;
+  while (true) {
+    v1::GetSweepRequest request;
+    request.set_sweep_id(sweep_id);
+    v1::SweepStatus status;
+    auto ctx = conn.Context();
+    grpc::Status rpc = conn.stub->GetSweep(ctx.get(), request, &status);
+    if (!rpc.ok()) return conn.Fail(rpc);
+    std::string line = ProgressLine(status);
+    if (line != last_line) std::cout << line << std::endl;
+    last_line = line;
+    if (status.done()) return kExitOk;
+    if (max_wait_s > 0 && std::chrono::steady_clock::now() > give_up) {
+      std::cerr << "tscale-client: sweep " << sweep_id << " not finished after " << max_wait_s << " s\n";
+      return kExitWaitTimeout;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tscale-client: submit transformer scaling sweeps and read their results"};
+  app.require_subcommand(1);
+  Connection conn;
+  app.add_option("--server", conn.address, "tscale-server address")->envname("TSCALE_SERVER")->capture_default_str();
+  app.add_option("--timeout-s", conn.timeout_s, "deadline of each call to the server")->capture_default_str();
+  app.set_version_flag("--version", tscale::kVersion);
+
+  // submit
+  auto* submit = app.add_subcommand("submit", "submit a sweep: models x lengths x batch sizes x ...");
+  v1::SweepSpec spec;
+  std::vector<std::string> models, dtypes, attention;
+  std::vector<int> lengths, batches;
+  int repetitions = 1, warmup = 0, min_iters = 0, threads = 0;
+  double min_time_s = 0, job_timeout_s = 0, wait_max_s = 0;
+  std::string name;
+  bool wait = false, show_results = false, extend_context = false;
+  submit->add_option("--models,-m", models, "model ids or aliases")->delimiter(',')->required();
+  submit->add_option("--lengths,-l", lengths, "sequence lengths")->delimiter(',')->required();
+  submit->add_option("--batch,-b", batches, "batch sizes (default 1)")->delimiter(',');
+  submit->add_option("--dtype", dtypes, "fp32, bf16, fp16 (default fp32)")->delimiter(',');
+  submit->add_option("--attention", attention, "eager, memory_efficient, fused (default eager)")->delimiter(',');
+  submit->add_option("--repetitions", repetitions, "independent runs of every cell")->check(CLI::Range(1, 1000));
+  submit->add_option("--name", name, "a name for the sweep");
+  submit->add_option("--warmup", warmup, "warm-up forwards (default 2)");
+  submit->add_option("--min-iters", min_iters, "minimum timed forwards (default 5)");
+  submit->add_option("--min-time-s", min_time_s, "minimum timed seconds (default 1)");
+  submit->add_option("--threads", threads, "runner threads (default: the worker's cores)");
+  submit->add_option("--job-timeout-s", job_timeout_s, "execution limit of one job (default 1800)");
+  submit->add_flag("--extend-context", extend_context, "run past the models' position limits");
+  submit->add_flag("--wait", wait, "wait until every job has finished");
+  submit->add_option("--wait-max-s", wait_max_s, "with --wait: give up after this long (0 = never)");
+  submit->add_flag("--results", show_results, "with --wait: print the results table at the end");
+
+  // results
+  auto* results = app.add_subcommand("results", "list jobs and their results");
+  v1::ListResultsRequest results_request;
+  int64_t results_sweep = 0;
+  std::string results_model, results_outcome;
+  int results_length = 0;
+  results->add_option("--sweep,-s", results_sweep, "only this sweep");
+  results->add_option("--model", results_model, "only this model");
+  results->add_option("--length", results_length, "only this sequence length");
+  results->add_option("--outcome", results_outcome, "only this outcome (ok, exceeds_context, oom, ...)");
+
+  // status
+  auto* status_cmd = app.add_subcommand("status", "progress of a sweep (or of the latest sweeps)");
+  int64_t status_sweep = 0;
+  status_cmd->add_option("--sweep,-s", status_sweep, "sweep id (default: the 10 latest)");
+
+  auto* models_cmd = app.add_subcommand("models", "list the model catalog");
+  std::string models_category;
+  models_cmd->add_option("--category", models_category, "only this category");
+
+  CLI11_PARSE(app, argc, argv);
+  conn.Open();
+
+  if (*submit) {
+    spec.set_name(name);
+    for (const auto& m : models) spec.add_models(m);
+    for (int n : lengths) spec.add_seq_lengths(n);
+    for (int b : batches) spec.add_batch_sizes(b);
+    for (const auto& d : dtypes) {
+      auto parsed = tscale::ParseDType(d);
+      if (!parsed) {
+        std::cerr << "tscale-client: --dtype: unknown dtype \"" << d << "\" (fp32, bf16, fp16)\n";
+        return kExitUsage;
+      }
+      spec.add_dtypes(*parsed);
+    }
+    for (const auto& a : attention) {
+      auto parsed = tscale::ParseAttention(a);
+      if (!parsed) {
+        std::cerr << "tscale-client: --attention: unknown implementation \"" << a
+                  << "\" (eager, memory_efficient, fused)\n";
+        return kExitUsage;
+      }
+      spec.add_attention(*parsed);
+    }
+    spec.set_repetitions(repetitions);
+    spec.set_extend_context(extend_context);
+    auto* m = spec.mutable_measurement();
+    m->set_warmup_iters(warmup);
+    m->set_min_iters(min_iters);
+    m->set_min_time_s(min_time_s);
+    m->set_threads(threads);
+    m->set_timeout_s(job_timeout_s);
+
+    v1::SubmitSweepRequest request;
+    *request.mutable_spec() = spec;
+    v1::SubmitSweepResponse response;
+    auto ctx = conn.Context();
+    grpc::Status status = conn.stub->SubmitSweep(ctx.get(), request, &response);
+    if (!status.ok()) return conn.Fail(status);
+    std::cout << "sweep " << response.sweep_id() << " submitted: " << response.job_count() << " jobs" << std::endl;
+    if (!wait) return kExitOk;
+    int code = WaitForSweep(conn, response.sweep_id(), wait_max_s);
+    if (code != kExitOk || !show_results) return code;
+    v1::ListResultsRequest list;
+    list.set_sweep_id(response.sweep_id());
+    return PrintResults(conn, list);
+  }
+
+  if (*results) {
+    results_request.set_sweep_id(results_sweep);
+    results_request.set_model_id(results_model);
+    results_request.set_seq_len(results_length);
+    if (!results_outcome.empty()) {
+      auto outcome = tscale::ParseOutcome(results_outcome);
+      if (!outcome) {
+        std::cerr << "tscale-client: --outcome: unknown outcome \"" << results_outcome << "\"\n";
+        return kExitUsage;
+      }
+      results_request.set_outcome(*outcome);
+    }
+    return PrintResults(conn, results_request);
+  }
+
+  if (*status_cmd) {
+    if (status_sweep > 0) {
+      v1::GetSweepRequest request;
+      request.set_sweep_id(status_sweep);
+      v1::SweepStatus status;
+      auto ctx = conn.Context();
+      grpc::Status rpc = conn.stub->GetSweep(ctx.get(), request, &status);
+      if (!rpc.ok()) return conn.Fail(rpc);
+      std::cout << ProgressLine(status) << "\n";
+      return kExitOk;
+    }
+    v1::ListSweepsRequest request;
+    request.set_limit(10);
+    v1::ListSweepsResponse response;
+    auto ctx = conn.Context();
+    grpc::Status rpc = conn.stub->ListSweeps(ctx.get(), request, &response);
+    if (!rpc.ok()) return conn.Fail(rpc);
+    for (const auto& s : response.sweeps()) std::cout << ProgressLine(s) << "\n";
+    return kExitOk;
+  }
+
+  if (*models_cmd) {
+    v1::ListModelsRequest request;
+    request.set_category(models_category);
+    v1::ListModelsResponse response;
+    auto ctx = conn.Context();
+    grpc::Status rpc = conn.stub->ListModels(ctx.get(), request, &response);
+    if (!rpc.ok()) return conn.Fail(rpc);
+    TextTable table;
+    table.AddColumn("id");
+    table.AddColumn("category");
+    table.AddColumn("arch");
+    table.AddColumn("params", TextTable::Align::kRight);
+    table.AddColumn("max_len", TextTable::Align::kRight);
+    for (const auto& m : response.models())
+      table.AddRow({m.id(), m.category(), m.arch_kind(), tscale::FormatMillions(m.parameter_count()),
+                    m.max_positions() > 0 ? std::to_string(m.max_positions()) : "none"});
+    std::cout << table.Render();
+    return kExitOk;
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,31 @@
+// Catalog: the set of model architectures the coordinator can schedule, loaded from JSON files
+// (one ModelConfig per file). Lookups accept the canonical id or any alias.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/model_config.h"
+#include "common/status.h"
+
+namespace tscale {
+
+class Catalog {
+ public:
+  // Adds every *.json file in `dir`. Fails on the first bad file (naming it) or on an id/alias that is
+  // already taken; on failure the catalog is left unchanged.
+  Status LoadDirectory(const std::string& dir);
+  Status Add(ModelConfig config);
+
+  // nullptr when neither an id nor an alias matches.
+  const ModelConfig* Find(const std::string& name) const;
+  const std::vector<ModelConfig>& models() const { return models_; }
+  size_t size() const { return models_.size(); }
+
+ private:
+  std::vector<ModelConfig> models_;
+  std::map<std::string, size_t> index_;  // id and aliases -> position in models_
+};
+
+}  // namespace tscale

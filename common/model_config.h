@@ -1,0 +1,86 @@
+// ModelConfig: one transformer architecture as data. The catalog (models/*.json), user-supplied tscale
+// JSON configs and the runner all speak this type; the runner builds a network from it and nothing else.
+//
+// Contract: ParseModelConfig either returns a config that passes Validate(), or an INVALID_ARGUMENT
+// naming the offending field. Every derived quantity (usable length, parameter count) is a pure function
+// of the config.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tscale {
+
+enum class ArchKind { kEncoder, kDecoder, kEncoderDecoder };
+enum class PositionScheme { kLearned, kSinusoidal, kRotary, kAlibi, kRelativeBuckets, kNone };
+enum class NormType { kLayerNorm, kRmsNorm };
+enum class NormPlacement { kPre, kPost };
+// kGelu = exact erf GELU; kGeluTanh = HF "gelu_new"; kSiluGated = SwiGLU (gate * silu(up)).
+enum class Activation { kGelu, kGeluTanh, kRelu, kSiluGated };
+
+struct ModelConfig {
+  std::string id;                    // canonical id, e.g. "google-bert/bert-base-uncased"
+  std::vector<std::string> aliases;  // other names users type, e.g. "bert-base-uncased"
+  std::string category;              // the study's category, as catalog data
+  std::string family;                // HF model_type, informational
+
+  ArchKind arch = ArchKind::kEncoder;
+  int layers = 0;   // encoder or decoder blocks (the stack that exists)
+  int hidden = 0;   // d_model
+  int heads = 0;
+  int kv_heads = 0;  // 0 = heads (MHA); fewer = GQA/MQA
+  int head_dim = 0;  // 0 = hidden / heads
+  int ffn = 0;       // FFN inner width
+  int vocab = 0;
+  int embedding_size = 0;  // 0 = hidden; smaller = factorised embedding with a projection
+
+  PositionScheme position = PositionScheme::kLearned;
+  int position_rows = 0;    // rows of the learned position table
+  int position_offset = 0;  // RoBERTa/OPT: positions start at this row
+  int max_input_tokens = 0;  // longest accepted input; 0 = no table bound
+  int type_vocab = 0;        // token-type rows; 0 = none
+
+  NormType norm = NormType::kLayerNorm;
+  double norm_eps = 1e-5;
+  NormPlacement norm_placement = NormPlacement::kPre;
+  bool embedding_norm = false;  // norm right after the embedding sum (BERT)
+  bool final_norm = false;      // norm after the last block (GPT-2 ln_f)
+  Activation activation = Activation::kGelu;
+  bool bias = true;
+  bool pooler = false;  // BERT-style tanh pooler over the first token
+
+  double published_params_m = 0;  // the study's base-model count in millions (rounded to 0.1 M)
+  int64_t reference_params = 0;   // exact count from the architecture facts file, when known
+  std::string notes;
+
+  int EffectiveKvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
+  int EffectiveHeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
+  int EffectiveEmbeddingSize() const { return embedding_size > 0 ? embedding_size : hidden; }
+  bool causal() const { return arch == ArchKind::kDecoder; }
+};
+
+// Checks ranges and combinations; the message names the field ("heads: must divide hidden (768)").
+Status Validate(const ModelConfig& config);
+
+// Parses a tscale JSON model config (the catalog format, documented in docs/model-config.md).
+StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text);
+std::string ModelConfigToJson(const ModelConfig& config);
+
+// The base-model parameter count implied by the architecture (no LM head), computed from shapes.
+int64_t AnalyticParameterCount(const ModelConfig& config);
+
+// Analytic floating-point operations of one forward pass: 2 per multiply-add of every matrix product
+// (projections, FFN, pooler, attention scores and weighted values). Norms, softmax and activations are
+// not counted. The attention products are counted in full (eager computes the whole score matrix).
+double ForwardFlops(const ModelConfig& config, int batch, int seq_len);
+
+// OK when a sequence of seq_len tokens fits the model's position limit (or extend_context lifts it);
+// otherwise OUT_OF_RANGE with the limit in the message.
+Status CheckContext(const ModelConfig& config, int seq_len, bool extend_context);
+
+const char* ArchKindName(ArchKind kind);
+
+}  // namespace tscale

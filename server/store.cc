@@ -1,0 +1,453 @@
+#include "server/store.h"
+
+#include <algorithm>
+
+#include "common/outcome.h"
+#include "server/migrations.h"
+
+namespace tscale {
+namespace {
+
+constexpr int kClaimScanLimit = 512;  // queued jobs examined per claim for a capability match
+
+std::string Serialize(const google::protobuf::Message& message) {
+  std::string bytes;
+  message.SerializeToString(&bytes);
+  return bytes;
+}
+
+template <typename Message>
+Status Parse(const std::string& bytes, Message* out, const char* what) {
+  if (!out->ParseFromString(bytes)) return Status::DataLoss(std::string("stored ") + what + " does not parse");
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool WorkerMatches(const v1::WorkerCapabilities& caps, const v1::Requirements& req) {
+  if (req.device_kind() != v1::DEVICE_KIND_UNSPECIFIED && req.device_kind() != caps.device_kind()) return false;
+  if (req.min_device_memory_bytes() > 0) {
+    int64_t memory = caps.device_kind() == v1::DEVICE_KIND_CPU ? caps.ram_bytes() : caps.device_memory_bytes();
+    if (memory < req.min_device_memory_bytes()) return false;
+  }
+  for (const auto& label : req.labels()) {
+    if (std::find(caps.labels().begin(), caps.labels().end(), label) == caps.labels().end()) return false;
+  }
+  return true;
+}
+
+StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
+  std::unique_ptr<Store> store(new Store(options));
+  TSCALE_RETURN_IF_ERROR(store->db_.Open(path));
+  sqlite3_busy_timeout(store->db_.handle(), options.busy_timeout_ms);
+  // WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged commit durable
+  // across a power loss, not just a process crash.
+  TSCALE_RETURN_IF_ERROR(store->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                         "PRAGMA foreign_keys=ON;"));
+  TSCALE_RETURN_IF_ERROR(MigrateToLatest(store->db_));
+  auto version = SchemaVersion(store->db_);
+  if (!version.ok()) return version.status();
+  store->schema_version_ = *version;
+  return store;
+}
+
+StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+  sql::Statement sweep(db_, "INSERT INTO sweeps(name, spec, created_ms) VALUES(?, ?, ?)");
+  sweep.Bind(1, spec.name()).BindBlob(2, Serialize(spec)).Bind(3, now_ms);
+  TSCALE_RETURN_IF_ERROR(sweep.Run());
+  const int64_t sweep_id = db_.LastInsertRowId();
+
+  sql::Statement insert(db_,
+                        "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
+                        "repetition, spec, state, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+  for (auto& job : jobs) {
+    job.spec.set_sweep_id(sweep_id);
+    const auto& s = job.spec;
+    insert.Bind(1, sweep_id)
+        .Bind(2, s.model_id())
+        .Bind(3, job.category)
+        .Bind(4, s.seq_len())
+        .Bind(5, s.batch_size())
+        .Bind(6, static_cast<int>(s.dtype()))
+        .Bind(7, static_cast<int>(s.attention()))
+        .Bind(8, s.repetition())
+        .BindBlob(9, Serialize(s))
+        .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
+        .Bind(11, now_ms)
+        .Bind(12, now_ms);
+    TSCALE_RETURN_IF_ERROR(insert.Run());
+    insert.Reset();
+  }
+  TSCALE_RETURN_IF_ERROR(txn.Commit());
+  return sweep_id;
+}
+
+Status Store::UpsertWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+  sql::Statement upsert(db_,
+                        "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms) VALUES(?,?,?,?) "
+                        "ON CONFLICT(id) DO UPDATE SET capabilities=excluded.capabilities, "
+                        "last_seen_ms=excluded.last_seen_ms");
+  upsert.Bind(1, worker_id).BindBlob(2, Serialize(caps)).Bind(3, now_ms).Bind(4, now_ms);
+  TSCALE_RETURN_IF_ERROR(upsert.Run());
+  return txn.Commit();
+}
+
+StatusOr<int> Store::ExpireLeases(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+  auto expired = ExpireLeasesLocked(now_ms);
+  if (!expired.ok()) return expired.status();
+  TSCALE_RETURN_IF_ERROR(txn.Commit());
+  return expired;
+}
+
+StatusOr<int> Store::ExpireLeasesLocked(int64_t now_ms) {
+  sql::Statement find(db_,
+                      "SELECT j.id, j.attempts, a.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                      "WHERE j.state IN (?, ?) AND a.lease_expires_ms < ?");
+  find.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED)).Bind(2, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(3, now_ms);
+  struct Expired {
+    int64_t job_id, attempts, attempt_id;
+  };
+  std::vector<Expired> expired;
+  while (find.Step()) expired.push_back({find.ColumnInt(0), find.ColumnInt(1), find.ColumnInt(2)});
+  TSCALE_RETURN_IF_ERROR(find.status());
+
+  for (const auto& e : expired) {
+    sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='expired' WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, e.attempt_id).Run());
+    if (e.attempts >= options_.max_attempts) {
+      v1::Result lost;
+      lost.set_job_id(e.job_id);
+      lost.set_attempt_id(e.attempt_id);
+      lost.set_outcome(v1::OUTCOME_LOST);
+      lost.set_message("lease expired " + std::to_string(e.attempts) + " times (cap " +
+                       std::to_string(options_.max_attempts) + "); the worker stopped heartbeating");
+      lost.set_finished_unix_ms(now_ms);
+      TSCALE_RETURN_IF_ERROR(InsertResultLocked(e.job_id, lost, now_ms));
+    } else {
+      sql::Statement requeue(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
+      TSCALE_RETURN_IF_ERROR(
+          requeue.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, now_ms).Bind(3, e.job_id).Run());
+    }
+  }
+  return static_cast<int>(expired.size());
+}
+
+StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+
+  v1::WorkerCapabilities caps;
+  {
+    sql::Statement worker(db_, "SELECT capabilities FROM workers WHERE id=?");
+    worker.Bind(1, worker_id);
+    if (!worker.Step()) {
+      TSCALE_RETURN_IF_ERROR(worker.status());
+      return Status::NotFound("worker \"" + worker_id + "\" is not registered");
+    }
+    TSCALE_RETURN_IF_ERROR(Parse(worker.ColumnBlob(0), &caps, "worker capabilities"));
+    sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
+  }
+  auto expired = ExpireLeasesLocked(now_ms);
+  if (!expired.ok()) return expired.status();
+
+  sql::Statement queued(db_, "SELECT id, spec FROM jobs WHERE state=? ORDER BY id LIMIT ?");
+  queued.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, kClaimScanLimit);
+  std::optional<v1::JobSpec> chosen;
+  while (queued.Step()) {
+    v1::JobSpec spec;
+    TSCALE_RETURN_IF_ERROR(Parse(queued.ColumnBlob(1), &spec, "job spec"));
+    if (WorkerMatches(caps, spec.requirements())) {
+      spec.set_job_id(queued.ColumnInt(0));
+      chosen = std::move(spec);
+      break;
+    }
+  }
+  TSCALE_RETURN_IF_ERROR(queued.status());
+  if (!chosen) {
+    TSCALE_RETURN_IF_ERROR(txn.Commit());  // keeps the lease expiry and last_seen update
+    return std::optional<v1::Lease>();
+  }
+
+  const int64_t expires = now_ms + options_.lease_ms;
+  sql::Statement attempt(db_, "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms) VALUES(?,?,?,?)");
+  TSCALE_RETURN_IF_ERROR(attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Run());
+  const int64_t attempt_id = db_.LastInsertRowId();
+  sql::Statement lease(db_,
+                       "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED))
+                             .Bind(2, attempt_id)
+                             .Bind(3, now_ms)
+                             .Bind(4, chosen->job_id())
+                             .Run());
+  TSCALE_RETURN_IF_ERROR(txn.Commit());
+
+  v1::Lease out;
+  out.set_attempt_id(attempt_id);
+  out.set_lease_expires_unix_ms(expires);
+  *out.mutable_job() = std::move(*chosen);
+  return std::optional<v1::Lease>(std::move(out));
+}
+
+StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, const std::vector<int64_t>& attempt_ids,
+                                                int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+  sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
+  if (db_.Changes() == 0) return Status::NotFound("worker \"" + worker_id + "\" is not registered");
+
+  std::vector<int64_t> revoked;
+  for (int64_t attempt_id : attempt_ids) {
+    sql::Statement live(db_,
+                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+    live.Bind(1, attempt_id).Bind(2, worker_id);
+    if (!live.Step()) {
+      TSCALE_RETURN_IF_ERROR(live.status());
+      revoked.push_back(attempt_id);
+      continue;
+    }
+    const int64_t job_id = live.ColumnInt(0);
+    sql::Statement extend(db_, "UPDATE attempts SET lease_expires_ms=? WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(extend.Bind(1, now_ms + options_.lease_ms).Bind(2, attempt_id).Run());
+    sql::Statement running(db_, "UPDATE jobs SET state=?, updated_ms=? WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(
+        running.Bind(1, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(2, now_ms).Bind(3, job_id).Run());
+  }
+  TSCALE_RETURN_IF_ERROR(txn.Commit());
+  return revoked;
+}
+
+Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms) {
+  v1::Result without_samples = result;
+  without_samples.clear_samples_ms();
+  sql::Statement insert(db_,
+                        "INSERT INTO results(job_id, attempt_id, outcome, median_ms, tokens_per_second, "
+                        "peak_rss_bytes, parameter_count, load_time_ms, result, finished_ms) "
+                        "VALUES(?,?,?,?,?,?,?,?,?,?)");
+  insert.Bind(1, job_id)
+      .Bind(2, result.attempt_id())
+      .Bind(3, static_cast<int>(result.outcome()));
+  if (result.outcome() == v1::OUTCOME_OK || result.outcome() == v1::OUTCOME_INVALID) {
+    insert.Bind(4, result.latency().median_ms()).Bind(5, result.tokens_per_second());
+  } else {
+    insert.BindNull(4).BindNull(5);
+  }
+  insert.Bind(6, result.memory().peak_rss_bytes())
+      .Bind(7, result.parameter_count())
+      .Bind(8, result.load_time_ms())
+      .BindBlob(9, Serialize(without_samples))
+      .Bind(10, now_ms);
+  TSCALE_RETURN_IF_ERROR(insert.Run());
+
+  sql::Statement sample(db_, "INSERT INTO samples(job_id, idx, latency_ms) VALUES(?,?,?)");
+  for (int i = 0; i < result.samples_ms_size(); ++i) {
+    TSCALE_RETURN_IF_ERROR(sample.Bind(1, job_id).Bind(2, i).Bind(3, result.samples_ms(i)).Run());
+    sample.Reset();
+  }
+  sql::Statement finish(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
+  return finish.Bind(1, static_cast<int>(v1::JOB_STATE_FINISHED)).Bind(2, now_ms).Bind(3, job_id).Run();
+}
+
+StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
+                                               int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+
+  sql::Statement attempt(db_, "SELECT a.job_id, a.worker_id, j.current_attempt FROM attempts a "
+                              "JOIN jobs j ON j.id = a.job_id WHERE a.id=?");
+  attempt.Bind(1, attempt_id);
+  if (!attempt.Step()) {
+    TSCALE_RETURN_IF_ERROR(attempt.status());
+    return Status::NotFound("attempt " + std::to_string(attempt_id) + " does not exist");
+  }
+  const int64_t job_id = attempt.ColumnInt(0);
+  const std::string owner = attempt.ColumnText(1);
+  const bool is_current = !attempt.ColumnIsNull(2) && attempt.ColumnInt(2) == attempt_id;
+
+  sql::Statement existing(db_, "SELECT attempt_id, result FROM results WHERE job_id=?");
+  existing.Bind(1, job_id);
+  if (existing.Step()) {
+    if (existing.ColumnInt(0) != attempt_id)
+      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
+                             " was finished by attempt " + std::to_string(existing.ColumnInt(0)));
+    CompletionOutcome out;
+    out.duplicate = true;
+    TSCALE_RETURN_IF_ERROR(Parse(existing.ColumnBlob(1), &out.stored, "result"));
+    return out;
+  }
+  TSCALE_RETURN_IF_ERROR(existing.status());
+  if (!is_current)
+    return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: its lease on job " +
+                           std::to_string(job_id) + " was revoked");
+  if (owner != worker_id)
+    return Status::Aborted("attempt " + std::to_string(attempt_id) + " belongs to worker \"" + owner + "\"");
+
+  result.set_job_id(job_id);
+  result.set_attempt_id(attempt_id);
+  result.set_worker_id(worker_id);
+  if (result.finished_unix_ms() == 0) result.set_finished_unix_ms(now_ms);
+  TSCALE_RETURN_IF_ERROR(InsertResultLocked(job_id, result, now_ms));
+  sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='completed' WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+  TSCALE_RETURN_IF_ERROR(txn.Commit());
+
+  CompletionOutcome out;
+  out.stored = std::move(result);
+  return out;
+}
+
+StatusOr<v1::SweepStatus> Store::GetSweepStatus(int64_t sweep_id, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return SweepStatusLocked(sweep_id, now_ms);
+}
+
+StatusOr<v1::SweepStatus> Store::SweepStatusLocked(int64_t sweep_id, int64_t now_ms) {
+  v1::SweepStatus status;
+  sql::Statement sweep(db_, "SELECT name, created_ms FROM sweeps WHERE id=?");
+  sweep.Bind(1, sweep_id);
+  if (!sweep.Step()) {
+    TSCALE_RETURN_IF_ERROR(sweep.status());
+    return Status::NotFound("sweep " + std::to_string(sweep_id) + " does not exist");
+  }
+  status.set_sweep_id(sweep_id);
+  status.set_name(sweep.ColumnText(0));
+  status.set_created_unix_ms(sweep.ColumnInt(1));
+
+  sql::Statement states(db_, "SELECT state, COUNT(*) FROM jobs WHERE sweep_id=? GROUP BY state");
+  states.Bind(1, sweep_id);
+  int total = 0;
+  while (states.Step()) {
+    const int count = static_cast<int>(states.ColumnInt(1));
+    total += count;
+    switch (static_cast<v1::JobState>(states.ColumnInt(0))) {
+      case v1::JOB_STATE_QUEUED: status.set_queued(count); break;
+      case v1::JOB_STATE_LEASED: status.set_leased(count); break;
+      case v1::JOB_STATE_RUNNING: status.set_running(count); break;
+      case v1::JOB_STATE_FINISHED: status.set_finished(count); break;
+      default: break;
+    }
+  }
+  TSCALE_RETURN_IF_ERROR(states.status());
+  status.set_total_jobs(total);
+  status.set_done(total > 0 && status.finished() == total);
+
+  sql::Statement outcomes(db_, "SELECT r.outcome, COUNT(*) FROM results r JOIN jobs j ON j.id = r.job_id "
+                               "WHERE j.sweep_id=? GROUP BY r.outcome");
+  outcomes.Bind(1, sweep_id);
+  while (outcomes.Step()) {
+    (*status.mutable_outcome_counts())[OutcomeName(static_cast<v1::Outcome>(outcomes.ColumnInt(0)))] =
+        static_cast<int>(outcomes.ColumnInt(1));
+  }
+  TSCALE_RETURN_IF_ERROR(outcomes.status());
+
+  if (status.queued() > 0) {
+    sql::Statement live(db_, "SELECT COUNT(*) FROM workers WHERE last_seen_ms >= ?");
+    live.Bind(1, now_ms - options_.worker_live_ms);
+    if (live.Step() && live.ColumnInt(0) == 0)
+      status.add_waiting_reasons("no live worker: none has contacted the coordinator in the last " +
+                                 std::to_string(options_.worker_live_ms / 1000) + " s");
+    TSCALE_RETURN_IF_ERROR(live.status());
+  }
+  return status;
+}
+
+StatusOr<std::vector<v1::SweepStatus>> Store::ListSweeps(int limit, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::Statement ids(db_, "SELECT id FROM sweeps ORDER BY id DESC LIMIT ?");
+  ids.Bind(1, limit > 0 ? limit : 50);
+  std::vector<int64_t> sweep_ids;
+  while (ids.Step()) sweep_ids.push_back(ids.ColumnInt(0));
+  TSCALE_RETURN_IF_ERROR(ids.status());
+  std::vector<v1::SweepStatus> out;
+  for (int64_t id : sweep_ids) {
+    auto status = SweepStatusLocked(id, now_ms);
+    if (!status.ok()) return status.status();
+    out.push_back(std::move(status).value());
+  }
+  return out;
+}
+
+StatusOr<std::vector<v1::JobView>> Store::ListJobs(const ResultFilter& f) {
+  std::lock_guard lock(mu_);
+  // Each filter is "(? = <zero> OR column = ?)" so the statement text is fixed and every value is bound.
+  sql::Statement jobs(db_,
+                      "SELECT j.id, j.spec, j.state, j.attempts, r.result FROM jobs j "
+                      "LEFT JOIN results r ON r.job_id = j.id "
+                      "WHERE (?1 = 0 OR j.sweep_id = ?1) AND (?2 = '' OR j.model_id = ?2) "
+                      "AND (?3 = '' OR j.category = ?3) AND (?4 = 0 OR j.seq_len = ?4) "
+                      "AND (?5 = 0 OR r.outcome = ?5) ORDER BY j.id LIMIT ?6");
+  jobs.Bind(1, f.sweep_id)
+      .Bind(2, f.model_id)
+      .Bind(3, f.category)
+      .Bind(4, f.seq_len)
+      .Bind(5, static_cast<int>(f.outcome))
+      .Bind(6, f.limit > 0 ? f.limit : -1);
+  std::vector<v1::JobView> out;
+  while (jobs.Step()) {
+    v1::JobView view;
+    TSCALE_RETURN_IF_ERROR(Parse(jobs.ColumnBlob(1), view.mutable_spec(), "job spec"));
+    view.mutable_spec()->set_job_id(jobs.ColumnInt(0));
+    view.set_state(static_cast<v1::JobState>(jobs.ColumnInt(2)));
+    view.set_attempts(static_cast<int>(jobs.ColumnInt(3)));
+    if (!jobs.ColumnIsNull(4)) TSCALE_RETURN_IF_ERROR(Parse(jobs.ColumnBlob(4), view.mutable_result(), "result"));
+    out.push_back(std::move(view));
+  }
+  TSCALE_RETURN_IF_ERROR(jobs.status());
+
+  if (f.include_samples) {
+    sql::Statement samples(db_, "SELECT latency_ms FROM samples WHERE job_id=? ORDER BY idx");
+    for (auto& view : out) {
+      if (!view.has_result()) continue;
+      samples.Bind(1, view.spec().job_id());
+      while (samples.Step()) view.mutable_result()->add_samples_ms(samples.ColumnDouble(0));
+      TSCALE_RETURN_IF_ERROR(samples.status());
+      samples.Reset();
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<v1::WorkerView>> Store::ListWorkers() {
+  std::lock_guard lock(mu_);
+  sql::Statement workers(db_,
+                         "SELECT w.id, w.capabilities, w.last_seen_ms, "
+                         "(SELECT COUNT(*) FROM attempts a JOIN jobs j ON j.current_attempt = a.id "
+                         " WHERE a.worker_id = w.id) FROM workers w ORDER BY w.id");
+  std::vector<v1::WorkerView> out;
+  while (workers.Step()) {
+    v1::WorkerView view;
+    view.set_worker_id(workers.ColumnText(0));
+    TSCALE_RETURN_IF_ERROR(Parse(workers.ColumnBlob(1), view.mutable_capabilities(), "worker capabilities"));
+    view.set_last_seen_unix_ms(workers.ColumnInt(2));
+    view.set_running_jobs(static_cast<int>(workers.ColumnInt(3)));
+    out.push_back(std::move(view));
+  }
+  TSCALE_RETURN_IF_ERROR(workers.status());
+  return out;
+}
+
+StatusOr<std::map<std::string, int>> Store::CountJobsByState() {
+  std::lock_guard lock(mu_);
+  sql::Statement states(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  std::map<std::string, int> out;
+  while (states.Step())
+    out[JobStateName(static_cast<v1::JobState>(states.ColumnInt(0)))] = static_cast<int>(states.ColumnInt(1));
+  TSCALE_RETURN_IF_ERROR(states.status());
+  return out;
+}
+
+}  // namespace tscale

@@ -1,0 +1,100 @@
+// Store: the coordinator's durable state (sweeps, jobs, attempts, workers, results, samples) in one
+// SQLite file. Thread-safe: every method takes the store's lock, and every write is one IMMEDIATE
+// transaction, so a crash leaves either all or none of an operation.
+//
+// Job lifecycle: QUEUED --claim--> LEASED --heartbeat--> RUNNING --complete--> FINISHED.
+// An attempt row is created per lease; its id is the fencing token. Only the job's current attempt may
+// heartbeat or complete it; anything else is ABORTED. A job has at most one result (primary key).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "server/sqlite.h"
+#include "tscale/v1/tscale.pb.h"
+
+namespace tscale {
+
+struct StoreOptions {
+  int64_t lease_ms = 30'000;     // a lease lasts this long past its last heartbeat
+  int max_attempts = 3;          // leases per job before it ends `lost`
+  int busy_timeout_ms = 10'000;
+  int64_t worker_live_ms = 60'000;  // a worker not seen for this long does not count as live
+};
+
+// A job as planned at submit time: the spec plus what queries filter on.
+struct PlannedJob {
+  v1::JobSpec spec;
+  std::string category;
+};
+
+struct ResultFilter {
+  int64_t sweep_id = 0;
+  std::string model_id;
+  std::string category;
+  int seq_len = 0;
+  v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
+  bool include_samples = false;
+  int limit = 0;  // 0 = no limit
+};
+
+struct CompletionOutcome {
+  bool duplicate = false;  // the same attempt had completed before; `stored` is the first result
+  v1::Result stored;
+};
+
+class Store {
+ public:
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {});
+
+  int schema_version() const { return schema_version_; }
+  const StoreOptions& options() const { return options_; }
+
+  // Stores the sweep and all its jobs in one transaction; returns the sweep id.
+  StatusOr<int64_t> CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms);
+
+  Status UpsertWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps, int64_t now_ms);
+
+  // Leases the oldest queued job this worker can run, or returns nullopt. Expired leases are requeued
+  // first. NOT_FOUND when the worker never registered.
+  StatusOr<std::optional<v1::Lease>> ClaimJob(const std::string& worker_id, int64_t now_ms);
+
+  // Extends the leases of the worker's live attempts; returns the ids that are no longer live.
+  StatusOr<std::vector<int64_t>> Heartbeat(const std::string& worker_id, const std::vector<int64_t>& attempt_ids,
+                                           int64_t now_ms);
+
+  // Records the result of an attempt. Idempotent per attempt; ABORTED for a stale attempt.
+  StatusOr<CompletionOutcome> CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
+                                          int64_t now_ms);
+
+  // Requeues jobs whose lease expired (or ends them `lost` past max_attempts); returns how many.
+  StatusOr<int> ExpireLeases(int64_t now_ms);
+
+  StatusOr<v1::SweepStatus> GetSweepStatus(int64_t sweep_id, int64_t now_ms);
+  StatusOr<std::vector<v1::SweepStatus>> ListSweeps(int limit, int64_t now_ms);
+  StatusOr<std::vector<v1::JobView>> ListJobs(const ResultFilter& filter);
+  StatusOr<std::vector<v1::WorkerView>> ListWorkers();
+  StatusOr<std::map<std::string, int>> CountJobsByState();
+
+ private:
+  Store(StoreOptions options) : options_(options) {}
+  StatusOr<int> ExpireLeasesLocked(int64_t now_ms);
+  StatusOr<v1::SweepStatus> SweepStatusLocked(int64_t sweep_id, int64_t now_ms);
+  Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
+
+  StoreOptions options_;
+  std::mutex mu_;
+  sql::Database db_;
+  int schema_version_ = 0;
+};
+
+// True when a worker with `caps` satisfies `req`.
+bool WorkerMatches(const v1::WorkerCapabilities& caps, const v1::Requirements& req);
+
+}  // namespace tscale

@@ -1,0 +1,165 @@
+#include "server/sweep_planner.h"
+
+#include <cmath>
+#include <set>
+
+#include "common/model_config.h"
+
+namespace tscale {
+namespace {
+
+Status Field(const std::string& name, const std::string& why) {
+  return Status::InvalidArgument("spec." + name + ": " + why);
+}
+
+template <typename List>
+Status CheckAxisSize(const char* name, const List& list, const PlannerLimits& limits) {
+  if (list.size() > limits.max_axis_values)
+    return Field(name, "at most " + std::to_string(limits.max_axis_values) + " values");
+  return Status::Ok();
+}
+
+// Fills zero fields of `m` from the defaults and range-checks the result.
+Status ResolveMeasurement(v1::MeasurementSettings* m) {
+  const v1::MeasurementSettings d = DefaultMeasurement();
+  auto check_nonneg = [](const char* name, double value) {
+    return (value < 0 || !std::isfinite(value)) ? Field(std::string("measurement.") + name, "must be >= 0")
+                                                : Status::Ok();
+  };
+  TSCALE_RETURN_IF_ERROR(check_nonneg("warmup_iters", m->warmup_iters()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("warmup_min_s", m->warmup_min_s()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("min_iters", m->min_iters()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("min_time_s", m->min_time_s()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("max_iters", m->max_iters()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("max_time_s", m->max_time_s()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("threads", m->threads()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("memory_limit_bytes", static_cast<double>(m->memory_limit_bytes())));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("timeout_s", m->timeout_s()));
+  TSCALE_RETURN_IF_ERROR(check_nonneg("max_cv", m->max_cv()));
+  if (m->warmup_iters() == 0) m->set_warmup_iters(d.warmup_iters());
+  if (m->min_iters() == 0) m->set_min_iters(d.min_iters());
+  if (m->min_time_s() == 0) m->set_min_time_s(d.min_time_s());
+  if (m->max_iters() == 0) m->set_max_iters(std::max(d.max_iters(), m->min_iters()));
+  if (m->max_time_s() == 0) m->set_max_time_s(std::max(d.max_time_s(), m->min_time_s()));
+  if (m->seed() == 0) m->set_seed(d.seed());
+  if (m->timeout_s() == 0) m->set_timeout_s(d.timeout_s());
+  if (m->max_cv() == 0) m->set_max_cv(d.max_cv());
+  if (m->max_iters() < m->min_iters()) return Field("measurement.max_iters", "must be >= min_iters");
+  if (m->max_time_s() < m->min_time_s()) return Field("measurement.max_time_s", "must be >= min_time_s");
+  if (m->threads() > 1024) return Field("measurement.threads", "must be <= 1024");
+  if (m->max_iters() > 1'000'000) return Field("measurement.max_iters", "must be <= 1000000");
+  if (m->timeout_s() > 7 * 24 * 3600) return Field("measurement.timeout_s", "must be at most a week");
+  return Status::Ok();
+}
+
+}  // namespace
+
+v1::MeasurementSettings DefaultMeasurement() {
+  v1::MeasurementSettings m;
+  m.set_warmup_iters(2);
+  m.set_min_iters(5);
+  m.set_min_time_s(1.0);
+  m.set_max_iters(10'000);
+  m.set_max_time_s(60.0);
+  m.set_seed(1234);
+  m.set_timeout_s(1800.0);
+  m.set_max_cv(0.25);
+  return m;
+}
+
+StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Catalog& catalog,
+                                            const PlannerLimits& limits) {
+  if (spec.models().empty()) return Field("models", "at least one model is required");
+  if (spec.seq_lengths().empty()) return Field("seq_lengths", "at least one sequence length is required");
+  TSCALE_RETURN_IF_ERROR(CheckAxisSize("models", spec.models(), limits));
+  TSCALE_RETURN_IF_ERROR(CheckAxisSize("seq_lengths", spec.seq_lengths(), limits));
+  TSCALE_RETURN_IF_ERROR(CheckAxisSize("batch_sizes", spec.batch_sizes(), limits));
+  TSCALE_RETURN_IF_ERROR(CheckAxisSize("dtypes", spec.dtypes(), limits));
+  TSCALE_RETURN_IF_ERROR(CheckAxisSize("attention", spec.attention(), limits));
+  if (spec.name().size() > 256) return Field("name", "at most 256 characters");
+
+  std::vector<const ModelConfig*> models;
+  std::set<std::string> seen_models;
+  for (int i = 0; i < spec.models_size(); ++i) {
+    const ModelConfig* model = catalog.Find(spec.models(i));
+    if (!model)
+      return Field("models[" + std::to_string(i) + "]", "unknown model \"" + spec.models(i) +
+                                                            "\" (tscale-client models lists the catalog)");
+    if (seen_models.insert(model->id).second) models.push_back(model);
+  }
+  for (int i = 0; i < spec.seq_lengths_size(); ++i) {
+    int n = spec.seq_lengths(i);
+    if (n < 1 || n > limits.max_seq_len)
+      return Field("seq_lengths[" + std::to_string(i) + "]",
+                   std::to_string(n) + " is not in 1.." + std::to_string(limits.max_seq_len));
+  }
+  std::vector<int> batches(spec.batch_sizes().begin(), spec.batch_sizes().end());
+  if (batches.empty()) batches.push_back(1);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i] < 1 || batches[i] > limits.max_batch)
+      return Field("batch_sizes[" + std::to_string(i) + "]",
+                   std::to_string(batches[i]) + " is not in 1.." + std::to_string(limits.max_batch));
+  }
+  std::vector<v1::DType> dtypes;
+  for (int d : spec.dtypes()) dtypes.push_back(d == v1::DTYPE_UNSPECIFIED ? v1::DTYPE_FP32 : static_cast<v1::DType>(d));
+  if (dtypes.empty()) dtypes.push_back(v1::DTYPE_FP32);
+  for (size_t i = 0; i < dtypes.size(); ++i)
+    if (!v1::DType_IsValid(dtypes[i])) return Field("dtypes[" + std::to_string(i) + "]", "unknown dtype");
+  std::vector<v1::AttentionImpl> attention;
+  for (int a : spec.attention())
+    attention.push_back(a == v1::ATTENTION_IMPL_UNSPECIFIED ? v1::ATTENTION_IMPL_EAGER
+                                                            : static_cast<v1::AttentionImpl>(a));
+  if (attention.empty()) attention.push_back(v1::ATTENTION_IMPL_EAGER);
+  for (size_t i = 0; i < attention.size(); ++i)
+    if (!v1::AttentionImpl_IsValid(attention[i]))
+      return Field("attention[" + std::to_string(i) + "]", "unknown attention implementation");
+  const int repetitions = spec.repetitions() == 0 ? 1 : spec.repetitions();
+  if (repetitions < 1 || repetitions > limits.max_repetitions)
+    return Field("repetitions", "must be in 1.." + std::to_string(limits.max_repetitions));
+  if (spec.decoder_length() < 0 || spec.decoder_length() > limits.max_seq_len)
+    return Field("decoder_length", "must be in 0.." + std::to_string(limits.max_seq_len));
+  if (spec.requirements().min_device_memory_bytes() < 0)
+    return Field("requirements.min_device_memory_bytes", "must not be negative");
+  if (!v1::DeviceKind_IsValid(spec.requirements().device_kind()))
+    return Field("requirements.device_kind", "unknown device kind");
+  if (spec.find_wall()) return Field("find_wall", "wall-finder sweeps are not supported by this server yet");
+
+  const double total = static_cast<double>(models.size()) * spec.seq_lengths_size() * batches.size() *
+                       dtypes.size() * attention.size() * repetitions;
+  if (total > limits.max_jobs)
+    return Field("models", "the sweep expands to " + std::to_string(static_cast<int64_t>(total)) +
+                               " jobs; the limit is " + std::to_string(limits.max_jobs));
+
+  v1::MeasurementSettings measurement = spec.measurement();
+  TSCALE_RETURN_IF_ERROR(ResolveMeasurement(&measurement));
+
+  std::vector<PlannedJob> jobs;
+  jobs.reserve(static_cast<size_t>(total));
+  for (const ModelConfig* model : models) {
+    const std::string config_json = ModelConfigToJson(*model);
+    for (int seq_len : spec.seq_lengths())
+      for (int batch : batches)
+        for (v1::DType dtype : dtypes)
+          for (v1::AttentionImpl impl : attention)
+            for (int rep = 0; rep < repetitions; ++rep) {
+              PlannedJob job;
+              job.category = model->category;
+              v1::JobSpec& s = job.spec;
+              s.set_model_id(model->id);
+              s.set_model_config_json(config_json);
+              s.set_seq_len(seq_len);
+              s.set_batch_size(batch);
+              s.set_dtype(dtype);
+              s.set_attention(impl);
+              s.set_repetition(rep);
+              s.set_extend_context(spec.extend_context());
+              s.set_decoder_length(spec.decoder_length());
+              *s.mutable_measurement() = measurement;
+              *s.mutable_requirements() = spec.requirements();
+              jobs.push_back(std::move(job));
+            }
+  }
+  return jobs;
+}
+
+}  // namespace tscale

@@ -1,0 +1,29 @@
+// Turns a user's SweepSpec into the jobs to store: validates every field (errors name the field, e.g.
+// "spec.seq_lengths[2]: must be in 1..1048576"), resolves model names through the catalog, applies
+// measurement defaults, and expands the cross product in a stable order.
+#pragma once
+
+#include <vector>
+
+#include "common/catalog.h"
+#include "common/status.h"
+#include "server/store.h"
+#include "tscale/v1/tscale.pb.h"
+
+namespace tscale {
+
+struct PlannerLimits {
+  int max_jobs = 100'000;
+  int max_seq_len = 1 << 20;
+  int max_batch = 4096;
+  int max_repetitions = 1000;
+  int max_axis_values = 1000;  // entries in any one list of the spec
+};
+
+// The measurement settings a job gets when the sweep leaves them at zero.
+v1::MeasurementSettings DefaultMeasurement();
+
+StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Catalog& catalog,
+                                            const PlannerLimits& limits = {});
+
+}  // namespace tscale

@@ -1,0 +1,115 @@
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/host_info.h"
+#include "common/outcome.h"
+#include "server/grpc_status.h"
+#include "server/services.h"
+
+namespace tscale {
+namespace {
+
+constexpr size_t kMaxWorkerIdLength = 128;
+constexpr int kMaxHeartbeatAttempts = 1024;
+
+Status CheckWorkerId(const std::string& id) {
+  if (id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
+  if (id.size() > kMaxWorkerIdLength) return Status::InvalidArgument("worker_id: at most 128 characters");
+  return Status::Ok();
+}
+
+}  // namespace
+
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+                                               v1::RegisterWorkerResponse* response) {
+  Status valid = CheckWorkerId(request->worker_id());
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  const auto& caps = request->capabilities();
+  if (!v1::DeviceKind_IsValid(caps.device_kind()) || caps.device_kind() == v1::DEVICE_KIND_UNSPECIFIED)
+    return ToGrpcStatus(Status::InvalidArgument("capabilities.device_kind: must be cpu, cuda or mps"));
+  if (caps.slots() < 0 || caps.slots() > 256)
+    return ToGrpcStatus(Status::InvalidArgument("capabilities.slots: must be in 0..256"));
+  Status stored = ctx_.store->UpsertWorker(request->worker_id(), caps, NowUnixMs());
+  if (!stored.ok()) return ToGrpcStatus(stored);
+  spdlog::info("worker {} registered: {} {} ({} cores)", request->worker_id(), DeviceKindName(caps.device_kind()),
+               caps.hostname(), caps.cpu_cores());
+  response->set_heartbeat_interval_s(ctx_.heartbeat_interval_s);
+  response->set_lease_duration_s(static_cast<double>(ctx_.store->options().lease_ms) / 1000.0);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1::ClaimJobRequest* request,
+                                         v1::ClaimJobResponse* response) {
+  Status valid = CheckWorkerId(request->worker_id());
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  if (!(request->wait_s() >= 0)) return ToGrpcStatus(Status::InvalidArgument("wait_s: must not be negative"));
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(
+                            std::min(request->wait_s(), ctx_.max_claim_wait_s) * 1000.0));
+  // Long poll: try, then sleep until a submit signals new work or the wait runs out. Waking every
+  // second bounds how late an expired lease elsewhere is noticed.
+  while (true) {
+    const uint64_t generation = ctx_.work_signal->generation();
+    auto lease = ctx_.store->ClaimJob(request->worker_id(), NowUnixMs());
+    if (!lease.ok()) return ToGrpcStatus(lease.status());
+    if (lease->has_value()) {
+      response->set_has_job(true);
+      *response->mutable_lease() = std::move(**lease);
+      spdlog::info("job {} leased to {} (attempt {})", response->lease().job().job_id(), request->worker_id(),
+                   response->lease().attempt_id());
+      return grpc::Status::OK;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline || context->IsCancelled()) break;
+    auto wait = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                         std::chrono::milliseconds(1000));
+    ctx_.work_signal->WaitFor(generation, wait);
+  }
+  response->set_has_job(false);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                                          v1::HeartbeatResponse* response) {
+  Status valid = CheckWorkerId(request->worker_id());
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  if (request->attempt_ids_size() > kMaxHeartbeatAttempts)
+    return ToGrpcStatus(Status::InvalidArgument("attempt_ids: at most 1024"));
+  std::vector<int64_t> ids(request->attempt_ids().begin(), request->attempt_ids().end());
+  const int64_t now = NowUnixMs();
+  auto revoked = ctx_.store->Heartbeat(request->worker_id(), ids, now);
+  if (!revoked.ok()) return ToGrpcStatus(revoked.status());
+  for (int64_t id : *revoked) response->add_revoked_attempt_ids(id);
+  response->set_lease_expires_unix_ms(now + ctx_.store->options().lease_ms);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext*, const v1::CompleteJobRequest* request,
+                                            v1::CompleteJobResponse* response) {
+  Status valid = CheckWorkerId(request->worker_id());
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  if (request->attempt_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("attempt_id: must be positive"));
+  const v1::Outcome outcome = request->result().outcome();
+  if (!v1::Outcome_IsValid(outcome) || outcome == v1::OUTCOME_UNSPECIFIED)
+    return ToGrpcStatus(Status::InvalidArgument("result.outcome: must be set"));
+  if (request->result().samples_ms_size() > 1'000'000)
+    return ToGrpcStatus(Status::InvalidArgument("result.samples_ms: at most 1000000 samples"));
+  if (request->result().stderr_tail().size() > 64 * 1024)
+    return ToGrpcStatus(Status::InvalidArgument("result.stderr_tail: at most 64 KiB"));
+
+  auto completion = ctx_.store->CompleteJob(request->worker_id(), request->attempt_id(), request->result(),
+                                            NowUnixMs());
+  if (!completion.ok()) {
+    spdlog::warn("completion of attempt {} refused: {}", request->attempt_id(), completion.status().ToString());
+    return ToGrpcStatus(completion.status());
+  }
+  if (!completion->duplicate)
+    spdlog::info("job {} finished: {} (attempt {})", completion->stored.job_id(), OutcomeName(outcome),
+                 request->attempt_id());
+  response->set_duplicate(completion->duplicate);
+  *response->mutable_stored() = std::move(completion->stored);
+  return grpc::Status::OK;
+}
+
+}  // namespace tscale

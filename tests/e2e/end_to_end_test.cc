@@ -1,0 +1,209 @@
+// The whole system on loopback: a real tscale-server (SQLite file in a temp dir), a real tscale-worker
+// spawning real tscale-runner children, and tscale-client, all as separate processes.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "server/sqlite.h"
+#include "support/temp_dir.h"
+#include "support/test_paths.h"
+#include "support/test_process.h"
+#include "tscale/v1/tscale.grpc.pb.h"
+#include "worker/child_process.h"
+
+namespace tscale {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TestProcess;
+
+constexpr int64_t kTinyBertParams = 172'480;  // BERT formula at d=64, L=2, V=1000, P=64, T=2
+constexpr int64_t kTinyGpt2Params = 172'288;  // GPT-2 formula V*d + P*d + L(12d^2+13d) + 2d, P=128
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<TestProcess>(
+        testing::kServerBinary,
+        std::vector<std::string>{"--listen", "127.0.0.1:0", "--port-file", dir_.File("port"), "--db",
+                                 dir_.File("tscale.db"), "--catalog", testing::kCatalogDir, "--catalog",
+                                 testing::kTestModelsDir, "--heartbeat-s", "1", "--lease-s", "10"},
+        dir_.File("server.log"));
+    ASSERT_TRUE(server_->started());
+    for (int i = 0; i < 300 && !std::filesystem::exists(dir_.File("port")); ++i) std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(std::filesystem::exists(dir_.File("port"))) << server_->Log();
+    std::ifstream(dir_.File("port")) >> port_;
+    address_ = "127.0.0.1:" + std::to_string(port_);
+    stub_ = v1::TscaleService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+
+    worker_ = std::make_unique<TestProcess>(
+        testing::kWorkerBinary,
+        std::vector<std::string>{"--server", address_, "--runner", testing::kRunnerBinary, "--id", "e2e-worker",
+                                 "--threads", "1", "--work-dir", dir_.File("work"), "--claim-wait-s", "1"},
+        dir_.File("worker.log"));
+    ASSERT_TRUE(worker_->started());
+  }
+
+  std::unique_ptr<grpc::ClientContext> Ctx() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + 30s);
+    return ctx;
+  }
+
+  v1::SweepStatus WaitDone(int64_t sweep_id, std::chrono::seconds limit) {
+    v1::SweepStatus status;
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < give_up) {
+      v1::GetSweepRequest request;
+      request.set_sweep_id(sweep_id);
+      status.Clear();
+      auto ctx = Ctx();
+      EXPECT_TRUE(stub_->GetSweep(ctx.get(), request, &status).ok());
+      if (status.done()) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    return status;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<TestProcess> server_, worker_;
+  int port_ = 0;
+  std::string address_;
+  std::unique_ptr<v1::TscaleService::Stub> stub_;
+};
+
+TEST_F(EndToEnd, SweepCompletesWithOneTypedResultPerJob) {
+  v1::SubmitSweepRequest submit;
+  auto* spec = submit.mutable_spec();
+  spec->set_name("e2e");
+  spec->add_models("tiny-bert");
+  spec->add_models("tiny-gpt2");
+  for (int n : {16, 32, 64, 100}) spec->add_seq_lengths(n);  // 100 is past tiny-bert's 64 positions
+  spec->mutable_measurement()->set_min_time_s(0.05);
+  spec->mutable_measurement()->set_min_iters(3);
+  v1::SubmitSweepResponse submitted;
+  {
+    auto ctx = Ctx();
+    grpc::Status status = stub_->SubmitSweep(ctx.get(), submit, &submitted);
+    ASSERT_TRUE(status.ok()) << status.error_message() << "\n" << server_->Log();
+  }
+  EXPECT_EQ(submitted.job_count(), 8);
+
+  v1::SweepStatus done = WaitDone(submitted.sweep_id(), 180s);
+  ASSERT_TRUE(done.done()) << "server:\n" << server_->Log() << "\nworker:\n" << worker_->Log();
+  EXPECT_EQ(done.finished(), 8);
+  EXPECT_EQ(done.outcome_counts().at("ok"), 7);
+  EXPECT_EQ(done.outcome_counts().at("exceeds_context"), 1);
+
+  v1::ListResultsRequest list;
+  list.set_sweep_id(submitted.sweep_id());
+  list.set_include_samples(true);
+  v1::ListResultsResponse results;
+  {
+    auto ctx = Ctx();
+    ASSERT_TRUE(stub_->ListResults(ctx.get(), list, &results).ok());
+  }
+  ASSERT_EQ(results.jobs_size(), 8);
+  for (const auto& job : results.jobs()) {
+    const auto& spec_ = job.spec();
+    const auto& r = job.result();
+    SCOPED_TRACE(spec_.model_id() + " @ " + std::to_string(spec_.seq_len()));
+    EXPECT_EQ(job.state(), v1::JOB_STATE_FINISHED);
+    EXPECT_EQ(job.attempts(), 1);
+    EXPECT_EQ(r.job_id(), spec_.job_id());
+    EXPECT_EQ(r.worker_id(), "e2e-worker");
+    const bool bert = spec_.model_id() == "test/tiny-bert";
+    if (bert && spec_.seq_len() == 100) {
+      EXPECT_EQ(r.outcome(), v1::OUTCOME_EXCEEDS_CONTEXT);
+      EXPECT_NE(r.message().find("position limit of 64"), std::string::npos) << r.message();
+      EXPECT_EQ(r.samples_ms_size(), 0);
+      continue;
+    }
+    ASSERT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message() << r.stderr_tail();
+    EXPECT_EQ(r.parameter_count(), bert ? kTinyBertParams : kTinyGpt2Params);
+    EXPECT_GT(r.load_time_ms(), 0);
+    EXPECT_GE(r.latency().count(), 3);
+    EXPECT_EQ(r.samples_ms_size(), r.latency().count());
+    EXPECT_GT(r.latency().median_ms(), 0);
+    EXPECT_NEAR(r.tokens_per_second(), spec_.seq_len() / (r.latency().median_ms() / 1000.0),
+                1e-6 * r.tokens_per_second());
+    EXPECT_GT(r.memory().peak_rss_bytes(), 50LL << 20);   // libtorch alone is > 100 MB
+    EXPECT_LT(r.memory().peak_rss_bytes(), 4LL << 30);
+    EXPECT_GT(r.memory().child_maxrss_bytes(), 0);
+    EXPECT_EQ(r.environment().threads(), 1);
+    EXPECT_FALSE(r.environment().hostname().empty());
+  }
+
+  // Exactly one result row per job in the database itself.
+  {
+    sql::Database db;
+    ASSERT_TRUE(db.Open(dir_.File("tscale.db")).ok());
+    sql::Statement rows(db, "SELECT COUNT(*), COUNT(DISTINCT job_id) FROM results");
+    ASSERT_TRUE(rows.Step());
+    EXPECT_EQ(rows.ColumnInt(0), 8);
+    EXPECT_EQ(rows.ColumnInt(1), 8);
+  }
+
+  // The CLI shows the same results as a readable table.
+  ChildSpec client;
+  client.program = testing::kClientBinary;
+  client.args = {"--server", address_, "results", "--sweep", std::to_string(submitted.sweep_id())};
+  auto shown = RunChild(client, 1000ms, nullptr);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->exit_code, 0) << shown->stderr_tail;
+  EXPECT_NE(shown->stdout_tail.find("exceeds_context"), std::string::npos) << shown->stdout_tail;
+  EXPECT_NE(shown->stdout_tail.find("test/tiny-gpt2"), std::string::npos);
+  EXPECT_NE(shown->stdout_tail.find("median_ms"), std::string::npos);
+
+  // Both daemons stop cleanly on SIGTERM.
+  int worker_status = worker_->Stop();
+  EXPECT_TRUE(WIFEXITED(worker_status) && WEXITSTATUS(worker_status) == 0) << worker_->Log();
+  int server_status = server_->Stop();
+  EXPECT_TRUE(WIFEXITED(server_status) && WEXITSTATUS(server_status) == 0) << server_->Log();
+}
+
+TEST_F(EndToEnd, InvalidSweepIsRejectedAndStoresNothing) {
+  v1::SubmitSweepRequest submit;
+  submit.mutable_spec()->add_models("tiny-bert");
+  submit.mutable_spec()->add_models("no-such-model");
+  submit.mutable_spec()->add_seq_lengths(16);
+  v1::SubmitSweepResponse response;
+  auto ctx = Ctx();
+  grpc::Status status = stub_->SubmitSweep(ctx.get(), submit, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("spec.models[1]"), std::string::npos) << status.error_message();
+
+  v1::ListSweepsRequest list;
+  v1::ListSweepsResponse sweeps;
+  auto ctx2 = Ctx();
+  ASSERT_TRUE(stub_->ListSweeps(ctx2.get(), list, &sweeps).ok());
+  EXPECT_EQ(sweeps.sweeps_size(), 0);
+
+  // The CLI turns the same rejection into one line and exit code 2.
+  ChildSpec client;
+  client.program = testing::kClientBinary;
+  client.args = {"--server", address_, "submit", "--models", "no-such-model", "--lengths", "16"};
+  auto shown = RunChild(client, 1000ms, nullptr);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->exit_code, 2);
+  EXPECT_NE(shown->stderr_tail.find("unknown model \"no-such-model\""), std::string::npos) << shown->stderr_tail;
+}
+
+TEST(ClientCli, UnreachableServerIsOneLineAndExitOne) {
+  ChildSpec client;
+  client.program = testing::kClientBinary;
+  client.args = {"--server", "127.0.0.1:1", "--timeout-s", "2", "status"};
+  auto shown = RunChild(client, 1000ms, nullptr);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->exit_code, 1);
+  EXPECT_NE(shown->stderr_tail.find("cannot reach tscale-server at 127.0.0.1:1"), std::string::npos)
+      << shown->stderr_tail;
+  EXPECT_EQ(std::count(shown->stderr_tail.begin(), shown->stderr_tail.end(), '\n'), 1);
+}
+
+}  // namespace
+}  // namespace tscale

@@ -1,0 +1,116 @@
+// RunChild with real child processes (/bin/sh), no fakes.
+#include "worker/child_process.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "support/temp_dir.h"
+
+namespace tscale {
+namespace {
+
+using std::chrono::milliseconds;
+
+ChildSpec Shell(const std::string& script, milliseconds deadline = milliseconds(0)) {
+  ChildSpec spec;
+  spec.program = "/bin/sh";
+  spec.args = {"-c", script};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.deadline = deadline;
+  return spec;
+}
+
+bool ProcessAlive(pid_t pid) { return kill(pid, 0) == 0; }
+
+TEST(ChildProcess, ReportsExitCodeAndOutput) {
+  auto exit = RunChild(Shell("echo out; echo err >&2; exit 7"), milliseconds(1000), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->exited);
+  EXPECT_EQ(exit->exit_code, 7);
+  EXPECT_EQ(exit->stdout_tail, "out\n");
+  EXPECT_EQ(exit->stderr_tail, "err\n");
+  EXPECT_EQ(exit->killed_by_us, KillReason::kNone);
+}
+
+TEST(ChildProcess, ReportsTerminatingSignal) {
+  auto exit = RunChild(Shell("kill -SEGV $$"), milliseconds(1000), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_FALSE(exit->exited);
+  EXPECT_EQ(exit->signal, SIGSEGV);
+}
+
+TEST(ChildProcess, EnvironmentIsExactlyWhatWasGiven) {
+  setenv("TSCALE_SECRET_TOKEN", "hunter2", 1);
+  auto exit = RunChild(Shell("env"), milliseconds(1000), nullptr);
+  unsetenv("TSCALE_SECRET_TOKEN");
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->stdout_tail.find("hunter2"), std::string::npos);
+  EXPECT_NE(exit->stdout_tail.find("PATH=/usr/bin:/bin"), std::string::npos);
+}
+
+TEST(ChildProcess, DeadlineKillsTheWholeGroup) {
+  testing::TempDir dir;
+  const std::string pid_file = dir.File("grandchild.pid");
+  // The shell starts a grandchild that would outlive it, records its pid, then hangs.
+  auto exit = RunChild(Shell("sleep 300 & echo $! > " + pid_file + "; sleep 300", milliseconds(500)),
+                       milliseconds(100), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->killed_by_us, KillReason::kDeadline);
+  EXPECT_FALSE(exit->exited);
+  EXPECT_EQ(exit->signal, SIGKILL);
+  EXPECT_LT(exit->wall_s, 5.0);
+  std::ifstream in(pid_file);
+  pid_t grandchild = 0;
+  in >> grandchild;
+  ASSERT_GT(grandchild, 0);
+  // The grandchild was reparented; give init a moment to reap it.
+  for (int i = 0; i < 100 && ProcessAlive(grandchild); ++i) std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(ProcessAlive(grandchild)) << "grandchild " << grandchild << " survived the group kill";
+}
+
+TEST(ChildProcess, TickReturningFalseRevokes) {
+  int ticks = 0;
+  auto exit = RunChild(Shell("sleep 300"), milliseconds(50), [&] { return ++ticks < 3; });
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->killed_by_us, KillReason::kRevoked);
+  EXPECT_EQ(ticks, 3);
+}
+
+TEST(ChildProcess, StderrTailIsBounded) {
+  ChildSpec spec = Shell("i=0; while [ $i -lt 2000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx >&2; i=$((i+1)); done");
+  spec.output_tail_bytes = 4096;
+  auto exit = RunChild(spec, milliseconds(1000), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->stderr_tail.size(), 4096u);
+  EXPECT_NE(exit->stderr_tail.find("line-1999-"), std::string::npos);  // the end is kept
+  EXPECT_EQ(exit->stderr_tail.find("line-0-"), std::string::npos);
+}
+
+TEST(ChildProcess, MissingProgramIsAnError) {
+  ChildSpec spec;
+  spec.program = "/nonexistent/tscale-runner";
+  auto exit = RunChild(spec, milliseconds(100), nullptr);
+  // posix_spawn reports exec failure either as an error or as exit code 127, depending on the libc.
+  if (exit.ok()) {
+    EXPECT_TRUE(exit->exited);
+    EXPECT_EQ(exit->exit_code, 127);
+  } else {
+    EXPECT_EQ(exit.status().code(), Status::Code::kUnavailable);
+  }
+}
+
+TEST(TailBuffer, KeepsLastBytes) {
+  TailBuffer tail(5);
+  tail.Append("abc", 3);
+  EXPECT_FALSE(tail.truncated());
+  tail.Append("defgh", 5);
+  EXPECT_EQ(tail.str(), "defgh");
+  EXPECT_TRUE(tail.truncated());
+}
+
+}  // namespace
+}  // namespace tscale
