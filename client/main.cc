@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "client/table.h"
@@ -26,9 +27,7 @@ struct Connection {
   double timeout_s = 30;
   std::unique_ptr<v1::TscaleService::Stub> stub;
 
-  void Open() {
-    stub = v1::TscaleService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  }
+  void Open() { stub = v1::TscaleService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())); }
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() +
@@ -55,7 +54,9 @@ std::string ProgressLine(const v1::SweepStatus& s) {
                      std::to_string(s.total_jobs()) + " finished, " + std::to_string(s.running() + s.leased()) +
                      " running, " + std::to_string(s.queued()) + " queued";
   std::string outcomes;
-  for (const auto& [name, count] : s.outcome_counts())
+  // protobuf maps iterate in no fixed order; sort so repeated lines compare equal.
+  const std::map<std::string, int> sorted(s.outcome_counts().begin(), s.outcome_counts().end());
+  for (const auto& [name, count] : sorted)
     outcomes += (outcomes.empty() ? "" : ", ") + name + "=" + std::to_string(count);
   if (!outcomes.empty()) line += " [" + outcomes + "]";
   for (const auto& reason : s.waiting_reasons()) line += "; waiting: " + reason;
@@ -70,11 +71,19 @@ int PrintResults(Connection& conn, const v1::ListResultsRequest& request) {
 
   TextTable table;
   using A = TextTable::Align;
-  for (auto [header, align] : std::vector<std::pair<const char*, A>>{
-           {"job", A::kRight}, {"model", A::kLeft}, {"len", A::kRight}, {"batch", A::kRight},
-           {"outcome", A::kLeft}, {"params", A::kRight}, {"load_ms", A::kRight}, {"median_ms", A::kRight},
-           {"iqr_ms", A::kRight}, {"n", A::kRight}, {"tokens/s", A::kRight}, {"peak_MiB", A::kRight},
-           {"detail", A::kLeft}})
+  for (auto [header, align] : std::vector<std::pair<const char*, A>>{{"job", A::kRight},
+                                                                     {"model", A::kLeft},
+                                                                     {"len", A::kRight},
+                                                                     {"batch", A::kRight},
+                                                                     {"outcome", A::kLeft},
+                                                                     {"params", A::kRight},
+                                                                     {"load_ms", A::kRight},
+                                                                     {"median_ms", A::kRight},
+                                                                     {"iqr_ms", A::kRight},
+                                                                     {"n", A::kRight},
+                                                                     {"tokens/s", A::kRight},
+                                                                     {"peak_MiB", A::kRight},
+                                                                     {"detail", A::kLeft}})
     table.AddColumn(header, align);
   for (const auto& job : response.jobs()) {
     const auto& spec = job.spec();
@@ -82,9 +91,10 @@ int PrintResults(Connection& conn, const v1::ListResultsRequest& request) {
     const bool finished = job.state() == v1::JOB_STATE_FINISHED;
     const bool measured = finished && (r.outcome() == v1::OUTCOME_OK || r.outcome() == v1::OUTCOME_INVALID);
     std::string detail = r.message();
-    if (!r.signal_name().empty() && detail.find(r.signal_name()) == std::string::npos) detail = r.signal_name() + " " + detail;
+    if (!r.signal_name().empty() && detail.find(r.signal_name()) == std::string::npos)
+      detail = r.signal_name() + " " + detail;
     for (const auto& reason : r.invalid_reasons()) detail += (detail.empty() ? "" : "; ") + reason;
-    if (detail.size() > 80) detail = detail.substr(0, 77) + "...";
+    if (detail.size() > 60) detail = detail.substr(0, 57) + "...";
     table.AddRow({std::to_string(spec.job_id()), spec.model_id(), std::to_string(spec.seq_len()),
                   std::to_string(spec.batch_size()),
                   finished ? tscale::OutcomeName(r.outcome()) : tscale::JobStateName(job.state()),
@@ -102,8 +112,8 @@ int PrintResults(Connection& conn, const v1::ListResultsRequest& request) {
 
 // Polls the sweep until every job has finished; prints a line whenever progress changes.
 int WaitForSweep(Connection& conn, int64_t sweep_id, double max_wait_s) {
-  const auto give_up = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(static_cast<int64_t>(max_wait_s * 1000));
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(max_wait_s * 1000));
   std::string last_line;
   while (true) {
     v1::GetSweepRequest request;

@@ -46,8 +46,12 @@ std::string FormatFixed(double value, int decimals) {
   return buffer;
 }
 
-std::string FormatMillions(int64_t count) { return FormatFixed(static_cast<double>(count) / 1e6, 1) + "M"; }
+std::string FormatMillions(int64_t count) {
+  return FormatFixed(static_cast<double>(count) / 1e6, 1) + "M";
+}
 
-std::string FormatMiB(int64_t bytes) { return FormatFixed(static_cast<double>(bytes) / (1024.0 * 1024.0), 1); }
+std::string FormatMiB(int64_t bytes) {
+  return FormatFixed(static_cast<double>(bytes) / (1024.0 * 1024.0), 1);
+}
 
 }  // namespace tscale

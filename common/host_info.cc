@@ -70,8 +70,7 @@ int64_t CurrentRssBytes() {
 #ifdef __APPLE__
   mach_task_basic_info info{};
   mach_msg_type_number_t count = MACH_TASK_BASIC_INFO_COUNT;
-  if (task_info(mach_task_self(), MACH_TASK_BASIC_INFO, reinterpret_cast<task_info_t>(&info), &count) ==
-      KERN_SUCCESS)
+  if (task_info(mach_task_self(), MACH_TASK_BASIC_INFO, reinterpret_cast<task_info_t>(&info), &count) == KERN_SUCCESS)
     return static_cast<int64_t>(info.resident_size);
   return 0;
 #else

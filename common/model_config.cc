@@ -26,9 +26,8 @@ struct EnumNames {
   }
 };
 
-const EnumNames<ArchKind> kArchNames{{{"encoder", ArchKind::kEncoder},
-                                      {"decoder", ArchKind::kDecoder},
-                                      {"encoder-decoder", ArchKind::kEncoderDecoder}}};
+const EnumNames<ArchKind> kArchNames{
+    {{"encoder", ArchKind::kEncoder}, {"decoder", ArchKind::kDecoder}, {"encoder-decoder", ArchKind::kEncoderDecoder}}};
 const EnumNames<PositionScheme> kPositionNames{{{"learned", PositionScheme::kLearned},
                                                 {"sinusoidal", PositionScheme::kSinusoidal},
                                                 {"rotary", PositionScheme::kRotary},
@@ -98,11 +97,15 @@ int64_t NormParams(const ModelConfig& c, int64_t width) {
   return c.norm == NormType::kLayerNorm ? 2 * width : width;
 }
 
-int64_t LinearParams(const ModelConfig& c, int64_t in, int64_t out) { return in * out + (c.bias ? out : 0); }
+int64_t LinearParams(const ModelConfig& c, int64_t in, int64_t out) {
+  return in * out + (c.bias ? out : 0);
+}
 
 }  // namespace
 
-const char* ArchKindName(ArchKind kind) { return kArchNames.Name(kind); }
+const char* ArchKindName(ArchKind kind) {
+  return kArchNames.Name(kind);
+}
 
 Status Validate(const ModelConfig& c) {
   auto bad = [](const std::string& field, const std::string& why) {

@@ -28,8 +28,8 @@ struct ModelConfig {
   std::string family;                // HF model_type, informational
 
   ArchKind arch = ArchKind::kEncoder;
-  int layers = 0;   // encoder or decoder blocks (the stack that exists)
-  int hidden = 0;   // d_model
+  int layers = 0;  // encoder or decoder blocks (the stack that exists)
+  int hidden = 0;  // d_model
   int heads = 0;
   int kv_heads = 0;  // 0 = heads (MHA); fewer = GQA/MQA
   int head_dim = 0;  // 0 = hidden / heads
@@ -38,8 +38,8 @@ struct ModelConfig {
   int embedding_size = 0;  // 0 = hidden; smaller = factorised embedding with a projection
 
   PositionScheme position = PositionScheme::kLearned;
-  int position_rows = 0;    // rows of the learned position table
-  int position_offset = 0;  // RoBERTa/OPT: positions start at this row
+  int position_rows = 0;     // rows of the learned position table
+  int position_offset = 0;   // RoBERTa/OPT: positions start at this row
   int max_input_tokens = 0;  // longest accepted input; 0 = no table bound
   int type_vocab = 0;        // token-type rows; 0 = none
 

@@ -4,17 +4,28 @@ namespace tscale {
 
 const char* StatusCodeName(Status::Code code) {
   switch (code) {
-    case Status::Code::kOk: return "OK";
-    case Status::Code::kInvalidArgument: return "INVALID_ARGUMENT";
-    case Status::Code::kNotFound: return "NOT_FOUND";
-    case Status::Code::kAlreadyExists: return "ALREADY_EXISTS";
-    case Status::Code::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case Status::Code::kAborted: return "ABORTED";
-    case Status::Code::kOutOfRange: return "OUT_OF_RANGE";
-    case Status::Code::kUnimplemented: return "UNIMPLEMENTED";
-    case Status::Code::kInternal: return "INTERNAL";
-    case Status::Code::kUnavailable: return "UNAVAILABLE";
-    case Status::Code::kDataLoss: return "DATA_LOSS";
+    case Status::Code::kOk:
+      return "OK";
+    case Status::Code::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case Status::Code::kNotFound:
+      return "NOT_FOUND";
+    case Status::Code::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case Status::Code::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case Status::Code::kAborted:
+      return "ABORTED";
+    case Status::Code::kOutOfRange:
+      return "OUT_OF_RANGE";
+    case Status::Code::kUnimplemented:
+      return "UNIMPLEMENTED";
+    case Status::Code::kInternal:
+      return "INTERNAL";
+    case Status::Code::kUnavailable:
+      return "UNAVAILABLE";
+    case Status::Code::kDataLoss:
+      return "DATA_LOSS";
   }
   return "UNKNOWN";
 }

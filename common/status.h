@@ -29,9 +29,7 @@ class Status {
   static Status InvalidArgument(std::string msg) { return Status(Code::kInvalidArgument, std::move(msg)); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
   static Status AlreadyExists(std::string msg) { return Status(Code::kAlreadyExists, std::move(msg)); }
-  static Status FailedPrecondition(std::string msg) {
-    return Status(Code::kFailedPrecondition, std::move(msg));
-  }
+  static Status FailedPrecondition(std::string msg) { return Status(Code::kFailedPrecondition, std::move(msg)); }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status OutOfRange(std::string msg) { return Status(Code::kOutOfRange, std::move(msg)); }
   static Status Unimplemented(std::string msg) { return Status(Code::kUnimplemented, std::move(msg)); }
@@ -57,7 +55,7 @@ const char* StatusCodeName(Status::Code code);
 template <typename T>
 class StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  StatusOr(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   StatusOr(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return status_.ok(); }
@@ -76,8 +74,8 @@ class StatusOr {
 
 }  // namespace tscale
 
-#define TSCALE_RETURN_IF_ERROR(expr)        \
-  do {                                      \
-    ::tscale::Status _st = (expr);          \
-    if (!_st.ok()) return _st;              \
+#define TSCALE_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::tscale::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)

@@ -25,10 +25,14 @@ bool LooksLikeOutOfMemory(const std::string& message) {
 StatusOr<torch::ScalarType> ScalarTypeFor(v1::DType dtype) {
   switch (dtype) {
     case v1::DTYPE_UNSPECIFIED:
-    case v1::DTYPE_FP32: return torch::kFloat32;
-    case v1::DTYPE_BF16: return torch::kBFloat16;
-    case v1::DTYPE_FP16: return torch::kFloat16;
-    default: return Status::InvalidArgument("dtype: unknown value " + std::to_string(dtype));
+    case v1::DTYPE_FP32:
+      return torch::kFloat32;
+    case v1::DTYPE_BF16:
+      return torch::kBFloat16;
+    case v1::DTYPE_FP16:
+      return torch::kFloat16;
+    default:
+      return Status::InvalidArgument("dtype: unknown value " + std::to_string(dtype));
   }
 }
 

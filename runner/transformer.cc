@@ -57,10 +57,14 @@ FeedForwardImpl::FeedForwardImpl(const ModelConfig& c) : activation_(c.activatio
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   switch (activation_) {
-    case Activation::kGelu: return down_(torch::gelu(up_(x)));
-    case Activation::kGeluTanh: return down_(torch::gelu(up_(x), "tanh"));
-    case Activation::kRelu: return down_(torch::relu(up_(x)));
-    case Activation::kSiluGated: return down_(torch::silu(gate_(x)) * up_(x));
+    case Activation::kGelu:
+      return down_(torch::gelu(up_(x)));
+    case Activation::kGeluTanh:
+      return down_(torch::gelu(up_(x), "tanh"));
+    case Activation::kRelu:
+      return down_(torch::relu(up_(x)));
+    case Activation::kSiluGated:
+      return down_(torch::silu(gate_(x)) * up_(x));
   }
   return x;
 }

@@ -47,8 +47,7 @@ grpc::Status ClientService::ListResults(grpc::ServerContext*, const v1::ListResu
   if (request->sweep_id() < 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must not be negative"));
   if (request->seq_len() < 0) return ToGrpcStatus(Status::InvalidArgument("seq_len: must not be negative"));
   if (request->limit() < 0) return ToGrpcStatus(Status::InvalidArgument("limit: must not be negative"));
-  if (!v1::Outcome_IsValid(request->outcome()))
-    return ToGrpcStatus(Status::InvalidArgument("outcome: unknown value"));
+  if (!v1::Outcome_IsValid(request->outcome())) return ToGrpcStatus(Status::InvalidArgument("outcome: unknown value"));
   ResultFilter filter;
   filter.sweep_id = request->sweep_id();
   filter.model_id = request->model_id();

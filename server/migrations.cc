@@ -23,7 +23,9 @@ const std::vector<Migration>& Migrations() {
 
 }  // namespace
 
-int LatestSchemaVersion() { return Migrations().back().to_version; }
+int LatestSchemaVersion() {
+  return Migrations().back().to_version;
+}
 
 StatusOr<int> SchemaVersion(sql::Database& db) {
   sql::Statement stmt(db, "PRAGMA user_version");

@@ -7,8 +7,8 @@ Database::~Database() {
 }
 
 Status Database::Open(const std::string& path) {
-  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);
@@ -33,11 +33,13 @@ Statement::Statement(const Database& db, const char* sql) : db_(db.handle()) {
   if (rc != SQLITE_OK) Fail(rc);
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
 
 void Statement::Fail(int rc) {
-  if (status_.ok()) status_ = Status::Internal(std::string("sqlite: ") + sqlite3_errmsg(db_) + " (" +
-                                               sqlite3_errstr(rc) + ")");
+  if (status_.ok())
+    status_ = Status::Internal(std::string("sqlite: ") + sqlite3_errmsg(db_) + " (" + sqlite3_errstr(rc) + ")");
 }
 
 Statement& Statement::Bind(int index, int64_t value) {
@@ -112,7 +114,9 @@ std::string Statement::ColumnBlob(int column) const {
               : std::string();
 }
 
-WriteTransaction::WriteTransaction(Database& db) : db_(db) { status_ = db_.Exec("BEGIN IMMEDIATE"); }
+WriteTransaction::WriteTransaction(Database& db) : db_(db) {
+  status_ = db_.Exec("BEGIN IMMEDIATE");
+}
 
 WriteTransaction::~WriteTransaction() {
   if (status_.ok() && !done_) db_.Exec("ROLLBACK");

@@ -42,8 +42,9 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
   sqlite3_busy_timeout(store->db_.handle(), options.busy_timeout_ms);
   // WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged commit durable
   // across a power loss, not just a process crash.
-  TSCALE_RETURN_IF_ERROR(store->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                                         "PRAGMA foreign_keys=ON;"));
+  TSCALE_RETURN_IF_ERROR(
+      store->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                      "PRAGMA foreign_keys=ON;"));
   TSCALE_RETURN_IF_ERROR(MigrateToLatest(store->db_));
   auto version = SchemaVersion(store->db_);
   if (!version.ok()) return version.status();
@@ -183,8 +184,7 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
   sql::Statement attempt(db_, "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms) VALUES(?,?,?,?)");
   TSCALE_RETURN_IF_ERROR(attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Run());
   const int64_t attempt_id = db_.LastInsertRowId();
-  sql::Statement lease(db_,
-                       "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
+  sql::Statement lease(db_, "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
   TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED))
                              .Bind(2, attempt_id)
                              .Bind(3, now_ms)
@@ -237,9 +237,7 @@ Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64
                         "INSERT INTO results(job_id, attempt_id, outcome, median_ms, tokens_per_second, "
                         "peak_rss_bytes, parameter_count, load_time_ms, result, finished_ms) "
                         "VALUES(?,?,?,?,?,?,?,?,?,?)");
-  insert.Bind(1, job_id)
-      .Bind(2, result.attempt_id())
-      .Bind(3, static_cast<int>(result.outcome()));
+  insert.Bind(1, job_id).Bind(2, result.attempt_id()).Bind(3, static_cast<int>(result.outcome()));
   if (result.outcome() == v1::OUTCOME_OK || result.outcome() == v1::OUTCOME_INVALID) {
     insert.Bind(4, result.latency().median_ms()).Bind(5, result.tokens_per_second());
   } else {
@@ -267,8 +265,9 @@ StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int
   sql::WriteTransaction txn(db_);
   TSCALE_RETURN_IF_ERROR(txn.status());
 
-  sql::Statement attempt(db_, "SELECT a.job_id, a.worker_id, j.current_attempt FROM attempts a "
-                              "JOIN jobs j ON j.id = a.job_id WHERE a.id=?");
+  sql::Statement attempt(db_,
+                         "SELECT a.job_id, a.worker_id, j.current_attempt FROM attempts a "
+                         "JOIN jobs j ON j.id = a.job_id WHERE a.id=?");
   attempt.Bind(1, attempt_id);
   if (!attempt.Step()) {
     TSCALE_RETURN_IF_ERROR(attempt.status());
@@ -334,19 +333,29 @@ StatusOr<v1::SweepStatus> Store::SweepStatusLocked(int64_t sweep_id, int64_t now
     const int count = static_cast<int>(states.ColumnInt(1));
     total += count;
     switch (static_cast<v1::JobState>(states.ColumnInt(0))) {
-      case v1::JOB_STATE_QUEUED: status.set_queued(count); break;
-      case v1::JOB_STATE_LEASED: status.set_leased(count); break;
-      case v1::JOB_STATE_RUNNING: status.set_running(count); break;
-      case v1::JOB_STATE_FINISHED: status.set_finished(count); break;
-      default: break;
+      case v1::JOB_STATE_QUEUED:
+        status.set_queued(count);
+        break;
+      case v1::JOB_STATE_LEASED:
+        status.set_leased(count);
+        break;
+      case v1::JOB_STATE_RUNNING:
+        status.set_running(count);
+        break;
+      case v1::JOB_STATE_FINISHED:
+        status.set_finished(count);
+        break;
+      default:
+        break;
     }
   }
   TSCALE_RETURN_IF_ERROR(states.status());
   status.set_total_jobs(total);
   status.set_done(total > 0 && status.finished() == total);
 
-  sql::Statement outcomes(db_, "SELECT r.outcome, COUNT(*) FROM results r JOIN jobs j ON j.id = r.job_id "
-                               "WHERE j.sweep_id=? GROUP BY r.outcome");
+  sql::Statement outcomes(db_,
+                          "SELECT r.outcome, COUNT(*) FROM results r JOIN jobs j ON j.id = r.job_id "
+                          "WHERE j.sweep_id=? GROUP BY r.outcome");
   outcomes.Bind(1, sweep_id);
   while (outcomes.Step()) {
     (*status.mutable_outcome_counts())[OutcomeName(static_cast<v1::Outcome>(outcomes.ColumnInt(0)))] =

@@ -22,8 +22,8 @@
 namespace tscale {
 
 struct StoreOptions {
-  int64_t lease_ms = 30'000;     // a lease lasts this long past its last heartbeat
-  int max_attempts = 3;          // leases per job before it ends `lost`
+  int64_t lease_ms = 30'000;  // a lease lasts this long past its last heartbeat
+  int max_attempts = 3;       // leases per job before it ends `lost`
   int busy_timeout_ms = 10'000;
   int64_t worker_live_ms = 60'000;  // a worker not seen for this long does not count as live
 };

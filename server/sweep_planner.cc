@@ -83,8 +83,8 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   for (int i = 0; i < spec.models_size(); ++i) {
     const ModelConfig* model = catalog.Find(spec.models(i));
     if (!model)
-      return Field("models[" + std::to_string(i) + "]", "unknown model \"" + spec.models(i) +
-                                                            "\" (tscale-client models lists the catalog)");
+      return Field("models[" + std::to_string(i) + "]",
+                   "unknown model \"" + spec.models(i) + "\" (tscale-client models lists the catalog)");
     if (seen_models.insert(model->id).second) models.push_back(model);
   }
   for (int i = 0; i < spec.seq_lengths_size(); ++i) {
@@ -124,8 +124,8 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
     return Field("requirements.device_kind", "unknown device kind");
   if (spec.find_wall()) return Field("find_wall", "wall-finder sweeps are not supported by this server yet");
 
-  const double total = static_cast<double>(models.size()) * spec.seq_lengths_size() * batches.size() *
-                       dtypes.size() * attention.size() * repetitions;
+  const double total = static_cast<double>(models.size()) * spec.seq_lengths_size() * batches.size() * dtypes.size() *
+                       attention.size() * repetitions;
   if (total > limits.max_jobs)
     return Field("models", "the sweep expands to " + std::to_string(static_cast<int64_t>(total)) +
                                " jobs; the limit is " + std::to_string(limits.max_jobs));

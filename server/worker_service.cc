@@ -44,9 +44,9 @@ grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1:
   Status valid = CheckWorkerId(request->worker_id());
   if (!valid.ok()) return ToGrpcStatus(valid);
   if (!(request->wait_s() >= 0)) return ToGrpcStatus(Status::InvalidArgument("wait_s: must not be negative"));
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(static_cast<int64_t>(
-                            std::min(request->wait_s(), ctx_.max_claim_wait_s) * 1000.0));
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(std::min(request->wait_s(), ctx_.max_claim_wait_s) * 1000.0));
   // Long poll: try, then sleep until a submit signals new work or the wait runs out. Waking every
   // second bounds how late an expired lease elsewhere is noticed.
   while (true) {
@@ -98,8 +98,8 @@ grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext*, const v1::Comp
   if (request->result().stderr_tail().size() > 64 * 1024)
     return ToGrpcStatus(Status::InvalidArgument("result.stderr_tail: at most 64 KiB"));
 
-  auto completion = ctx_.store->CompleteJob(request->worker_id(), request->attempt_id(), request->result(),
-                                            NowUnixMs());
+  auto completion =
+      ctx_.store->CompleteJob(request->worker_id(), request->attempt_id(), request->result(), NowUnixMs());
   if (!completion.ok()) {
     spdlog::warn("completion of attempt {} refused: {}", request->attempt_id(), completion.status().ToString());
     return ToGrpcStatus(completion.status());

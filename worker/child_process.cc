@@ -122,8 +122,8 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
     if (!err_open) fds[1].fd = -1;
     const auto now = Clock::now();
     const auto wake = std::min(deadline, next_tick);
-    const int timeout_ms =
-        static_cast<int>(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count()));
+    const int timeout_ms = static_cast<int>(
+        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count()));
     int ready = ::poll(fds, 2, timeout_ms);
     if (ready < 0 && errno != EINTR) break;
     for (int i = 0; i < 2 && ready > 0; ++i) {

@@ -31,8 +31,8 @@ class TailBuffer {
 
 struct ChildSpec {
   std::string program;
-  std::vector<std::string> args;  // argv[1..]
-  std::vector<std::string> env;   // "KEY=value", the child's whole environment
+  std::vector<std::string> args;          // argv[1..]
+  std::vector<std::string> env;           // "KEY=value", the child's whole environment
   std::chrono::milliseconds deadline{0};  // 0 = none
   size_t output_tail_bytes = 16 * 1024;
 };
@@ -42,7 +42,7 @@ enum class KillReason { kNone, kDeadline, kRevoked };
 struct ChildExit {
   bool exited = false;  // normal exit; exit_code is valid
   int exit_code = 0;
-  int signal = 0;       // terminating signal when !exited
+  int signal = 0;  // terminating signal when !exited
   KillReason killed_by_us = KillReason::kNone;
   struct rusage usage {};
   double wall_s = 0;

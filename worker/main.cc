@@ -18,7 +18,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void OnStopSignal(int) { g_stop = true; }
+void OnStopSignal(int) {
+  g_stop = true;
+}
 
 std::string DefaultRunnerPath() {
   std::error_code ec;

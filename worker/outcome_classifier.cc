@@ -13,7 +13,8 @@ std::string LastLine(const std::string& text) {
   size_t end = text.find_last_not_of("\r\n");
   if (end == std::string::npos) return "";
   size_t start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+  return text.substr(start == std::string::npos ? 0 : start + 1,
+                     end - (start == std::string::npos ? 0 : start + 1) + 1);
 }
 
 std::optional<v1::Result> ParseRunnerResult(const std::optional<std::string>& json) {
@@ -28,8 +29,7 @@ std::optional<v1::Result> ParseRunnerResult(const std::optional<std::string>& js
 
 }  // namespace
 
-v1::Result ClassifyChildExit(const ChildExit& exit, const std::optional<std::string>& result_json,
-                             double deadline_s) {
+v1::Result ClassifyChildExit(const ChildExit& exit, const std::optional<std::string>& result_json, double deadline_s) {
   v1::Result result;
   const std::optional<v1::Result> reported = ParseRunnerResult(result_json);
 
@@ -53,8 +53,7 @@ v1::Result ClassifyChildExit(const ChildExit& exit, const std::optional<std::str
     result.set_message("runner rejected its job file: " + LastLine(exit.stderr_tail));
   } else if (exit.exited) {
     result.set_outcome(v1::OUTCOME_ERROR);
-    result.set_message("runner exited with code " + std::to_string(exit.exit_code) + ": " +
-                       LastLine(exit.stderr_tail));
+    result.set_message("runner exited with code " + std::to_string(exit.exit_code) + ": " + LastLine(exit.stderr_tail));
   } else {
     // A bare SIGKILL that we did not send is not proof of OOM (SPEC section 1): it is recorded as a
     // crash with its signal; the memory-limit path (cgroup events, RSS watchdog) is what proves OOM.

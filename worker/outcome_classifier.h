@@ -11,7 +11,6 @@
 namespace tscale {
 
 // `result_json` is the runner's result file, if it wrote one. `deadline_s` is the job's execution limit.
-v1::Result ClassifyChildExit(const ChildExit& exit, const std::optional<std::string>& result_json,
-                             double deadline_s);
+v1::Result ClassifyChildExit(const ChildExit& exit, const std::optional<std::string>& result_json, double deadline_s);
 
 }  // namespace tscale

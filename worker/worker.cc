@@ -99,8 +99,8 @@ std::optional<v1::Result> Worker::Execute(const v1::Lease& lease) {
   const int64_t attempt_id = lease.attempt_id();
   v1::JobSpec job = lease.job();
   const int threads = job.measurement().threads() > 0 ? job.measurement().threads()
-                      : options_.threads > 0        ? options_.threads
-                                                    : std::max(1, capabilities_.cpu_cores());
+                      : options_.threads > 0          ? options_.threads
+                                                      : std::max(1, capabilities_.cpu_cores());
   job.mutable_measurement()->set_threads(threads);
   job.set_device_kind(capabilities_.device_kind());
 
@@ -184,7 +184,8 @@ void Worker::Deliver(int64_t attempt_id, const v1::Result& result) {
       case grpc::StatusCode::INVALID_ARGUMENT:
         spdlog::warn("result of attempt {} refused: {}", attempt_id, status.error_message());
         return;
-      default: break;
+      default:
+        break;
     }
     auto wait = backoff.Next();
     spdlog::warn("cannot deliver result of attempt {} ({}); retry {} in {} ms", attempt_id, status.error_message(),

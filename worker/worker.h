@@ -20,10 +20,10 @@ struct WorkerOptions {
   std::string server_address = "127.0.0.1:50051";
   std::string worker_id;
   std::string runner_path;
-  std::string work_dir;      // per-attempt job and result files live under here
-  int threads = 0;           // runner threads when the job leaves it to the worker; 0 = all cores
-  double claim_wait_s = 2;   // long-poll length; also bounds how long SIGTERM waits while idle
-  int max_jobs = 0;          // exit after this many jobs (0 = run until stopped)
+  std::string work_dir;     // per-attempt job and result files live under here
+  int threads = 0;          // runner threads when the job leaves it to the worker; 0 = all cores
+  double claim_wait_s = 2;  // long-poll length; also bounds how long SIGTERM waits while idle
+  int max_jobs = 0;         // exit after this many jobs (0 = run until stopped)
   double rpc_timeout_s = 10;
 };
 

@@ -131,7 +131,7 @@ TEST_F(EndToEnd, SweepCompletesWithOneTypedResultPerJob) {
     EXPECT_GT(r.latency().median_ms(), 0);
     EXPECT_NEAR(r.tokens_per_second(), spec_.seq_len() / (r.latency().median_ms() / 1000.0),
                 1e-6 * r.tokens_per_second());
-    EXPECT_GT(r.memory().peak_rss_bytes(), 50LL << 20);   // libtorch alone is > 100 MB
+    EXPECT_GT(r.memory().peak_rss_bytes(), 50LL << 20);  // libtorch alone is > 100 MB
     EXPECT_LT(r.memory().peak_rss_bytes(), 4LL << 30);
     EXPECT_GT(r.memory().child_maxrss_bytes(), 0);
     EXPECT_EQ(r.environment().threads(), 1);

@@ -8,7 +8,9 @@
 namespace tscale {
 namespace {
 
-void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 TEST(TimedLoop, CountMinimumDominatesForSlowSteps) {
   LoopSettings s;

@@ -24,7 +24,9 @@ ChildSpec Shell(const std::string& script, milliseconds deadline = milliseconds(
   return spec;
 }
 
-bool ProcessAlive(pid_t pid) { return kill(pid, 0) == 0; }
+bool ProcessAlive(pid_t pid) {
+  return kill(pid, 0) == 0;
+}
 
 TEST(ChildProcess, ReportsExitCodeAndOutput) {
   auto exit = RunChild(Shell("echo out; echo err >&2; exit 7"), milliseconds(1000), nullptr);
@@ -56,8 +58,8 @@ TEST(ChildProcess, DeadlineKillsTheWholeGroup) {
   testing::TempDir dir;
   const std::string pid_file = dir.File("grandchild.pid");
   // The shell starts a grandchild that would outlive it, records its pid, then hangs.
-  auto exit = RunChild(Shell("sleep 300 & echo $! > " + pid_file + "; sleep 300", milliseconds(500)),
-                       milliseconds(100), nullptr);
+  auto exit = RunChild(Shell("sleep 300 & echo $! > " + pid_file + "; sleep 300", milliseconds(500)), milliseconds(100),
+                       nullptr);
   ASSERT_TRUE(exit.ok());
   EXPECT_EQ(exit->killed_by_us, KillReason::kDeadline);
   EXPECT_FALSE(exit->exited);
