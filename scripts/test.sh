@@ -5,5 +5,15 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/install-deps.sh
 bash scripts/build.sh
-ctest --test-dir "${TSCALE_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600
+build_dir="${TSCALE_BUILD_DIR:-build}"
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 600
+
+# The same suites again, with every part that does not link libtorch built under ASan and UBSan. The e2e
+# tests there run the sanitised server, worker and client against the runner built above.
+if [ "${TSCALE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  TSCALE_BUILD_DIR="$build_dir-asan" bash scripts/build.sh -DTSCALE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+    -DTSCALE_RUNNER_BINARY="$(pwd)/$build_dir/runner/tscale-runner"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$build_dir-asan" --output-on-failure -j "$(nproc)" --timeout 600
+fi
 echo "test.sh: done in $(( $(date +%s) - start )) s"
