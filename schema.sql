@@ -1,6 +1,6 @@
--- tscale coordinator schema, version 1.
--- Applied by tscale-server to an empty database. Later versions are applied as ordered migrations
--- (server/migrations.cc) keyed on PRAGMA user_version, so existing databases upgrade in place.
+-- tscale coordinator schema, version 2: the whole current schema, applied by tscale-server to an empty
+-- database. A database of an older version is upgraded in place by the ordered steps in server/migrations.cc,
+-- keyed on PRAGMA user_version; tests check that the upgraded schema equals this one.
 -- Protobuf blobs hold the full message; the columns beside them are what queries filter on.
 
 CREATE TABLE sweeps (
@@ -34,7 +34,8 @@ CREATE TABLE workers (
   id            TEXT    PRIMARY KEY,
   capabilities  BLOB    NOT NULL,              -- tscale.v1.WorkerCapabilities
   registered_ms INTEGER NOT NULL,
-  last_seen_ms  INTEGER NOT NULL
+  last_seen_ms  INTEGER NOT NULL,
+  session       INTEGER NOT NULL DEFAULT 0     -- incremented by every registration (daemon restart)
 );
 
 -- One row per lease. The id is the fencing token.
@@ -45,7 +46,8 @@ CREATE TABLE attempts (
   leased_ms        INTEGER NOT NULL,
   lease_expires_ms INTEGER NOT NULL,
   ended_ms         INTEGER,
-  end_reason       TEXT                         -- completed / expired / cancelled
+  end_reason       TEXT,                        -- completed / expired / cancelled / worker_restarted
+  worker_session   INTEGER NOT NULL DEFAULT 0   -- workers.session when leased
 );
 CREATE INDEX attempts_by_job ON attempts(job_id);
 
@@ -72,4 +74,18 @@ CREATE TABLE samples (
   PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 1;
+-- Every job state change and runner progress report, in order; the id is the watch stream's resume cursor.
+CREATE TABLE events (
+  id         INTEGER PRIMARY KEY,
+  sweep_id   INTEGER NOT NULL,
+  job_id     INTEGER NOT NULL,
+  attempt_id INTEGER NOT NULL DEFAULT 0,
+  state      INTEGER NOT NULL,                 -- tscale.v1.JobState
+  outcome    INTEGER NOT NULL DEFAULT 0,       -- tscale.v1.Outcome, with state FINISHED
+  detail     TEXT    NOT NULL DEFAULT '',
+  metric     BLOB,                             -- tscale.v1.MetricEvent for progress reports
+  unix_ms    INTEGER NOT NULL
+);
+CREATE INDEX events_by_sweep ON events(sweep_id, id);
+
+PRAGMA user_version = 2;

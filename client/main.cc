@@ -1,16 +1,22 @@
 // tscale-client: submit sweeps to a tscale-server and read their results.
 //
-// Exit codes: 0 success; 1 the server could not be reached or failed; 2 bad arguments or a request the
-// server rejected as invalid; 3 --wait gave up before the sweep finished.
+// Exit codes: 0 success; 1 the server could not be reached or failed; 2 bad arguments, a request the
+// server rejected as invalid, or refused credentials; 3 --wait gave up before the sweep finished.
 #include <grpcpp/grpcpp.h>
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <thread>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "client/table.h"
+#include "common/grpc_channel.h"
 #include "common/outcome.h"
 #include "common/version.h"
 #include "tscale/v1/tscale.grpc.pb.h"
@@ -25,13 +31,23 @@ constexpr int kExitOk = 0, kExitServer = 1, kExitUsage = 2, kExitWaitTimeout = 3
 struct Connection {
   std::string address = "127.0.0.1:50051";
   double timeout_s = 30;
+  std::string tls_ca, token_file, token;
   std::unique_ptr<v1::TscaleService::Stub> stub;
 
-  void Open() { stub = v1::TscaleService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())); }
+  tscale::Status Open() {
+    auto loaded = tscale::LoadToken(token_file, "TSCALE_TOKEN");
+    if (!loaded.ok()) return loaded.status();
+    token = *loaded;
+    auto channel = tscale::MakeChannel({address, tls_ca, token});
+    if (!channel.ok()) return channel.status();
+    stub = v1::TscaleService::NewStub(*channel);
+    return tscale::Status::Ok();
+  }
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    tscale::AddBearerToken(ctx.get(), token);
     return ctx;
   }
   // One clear line per failure; the exit code separates "your request" from "the server".
@@ -42,10 +58,15 @@ struct Connection {
       return kExitServer;
     }
     std::cerr << "tscale-client: " << status.error_message() << "\n";
-    return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-                   status.error_code() == grpc::StatusCode::NOT_FOUND
-               ? kExitUsage
-               : kExitServer;
+    switch (status.error_code()) {
+      case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::NOT_FOUND:
+      case grpc::StatusCode::UNAUTHENTICATED:
+      case grpc::StatusCode::PERMISSION_DENIED:
+        return kExitUsage;
+      default:
+        return kExitServer;
+    }
   }
 };
 
@@ -134,6 +155,75 @@ int WaitForSweep(Connection& conn, int64_t sweep_id, double max_wait_s) {
   }
 }
 
+// Streams a sweep's events until it finishes. Resumes from the last event after a disconnect (the server
+// restarting, say), so no event is shown twice or skipped. On a terminal, a progress line is redrawn.
+int WatchSweep(Connection& conn, int64_t sweep_id, int64_t after_event_id) {
+  const bool tty = isatty(STDOUT_FILENO);
+  std::map<int64_t, std::string> job_names;  // job id -> "model@len"
+  int total = 0;
+  {
+    v1::ListResultsRequest list;
+    list.set_sweep_id(sweep_id);
+    v1::ListResultsResponse jobs;
+    auto ctx = conn.Context();
+    grpc::Status status = conn.stub->ListResults(ctx.get(), list, &jobs);
+    if (!status.ok()) return conn.Fail(status);
+    for (const auto& job : jobs.jobs())
+      job_names[job.spec().job_id()] = job.spec().model_id() + "@" + std::to_string(job.spec().seq_len());
+    total = jobs.jobs_size();
+  }
+  std::map<std::string, int> finished_by_outcome;
+  int finished = 0;
+  int64_t cursor = after_event_id;
+  int failures = 0;
+  while (true) {
+    grpc::ClientContext ctx;
+    tscale::AddBearerToken(&ctx, conn.token);
+    v1::WatchSweepRequest request;
+    request.set_sweep_id(sweep_id);
+    request.set_after_event_id(cursor);
+    auto reader = conn.stub->WatchSweep(&ctx, request);
+    v1::SweepEvent event;
+    while (reader->Read(&event)) {
+      failures = 0;
+      cursor = std::max(cursor, event.event_id());
+      if (event.keepalive()) continue;
+      if (event.end_of_sweep()) {
+        if (tty) std::cout << "\n";
+        std::cout << "sweep " << sweep_id << " finished (last event " << cursor << ")" << std::endl;
+        return kExitOk;
+      }
+      const std::string name = job_names.count(event.job_id()) ? job_names[event.job_id()] : "?";
+      std::string line =
+          "[" + std::to_string(event.event_id()) + "] job " + std::to_string(event.job_id()) + " " + name + " ";
+      if (event.has_metric()) {
+        line += event.metric().phase() + " " + std::to_string(event.metric().iterations_done()) + " (last " +
+                tscale::FormatFixed(event.metric().last_latency_ms(), 1) + " ms)";
+      } else if (event.state() == v1::JOB_STATE_FINISHED) {
+        ++finished;
+        ++finished_by_outcome[tscale::OutcomeName(event.outcome())];
+        line += tscale::OutcomeName(event.outcome()) + (event.detail().empty() ? "" : ": " + event.detail());
+      } else {
+        line += tscale::JobStateName(event.state()) + (event.detail().empty() ? "" : ": " + event.detail());
+      }
+      if (tty) {
+        std::string counts;
+        for (const auto& [outcome, count] : finished_by_outcome) counts += " " + outcome + "=" + std::to_string(count);
+        const int width = 30, filled = total > 0 ? width * finished / total : 0;
+        std::cout << "\r\033[K" << line << "\n[" << std::string(filled, '#') << std::string(width - filled, '.') << "] "
+                  << finished << "/" << total << counts << std::flush;
+      } else {
+        std::cout << line << std::endl;
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || ++failures > 30) return conn.Fail(status);
+    std::cerr << "tscale-client: watch interrupted (" << status.error_message() << "); resuming after event " << cursor
+              << std::endl;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 * std::min(failures, 4)));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,6 +232,12 @@ int main(int argc, char** argv) {
   Connection conn;
   app.add_option("--server", conn.address, "tscale-server address")->envname("TSCALE_SERVER")->capture_default_str();
   app.add_option("--timeout-s", conn.timeout_s, "deadline of each call to the server")->capture_default_str();
+  app.add_option("--tls-ca", conn.tls_ca, "PEM roots to verify the server's TLS certificate (enables TLS)")
+      ->envname("TSCALE_TLS_CA")
+      ->check(CLI::ExistingFile);
+  app.add_option("--token-file", conn.token_file, "file holding the client bearer token (or env TSCALE_TOKEN)")
+      ->envname("TSCALE_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
   app.set_version_flag("--version", tscale::kVersion);
 
   // submit
@@ -153,8 +249,11 @@ int main(int argc, char** argv) {
   double min_time_s = 0, job_timeout_s = 0, wait_max_s = 0;
   std::string name;
   bool wait = false, show_results = false, extend_context = false;
-  submit->add_option("--models,-m", models, "model ids or aliases")->delimiter(',')->required();
-  submit->add_option("--lengths,-l", lengths, "sequence lengths")->delimiter(',')->required();
+  std::string sweep_file;
+  submit->add_option("--file,-f", sweep_file, "sweep file: a SweepSpec in JSON (flags given too override it)")
+      ->check(CLI::ExistingFile);
+  submit->add_option("--models,-m", models, "model ids or aliases")->delimiter(',');
+  submit->add_option("--lengths,-l", lengths, "sequence lengths")->delimiter(',');
   submit->add_option("--batch,-b", batches, "batch sizes (default 1)")->delimiter(',');
   submit->add_option("--dtype", dtypes, "fp32, bf16, fp16 (default fp32)")->delimiter(',');
   submit->add_option("--attention", attention, "eager, memory_efficient, fused (default eager)")->delimiter(',');
@@ -186,15 +285,51 @@ int main(int argc, char** argv) {
   int64_t status_sweep = 0;
   status_cmd->add_option("--sweep,-s", status_sweep, "sweep id (default: the 10 latest)");
 
+  auto* watch_cmd = app.add_subcommand("watch", "follow a sweep live until it finishes");
+  int64_t watch_sweep = 0, watch_after = 0;
+  watch_cmd->add_option("--sweep,-s", watch_sweep, "sweep id")->required();
+  watch_cmd->add_option("--after", watch_after, "resume after this event id");
+
+  auto* cancel_cmd = app.add_subcommand("cancel", "cancel a sweep, or one job of it");
+  int64_t cancel_sweep = 0, cancel_job = 0;
+  cancel_cmd->add_option("--sweep,-s", cancel_sweep, "sweep id");
+  cancel_cmd->add_option("--job,-j", cancel_job, "job id (default: every unfinished job of the sweep)");
+
+  auto* workers_cmd = app.add_subcommand("workers", "list the workers the coordinator knows");
+
   auto* models_cmd = app.add_subcommand("models", "list the model catalog");
   std::string models_category;
   models_cmd->add_option("--category", models_category, "only this category");
 
   CLI11_PARSE(app, argc, argv);
-  conn.Open();
+  if (tscale::Status opened = conn.Open(); !opened.ok()) {
+    std::cerr << "tscale-client: " << opened.message() << "\n";
+    return kExitUsage;
+  }
 
   if (*submit) {
-    spec.set_name(name);
+    if (!sweep_file.empty()) {
+      std::ifstream in(sweep_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), &spec);
+      if (!parsed.ok()) {
+        std::cerr << "tscale-client: sweep file " << sweep_file << ": " << parsed.message() << "\n";
+        return kExitUsage;
+      }
+    }
+    if (spec.models().empty() && models.empty()) {
+      std::cerr << "tscale-client: submit: --models (or a sweep file with \"models\") is required\n";
+      return kExitUsage;
+    }
+    if (spec.seq_lengths().empty() && lengths.empty()) {
+      std::cerr << "tscale-client: submit: --lengths (or a sweep file with \"seqLengths\") is required\n";
+      return kExitUsage;
+    }
+    if (!models.empty()) spec.clear_models();
+    if (!lengths.empty()) spec.clear_seq_lengths();
+    if (!batches.empty()) spec.clear_batch_sizes();
+    if (!name.empty()) spec.set_name(name);
     for (const auto& m : models) spec.add_models(m);
     for (int n : lengths) spec.add_seq_lengths(n);
     for (int b : batches) spec.add_batch_sizes(b);
@@ -215,14 +350,14 @@ int main(int argc, char** argv) {
       }
       spec.add_attention(*parsed);
     }
-    spec.set_repetitions(repetitions);
-    spec.set_extend_context(extend_context);
+    if (submit->count("--repetitions")) spec.set_repetitions(repetitions);
+    if (extend_context) spec.set_extend_context(true);
     auto* m = spec.mutable_measurement();
-    m->set_warmup_iters(warmup);
-    m->set_min_iters(min_iters);
-    m->set_min_time_s(min_time_s);
-    m->set_threads(threads);
-    m->set_timeout_s(job_timeout_s);
+    if (warmup) m->set_warmup_iters(warmup);
+    if (min_iters) m->set_min_iters(min_iters);
+    if (min_time_s) m->set_min_time_s(min_time_s);
+    if (threads) m->set_threads(threads);
+    if (job_timeout_s) m->set_timeout_s(job_timeout_s);
 
     v1::SubmitSweepRequest request;
     *request.mutable_spec() = spec;
@@ -272,6 +407,48 @@ int main(int argc, char** argv) {
     grpc::Status rpc = conn.stub->ListSweeps(ctx.get(), request, &response);
     if (!rpc.ok()) return conn.Fail(rpc);
     for (const auto& s : response.sweeps()) std::cout << ProgressLine(s) << "\n";
+    return kExitOk;
+  }
+
+  if (*watch_cmd) return WatchSweep(conn, watch_sweep, watch_after);
+
+  if (*cancel_cmd) {
+    if (cancel_sweep == 0 && cancel_job == 0) {
+      std::cerr << "tscale-client: cancel: give --sweep, --job or both\n";
+      return kExitUsage;
+    }
+    v1::CancelRequest request;
+    request.set_sweep_id(cancel_sweep);
+    request.set_job_id(cancel_job);
+    v1::CancelResponse response;
+    auto ctx = conn.Context();
+    grpc::Status rpc = conn.stub->Cancel(ctx.get(), request, &response);
+    if (!rpc.ok()) return conn.Fail(rpc);
+    std::cout << response.cancelled_jobs() << " jobs cancelled\n";
+    return kExitOk;
+  }
+
+  if (*workers_cmd) {
+    v1::ListWorkersRequest request;
+    v1::ListWorkersResponse response;
+    auto ctx = conn.Context();
+    grpc::Status rpc = conn.stub->ListWorkers(ctx.get(), request, &response);
+    if (!rpc.ok()) return conn.Fail(rpc);
+    TextTable table;
+    for (const char* h : {"worker", "device", "host", "cores", "ram_GiB", "labels", "running", "last_seen_s"})
+      table.AddColumn(h);
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    for (const auto& w : response.workers()) {
+      const auto& c = w.capabilities();
+      std::string labels;
+      for (const auto& l : c.labels()) labels += (labels.empty() ? "" : ",") + l;
+      table.AddRow({w.worker_id(), tscale::DeviceKindName(c.device_kind()), c.hostname(), std::to_string(c.cpu_cores()),
+                    tscale::FormatFixed(static_cast<double>(c.ram_bytes()) / (1 << 30), 1), labels,
+                    std::to_string(w.running_jobs()), std::to_string((now - w.last_seen_unix_ms()) / 1000)});
+    }
+    std::cout << table.Render();
     return kExitOk;
   }
 

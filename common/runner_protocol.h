@@ -7,6 +7,11 @@
 // codes below. Anything the runner prints goes to stderr; the worker keeps its tail for failures.
 #pragma once
 
+#include <optional>
+#include <string>
+
+#include "tscale/v1/tscale.pb.h"
+
 namespace tscale {
 
 // The result file is complete; its outcome says what happened (ok, exceeds_context, oom, error, ...).
@@ -15,5 +20,11 @@ inline constexpr int kRunnerExitResultWritten = 0;
 inline constexpr int kRunnerExitBadJob = 2;
 // The allocator failed and the result file could not be written either.
 inline constexpr int kRunnerExitOutOfMemory = 3;
+
+// Progress: while it runs, the runner writes lines "tscale-progress PHASE DONE LAST_MS RSS_BYTES" to stdout
+// (phases: loading, warmup, measuring). The worker forwards them to the coordinator as MetricEvents.
+std::string FormatProgressLine(const std::string& phase, int done, double last_ms, int64_t rss_bytes);
+// nullopt for any line that is not a well-formed progress line.
+std::optional<v1::MetricEvent> ParseProgressLine(const std::string& line);
 
 }  // namespace tscale

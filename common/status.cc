@@ -12,6 +12,10 @@ const char* StatusCodeName(Status::Code code) {
       return "NOT_FOUND";
     case Status::Code::kAlreadyExists:
       return "ALREADY_EXISTS";
+    case Status::Code::kPermissionDenied:
+      return "PERMISSION_DENIED";
+    case Status::Code::kUnauthenticated:
+      return "UNAUTHENTICATED";
     case Status::Code::kFailedPrecondition:
       return "FAILED_PRECONDITION";
     case Status::Code::kAborted:

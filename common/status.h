@@ -15,6 +15,7 @@ class Status {
     kInvalidArgument = 3,
     kNotFound = 5,
     kAlreadyExists = 6,
+    kPermissionDenied = 7,
     kFailedPrecondition = 9,
     kAborted = 10,
     kOutOfRange = 11,
@@ -22,6 +23,7 @@ class Status {
     kInternal = 13,
     kUnavailable = 14,
     kDataLoss = 15,
+    kUnauthenticated = 16,
   };
 
   Status() = default;
@@ -29,6 +31,8 @@ class Status {
   static Status InvalidArgument(std::string msg) { return Status(Code::kInvalidArgument, std::move(msg)); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
   static Status AlreadyExists(std::string msg) { return Status(Code::kAlreadyExists, std::move(msg)); }
+  static Status PermissionDenied(std::string msg) { return Status(Code::kPermissionDenied, std::move(msg)); }
+  static Status Unauthenticated(std::string msg) { return Status(Code::kUnauthenticated, std::move(msg)); }
   static Status FailedPrecondition(std::string msg) { return Status(Code::kFailedPrecondition, std::move(msg)); }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status OutOfRange(std::string msg) { return Status(Code::kOutOfRange, std::move(msg)); }

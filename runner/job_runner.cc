@@ -3,12 +3,14 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
 #include <new>
 
 #include "common/host_info.h"
 #include "common/latency_stats.h"
 #include "common/model_config.h"
 #include "common/outcome.h"
+#include "common/runner_protocol.h"
 #include "common/version.h"
 #include "runner/timed_loop.h"
 #include "runner/transformer.h"
@@ -69,6 +71,23 @@ void FillLatency(const std::vector<double>& samples, v1::LatencyStats* out) {
   out->set_p99_ms(s.p99);
 }
 
+// Writes a progress line for the worker at most every half second (and always for a new phase).
+class ProgressReporter {
+ public:
+  void Report(const char* phase, int done, double last_ms) {
+    const auto now = std::chrono::steady_clock::now();
+    if (phase == last_phase_ && now - last_ < std::chrono::milliseconds(500)) return;
+    last_phase_ = phase;
+    last_ = now;
+    std::printf("%s\n", FormatProgressLine(phase, done, last_ms, CurrentRssBytes()).c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  std::string last_phase_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
 // The measurement itself; exceptions propagate to RunJob, which types them.
 void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* result) {
   const auto& m = job.measurement();
@@ -79,6 +98,8 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   if (m.threads() > 0) at::set_num_threads(m.threads());
   FillEnvironment(job, result->mutable_environment());
 
+  ProgressReporter progress;
+  progress.Report("loading", 0, 0);
   auto* memory = result->mutable_memory();
   memory->set_baseline_rss_bytes(CurrentRssBytes());
   torch::manual_seed(m.seed());
@@ -103,7 +124,9 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   loop.min_time_s = m.min_time_s();
   loop.max_iters = std::max(loop.min_iters, m.max_iters());
   loop.max_time_s = m.max_time_s() > 0 ? m.max_time_s() : 60.0;
-  LoopSamples samples = RunTimedLoop(loop, [&] { model->forward(input_ids); });
+  LoopSamples samples = RunTimedLoop(
+      loop, [&] { model->forward(input_ids); },
+      [&](const char* phase, int done, double last_ms) { progress.Report(phase, done, last_ms); });
 
   result->set_warmup_iters(samples.warmup_iters);
   for (double ms : samples.samples_ms) result->add_samples_ms(ms);

@@ -23,7 +23,11 @@ struct LoopSamples {
   bool stopped_by_bound = false;   // a maximum cut the loop before both minima were met
 };
 
+// Told after every forward: phase ("warmup" or "measuring"), forwards done in that phase, last duration.
+using LoopProgressFn = std::function<void(const char* phase, int done, double last_ms)>;
+
 // `step` must run one forward and return only when its work is complete (device synchronised).
-LoopSamples RunTimedLoop(const LoopSettings& settings, const std::function<void()>& step);
+LoopSamples RunTimedLoop(const LoopSettings& settings, const std::function<void()>& step,
+                         const LoopProgressFn& progress = nullptr);
 
 }  // namespace tscale

@@ -10,8 +10,9 @@
 
 namespace tscale {
 
-grpc::Status ClientService::SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest* request,
+grpc::Status ClientService::SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
                                         v1::SubmitSweepResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
   auto jobs = PlanSweep(request->spec(), *ctx_.catalog);
   if (!jobs.ok()) return ToGrpcStatus(jobs.status());
   const int count = static_cast<int>(jobs->size());
@@ -19,13 +20,15 @@ grpc::Status ClientService::SubmitSweep(grpc::ServerContext*, const v1::SubmitSw
   if (!sweep_id.ok()) return ToGrpcStatus(sweep_id.status());
   spdlog::info("sweep {} submitted: {} jobs", *sweep_id, count);
   ctx_.work_signal->Notify();
+  ctx_.event_signal->Notify();
   response->set_sweep_id(*sweep_id);
   response->set_job_count(count);
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* request,
+grpc::Status ClientService::GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
                                      v1::SweepStatus* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
   if (request->sweep_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must be positive"));
   auto status = ctx_.store->GetSweepStatus(request->sweep_id(), NowUnixMs());
   if (!status.ok()) return ToGrpcStatus(status.status());
@@ -33,8 +36,9 @@ grpc::Status ClientService::GetSweep(grpc::ServerContext*, const v1::GetSweepReq
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest* request,
+grpc::Status ClientService::ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
                                        v1::ListSweepsResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
   if (request->limit() < 0) return ToGrpcStatus(Status::InvalidArgument("limit: must not be negative"));
   auto sweeps = ctx_.store->ListSweeps(request->limit(), NowUnixMs());
   if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
@@ -42,8 +46,9 @@ grpc::Status ClientService::ListSweeps(grpc::ServerContext*, const v1::ListSweep
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::ListResults(grpc::ServerContext*, const v1::ListResultsRequest* request,
+grpc::Status ClientService::ListResults(grpc::ServerContext* context, const v1::ListResultsRequest* request,
                                         v1::ListResultsResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
   if (request->sweep_id() < 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must not be negative"));
   if (request->seq_len() < 0) return ToGrpcStatus(Status::InvalidArgument("seq_len: must not be negative"));
   if (request->limit() < 0) return ToGrpcStatus(Status::InvalidArgument("limit: must not be negative"));
@@ -65,16 +70,93 @@ grpc::Status ClientService::ListResults(grpc::ServerContext*, const v1::ListResu
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status ClientService::WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
+                                       grpc::ServerWriter<v1::SweepEvent>* writer) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
+  if (request->sweep_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must be positive"));
+  if (request->after_event_id() < 0)
+    return ToGrpcStatus(Status::InvalidArgument("after_event_id: must not be negative"));
+  if (!(request->keepalive_s() >= 0 && request->keepalive_s() <= 3600))
+    return ToGrpcStatus(Status::InvalidArgument("keepalive_s: must be in 0..3600"));
+  const double keepalive_s =
+      request->keepalive_s() > 0 ? std::max(0.05, request->keepalive_s()) : ctx_.default_keepalive_s;
+  const auto keepalive = std::chrono::milliseconds(static_cast<int64_t>(keepalive_s * 1000));
+  constexpr int kBatch = 500;
+
+  int64_t cursor = request->after_event_id();
+  // Sends every stored event past the cursor; false when the client has gone.
+  auto drain = [&]() -> StatusOr<bool> {
+    while (true) {
+      auto events = ctx_.store->ReadEvents(request->sweep_id(), cursor, kBatch);
+      if (!events.ok()) return events.status();
+      for (const auto& event : *events) {
+        if (!writer->Write(event)) return false;
+        cursor = event.event_id();
+      }
+      if (static_cast<int>(events->size()) < kBatch) return true;
+    }
+  };
+
+  while (true) {
+    if (ctx_.event_signal->shutting_down())
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "server shutting down; resume from event " + std::to_string(cursor));
+    if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    const uint64_t generation = ctx_.event_signal->generation();
+    auto sent = drain();
+    if (!sent.ok()) return ToGrpcStatus(sent.status());
+    if (!*sent) return grpc::Status::CANCELLED;
+
+    auto status = ctx_.store->GetSweepStatus(request->sweep_id(), NowUnixMs());
+    if (!status.ok()) return ToGrpcStatus(status.status());
+    if (status->done()) {
+      // Events of the last jobs may have committed between the drain and the status read.
+      auto last = drain();
+      if (!last.ok()) return ToGrpcStatus(last.status());
+      v1::SweepEvent end;
+      end.set_event_id(cursor);
+      end.set_end_of_sweep(true);
+      end.set_unix_ms(NowUnixMs());
+      writer->Write(end);
+      return grpc::Status::OK;
+    }
+    if (!ctx_.event_signal->WaitFor(generation, keepalive) && !ctx_.event_signal->shutting_down()) {
+      v1::SweepEvent ping;
+      ping.set_event_id(cursor);
+      ping.set_keepalive(true);
+      ping.set_unix_ms(NowUnixMs());
+      if (!writer->Write(ping)) return grpc::Status::CANCELLED;
+    }
+  }
+}
+
+grpc::Status ClientService::Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
+                                   v1::CancelResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
+  if (request->sweep_id() < 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must not be negative"));
+  if (request->job_id() < 0) return ToGrpcStatus(Status::InvalidArgument("job_id: must not be negative"));
+  if (request->sweep_id() == 0 && request->job_id() == 0)
+    return ToGrpcStatus(Status::InvalidArgument("sweep_id: name a sweep or a job to cancel"));
+  auto cancelled = ctx_.store->Cancel(request->sweep_id(), request->job_id(), NowUnixMs());
+  if (!cancelled.ok()) return ToGrpcStatus(cancelled.status());
+  spdlog::info("cancel sweep={} job={}: {} jobs cancelled", request->sweep_id(), request->job_id(), *cancelled);
+  ctx_.event_signal->Notify();
+  response->set_cancelled_jobs(*cancelled);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                         v1::ListWorkersResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
   auto workers = ctx_.store->ListWorkers();
   if (!workers.ok()) return ToGrpcStatus(workers.status());
   for (auto& w : *workers) *response->add_workers() = std::move(w);
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest* request,
+grpc::Status ClientService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                                        v1::ListModelsResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
   for (const ModelConfig& model : ctx_.catalog->models()) {
     if (!request->category().empty() && model.category != request->category()) continue;
     v1::ModelInfo* info = response->add_models();
@@ -89,8 +171,9 @@ grpc::Status ClientService::ListModels(grpc::ServerContext*, const v1::ListModel
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::GetServerStatus(grpc::ServerContext*, const v1::ServerStatusRequest*,
+grpc::Status ClientService::GetServerStatus(grpc::ServerContext* context, const v1::ServerStatusRequest*,
                                             v1::ServerStatus* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
   response->set_version(kVersion);
   response->set_schema_version(ctx_.store->schema_version());
   auto states = ctx_.store->CountJobsByState();

@@ -11,10 +11,13 @@
 #include <thread>
 
 #include "common/catalog.h"
+#include "common/grpc_channel.h"
+#include "common/host_info.h"
 #include "common/version.h"
+#include "server/auth.h"
+#include "server/change_signal.h"
 #include "server/services.h"
 #include "server/store.h"
-#include "server/work_signal.h"
 
 namespace {
 
@@ -33,8 +36,9 @@ int main(int argc, char** argv) {
   std::string port_file;
   std::string log_level = "info";
   double lease_s = 30, heartbeat_s = 5;
-  int max_attempts = 3;
-  bool allow_remote = false;
+  int max_attempts = 3, quarantine_after = 2;
+  bool allow_remote = false, allow_insecure_remote = false;
+  std::string tls_cert, tls_key, client_token_file, worker_token_file;
   app.add_option("--listen", listen, "address:port to serve on (port 0 picks a free port)")->capture_default_str();
   app.add_option("--db", db_path, "SQLite database file (created if missing)")->capture_default_str();
   app.add_option("--catalog", catalog_dirs, "model catalog directory (repeatable)")
@@ -49,15 +53,50 @@ int main(int argc, char** argv) {
   app.add_option("--max-attempts", max_attempts, "leases per job before it ends lost")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
+  app.add_option("--quarantine-after", quarantine_after,
+                 "worker restarts during one job's attempts before the job is quarantined")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
-  app.add_flag("--allow-remote", allow_remote, "permit binding a non-loopback address");
+  app.add_flag("--allow-remote", allow_remote, "permit binding a non-loopback address (needs TLS and tokens)");
+  app.add_flag("--allow-insecure-remote", allow_insecure_remote,
+               "with --allow-remote: permit plaintext and no tokens off loopback (not recommended)");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate chain: serve TLS")->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--client-token-file", client_token_file, "file holding the bearer token clients must present")
+      ->envname("TSCALE_CLIENT_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
+  app.add_option("--worker-token-file", worker_token_file, "file holding the bearer token workers must present")
+      ->envname("TSCALE_WORKER_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
   app.set_version_flag("--version", tscale::kVersion);
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
-  if (!IsLoopbackAddress(listen) && !allow_remote) {
-    spdlog::error("refusing to listen on {}: not a loopback address (pass --allow-remote to permit it)", listen);
+  if (tls_cert.empty() != tls_key.empty()) {
+    spdlog::error("--tls-cert and --tls-key go together");
     return 2;
+  }
+  auto client_token = tscale::LoadToken(client_token_file, "TSCALE_CLIENT_TOKEN");
+  auto worker_token = tscale::LoadToken(worker_token_file, "TSCALE_WORKER_TOKEN");
+  if (!client_token.ok() || !worker_token.ok()) {
+    spdlog::error("token: {}", (!client_token.ok() ? client_token : worker_token).status().message());
+    return 2;
+  }
+  if (!client_token->empty() && *client_token == *worker_token) {
+    spdlog::error("the client and worker tokens must differ");
+    return 2;
+  }
+  if (!IsLoopbackAddress(listen)) {
+    if (!allow_remote) {
+      spdlog::error("refusing to listen on {}: not a loopback address (pass --allow-remote to permit it)", listen);
+      return 2;
+    }
+    const bool secured = !tls_cert.empty() && !client_token->empty() && !worker_token->empty();
+    if (!secured && !allow_insecure_remote) {
+      spdlog::error("refusing to listen on {} without TLS and both tokens (--allow-insecure-remote forces it)", listen);
+      return 2;
+    }
   }
   if (heartbeat_s >= lease_s) {
     spdlog::error("--heartbeat-s ({}) must be shorter than --lease-s ({})", heartbeat_s, lease_s);
@@ -84,17 +123,21 @@ int main(int argc, char** argv) {
   tscale::StoreOptions options;
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.max_attempts = max_attempts;
-  auto store = tscale::Store::Open(db_path, options);
+  options.quarantine_after = quarantine_after;
+  auto store = tscale::Store::Open(db_path, options, tscale::NowUnixMs());
   if (!store.ok()) {
     spdlog::error("database {}: {}", db_path, store.status().ToString());
     return 1;
   }
 
-  tscale::WorkSignal work_signal;
+  tscale::ChangeSignal work_signal, event_signal;
+  tscale::Authenticator auth(*client_token, *worker_token);
   tscale::CoordinatorContext context;
   context.store = store->get();
   context.catalog = &catalog;
+  context.auth = &auth;
   context.work_signal = &work_signal;
+  context.event_signal = &event_signal;
   context.heartbeat_interval_s = heartbeat_s;
   tscale::ClientService client_service(context);
   tscale::WorkerServiceImpl worker_service(context);
@@ -103,7 +146,19 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!tls_cert.empty()) {
+    auto cert = tscale::ReadSecretFile(tls_cert);
+    auto key = tscale::ReadSecretFile(tls_key);
+    if (!cert.ok() || !key.ok()) {
+      spdlog::error("TLS: {}", (!cert.ok() ? cert : key).status().message());
+      return 2;
+    }
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(listen, credentials, &bound_port);
   builder.RegisterService(&client_service);
   builder.RegisterService(&worker_service);
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
@@ -112,22 +167,46 @@ int main(int argc, char** argv) {
     spdlog::error("cannot listen on {}", listen);
     return 1;
   }
-  spdlog::info("tscale-server {} listening on port {} (db {}, schema v{}, {} models)", tscale::kVersion, bound_port,
-               db_path, (*store)->schema_version(), catalog.size());
+  spdlog::info(
+      "tscale-server {} listening on port {} ({}, client auth {}, worker auth {}; db {}, schema v{}, {} models)",
+      tscale::kVersion, bound_port, tls_cert.empty() ? "plaintext" : "TLS",
+      auth.enabled(tscale::Audience::kClient) ? "on" : "off", auth.enabled(tscale::Audience::kWorker) ? "on" : "off",
+      db_path, (*store)->schema_version(), catalog.size());
   if (!port_file.empty()) {
     std::ofstream(port_file + ".tmp") << bound_port << "\n";
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
 
+  // Leases of workers that vanished are requeued even when no other worker claims for a while.
+  tscale::ChangeSignal reaper_stop;
+  std::thread reaper([&] {
+    const auto period = std::chrono::milliseconds(std::max<int64_t>(200, options.lease_ms / 4));
+    while (!reaper_stop.WaitFor(reaper_stop.generation(), period) && !reaper_stop.shutting_down()) {
+      auto expired = (*store)->ExpireLeases(tscale::NowUnixMs());
+      if (!expired.ok()) {
+        spdlog::error("lease expiry: {}", expired.status().ToString());
+      } else if (*expired > 0) {
+        spdlog::warn("{} leases expired: jobs requeued or ended", *expired);
+        work_signal.Notify();
+        event_signal.Notify();
+      }
+    }
+  });
+
   std::thread signal_waiter([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     spdlog::info("signal {} received: shutting down", signal_number);
+    // Waiting calls return first (claims answer "no job", watches UNAVAILABLE with their cursor), then
+    // whatever is still running gets a deadline.
     work_signal.Shutdown();
+    event_signal.Shutdown();
+    reaper_stop.Shutdown();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
   server->Wait();
   signal_waiter.join();
+  reaper.join();
   spdlog::info("tscale-server stopped");
   return 0;
 }

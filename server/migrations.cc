@@ -8,15 +8,24 @@
 namespace tscale {
 namespace {
 
-struct Migration {
+struct UpgradeStep {
   int to_version;
   const char* sql;  // must end by setting PRAGMA user_version = to_version
 };
 
-// Append-only. Version 1 is the whole schema.sql; never edit a step once released.
-const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> steps = {
-      {1, kSchemaSql},
+// Append-only: step N turns a version N-1 database into version N. Never edit a released step; schema.sql
+// must always equal version 1 plus every step (tests/server/migrations_test.cc checks it).
+const std::vector<UpgradeStep>& UpgradeSteps() {
+  static const std::vector<UpgradeStep> steps = {
+      {2,
+       "ALTER TABLE workers ADD COLUMN session INTEGER NOT NULL DEFAULT 0;"
+       "ALTER TABLE attempts ADD COLUMN worker_session INTEGER NOT NULL DEFAULT 0;"
+       "CREATE TABLE events ("
+       "  id INTEGER PRIMARY KEY, sweep_id INTEGER NOT NULL, job_id INTEGER NOT NULL,"
+       "  attempt_id INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL, outcome INTEGER NOT NULL DEFAULT 0,"
+       "  detail TEXT NOT NULL DEFAULT '', metric BLOB, unix_ms INTEGER NOT NULL);"
+       "CREATE INDEX events_by_sweep ON events(sweep_id, id);"
+       "PRAGMA user_version = 2;"},
   };
   return steps;
 }
@@ -24,7 +33,7 @@ const std::vector<Migration>& Migrations() {
 }  // namespace
 
 int LatestSchemaVersion() {
-  return Migrations().back().to_version;
+  return UpgradeSteps().empty() ? 1 : UpgradeSteps().back().to_version;
 }
 
 StatusOr<int> SchemaVersion(sql::Database& db) {
@@ -41,13 +50,20 @@ Status MigrateToLatest(sql::Database& db) {
                                       " is newer than this server understands (" +
                                       std::to_string(LatestSchemaVersion()) + "); upgrade tscale-server");
   }
-  for (const auto& step : Migrations()) {
+  if (*current == 0) {
+    sql::WriteTransaction txn(db);
+    TSCALE_RETURN_IF_ERROR(txn.status());
+    Status applied = db.Exec(kSchemaSql);
+    if (!applied.ok()) return Status::Internal("applying schema.sql failed: " + applied.message());
+    return txn.Commit();
+  }
+  for (const auto& step : UpgradeSteps()) {
     if (step.to_version <= *current) continue;
     sql::WriteTransaction txn(db);
     TSCALE_RETURN_IF_ERROR(txn.status());
     Status applied = db.Exec(step.sql);
     if (!applied.ok())
-      return Status::Internal("migration to schema version " + std::to_string(step.to_version) +
+      return Status::Internal("upgrade to schema version " + std::to_string(step.to_version) +
                               " failed: " + applied.message());
     TSCALE_RETURN_IF_ERROR(txn.Commit());
   }

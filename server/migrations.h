@@ -1,5 +1,6 @@
-// Brings a database to the schema this server understands. Version 1 is schema.sql; each later version
-// is one migration step. A database from a newer server is refused, never rewritten.
+// Brings a database to the schema this server understands. An empty database gets schema.sql (the whole
+// current schema); an older one gets the pending upgrade steps, each in its own IMMEDIATE transaction.
+// A database from a newer server is refused, never rewritten.
 #pragma once
 
 #include "common/status.h"
@@ -7,11 +8,10 @@
 
 namespace tscale {
 
-// The schema version this build writes.
+// The schema version this build writes (the user_version schema.sql sets).
 int LatestSchemaVersion();
 
-// Applies schema.sql to an empty database, or the pending migrations to an older one, each step in its
-// own IMMEDIATE transaction. FAILED_PRECONDITION when the database is newer than this build.
+// FAILED_PRECONDITION when the database is newer than this build.
 Status MigrateToLatest(sql::Database& db);
 
 // PRAGMA user_version of an open database.

@@ -1,12 +1,14 @@
-// The coordinator's two gRPC services. Both are thin adapters: they validate what arrives, call the
-// Store and the sweep planner, and map Status to gRPC codes. They share one CoordinatorContext.
+// The coordinator's two gRPC services. Both are thin adapters: they authorise the caller, validate what
+// arrives, call the Store and the sweep planner, and map Status to gRPC codes. They share one
+// CoordinatorContext.
 #pragma once
 
 #include <chrono>
 
 #include "common/catalog.h"
+#include "server/auth.h"
+#include "server/change_signal.h"
 #include "server/store.h"
-#include "server/work_signal.h"
 #include "tscale/v1/tscale.grpc.pb.h"
 
 namespace tscale {
@@ -14,9 +16,12 @@ namespace tscale {
 struct CoordinatorContext {
   Store* store = nullptr;
   const Catalog* catalog = nullptr;
-  WorkSignal* work_signal = nullptr;
+  const Authenticator* auth = nullptr;
+  ChangeSignal* work_signal = nullptr;   // new claimable work: submit, requeue
+  ChangeSignal* event_signal = nullptr;  // any new event: wakes watch streams
   double heartbeat_interval_s = 5.0;
   double max_claim_wait_s = 10.0;  // cap on a worker's long-poll
+  double default_keepalive_s = 10.0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
@@ -24,18 +29,23 @@ class ClientService final : public v1::TscaleService::Service {
  public:
   explicit ClientService(CoordinatorContext context) : ctx_(context) {}
 
-  grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest* request,
+  grpc::Status SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
                            v1::SubmitSweepResponse* response) override;
-  grpc::Status GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* request, v1::SweepStatus* response) override;
-  grpc::Status ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest* request,
+  grpc::Status GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
+                        v1::SweepStatus* response) override;
+  grpc::Status ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
                           v1::ListSweepsResponse* response) override;
-  grpc::Status ListResults(grpc::ServerContext*, const v1::ListResultsRequest* request,
+  grpc::Status ListResults(grpc::ServerContext* context, const v1::ListResultsRequest* request,
                            v1::ListResultsResponse* response) override;
-  grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest* request,
+  grpc::Status WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
+                          grpc::ServerWriter<v1::SweepEvent>* writer) override;
+  grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
+                      v1::CancelResponse* response) override;
+  grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
                            v1::ListWorkersResponse* response) override;
-  grpc::Status ListModels(grpc::ServerContext*, const v1::ListModelsRequest* request,
+  grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
-  grpc::Status GetServerStatus(grpc::ServerContext*, const v1::ServerStatusRequest* request,
+  grpc::Status GetServerStatus(grpc::ServerContext* context, const v1::ServerStatusRequest* request,
                                v1::ServerStatus* response) override;
 
  private:
@@ -46,13 +56,15 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
   explicit WorkerServiceImpl(CoordinatorContext context) : ctx_(context) {}
 
-  grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+  grpc::Status RegisterWorker(grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
                               v1::RegisterWorkerResponse* response) override;
   grpc::Status ClaimJob(grpc::ServerContext* context, const v1::ClaimJobRequest* request,
                         v1::ClaimJobResponse* response) override;
-  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override;
-  grpc::Status CompleteJob(grpc::ServerContext*, const v1::CompleteJobRequest* request,
+  grpc::Status ReportMetrics(grpc::ServerContext* context, grpc::ServerReader<v1::MetricEvent>* reader,
+                             v1::ReportMetricsResponse* response) override;
+  grpc::Status CompleteJob(grpc::ServerContext* context, const v1::CompleteJobRequest* request,
                            v1::CompleteJobResponse* response) override;
 
  private:

@@ -36,7 +36,7 @@ bool WorkerMatches(const v1::WorkerCapabilities& caps, const v1::Requirements& r
   return true;
 }
 
-StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
+StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options, int64_t now_ms) {
   std::unique_ptr<Store> store(new Store(options));
   TSCALE_RETURN_IF_ERROR(store->db_.Open(path));
   sqlite3_busy_timeout(store->db_.handle(), options.busy_timeout_ms);
@@ -49,6 +49,15 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
   auto version = SchemaVersion(store->db_);
   if (!version.ok()) return version.status();
   store->schema_version_ = *version;
+  // Workers could not heartbeat while no server ran: give every live lease one full period from now.
+  if (now_ms > 0) {
+    sql::WriteTransaction txn(store->db_);
+    TSCALE_RETURN_IF_ERROR(txn.status());
+    sql::Statement grace(store->db_,
+                         "UPDATE attempts SET lease_expires_ms = MAX(lease_expires_ms, ?) WHERE ended_ms IS NULL");
+    TSCALE_RETURN_IF_ERROR(grace.Bind(1, now_ms + options.lease_ms).Run());
+    TSCALE_RETURN_IF_ERROR(txn.Commit());
+  }
   return store;
 }
 
@@ -86,17 +95,84 @@ StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<Plan
   return sweep_id;
 }
 
-Status Store::UpsertWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps, int64_t now_ms) {
+StatusOr<RegisteredWorker> Store::RegisterWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps,
+                                                 int64_t now_ms) {
   std::lock_guard lock(mu_);
   sql::WriteTransaction txn(db_);
   TSCALE_RETURN_IF_ERROR(txn.status());
   sql::Statement upsert(db_,
-                        "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms) VALUES(?,?,?,?) "
+                        "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms, session) VALUES(?,?,?,?,1) "
                         "ON CONFLICT(id) DO UPDATE SET capabilities=excluded.capabilities, "
-                        "last_seen_ms=excluded.last_seen_ms");
+                        "last_seen_ms=excluded.last_seen_ms, session=session+1");
   upsert.Bind(1, worker_id).BindBlob(2, Serialize(caps)).Bind(3, now_ms).Bind(4, now_ms);
   TSCALE_RETURN_IF_ERROR(upsert.Run());
-  return txn.Commit();
+
+  RegisteredWorker out;
+  sql::Statement session(db_, "SELECT session FROM workers WHERE id=?");
+  session.Bind(1, worker_id);
+  if (!session.Step()) return Status::Internal("worker row vanished: " + session.status().message());
+  out.session = session.ColumnInt(0);
+
+  // A new session means the daemon restarted: whatever it was running died with it.
+  sql::Statement live(db_,
+                      "SELECT a.job_id, a.id FROM attempts a JOIN jobs j ON j.current_attempt = a.id "
+                      "WHERE a.worker_id=? AND a.ended_ms IS NULL AND a.worker_session < ?");
+  live.Bind(1, worker_id).Bind(2, out.session);
+  std::vector<std::pair<int64_t, int64_t>> orphaned;
+  while (live.Step()) orphaned.emplace_back(live.ColumnInt(0), live.ColumnInt(1));
+  TSCALE_RETURN_IF_ERROR(live.status());
+  for (const auto& [job_id, attempt_id] : orphaned)
+    TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "worker_restarted", now_ms));
+  out.requeued_attempts = static_cast<int>(orphaned.size());
+  TSCALE_RETURN_IF_ERROR(txn.Commit());
+  return out;
+}
+
+Status Store::AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
+                                const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms) {
+  sql::Statement insert(db_,
+                        "INSERT INTO events(sweep_id, job_id, attempt_id, state, outcome, detail, metric, unix_ms) "
+                        "SELECT sweep_id, id, ?, ?, ?, ?, ?, ? FROM jobs WHERE id=?");
+  insert.Bind(1, attempt_id).Bind(2, static_cast<int>(state)).Bind(3, static_cast<int>(outcome)).Bind(4, detail);
+  if (metric)
+    insert.BindBlob(5, Serialize(*metric));
+  else
+    insert.BindNull(5);
+  return insert.Bind(6, now_ms).Bind(7, job_id).Run();
+}
+
+Status Store::EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms) {
+  sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason=? WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, reason).Bind(3, attempt_id).Run());
+
+  sql::Statement counts(db_,
+                        "SELECT j.attempts, (SELECT COUNT(*) FROM attempts a WHERE a.job_id = j.id "
+                        "AND a.end_reason = 'worker_restarted') FROM jobs j WHERE j.id=?");
+  counts.Bind(1, job_id);
+  if (!counts.Step()) return Status::Internal("job " + std::to_string(job_id) + " vanished");
+  const int64_t leases = counts.ColumnInt(0), workers_lost = counts.ColumnInt(1);
+
+  if (workers_lost >= options_.quarantine_after || leases >= options_.max_attempts) {
+    v1::Result lost;
+    lost.set_job_id(job_id);
+    lost.set_attempt_id(attempt_id);
+    lost.set_outcome(v1::OUTCOME_LOST);
+    if (workers_lost >= options_.quarantine_after) {
+      lost.set_quarantined(true);
+      lost.set_message("quarantined: " + std::to_string(workers_lost) +
+                       " workers restarted while running this job (threshold " +
+                       std::to_string(options_.quarantine_after) + ")");
+    } else {
+      lost.set_message(std::to_string(leases) + " attempts ended without a result (cap " +
+                       std::to_string(options_.max_attempts) + "); the last one: " + reason);
+    }
+    lost.set_finished_unix_ms(now_ms);
+    return InsertResultLocked(job_id, lost, now_ms);
+  }
+  sql::Statement requeue(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(requeue.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, now_ms).Bind(3, job_id).Run());
+  return AppendEventLocked(job_id, attempt_id, v1::JOB_STATE_QUEUED, v1::OUTCOME_UNSPECIFIED,
+                           "requeued: attempt " + std::to_string(attempt_id) + " " + reason, nullptr, now_ms);
 }
 
 StatusOr<int> Store::ExpireLeases(int64_t now_ms) {
@@ -111,34 +187,14 @@ StatusOr<int> Store::ExpireLeases(int64_t now_ms) {
 
 StatusOr<int> Store::ExpireLeasesLocked(int64_t now_ms) {
   sql::Statement find(db_,
-                      "SELECT j.id, j.attempts, a.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                      "SELECT j.id, a.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
                       "WHERE j.state IN (?, ?) AND a.lease_expires_ms < ?");
   find.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED)).Bind(2, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(3, now_ms);
-  struct Expired {
-    int64_t job_id, attempts, attempt_id;
-  };
-  std::vector<Expired> expired;
-  while (find.Step()) expired.push_back({find.ColumnInt(0), find.ColumnInt(1), find.ColumnInt(2)});
+  std::vector<std::pair<int64_t, int64_t>> expired;
+  while (find.Step()) expired.emplace_back(find.ColumnInt(0), find.ColumnInt(1));
   TSCALE_RETURN_IF_ERROR(find.status());
-
-  for (const auto& e : expired) {
-    sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='expired' WHERE id=?");
-    TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, e.attempt_id).Run());
-    if (e.attempts >= options_.max_attempts) {
-      v1::Result lost;
-      lost.set_job_id(e.job_id);
-      lost.set_attempt_id(e.attempt_id);
-      lost.set_outcome(v1::OUTCOME_LOST);
-      lost.set_message("lease expired " + std::to_string(e.attempts) + " times (cap " +
-                       std::to_string(options_.max_attempts) + "); the worker stopped heartbeating");
-      lost.set_finished_unix_ms(now_ms);
-      TSCALE_RETURN_IF_ERROR(InsertResultLocked(e.job_id, lost, now_ms));
-    } else {
-      sql::Statement requeue(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
-      TSCALE_RETURN_IF_ERROR(
-          requeue.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, now_ms).Bind(3, e.job_id).Run());
-    }
-  }
+  for (const auto& [job_id, attempt_id] : expired)
+    TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "expired", now_ms));
   return static_cast<int>(expired.size());
 }
 
@@ -148,14 +204,16 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
   TSCALE_RETURN_IF_ERROR(txn.status());
 
   v1::WorkerCapabilities caps;
+  int64_t session = 0;
   {
-    sql::Statement worker(db_, "SELECT capabilities FROM workers WHERE id=?");
+    sql::Statement worker(db_, "SELECT capabilities, session FROM workers WHERE id=?");
     worker.Bind(1, worker_id);
     if (!worker.Step()) {
       TSCALE_RETURN_IF_ERROR(worker.status());
       return Status::NotFound("worker \"" + worker_id + "\" is not registered");
     }
     TSCALE_RETURN_IF_ERROR(Parse(worker.ColumnBlob(0), &caps, "worker capabilities"));
+    session = worker.ColumnInt(1);
     sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
     TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
   }
@@ -181,8 +239,11 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
   }
 
   const int64_t expires = now_ms + options_.lease_ms;
-  sql::Statement attempt(db_, "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms) VALUES(?,?,?,?)");
-  TSCALE_RETURN_IF_ERROR(attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Run());
+  sql::Statement attempt(db_,
+                         "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms, worker_session) "
+                         "VALUES(?,?,?,?,?)");
+  TSCALE_RETURN_IF_ERROR(
+      attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Bind(5, session).Run());
   const int64_t attempt_id = db_.LastInsertRowId();
   sql::Statement lease(db_, "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
   TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED))
@@ -190,6 +251,8 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
                              .Bind(3, now_ms)
                              .Bind(4, chosen->job_id())
                              .Run());
+  TSCALE_RETURN_IF_ERROR(AppendEventLocked(chosen->job_id(), attempt_id, v1::JOB_STATE_LEASED, v1::OUTCOME_UNSPECIFIED,
+                                           "leased to " + worker_id, nullptr, now_ms));
   TSCALE_RETURN_IF_ERROR(txn.Commit());
 
   v1::Lease out;
@@ -211,7 +274,7 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
   std::vector<int64_t> revoked;
   for (int64_t attempt_id : attempt_ids) {
     sql::Statement live(db_,
-                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                        "SELECT j.id, j.state FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
                         "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
     live.Bind(1, attempt_id).Bind(2, worker_id);
     if (!live.Step()) {
@@ -220,11 +283,16 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
       continue;
     }
     const int64_t job_id = live.ColumnInt(0);
+    const bool was_leased = live.ColumnInt(1) == v1::JOB_STATE_LEASED;
     sql::Statement extend(db_, "UPDATE attempts SET lease_expires_ms=? WHERE id=?");
     TSCALE_RETURN_IF_ERROR(extend.Bind(1, now_ms + options_.lease_ms).Bind(2, attempt_id).Run());
-    sql::Statement running(db_, "UPDATE jobs SET state=?, updated_ms=? WHERE id=?");
-    TSCALE_RETURN_IF_ERROR(
-        running.Bind(1, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(2, now_ms).Bind(3, job_id).Run());
+    if (was_leased) {
+      sql::Statement running(db_, "UPDATE jobs SET state=?, updated_ms=? WHERE id=?");
+      TSCALE_RETURN_IF_ERROR(
+          running.Bind(1, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(2, now_ms).Bind(3, job_id).Run());
+      TSCALE_RETURN_IF_ERROR(AppendEventLocked(job_id, attempt_id, v1::JOB_STATE_RUNNING, v1::OUTCOME_UNSPECIFIED,
+                                               "running on " + worker_id, nullptr, now_ms));
+    }
   }
   TSCALE_RETURN_IF_ERROR(txn.Commit());
   return revoked;
@@ -256,7 +324,10 @@ Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64
     sample.Reset();
   }
   sql::Statement finish(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
-  return finish.Bind(1, static_cast<int>(v1::JOB_STATE_FINISHED)).Bind(2, now_ms).Bind(3, job_id).Run();
+  TSCALE_RETURN_IF_ERROR(
+      finish.Bind(1, static_cast<int>(v1::JOB_STATE_FINISHED)).Bind(2, now_ms).Bind(3, job_id).Run());
+  return AppendEventLocked(job_id, result.attempt_id(), v1::JOB_STATE_FINISHED, result.outcome(), result.message(),
+                           nullptr, now_ms);
 }
 
 StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
@@ -363,15 +434,51 @@ StatusOr<v1::SweepStatus> Store::SweepStatusLocked(int64_t sweep_id, int64_t now
   }
   TSCALE_RETURN_IF_ERROR(outcomes.status());
 
-  if (status.queued() > 0) {
-    sql::Statement live(db_, "SELECT COUNT(*) FROM workers WHERE last_seen_ms >= ?");
-    live.Bind(1, now_ms - options_.worker_live_ms);
-    if (live.Step() && live.ColumnInt(0) == 0)
-      status.add_waiting_reasons("no live worker: none has contacted the coordinator in the last " +
-                                 std::to_string(options_.worker_live_ms / 1000) + " s");
-    TSCALE_RETURN_IF_ERROR(live.status());
-  }
+  if (status.queued() > 0) TSCALE_RETURN_IF_ERROR(WaitingReasonsLocked(sweep_id, now_ms, &status));
   return status;
+}
+
+Status Store::WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepStatus* status) {
+  std::vector<v1::WorkerCapabilities> live_workers;
+  sql::Statement workers(db_, "SELECT capabilities FROM workers WHERE last_seen_ms >= ?");
+  workers.Bind(1, now_ms - options_.worker_live_ms);
+  while (workers.Step()) {
+    v1::WorkerCapabilities caps;
+    TSCALE_RETURN_IF_ERROR(Parse(workers.ColumnBlob(0), &caps, "worker capabilities"));
+    live_workers.push_back(std::move(caps));
+  }
+  TSCALE_RETURN_IF_ERROR(workers.status());
+  if (live_workers.empty()) {
+    status->add_waiting_reasons("no live worker: none has contacted the coordinator in the last " +
+                                std::to_string(options_.worker_live_ms / 1000) + " s");
+    return Status::Ok();
+  }
+  // Group the queued jobs by their requirements and name each group no live worker can serve.
+  std::map<std::string, std::pair<int, v1::Requirements>> unmatched;
+  sql::Statement queued(db_, "SELECT spec FROM jobs WHERE sweep_id=? AND state=? LIMIT 10000");
+  queued.Bind(1, sweep_id).Bind(2, static_cast<int>(v1::JOB_STATE_QUEUED));
+  while (queued.Step()) {
+    v1::JobSpec spec;
+    TSCALE_RETURN_IF_ERROR(Parse(queued.ColumnBlob(0), &spec, "job spec"));
+    const auto& req = spec.requirements();
+    bool served = std::any_of(live_workers.begin(), live_workers.end(),
+                              [&](const v1::WorkerCapabilities& caps) { return WorkerMatches(caps, req); });
+    if (served) continue;
+    auto& entry = unmatched[Serialize(req)];
+    ++entry.first;
+    entry.second = req;
+  }
+  TSCALE_RETURN_IF_ERROR(queued.status());
+  for (const auto& [key, entry] : unmatched) {
+    const auto& req = entry.second;
+    std::string needs = "device=" + DeviceKindName(req.device_kind());
+    if (req.min_device_memory_bytes() > 0)
+      needs += ", device memory >= " + std::to_string(req.min_device_memory_bytes() >> 20) + " MiB";
+    for (const auto& label : req.labels()) needs += ", label " + label;
+    status->add_waiting_reasons(std::to_string(entry.first) + " queued jobs need " + needs + ": no live worker of " +
+                                std::to_string(live_workers.size()) + " matches");
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::vector<v1::SweepStatus>> Store::ListSweeps(int limit, int64_t now_ms) {
@@ -446,6 +553,87 @@ StatusOr<std::vector<v1::WorkerView>> Store::ListWorkers() {
     out.push_back(std::move(view));
   }
   TSCALE_RETURN_IF_ERROR(workers.status());
+  return out;
+}
+
+Status Store::RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+  sql::Statement live(db_,
+                      "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                      "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+  live.Bind(1, metric.attempt_id()).Bind(2, worker_id);
+  if (!live.Step()) {
+    TSCALE_RETURN_IF_ERROR(live.status());
+    return Status::Aborted("attempt " + std::to_string(metric.attempt_id()) + " is not a live lease of worker \"" +
+                           worker_id + "\"");
+  }
+  TSCALE_RETURN_IF_ERROR(AppendEventLocked(live.ColumnInt(0), metric.attempt_id(), v1::JOB_STATE_RUNNING,
+                                           v1::OUTCOME_UNSPECIFIED, metric.phase(), &metric, now_ms));
+  return txn.Commit();
+}
+
+StatusOr<int> Store::Cancel(int64_t sweep_id, int64_t job_id, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  sql::WriteTransaction txn(db_);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+  // The job must exist (in the sweep, when one is named); or, for a whole-sweep cancel, the sweep.
+  sql::Statement exists(db_,
+                        "SELECT (SELECT COUNT(*) FROM jobs WHERE id=?1 AND (?2=0 OR sweep_id=?2)), "
+                        "(SELECT COUNT(*) FROM sweeps WHERE id=?2)");
+  exists.Bind(1, job_id).Bind(2, sweep_id);
+  if (!exists.Step()) return exists.status().ok() ? Status::Internal("count failed") : exists.status();
+  if (job_id > 0 && exists.ColumnInt(0) == 0)
+    return Status::NotFound("job " + std::to_string(job_id) + " does not exist" +
+                            (sweep_id > 0 ? " in sweep " + std::to_string(sweep_id) : ""));
+  if (job_id == 0 && exists.ColumnInt(1) == 0)
+    return Status::NotFound("sweep " + std::to_string(sweep_id) + " does not exist");
+  sql::Statement open_jobs(db_,
+                           "SELECT id, current_attempt FROM jobs WHERE state != ?3 AND "
+                           "((?1 > 0 AND id = ?1) OR (?1 = 0 AND sweep_id = ?2))");
+  open_jobs.Bind(1, job_id).Bind(2, sweep_id).Bind(3, static_cast<int>(v1::JOB_STATE_FINISHED));
+  std::vector<std::pair<int64_t, int64_t>> to_cancel;
+  while (open_jobs.Step())
+    to_cancel.emplace_back(open_jobs.ColumnInt(0), open_jobs.ColumnIsNull(1) ? 0 : open_jobs.ColumnInt(1));
+  TSCALE_RETURN_IF_ERROR(open_jobs.status());
+  for (const auto& [id, attempt_id] : to_cancel) {
+    if (attempt_id > 0) {
+      sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='cancelled' WHERE id=?");
+      TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+    }
+    v1::Result cancelled;
+    cancelled.set_job_id(id);
+    cancelled.set_attempt_id(attempt_id);
+    cancelled.set_outcome(v1::OUTCOME_CANCELLED);
+    cancelled.set_message(attempt_id > 0 ? "cancelled by the user while running" : "cancelled by the user");
+    cancelled.set_finished_unix_ms(now_ms);
+    TSCALE_RETURN_IF_ERROR(InsertResultLocked(id, cancelled, now_ms));
+  }
+  TSCALE_RETURN_IF_ERROR(txn.Commit());
+  return static_cast<int>(to_cancel.size());
+}
+
+StatusOr<std::vector<v1::SweepEvent>> Store::ReadEvents(int64_t sweep_id, int64_t after_event_id, int limit) {
+  std::lock_guard lock(mu_);
+  sql::Statement events(db_,
+                        "SELECT id, job_id, attempt_id, state, outcome, detail, metric, unix_ms FROM events "
+                        "WHERE sweep_id=? AND id>? ORDER BY id LIMIT ?");
+  events.Bind(1, sweep_id).Bind(2, after_event_id).Bind(3, limit);
+  std::vector<v1::SweepEvent> out;
+  while (events.Step()) {
+    v1::SweepEvent e;
+    e.set_event_id(events.ColumnInt(0));
+    e.set_job_id(events.ColumnInt(1));
+    e.set_attempt_id(events.ColumnInt(2));
+    e.set_state(static_cast<v1::JobState>(events.ColumnInt(3)));
+    e.set_outcome(static_cast<v1::Outcome>(events.ColumnInt(4)));
+    e.set_detail(events.ColumnText(5));
+    if (!events.ColumnIsNull(6)) TSCALE_RETURN_IF_ERROR(Parse(events.ColumnBlob(6), e.mutable_metric(), "metric"));
+    e.set_unix_ms(events.ColumnInt(7));
+    out.push_back(std::move(e));
+  }
+  TSCALE_RETURN_IF_ERROR(events.status());
   return out;
 }
 

@@ -4,7 +4,11 @@
 //
 // Job lifecycle: QUEUED --claim--> LEASED --heartbeat--> RUNNING --complete--> FINISHED.
 // An attempt row is created per lease; its id is the fencing token. Only the job's current attempt may
-// heartbeat or complete it; anything else is ABORTED. A job has at most one result (primary key).
+// heartbeat, report metrics for or complete it; anything else is ABORTED. A job has at most one result
+// (primary key). An attempt ends when it completes, its lease expires, its worker re-registers (the daemon
+// restarted, so the job took it down or it crashed), or its job is cancelled. An ended attempt's job goes
+// back to the queue, unless it has had max_attempts leases (-> lost) or has taken quarantine_after workers
+// down (-> lost, quarantined). Every transition is also appended to the events table, the watch stream.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +28,7 @@ namespace tscale {
 struct StoreOptions {
   int64_t lease_ms = 30'000;  // a lease lasts this long past its last heartbeat
   int max_attempts = 3;       // leases per job before it ends `lost`
+  int quarantine_after = 2;   // worker restarts during one job's attempts before it is quarantined
   int busy_timeout_ms = 10'000;
   int64_t worker_live_ms = 60'000;  // a worker not seen for this long does not count as live
 };
@@ -44,6 +49,11 @@ struct ResultFilter {
   int limit = 0;  // 0 = no limit
 };
 
+struct RegisteredWorker {
+  int64_t session = 0;
+  int requeued_attempts = 0;  // live attempts of the previous session that were ended
+};
+
 struct CompletionOutcome {
   bool duplicate = false;  // the same attempt had completed before; `stored` is the first result
   v1::Result stored;
@@ -51,7 +61,9 @@ struct CompletionOutcome {
 
 class Store {
  public:
-  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {});
+  // Opens (creating or upgrading) the database. Leases that were live when the previous server stopped
+  // are extended to a full lease period from `now_ms`, so running workers can re-heartbeat.
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {}, int64_t now_ms = 0);
 
   int schema_version() const { return schema_version_; }
   const StoreOptions& options() const { return options_; }
@@ -59,7 +71,9 @@ class Store {
   // Stores the sweep and all its jobs in one transaction; returns the sweep id.
   StatusOr<int64_t> CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms);
 
-  Status UpsertWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps, int64_t now_ms);
+  // Records the worker and starts a new session of it; attempts of its previous session end.
+  StatusOr<RegisteredWorker> RegisterWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps,
+                                            int64_t now_ms);
 
   // Leases the oldest queued job this worker can run, or returns nullopt. Expired leases are requeued
   // first. NOT_FOUND when the worker never registered.
@@ -73,6 +87,16 @@ class Store {
   StatusOr<CompletionOutcome> CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
                                           int64_t now_ms);
 
+  // Records a runner progress report as an event; ABORTED when the attempt is not the job's live one.
+  Status RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms);
+
+  // Cancels one job (job_id > 0) or every unfinished job of a sweep: each gets a `cancelled` result and its
+  // live attempt ends (the worker learns it at its next heartbeat). Returns how many jobs were cancelled.
+  StatusOr<int> Cancel(int64_t sweep_id, int64_t job_id, int64_t now_ms);
+
+  // Events of a sweep with id > after_event_id, oldest first, at most `limit`.
+  StatusOr<std::vector<v1::SweepEvent>> ReadEvents(int64_t sweep_id, int64_t after_event_id, int limit);
+
   // Requeues jobs whose lease expired (or ends them `lost` past max_attempts); returns how many.
   StatusOr<int> ExpireLeases(int64_t now_ms);
 
@@ -85,8 +109,13 @@ class Store {
  private:
   Store(StoreOptions options) : options_(options) {}
   StatusOr<int> ExpireLeasesLocked(int64_t now_ms);
+  // Ends a live attempt for `reason` and requeues, loses or quarantines its job.
+  Status EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms);
   StatusOr<v1::SweepStatus> SweepStatusLocked(int64_t sweep_id, int64_t now_ms);
+  Status WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepStatus* status);
   Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
+  Status AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
+                           const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms);
 
   StoreOptions options_;
   std::mutex mu_;

@@ -21,8 +21,9 @@ Status CheckWorkerId(const std::string& id) {
 
 }  // namespace
 
-grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
                                                v1::RegisterWorkerResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
   Status valid = CheckWorkerId(request->worker_id());
   if (!valid.ok()) return ToGrpcStatus(valid);
   const auto& caps = request->capabilities();
@@ -30,10 +31,17 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*, const v1::R
     return ToGrpcStatus(Status::InvalidArgument("capabilities.device_kind: must be cpu, cuda or mps"));
   if (caps.slots() < 0 || caps.slots() > 256)
     return ToGrpcStatus(Status::InvalidArgument("capabilities.slots: must be in 0..256"));
-  Status stored = ctx_.store->UpsertWorker(request->worker_id(), caps, NowUnixMs());
-  if (!stored.ok()) return ToGrpcStatus(stored);
-  spdlog::info("worker {} registered: {} {} ({} cores)", request->worker_id(), DeviceKindName(caps.device_kind()),
-               caps.hostname(), caps.cpu_cores());
+  auto registered = ctx_.store->RegisterWorker(request->worker_id(), caps, NowUnixMs());
+  if (!registered.ok()) return ToGrpcStatus(registered.status());
+  spdlog::info("worker {} registered (session {}): {} {} ({} cores)", request->worker_id(), registered->session,
+               DeviceKindName(caps.device_kind()), caps.hostname(), caps.cpu_cores());
+  if (registered->requeued_attempts > 0) {
+    spdlog::warn("worker {} restarted with {} jobs in hand: they were requeued", request->worker_id(),
+                 registered->requeued_attempts);
+    ctx_.work_signal->Notify();
+    ctx_.event_signal->Notify();
+  }
+  response->set_session(registered->session);
   response->set_heartbeat_interval_s(ctx_.heartbeat_interval_s);
   response->set_lease_duration_s(static_cast<double>(ctx_.store->options().lease_ms) / 1000.0);
   return grpc::Status::OK;
@@ -41,6 +49,7 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*, const v1::R
 
 grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1::ClaimJobRequest* request,
                                          v1::ClaimJobResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
   Status valid = CheckWorkerId(request->worker_id());
   if (!valid.ok()) return ToGrpcStatus(valid);
   if (!(request->wait_s() >= 0)) return ToGrpcStatus(Status::InvalidArgument("wait_s: must not be negative"));
@@ -54,6 +63,7 @@ grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1:
     auto lease = ctx_.store->ClaimJob(request->worker_id(), NowUnixMs());
     if (!lease.ok()) return ToGrpcStatus(lease.status());
     if (lease->has_value()) {
+      ctx_.event_signal->Notify();
       response->set_has_job(true);
       *response->mutable_lease() = std::move(**lease);
       spdlog::info("job {} leased to {} (attempt {})", response->lease().job().job_id(), request->worker_id(),
@@ -61,7 +71,7 @@ grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1:
       return grpc::Status::OK;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline || context->IsCancelled()) break;
+    if (now >= deadline || context->IsCancelled() || ctx_.work_signal->shutting_down()) break;
     auto wait = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
                          std::chrono::milliseconds(1000));
     ctx_.work_signal->WaitFor(generation, wait);
@@ -70,8 +80,9 @@ grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1:
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
   Status valid = CheckWorkerId(request->worker_id());
   if (!valid.ok()) return ToGrpcStatus(valid);
   if (request->attempt_ids_size() > kMaxHeartbeatAttempts)
@@ -81,12 +92,37 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::Heartb
   auto revoked = ctx_.store->Heartbeat(request->worker_id(), ids, now);
   if (!revoked.ok()) return ToGrpcStatus(revoked.status());
   for (int64_t id : *revoked) response->add_revoked_attempt_ids(id);
+  ctx_.event_signal->Notify();
   response->set_lease_expires_unix_ms(now + ctx_.store->options().lease_ms);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext*, const v1::CompleteJobRequest* request,
+grpc::Status WorkerServiceImpl::ReportMetrics(grpc::ServerContext* context, grpc::ServerReader<v1::MetricEvent>* reader,
+                                              v1::ReportMetricsResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
+  auto worker_id = context->client_metadata().find("tscale-worker-id");
+  if (worker_id == context->client_metadata().end())
+    return ToGrpcStatus(Status::InvalidArgument("tscale-worker-id metadata: required on ReportMetrics"));
+  const std::string id(worker_id->second.data(), worker_id->second.size());
+  if (Status valid = CheckWorkerId(id); !valid.ok()) return ToGrpcStatus(valid);
+  v1::MetricEvent metric;
+  int accepted = 0;
+  while (reader->Read(&metric)) {
+    if (metric.attempt_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("attempt_id: must be positive"));
+    if (metric.phase().size() > 64) return ToGrpcStatus(Status::InvalidArgument("phase: at most 64 characters"));
+    // The fencing token is checked on every event: a revoked attempt's metrics are refused.
+    Status recorded = ctx_.store->RecordMetric(id, metric, NowUnixMs());
+    if (!recorded.ok()) return ToGrpcStatus(recorded);
+    ++accepted;
+    ctx_.event_signal->Notify();
+  }
+  response->set_accepted(accepted);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext* context, const v1::CompleteJobRequest* request,
                                             v1::CompleteJobResponse* response) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
   Status valid = CheckWorkerId(request->worker_id());
   if (!valid.ok()) return ToGrpcStatus(valid);
   if (request->attempt_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("attempt_id: must be positive"));
@@ -104,6 +140,7 @@ grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext*, const v1::Comp
     spdlog::warn("completion of attempt {} refused: {}", request->attempt_id(), completion.status().ToString());
     return ToGrpcStatus(completion.status());
   }
+  if (!completion->duplicate) ctx_.event_signal->Notify();
   if (!completion->duplicate)
     spdlog::info("job {} finished: {} (attempt {})", completion->stored.job_id(), OutcomeName(outcome),
                  request->attempt_id());

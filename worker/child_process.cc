@@ -113,6 +113,7 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
   const auto deadline = spec.deadline.count() > 0 ? started + spec.deadline : Clock::time_point::max();
   auto next_tick = started + tick;
   bool out_open = true, err_open = true;
+  std::string partial_line;
   char buffer[8192];
 
   // Pump both pipes until the child closes them (it exited, or we killed its group), ticking on the way.
@@ -131,6 +132,14 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
       ssize_t n = ::read(fds[i].fd, buffer, sizeof(buffer));
       if (n > 0) {
         (i == 0 ? out_tail : err_tail).Append(buffer, static_cast<size_t>(n));
+        if (i == 0 && spec.on_stdout_line) {
+          partial_line.append(buffer, static_cast<size_t>(n));
+          for (size_t eol; (eol = partial_line.find('\n')) != std::string::npos;) {
+            spec.on_stdout_line(partial_line.substr(0, eol));
+            partial_line.erase(0, eol + 1);
+          }
+          if (partial_line.size() > spec.output_tail_bytes) partial_line.clear();  // not a protocol line
+        }
       } else if (n == 0 || errno != EINTR) {
         (i == 0 ? out_open : err_open) = false;
       }

@@ -35,6 +35,8 @@ struct ChildSpec {
   std::vector<std::string> env;           // "KEY=value", the child's whole environment
   std::chrono::milliseconds deadline{0};  // 0 = none
   size_t output_tail_bytes = 16 * 1024;
+  // Called with each complete line the child writes to stdout (without the newline), on the calling thread.
+  std::function<void(const std::string&)> on_stdout_line;
 };
 
 enum class KillReason { kNone, kDeadline, kRevoked };

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 
+#include "common/grpc_channel.h"
 #include "common/host_info.h"
 #include "common/outcome.h"
 #include "common/version.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> labels;
   std::string device = "cpu";
   std::string log_level = "info";
+  std::string tls_ca, token_file;
   app.add_option("--server", options.server_address, "coordinator address")
       ->envname("TSCALE_SERVER")
       ->capture_default_str();
@@ -54,6 +56,12 @@ int main(int argc, char** argv) {
   app.add_option("--claim-wait-s", options.claim_wait_s, "long-poll length of a claim")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60.0));
+  app.add_option("--tls-ca", tls_ca, "PEM roots to verify the coordinator's TLS certificate")
+      ->envname("TSCALE_TLS_CA")
+      ->check(CLI::ExistingFile);
+  app.add_option("--token-file", token_file, "file holding the worker bearer token (or env TSCALE_WORKER_TOKEN)")
+      ->envname("TSCALE_WORKER_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.set_version_flag("--version", tscale::kVersion);
   CLI11_PARSE(app, argc, argv);
@@ -81,7 +89,21 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  tscale::Worker worker(options, tscale::DetectCapabilities(*device_kind, labels, /*slots=*/1));
+  auto token = tscale::LoadToken(token_file, "TSCALE_WORKER_TOKEN");
+  if (!token.ok()) {
+    spdlog::error("worker token: {}", token.status().message());
+    return 2;
+  }
+  options.token = *token;
+  // The runner must never see the token: it is not in the child's environment (worker.cc), and the
+  // variable is dropped from ours too.
+  unsetenv("TSCALE_WORKER_TOKEN");
+  auto channel = tscale::MakeChannel({options.server_address, tls_ca, options.token});
+  if (!channel.ok()) {
+    spdlog::error("{}", channel.status().message());
+    return 2;
+  }
+  tscale::Worker worker(options, tscale::DetectCapabilities(*device_kind, labels, /*slots=*/1), *channel);
   int code = worker.Run(g_stop);
   std::error_code ec;
   std::filesystem::remove_all(options.work_dir, ec);

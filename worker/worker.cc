@@ -12,8 +12,10 @@
 #include <sstream>
 #include <thread>
 
+#include "common/grpc_channel.h"
 #include "common/host_info.h"
 #include "common/outcome.h"
+#include "common/runner_protocol.h"
 #include "worker/outcome_classifier.h"
 
 namespace tscale {
@@ -51,32 +53,42 @@ std::optional<std::string> ReadFile(const fs::path& path) {
 
 }  // namespace
 
-Worker::Worker(WorkerOptions options, v1::WorkerCapabilities capabilities)
-    : options_(std::move(options)), capabilities_(std::move(capabilities)) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(16 * 1024 * 1024);
-  channel_ = grpc::CreateCustomChannel(options_.server_address, grpc::InsecureChannelCredentials(), args);
+Worker::Worker(WorkerOptions options, v1::WorkerCapabilities capabilities, std::shared_ptr<grpc::Channel> channel)
+    : options_(std::move(options)), capabilities_(std::move(capabilities)), channel_(std::move(channel)) {
   stub_ = v1::WorkerService::NewStub(channel_);
+}
+
+std::unique_ptr<grpc::ClientContext> Worker::NewContext(double timeout_s) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + Ms(timeout_s));
+  AddBearerToken(ctx.get(), options_.token);
+  return ctx;
 }
 
 Status Worker::Register(const std::atomic<bool>& stop) {
   Backoff backoff;
   while (!stop) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + Ms(options_.rpc_timeout_s));
+    auto ctx = NewContext(options_.rpc_timeout_s);
     v1::RegisterWorkerRequest request;
     request.set_worker_id(options_.worker_id);
     *request.mutable_capabilities() = capabilities_;
     v1::RegisterWorkerResponse response;
-    grpc::Status status = stub_->RegisterWorker(&ctx, request, &response);
+    grpc::Status status = stub_->RegisterWorker(ctx.get(), request, &response);
     if (status.ok()) {
       heartbeat_interval_s_ = response.heartbeat_interval_s() > 0 ? response.heartbeat_interval_s() : 5.0;
-      spdlog::info("registered with {} as {} (heartbeat every {} s)", options_.server_address, options_.worker_id,
-                   heartbeat_interval_s_);
+      session_ = response.session();
+      spdlog::info("registered with {} as {} session {} (heartbeat every {} s)", options_.server_address,
+                   options_.worker_id, session_, heartbeat_interval_s_);
       return Status::Ok();
     }
-    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
-      return Status::InvalidArgument("coordinator refused registration: " + status.error_message());
+    switch (status.error_code()) {
+      case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::UNAUTHENTICATED:
+      case grpc::StatusCode::PERMISSION_DENIED:
+        return Status::InvalidArgument("coordinator refused registration: " + status.error_message());
+      default:
+        break;
+    }
     auto wait = backoff.Next();
     spdlog::warn("cannot register with {}: {}; retrying in {} ms", options_.server_address, status.error_message(),
                  wait.count());
@@ -127,15 +139,30 @@ std::optional<v1::Result> Worker::Execute(const v1::Lease& lease) {
   spec.env = ChildEnvironment(threads);
   spec.deadline = Ms(job.measurement().timeout_s());
 
+  // Runner progress lines become MetricEvents on one client stream per attempt. Progress is best effort:
+  // if the stream breaks (coordinator away, attempt refused) the job goes on and heartbeats decide.
+  auto metrics_ctx = NewContext(job.measurement().timeout_s() + 60);
+  metrics_ctx->AddMetadata("tscale-worker-id", options_.worker_id);
+  v1::ReportMetricsResponse metrics_response;
+  std::unique_ptr<grpc::ClientWriter<v1::MetricEvent>> metrics =
+      stub_->ReportMetrics(metrics_ctx.get(), &metrics_response);
+  bool metrics_open = true;
+  spec.on_stdout_line = [&](const std::string& line) {
+    std::optional<v1::MetricEvent> event = ParseProgressLine(line);
+    if (!event || !metrics_open) return;
+    event->set_attempt_id(attempt_id);
+    event->set_unix_ms(NowUnixMs());
+    metrics_open = metrics->Write(*event);
+  };
+
   const int64_t started_ms = NowUnixMs();
   auto heartbeat = [&]() -> bool {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + Ms(std::min(options_.rpc_timeout_s, heartbeat_interval_s_)));
+    auto ctx = NewContext(std::min(options_.rpc_timeout_s, heartbeat_interval_s_));
     v1::HeartbeatRequest request;
     request.set_worker_id(options_.worker_id);
     request.add_attempt_ids(attempt_id);
     v1::HeartbeatResponse response;
-    grpc::Status status = stub_->Heartbeat(&ctx, request, &response);
+    grpc::Status status = stub_->Heartbeat(ctx.get(), request, &response);
     if (!status.ok()) {
       // The coordinator being away is no reason to kill a measurement; the lease may still be live.
       spdlog::warn("heartbeat for attempt {} failed: {}", attempt_id, status.error_message());
@@ -151,6 +178,9 @@ std::optional<v1::Result> Worker::Execute(const v1::Lease& lease) {
   };
 
   auto exit = RunChild(spec, Ms(heartbeat_interval_s_), heartbeat);
+  metrics->WritesDone();
+  if (grpc::Status closed = metrics->Finish(); !closed.ok())
+    spdlog::debug("metrics stream of attempt {} ended: {}", attempt_id, closed.error_message());
   v1::Result result;
   if (!exit.ok()) {
     result.set_outcome(v1::OUTCOME_ERROR);
@@ -169,19 +199,19 @@ void Worker::Deliver(int64_t attempt_id, const v1::Result& result) {
   Backoff backoff;
   // A result is retried until the coordinator answers; only a definitive refusal drops it.
   for (int attempt = 0;; ++attempt) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + Ms(options_.rpc_timeout_s));
+    auto ctx = NewContext(options_.rpc_timeout_s);
     v1::CompleteJobRequest request;
     request.set_worker_id(options_.worker_id);
     request.set_attempt_id(attempt_id);
     *request.mutable_result() = result;
     v1::CompleteJobResponse response;
-    grpc::Status status = stub_->CompleteJob(&ctx, request, &response);
+    grpc::Status status = stub_->CompleteJob(ctx.get(), request, &response);
     if (status.ok()) return;
     switch (status.error_code()) {
       case grpc::StatusCode::ABORTED:
       case grpc::StatusCode::NOT_FOUND:
       case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::PERMISSION_DENIED:
         spdlog::warn("result of attempt {} refused: {}", attempt_id, status.error_message());
         return;
       default:
@@ -203,13 +233,12 @@ int Worker::Run(const std::atomic<bool>& stop) {
   }
   Backoff backoff;
   while (!stop && (options_.max_jobs == 0 || jobs_done_ < options_.max_jobs)) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + Ms(options_.claim_wait_s + options_.rpc_timeout_s));
+    auto ctx = NewContext(options_.claim_wait_s + options_.rpc_timeout_s);
     v1::ClaimJobRequest request;
     request.set_worker_id(options_.worker_id);
     request.set_wait_s(options_.claim_wait_s);
     v1::ClaimJobResponse response;
-    grpc::Status status = stub_->ClaimJob(&ctx, request, &response);
+    grpc::Status status = stub_->ClaimJob(ctx.get(), request, &response);
     if (!status.ok()) {
       if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
         // The coordinator lost our registration (a fresh database): register again.

@@ -25,11 +25,12 @@ struct WorkerOptions {
   double claim_wait_s = 2;  // long-poll length; also bounds how long SIGTERM waits while idle
   int max_jobs = 0;         // exit after this many jobs (0 = run until stopped)
   double rpc_timeout_s = 10;
+  std::string token;  // bearer token for the worker service
 };
 
 class Worker {
  public:
-  Worker(WorkerOptions options, v1::WorkerCapabilities capabilities);
+  Worker(WorkerOptions options, v1::WorkerCapabilities capabilities, std::shared_ptr<grpc::Channel> channel);
 
   // Runs until `stop` becomes true (finishing the job in hand first) or max_jobs are done.
   // Returns the process exit code.
@@ -44,12 +45,15 @@ class Worker {
   // Delivers a result, retrying with backoff; a stale attempt (ABORTED) is dropped.
   void Deliver(int64_t attempt_id, const v1::Result& result);
   std::vector<std::string> ChildEnvironment(int threads) const;
+  // A call context with the worker's token and a deadline `timeout_s` from now.
+  std::unique_ptr<grpc::ClientContext> NewContext(double timeout_s) const;
 
   WorkerOptions options_;
   v1::WorkerCapabilities capabilities_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   double heartbeat_interval_s_ = 5;
+  int64_t session_ = 0;
   int jobs_done_ = 0;
 };
 

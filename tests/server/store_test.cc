@@ -70,12 +70,12 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, FreshDatabaseHasLatestSchema) {
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
-  EXPECT_EQ(store_->schema_version(), 1);
+  EXPECT_EQ(store_->schema_version(), 2);
 }
 
 TEST_F(StoreTest, LeaseCompleteAndQuery) {
   const int64_t sweep = Submit(3);
-  ASSERT_TRUE(store_->UpsertWorker("w1", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
   EXPECT_GT(lease.attempt_id(), 0);
   EXPECT_EQ(lease.job().sweep_id(), sweep);
@@ -109,7 +109,7 @@ TEST_F(StoreTest, LeaseCompleteAndQuery) {
 
 TEST_F(StoreTest, CompletionIsIdempotentPerAttempt) {
   Submit(1);
-  ASSERT_TRUE(store_->UpsertWorker("w1", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
   ASSERT_TRUE(store_->CompleteJob("w1", lease.attempt_id(), Ok(10), kNow).ok());
   auto again = store_->CompleteJob("w1", lease.attempt_id(), Ok(99), kNow + 1);
@@ -120,8 +120,8 @@ TEST_F(StoreTest, CompletionIsIdempotentPerAttempt) {
 
 TEST_F(StoreTest, ExpiredLeaseRequeuesAndStaleAttemptIsAborted) {
   Submit(1);
-  ASSERT_TRUE(store_->UpsertWorker("w1", Cpu(), kNow).ok());
-  ASSERT_TRUE(store_->UpsertWorker("w2", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w2", Cpu(), kNow).ok());
   v1::Lease first = Claim("w1");
   const int64_t after_expiry = kNow + store_->options().lease_ms + 1;
   v1::Lease second = Claim("w2", after_expiry);
@@ -145,8 +145,8 @@ TEST_F(StoreTest, ExpiredLeaseRequeuesAndStaleAttemptIsAborted) {
 
 TEST_F(StoreTest, HeartbeatKeepsLeaseAlive) {
   Submit(1);
-  ASSERT_TRUE(store_->UpsertWorker("w1", Cpu(), kNow).ok());
-  ASSERT_TRUE(store_->UpsertWorker("w2", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w2", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
   const int64_t lease_ms = store_->options().lease_ms;
   auto hb = store_->Heartbeat("w1", {lease.attempt_id()}, kNow + lease_ms - 1);
@@ -163,7 +163,7 @@ TEST_F(StoreTest, JobEndsLostPastAttemptCap) {
   options.max_attempts = 2;
   Reopen(options);
   Submit(1);
-  ASSERT_TRUE(store_->UpsertWorker("w1", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   int64_t now = kNow;
   Claim("w1", now);
   now += options.lease_ms + 1;
@@ -187,12 +187,12 @@ TEST_F(StoreTest, RoutingWaitsForMatchingWorker) {
   v1::Requirements needs_label;
   needs_label.add_labels("lab-mac");
   Submit(1, needs_label);
-  ASSERT_TRUE(store_->UpsertWorker("cpu", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("cpu", Cpu(), kNow).ok());
   auto none = store_->ClaimJob("cpu", kNow);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
 
-  ASSERT_TRUE(store_->UpsertWorker("mac", Cpu({"lab-mac"}), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("mac", Cpu({"lab-mac"}), kNow).ok());
   v1::Lease lease = Claim("mac");
   EXPECT_EQ(lease.job().requirements().labels(0), "lab-mac");
 }
@@ -204,7 +204,7 @@ TEST_F(StoreTest, UnregisteredWorkerCannotClaim) {
 
 TEST_F(StoreTest, ResultsSurviveReopen) {
   const int64_t sweep = Submit(2);
-  ASSERT_TRUE(store_->UpsertWorker("w1", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
   ASSERT_TRUE(store_->CompleteJob("w1", lease.attempt_id(), Ok(5), kNow).ok());
   Reopen();

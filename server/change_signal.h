@@ -1,5 +1,5 @@
-// WorkSignal lets long-polling ClaimJob calls sleep until new work may exist (a submit, a requeue) or
-// the server shuts down, instead of polling the database.
+// ChangeSignal lets waiting calls (long-polling claims, watch streams) sleep until something they care about
+// may have changed, instead of polling the database, and wakes them all at shutdown.
 #pragma once
 
 #include <chrono>
@@ -9,7 +9,7 @@
 
 namespace tscale {
 
-class WorkSignal {
+class ChangeSignal {
  public:
   // Wakes every waiter.
   void Notify() {
@@ -26,11 +26,15 @@ class WorkSignal {
     }
     cv_.notify_all();
   }
+  bool shutting_down() {
+    std::lock_guard lock(mu_);
+    return shutdown_;
+  }
   uint64_t generation() {
     std::lock_guard lock(mu_);
     return generation_;
   }
-  // Returns true when woken by Notify after `seen_generation`, false on timeout or shutdown.
+  // Returns true when woken by Notify after `seen_generation`; false on timeout or shutdown.
   bool WaitFor(uint64_t seen_generation, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return shutdown_ || generation_ != seen_generation; }) && !shutdown_;

@@ -1,0 +1,76 @@
+-- The released schema version 1, kept to test the migration to later versions. Never edit.
+-- tscale coordinator schema, version 1.
+-- Applied by tscale-server to an empty database. Later versions are applied as ordered migrations
+-- (server/migrations.cc) keyed on PRAGMA user_version, so existing databases upgrade in place.
+-- Protobuf blobs hold the full message; the columns beside them are what queries filter on.
+
+CREATE TABLE sweeps (
+  id            INTEGER PRIMARY KEY,
+  name          TEXT    NOT NULL DEFAULT '',
+  spec          BLOB    NOT NULL,             -- tscale.v1.SweepSpec
+  created_ms    INTEGER NOT NULL
+);
+
+CREATE TABLE jobs (
+  id             INTEGER PRIMARY KEY,
+  sweep_id       INTEGER NOT NULL REFERENCES sweeps(id),
+  model_id       TEXT    NOT NULL,
+  category       TEXT    NOT NULL DEFAULT '',
+  seq_len        INTEGER NOT NULL CHECK (seq_len > 0),
+  batch_size     INTEGER NOT NULL CHECK (batch_size > 0),
+  dtype          INTEGER NOT NULL,
+  attention      INTEGER NOT NULL,
+  repetition     INTEGER NOT NULL DEFAULT 0,
+  spec           BLOB    NOT NULL,             -- tscale.v1.JobSpec (job_id filled on read)
+  state          INTEGER NOT NULL,             -- tscale.v1.JobState
+  attempts       INTEGER NOT NULL DEFAULT 0,   -- leases handed out so far
+  current_attempt INTEGER,                     -- attempts.id of the live lease, NULL when none
+  created_ms     INTEGER NOT NULL,
+  updated_ms     INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs(state, id);
+CREATE INDEX jobs_by_sweep ON jobs(sweep_id, id);
+
+CREATE TABLE workers (
+  id            TEXT    PRIMARY KEY,
+  capabilities  BLOB    NOT NULL,              -- tscale.v1.WorkerCapabilities
+  registered_ms INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL
+);
+
+-- One row per lease. The id is the fencing token.
+CREATE TABLE attempts (
+  id               INTEGER PRIMARY KEY,
+  job_id           INTEGER NOT NULL REFERENCES jobs(id),
+  worker_id        TEXT    NOT NULL,
+  leased_ms        INTEGER NOT NULL,
+  lease_expires_ms INTEGER NOT NULL,
+  ended_ms         INTEGER,
+  end_reason       TEXT                         -- completed / expired / cancelled
+);
+CREATE INDEX attempts_by_job ON attempts(job_id);
+
+-- Exactly one result per job: the primary key makes a second one impossible.
+CREATE TABLE results (
+  job_id            INTEGER PRIMARY KEY REFERENCES jobs(id),
+  attempt_id        INTEGER NOT NULL,
+  outcome           INTEGER NOT NULL,          -- tscale.v1.Outcome
+  median_ms         REAL,
+  tokens_per_second REAL,
+  peak_rss_bytes    INTEGER,
+  parameter_count   INTEGER,
+  load_time_ms      REAL,
+  result            BLOB    NOT NULL,          -- tscale.v1.Result without samples_ms
+  finished_ms       INTEGER NOT NULL
+);
+CREATE INDEX results_by_outcome ON results(outcome);
+
+-- Raw latency samples of every timed forward, in order.
+CREATE TABLE samples (
+  job_id     INTEGER NOT NULL REFERENCES results(job_id),
+  idx        INTEGER NOT NULL,
+  latency_ms REAL    NOT NULL,
+  PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 1;
