@@ -3,7 +3,14 @@
 #include <ATen/Parallel.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -51,6 +58,17 @@ int main(int argc, char** argv) {
     Usage();
     return tscale::kRunnerExitBadJob;
   }
+#ifdef __linux__
+  // If the worker dies (even by SIGKILL), the kernel kills this runner too: no orphan keeps measuring.
+  // The worker passes its pid so the race with a worker that died before prctl() is closed.
+  if (const char* worker_pid = std::getenv("TSCALE_WORKER_PID")) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != static_cast<pid_t>(std::atol(worker_pid))) {
+      std::cerr << "tscale-runner: the worker that started this runner is gone\n";
+      return tscale::kRunnerExitBadJob;
+    }
+  }
+#endif
   // Inter-op threads can only be set before any parallel work; one keeps the measurement single-stream.
   at::set_num_interop_threads(1);
 

@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -100,7 +102,8 @@ Status Worker::Register(const std::atomic<bool>& stop) {
 std::vector<std::string> Worker::ChildEnvironment(int threads) const {
   // The runner gets a scrubbed environment: nothing the worker holds (tokens, proxies) leaks into it.
   std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
-                                  "OMP_NUM_THREADS=" + std::to_string(threads)};
+                                  "OMP_NUM_THREADS=" + std::to_string(threads),
+                                  "TSCALE_WORKER_PID=" + std::to_string(getpid())};
   for (const char* keep : {"HOME", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "TMPDIR"}) {
     if (const char* value = std::getenv(keep)) env.push_back(std::string(keep) + "=" + value);
   }

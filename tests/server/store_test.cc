@@ -235,3 +235,142 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndLeftUntouched) {
 
 }  // namespace
 }  // namespace tscale
+
+namespace tscale {
+namespace {
+
+TEST_F(StoreTest, WorkerRestartRequeuesItsJobAndQuarantinesRepeatOffenders) {
+  Submit(1);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  v1::Lease first = Claim("w1");
+  // The daemon comes back: its new session does not run the old attempt.
+  auto again = store_->RegisterWorker("w1", Cpu(), kNow + 5);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->session, 2);
+  EXPECT_EQ(again->requeued_attempts, 1);
+  EXPECT_EQ(store_->CompleteJob("w1", first.attempt_id(), Ok(1), kNow + 6).status().code(), Status::Code::kAborted);
+
+  v1::Lease second = Claim("w1", kNow + 10);
+  EXPECT_EQ(second.job().job_id(), first.job().job_id());
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow + 20).ok());  // took the worker down again
+
+  auto jobs = store_->ListJobs({});
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  const auto& result = (*jobs)[0].result();
+  EXPECT_EQ(result.outcome(), v1::OUTCOME_LOST);
+  EXPECT_TRUE(result.quarantined());
+  EXPECT_NE(result.message().find("quarantined: 2 workers restarted"), std::string::npos) << result.message();
+}
+
+TEST_F(StoreTest, CancelQueuedAndRunningJobs) {
+  const int64_t sweep = Submit(3);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  v1::Lease running = Claim("w1");
+  auto cancelled = store_->Cancel(sweep, 0, kNow + 1);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_EQ(*cancelled, 3);
+  // The running attempt is revoked at its next heartbeat; its late completion returns the stored result.
+  auto hb = store_->Heartbeat("w1", {running.attempt_id()}, kNow + 2);
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(*hb, std::vector<int64_t>{running.attempt_id()});
+  auto late = store_->CompleteJob("w1", running.attempt_id(), Ok(1), kNow + 3);
+  ASSERT_TRUE(late.ok());
+  EXPECT_TRUE(late->duplicate);
+  EXPECT_EQ(late->stored.outcome(), v1::OUTCOME_CANCELLED);
+  // Nothing is left to claim, and cancelling again touches nothing.
+  auto none = store_->ClaimJob("w1", kNow + 4);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(*store_->Cancel(sweep, 0, kNow + 5), 0);
+  auto status = store_->GetSweepStatus(sweep, kNow + 5);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(status->done());
+  EXPECT_EQ(status->outcome_counts().at("cancelled"), 3);
+}
+
+TEST_F(StoreTest, CancelUnknownIsNotFound) {
+  const int64_t sweep = Submit(1);
+  EXPECT_EQ(store_->Cancel(sweep + 1, 0, kNow).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(store_->Cancel(sweep, 999, kNow).status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(StoreTest, EventsRecordEveryTransitionInOrder) {
+  const int64_t sweep = Submit(1);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  v1::Lease lease = Claim("w1");
+  ASSERT_TRUE(store_->Heartbeat("w1", {lease.attempt_id()}, kNow + 1).ok());
+  v1::MetricEvent metric;
+  metric.set_attempt_id(lease.attempt_id());
+  metric.set_phase("measuring");
+  metric.set_iterations_done(3);
+  ASSERT_TRUE(store_->RecordMetric("w1", metric, kNow + 2).ok());
+  ASSERT_TRUE(store_->CompleteJob("w1", lease.attempt_id(), Ok(4), kNow + 3).ok());
+
+  auto events = store_->ReadEvents(sweep, 0, 100);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 4u);
+  EXPECT_EQ((*events)[0].state(), v1::JOB_STATE_LEASED);
+  EXPECT_EQ((*events)[1].state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ((*events)[2].metric().iterations_done(), 3);
+  EXPECT_EQ((*events)[3].state(), v1::JOB_STATE_FINISHED);
+  EXPECT_EQ((*events)[3].outcome(), v1::OUTCOME_OK);
+  for (size_t i = 1; i < events->size(); ++i) EXPECT_GT((*events)[i].event_id(), (*events)[i - 1].event_id());
+  // Resuming from a cursor returns exactly the rest.
+  auto rest = store_->ReadEvents(sweep, (*events)[1].event_id(), 100);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].event_id(), (*events)[2].event_id());
+}
+
+TEST_F(StoreTest, MetricsOfAStaleAttemptAreRefused) {
+  Submit(1);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  v1::Lease lease = Claim("w1");
+  ASSERT_TRUE(store_->ExpireLeases(kNow + store_->options().lease_ms + 1).ok());
+  v1::MetricEvent metric;
+  metric.set_attempt_id(lease.attempt_id());
+  EXPECT_EQ(store_->RecordMetric("w1", metric, kNow).code(), Status::Code::kAborted);
+  EXPECT_EQ(store_->RecordMetric("w2", metric, kNow).code(), Status::Code::kAborted);
+}
+
+TEST_F(StoreTest, RestartGivesLiveLeasesOneFullPeriod) {
+  Submit(1);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("w2", Cpu(), kNow).ok());
+  Claim("w1", kNow);
+  const int64_t lease_ms = store_->options().lease_ms;
+  // The server was down past the lease's expiry; on restart the worker gets a full period to heartbeat.
+  const int64_t restart = kNow + 2 * lease_ms;
+  store_.reset();
+  auto reopened = Store::Open(dir_.File("tscale.db"), {}, restart);
+  ASSERT_TRUE(reopened.ok());
+  store_ = std::move(reopened).value();
+  auto early = store_->ClaimJob("w2", restart + lease_ms - 1);
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(early->has_value());
+  auto late = store_->ClaimJob("w2", restart + lease_ms + 1);
+  ASSERT_TRUE(late.ok());
+  EXPECT_TRUE(late->has_value());
+}
+
+TEST_F(StoreTest, WaitingReasonsNameUnservedRequirements) {
+  v1::Requirements gpu;
+  gpu.set_device_kind(v1::DEVICE_KIND_CUDA);
+  gpu.add_labels("a100");
+  const int64_t sweep = Submit(2, gpu);
+  auto nobody = store_->GetSweepStatus(sweep, kNow);
+  ASSERT_TRUE(nobody.ok());
+  ASSERT_EQ(nobody->waiting_reasons_size(), 1);
+  EXPECT_NE(nobody->waiting_reasons(0).find("no live worker"), std::string::npos);
+
+  ASSERT_TRUE(store_->RegisterWorker("cpu", Cpu(), kNow).ok());
+  auto unmatched = store_->GetSweepStatus(sweep, kNow);
+  ASSERT_TRUE(unmatched.ok());
+  ASSERT_EQ(unmatched->waiting_reasons_size(), 1);
+  EXPECT_NE(unmatched->waiting_reasons(0).find("2 queued jobs need device=cuda, label a100"), std::string::npos)
+      << unmatched->waiting_reasons(0);
+}
+
+}  // namespace
+}  // namespace tscale

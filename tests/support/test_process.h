@@ -68,8 +68,21 @@ class TestProcess {
     return *exit_status_;
   }
 
-  std::string Log() const {
-    std::ifstream in(log_path_);
+  // SIGKILL, as a crash or an operator would; reaps the process.
+  int Kill() {
+    if (pid_ <= 0) return -1;
+    if (Poll()) return *exit_status_;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exit_status_ = status;
+    return status;
+  }
+
+  std::string Log() const { return ReadFile(log_path_); }
+
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
     return text.str();

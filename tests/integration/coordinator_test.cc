@@ -1,0 +1,359 @@
+// tscale-server as a real process on loopback with a real SQLite file. The test itself plays the clients
+// and, where a job's lifecycle is needed, a simulated worker (real gRPC calls, no runner).
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "common/grpc_channel.h"
+#include "health.grpc.pb.h"
+#include "reflection.grpc.pb.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+#include "tscale/v1/tscale.grpc.pb.h"
+
+namespace tscale {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kClientToken = "client-secret-8f2a";
+constexpr const char* kWorkerToken = "worker-secret-51c9";
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::ofstream(dir_.File("client.token")) << kClientToken << "\n";
+    std::ofstream(dir_.File("worker.token")) << kWorkerToken << "\n";
+    server_ = std::make_unique<testing::ServerProcess>(
+        dir_.path().string(), dir_.File("tscale.db"),
+        std::vector<std::string>{"--client-token-file", dir_.File("client.token"), "--worker-token-file",
+                                 dir_.File("worker.token"), "--heartbeat-s", "1", "--lease-s", "5"});
+    ASSERT_TRUE(server_->started()) << server_->Log();
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    client_ = v1::TscaleService::NewStub(channel_);
+    worker_ = v1::WorkerService::NewStub(channel_);
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + 20s);
+    AddBearerToken(ctx.get(), token);
+    return ctx;
+  }
+
+  v1::SweepSpec TinySweep() {
+    v1::SweepSpec spec;
+    spec.add_models("tiny-bert");
+    spec.add_seq_lengths(16);
+    return spec;
+  }
+
+  int64_t Submit(const v1::SweepSpec& spec) {
+    v1::SubmitSweepRequest request;
+    *request.mutable_spec() = spec;
+    v1::SubmitSweepResponse response;
+    grpc::Status status = client_->SubmitSweep(Ctx(kClientToken).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.sweep_id();
+  }
+
+  // A simulated worker: registers and claims through the real WorkerService.
+  v1::Lease RegisterAndClaim(const std::string& worker_id) {
+    v1::RegisterWorkerRequest reg;
+    reg.set_worker_id(worker_id);
+    reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
+    v1::RegisterWorkerResponse registered;
+    EXPECT_TRUE(worker_->RegisterWorker(Ctx(kWorkerToken).get(), reg, &registered).ok());
+    v1::ClaimJobRequest claim;
+    claim.set_worker_id(worker_id);
+    claim.set_wait_s(5);
+    v1::ClaimJobResponse claimed;
+    EXPECT_TRUE(worker_->ClaimJob(Ctx(kWorkerToken).get(), claim, &claimed).ok());
+    EXPECT_TRUE(claimed.has_job());
+    return claimed.lease();
+  }
+
+  int CountSweeps() {
+    v1::ListSweepsResponse sweeps;
+    EXPECT_TRUE(client_->ListSweeps(Ctx(kClientToken).get(), v1::ListSweepsRequest(), &sweeps).ok());
+    return sweeps.sweeps_size();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ServerProcess> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::TscaleService::Stub> client_;
+  std::unique_ptr<v1::WorkerService::Stub> worker_;
+};
+
+TEST_F(CoordinatorTest, TokensSeparateClientsFromWorkers) {
+  v1::SubmitSweepRequest submit;
+  *submit.mutable_spec() = TinySweep();
+  v1::SubmitSweepResponse submitted;
+  EXPECT_EQ(client_->SubmitSweep(Ctx("").get(), submit, &submitted).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(client_->SubmitSweep(Ctx("guess").get(), submit, &submitted).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(client_->SubmitSweep(Ctx(kWorkerToken).get(), submit, &submitted).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CountSweeps(), 0);
+  EXPECT_TRUE(client_->SubmitSweep(Ctx(kClientToken).get(), submit, &submitted).ok());
+
+  v1::RegisterWorkerRequest reg;
+  reg.set_worker_id("w");
+  reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
+  v1::RegisterWorkerResponse registered;
+  EXPECT_EQ(worker_->RegisterWorker(Ctx(kClientToken).get(), reg, &registered).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::ClaimJobRequest claim;
+  claim.set_worker_id("w");
+  v1::ClaimJobResponse claimed;
+  EXPECT_EQ(worker_->ClaimJob(Ctx(kClientToken).get(), claim, &claimed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(worker_->ClaimJob(Ctx("").get(), claim, &claimed).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(worker_->RegisterWorker(Ctx(kWorkerToken).get(), reg, &registered).ok());
+  // Secrets never reach the log.
+  const std::string log = server_->Log();
+  EXPECT_EQ(log.find(kClientToken), std::string::npos);
+  EXPECT_EQ(log.find(kWorkerToken), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, HealthAndReflectionAreServed) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckResponse healthy;
+  grpc::ClientContext health_ctx;
+  ASSERT_TRUE(health->Check(&health_ctx, grpc::health::v1::HealthCheckRequest(), &healthy).ok());
+  EXPECT_EQ(healthy.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+  grpc::ClientContext ctx;
+  auto stream = reflection->ServerReflectionInfo(&ctx);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::set<std::string> services;
+  for (const auto& s : response.list_services_response().service()) services.insert(s.name());
+  EXPECT_TRUE(services.count("tscale.v1.TscaleService"));
+  EXPECT_TRUE(services.count("tscale.v1.WorkerService"));
+  EXPECT_TRUE(services.count("grpc.health.v1.Health"));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Every kind of bad sweep is refused with INVALID_ARGUMENT naming the field, and nothing is stored.
+TEST_F(CoordinatorTest, BadSweepsAreRejectedAndStoreNothing) {
+  std::vector<std::pair<std::function<void(v1::SweepSpec*)>, std::string>> cases = {
+      {[](v1::SweepSpec* s) { s->clear_models(); }, "spec.models"},
+      {[](v1::SweepSpec* s) { s->add_models("gpt-17"); }, "spec.models[1]"},
+      {[](v1::SweepSpec* s) { s->clear_seq_lengths(); }, "spec.seq_lengths"},
+      {[](v1::SweepSpec* s) { s->set_seq_lengths(0, 0); }, "spec.seq_lengths[0]"},
+      {[](v1::SweepSpec* s) { s->set_seq_lengths(0, -1); }, "spec.seq_lengths[0]"},
+      {[](v1::SweepSpec* s) { s->set_seq_lengths(0, 2'000'000'000); }, "spec.seq_lengths[0]"},
+      {[](v1::SweepSpec* s) { s->add_batch_sizes(-3); }, "spec.batch_sizes[0]"},
+      {[](v1::SweepSpec* s) { s->add_batch_sizes(1 << 20); }, "spec.batch_sizes[0]"},
+      {[](v1::SweepSpec* s) { s->set_repetitions(5000); }, "spec.repetitions"},
+      {[](v1::SweepSpec* s) { s->mutable_measurement()->set_timeout_s(-1); }, "spec.measurement.timeout_s"},
+      {[](v1::SweepSpec* s) { s->mutable_requirements()->set_min_device_memory_bytes(-1); },
+       "spec.requirements.min_device_memory_bytes"},
+      {[](v1::SweepSpec* s) {
+         for (int i = 2; i < 1000; ++i) s->add_seq_lengths(i);
+         s->set_repetitions(200);
+       },
+       "the limit is"},
+  };
+  for (const auto& [mutate, field] : cases) {
+    SCOPED_TRACE(field);
+    v1::SweepSpec spec = TinySweep();
+    mutate(&spec);
+    v1::SubmitSweepRequest request;
+    *request.mutable_spec() = spec;
+    v1::SubmitSweepResponse response;
+    grpc::Status status = client_->SubmitSweep(Ctx(kClientToken).get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find(field), std::string::npos) << status.error_message();
+  }
+  EXPECT_EQ(CountSweeps(), 0);
+  std::cout << "invalid sweep requests tried: " << cases.size() << "\n";
+}
+
+TEST_F(CoordinatorTest, WatchDeliversEveryChangeInOrderAndResumes) {
+  const int64_t sweep = Submit(TinySweep());
+  v1::Lease lease = RegisterAndClaim("sim-worker");
+
+  // Heartbeat, a progress report on the metrics stream, and completion.
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id("sim-worker");
+  hb.add_attempt_ids(lease.attempt_id());
+  v1::HeartbeatResponse hb_response;
+  ASSERT_TRUE(worker_->Heartbeat(Ctx(kWorkerToken).get(), hb, &hb_response).ok());
+  EXPECT_EQ(hb_response.revoked_attempt_ids_size(), 0);
+  {
+    auto ctx = Ctx(kWorkerToken);
+    ctx->AddMetadata("tscale-worker-id", "sim-worker");
+    v1::ReportMetricsResponse accepted;
+    auto metrics = worker_->ReportMetrics(ctx.get(), &accepted);
+    v1::MetricEvent event;
+    event.set_attempt_id(lease.attempt_id());
+    event.set_phase("measuring");
+    event.set_iterations_done(2);
+    ASSERT_TRUE(metrics->Write(event));
+    metrics->WritesDone();
+    ASSERT_TRUE(metrics->Finish().ok());
+    EXPECT_EQ(accepted.accepted(), 1);
+  }
+
+  // First watcher reads the three events so far, then goes away.
+  int64_t cursor = 0;
+  {
+    auto ctx = Ctx(kClientToken);
+    v1::WatchSweepRequest request;
+    request.set_sweep_id(sweep);
+    auto reader = client_->WatchSweep(ctx.get(), request);
+    std::vector<v1::SweepEvent> seen;
+    v1::SweepEvent event;
+    while (seen.size() < 3 && reader->Read(&event)) seen.push_back(event);
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_EQ(seen[0].state(), v1::JOB_STATE_LEASED);
+    EXPECT_EQ(seen[1].state(), v1::JOB_STATE_RUNNING);
+    EXPECT_EQ(seen[2].metric().iterations_done(), 2);
+    cursor = seen[2].event_id();
+    ctx->TryCancel();
+  }
+
+  v1::CompleteJobRequest complete;
+  complete.set_worker_id("sim-worker");
+  complete.set_attempt_id(lease.attempt_id());
+  complete.mutable_result()->set_outcome(v1::OUTCOME_OK);
+  v1::CompleteJobResponse completed;
+  ASSERT_TRUE(worker_->CompleteJob(Ctx(kWorkerToken).get(), complete, &completed).ok());
+
+  // The second watcher resumes after the cursor: exactly the finish event, then the end of the sweep.
+  auto ctx = Ctx(kClientToken);
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep);
+  request.set_after_event_id(cursor);
+  auto reader = client_->WatchSweep(ctx.get(), request);
+  std::vector<v1::SweepEvent> rest;
+  v1::SweepEvent event;
+  while (reader->Read(&event)) rest.push_back(event);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_GT(rest[0].event_id(), cursor);
+  EXPECT_EQ(rest[0].state(), v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(rest[0].outcome(), v1::OUTCOME_OK);
+  EXPECT_TRUE(rest[1].end_of_sweep());
+}
+
+TEST_F(CoordinatorTest, WatchSendsKeepalivesWhileNothingHappens) {
+  const int64_t sweep = Submit(TinySweep());
+  auto ctx = Ctx(kClientToken);
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep);
+  request.set_keepalive_s(0.1);
+  auto reader = client_->WatchSweep(ctx.get(), request);
+  int keepalives = 0;
+  v1::SweepEvent event;
+  while (keepalives < 3 && reader->Read(&event)) keepalives += event.keepalive() ? 1 : 0;
+  EXPECT_EQ(keepalives, 3);
+  ctx->TryCancel();
+}
+
+TEST_F(CoordinatorTest, StaleFencingTokenIsAborted) {
+  Submit(TinySweep());
+  v1::Lease lease = RegisterAndClaim("sim-worker");
+  // The worker restarts (registers again): the attempt it held is no longer live.
+  v1::RegisterWorkerRequest reg;
+  reg.set_worker_id("sim-worker");
+  reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
+  v1::RegisterWorkerResponse registered;
+  ASSERT_TRUE(worker_->RegisterWorker(Ctx(kWorkerToken).get(), reg, &registered).ok());
+
+  v1::CompleteJobRequest complete;
+  complete.set_worker_id("sim-worker");
+  complete.set_attempt_id(lease.attempt_id());
+  complete.mutable_result()->set_outcome(v1::OUTCOME_OK);
+  v1::CompleteJobResponse completed;
+  EXPECT_EQ(worker_->CompleteJob(Ctx(kWorkerToken).get(), complete, &completed).error_code(),
+            grpc::StatusCode::ABORTED);
+  auto ctx = Ctx(kWorkerToken);
+  ctx->AddMetadata("tscale-worker-id", "sim-worker");
+  v1::ReportMetricsResponse accepted;
+  auto metrics = worker_->ReportMetrics(ctx.get(), &accepted);
+  v1::MetricEvent event;
+  event.set_attempt_id(lease.attempt_id());
+  metrics->Write(event);
+  metrics->WritesDone();
+  EXPECT_EQ(metrics->Finish().error_code(), grpc::StatusCode::ABORTED);
+}
+
+TEST_F(CoordinatorTest, ShutdownDoesNotHangOnOpenStreams) {
+  const int64_t sweep = Submit(TinySweep());
+  auto ctx = Ctx(kClientToken);
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep);
+  auto reader = client_->WatchSweep(ctx.get(), request);
+  v1::SweepEvent event;
+  std::thread drain([&] {
+    while (reader->Read(&event)) {
+    }
+  });
+  std::this_thread::sleep_for(300ms);
+  const auto start = std::chrono::steady_clock::now();
+  int status = server_->process().Stop(std::chrono::milliseconds(15000));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  drain.join();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server_->Log();
+  EXPECT_LT(seconds, 7.0);  // the server's shutdown deadline is 5 s
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(CoordinatorTls, ServesTlsWithAGeneratedCertificate) {
+  testing::TempDir dir;
+  const std::string cert = dir.File("cert.pem"), key = dir.File("key.pem");
+  const std::string openssl =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+      key + " -out " + cert + " 2>/dev/null";
+  ASSERT_EQ(std::system(openssl.c_str()), 0) << "openssl is needed to generate the test certificate";
+  testing::ServerProcess server(dir.path().string(), dir.File("tscale.db"), {"--tls-cert", cert, "--tls-key", key});
+  ASSERT_TRUE(server.started()) << server.Log();
+
+  auto tls_channel = MakeChannel({server.address(), cert, ""});
+  ASSERT_TRUE(tls_channel.ok());
+  auto secure = v1::TscaleService::NewStub(*tls_channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::ServerStatus status;
+  grpc::Status ok = secure->GetServerStatus(&ctx, v1::ServerStatusRequest(), &status);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(status.schema_version(), 2);
+
+  auto plain = v1::TscaleService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext plain_ctx;
+  plain_ctx.set_deadline(std::chrono::system_clock::now() + 3s);
+  EXPECT_FALSE(plain->GetServerStatus(&plain_ctx, v1::ServerStatusRequest(), &status).ok());
+}
+
+TEST(CoordinatorBind, RefusesNonLoopbackWithoutSecurity) {
+  testing::TempDir dir;
+  // The server refuses before binding: no traffic leaves loopback.
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--listen", "0.0.0.0:0"},
+                                                std::vector<std::string>{"--listen", "0.0.0.0:0", "--allow-remote"}}) {
+    std::vector<std::string> args = {"--db", dir.File("x.db"), "--catalog", testing::kCatalogDir};
+    args.insert(args.end(), extra.begin(), extra.end());
+    testing::TestProcess server(testing::kServerBinary, args, dir.File("bind.log"));
+    std::optional<int> status;
+    for (int i = 0; i < 200 && !(status = server.Poll()); ++i) std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(status.has_value()) << "server kept running: " << server.Log();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << server.Log();
+    EXPECT_NE(server.Log().find("refusing to listen on 0.0.0.0:0"), std::string::npos) << server.Log();
+  }
+}
+
+}  // namespace
+}  // namespace tscale

@@ -1,0 +1,80 @@
+// Upgrading a version-1 database (the released schema, tests/data/schema_v1.sql) must keep its data and
+// give exactly the schema that schema.sql creates for a fresh database.
+#include "server/migrations.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "server/store.h"
+#include "support/temp_dir.h"
+
+namespace tscale {
+namespace {
+
+// table -> "name type notnull default pk" of every column, plus the index names.
+std::map<std::string, std::string> DescribeSchema(sql::Database& db) {
+  std::map<std::string, std::string> out;
+  sql::Statement objects(db,
+                         "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+                         "ORDER BY name");
+  std::vector<std::pair<std::string, std::string>> tables;
+  while (objects.Step()) {
+    if (objects.ColumnText(0) == "table") tables.emplace_back(objects.ColumnText(1), "");
+    if (objects.ColumnText(0) == "index") out["index " + objects.ColumnText(1)] = objects.ColumnText(2);
+  }
+  for (const auto& [table, unused] : tables) {
+    sql::Statement columns(
+        db, ("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('" + table + "') ORDER BY name")
+                .c_str());
+    std::string description;
+    while (columns.Step())
+      description += columns.ColumnText(0) + " " + columns.ColumnText(1) + " " + columns.ColumnText(2) + " " +
+                     columns.ColumnText(3) + " " + columns.ColumnText(4) + "; ";
+    out["table " + table] = description;
+  }
+  return out;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(Migrations, UpgradedVersion1EqualsFreshSchemaAndKeepsData) {
+  testing::TempDir dir;
+  {
+    sql::Database old_db;
+    ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
+    ASSERT_TRUE(old_db.Exec(ReadFile(TSCALE_TEST_SCHEMA_V1)).ok());
+    ASSERT_TRUE(old_db
+                    .Exec("INSERT INTO sweeps(id, name, spec, created_ms) VALUES(1, 'kept', x'', 5);"
+                          "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms) VALUES('w', x'', 1, 2);")
+                    .ok());
+  }
+  auto upgraded = Store::Open(dir.File("old.db"));
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+  EXPECT_EQ((*upgraded)->schema_version(), LatestSchemaVersion());
+  upgraded->reset();
+  auto fresh = Store::Open(dir.File("fresh.db"));
+  ASSERT_TRUE(fresh.ok());
+  fresh->reset();
+
+  sql::Database old_db, fresh_db;
+  ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
+  ASSERT_TRUE(fresh_db.Open(dir.File("fresh.db")).ok());
+  EXPECT_EQ(DescribeSchema(old_db), DescribeSchema(fresh_db));
+  sql::Statement kept(old_db, "SELECT name FROM sweeps WHERE id=1");
+  ASSERT_TRUE(kept.Step());
+  EXPECT_EQ(kept.ColumnText(0), "kept");
+  sql::Statement session(old_db, "SELECT session FROM workers WHERE id='w'");
+  ASSERT_TRUE(session.Step());
+  EXPECT_EQ(session.ColumnInt(0), 0);
+}
+
+}  // namespace
+}  // namespace tscale
