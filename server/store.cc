@@ -61,71 +61,123 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
   return store;
 }
 
-StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
-  sql::Statement sweep(db_, "INSERT INTO sweeps(name, spec, created_ms) VALUES(?, ?, ?)");
-  sweep.Bind(1, spec.name()).BindBlob(2, Serialize(spec)).Bind(3, now_ms);
-  TSCALE_RETURN_IF_ERROR(sweep.Run());
-  const int64_t sweep_id = db_.LastInsertRowId();
+// Group commit, after LevelDB's writer queue: a write waits in a FIFO; the write at the front runs itself
+// and every write queued behind it (up to kMaxGroup) inside one BEGIN IMMEDIATE ... COMMIT, so one fsync
+// serves the whole group. Each body runs inside its own savepoint: a body that fails is rolled back alone.
+Status Store::Write(const std::function<Status()>& body) {
+  constexpr size_t kMaxGroup = 256;
+  PendingWrite self;
+  self.body = &body;
+  std::unique_lock queue_lock(queue_mu_);
+  queue_.push_back(&self);
+  while (!self.done && &self != queue_.front()) self.cv.wait(queue_lock);
+  if (self.done) return self.status;
 
-  sql::Statement insert(db_,
-                        "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
-                        "repetition, spec, state, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
-  for (auto& job : jobs) {
-    job.spec.set_sweep_id(sweep_id);
-    const auto& s = job.spec;
-    insert.Bind(1, sweep_id)
-        .Bind(2, s.model_id())
-        .Bind(3, job.category)
-        .Bind(4, s.seq_len())
-        .Bind(5, s.batch_size())
-        .Bind(6, static_cast<int>(s.dtype()))
-        .Bind(7, static_cast<int>(s.attention()))
-        .Bind(8, s.repetition())
-        .BindBlob(9, Serialize(s))
-        .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
-        .Bind(11, now_ms)
-        .Bind(12, now_ms);
-    TSCALE_RETURN_IF_ERROR(insert.Run());
-    insert.Reset();
+  const size_t size = std::min(queue_.size(), kMaxGroup);
+  std::vector<PendingWrite*> group(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(size));
+  queue_lock.unlock();
+  CommitGroup(group);
+  queue_lock.lock();
+  for (PendingWrite* member : group) {
+    queue_.pop_front();
+    if (member != &self) {
+      member->done = true;
+      member->cv.notify_one();
+    }
   }
-  TSCALE_RETURN_IF_ERROR(txn.Commit());
-  return sweep_id;
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return self.status;
+}
+
+void Store::CommitGroup(const std::vector<PendingWrite*>& group) {
+  std::lock_guard lock(mu_);
+  if (Status begin = db_.Exec("BEGIN IMMEDIATE"); !begin.ok()) {
+    for (PendingWrite* member : group) member->status = begin;
+    return;
+  }
+  for (PendingWrite* member : group) {
+    Status savepoint = db_.Exec("SAVEPOINT write_op");
+    member->status = savepoint.ok() ? (*member->body)() : savepoint;
+    if (!member->status.ok() && savepoint.ok()) db_.Exec("ROLLBACK TO write_op");
+    if (savepoint.ok()) db_.Exec("RELEASE write_op");
+  }
+  if (Status commit = db_.Exec("COMMIT"); !commit.ok()) {
+    db_.Exec("ROLLBACK");
+    for (PendingWrite* member : group)
+      if (member->status.ok()) member->status = commit;
+  }
+}
+
+StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms) {
+  int64_t out_value{};
+  const Status written = Write([&]() -> Status {
+    sql::Statement sweep(db_, "INSERT INTO sweeps(name, spec, created_ms) VALUES(?, ?, ?)");
+    sweep.Bind(1, spec.name()).BindBlob(2, Serialize(spec)).Bind(3, now_ms);
+    TSCALE_RETURN_IF_ERROR(sweep.Run());
+    const int64_t sweep_id = db_.LastInsertRowId();
+
+    sql::Statement insert(db_,
+                          "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
+                          "repetition, spec, state, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    for (auto& job : jobs) {
+      job.spec.set_sweep_id(sweep_id);
+      const auto& s = job.spec;
+      insert.Bind(1, sweep_id)
+          .Bind(2, s.model_id())
+          .Bind(3, job.category)
+          .Bind(4, s.seq_len())
+          .Bind(5, s.batch_size())
+          .Bind(6, static_cast<int>(s.dtype()))
+          .Bind(7, static_cast<int>(s.attention()))
+          .Bind(8, s.repetition())
+          .BindBlob(9, Serialize(s))
+          .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
+          .Bind(11, now_ms)
+          .Bind(12, now_ms);
+      TSCALE_RETURN_IF_ERROR(insert.Run());
+      insert.Reset();
+    }
+    out_value = sweep_id;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
 }
 
 StatusOr<RegisteredWorker> Store::RegisterWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps,
                                                  int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
-  sql::Statement upsert(db_,
-                        "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms, session) VALUES(?,?,?,?,1) "
-                        "ON CONFLICT(id) DO UPDATE SET capabilities=excluded.capabilities, "
-                        "last_seen_ms=excluded.last_seen_ms, session=session+1");
-  upsert.Bind(1, worker_id).BindBlob(2, Serialize(caps)).Bind(3, now_ms).Bind(4, now_ms);
-  TSCALE_RETURN_IF_ERROR(upsert.Run());
+  RegisteredWorker out_value{};
+  const Status written = Write([&]() -> Status {
+    sql::Statement upsert(
+        db_,
+        "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms, session) VALUES(?,?,?,?,1) "
+        "ON CONFLICT(id) DO UPDATE SET capabilities=excluded.capabilities, "
+        "last_seen_ms=excluded.last_seen_ms, session=session+1");
+    upsert.Bind(1, worker_id).BindBlob(2, Serialize(caps)).Bind(3, now_ms).Bind(4, now_ms);
+    TSCALE_RETURN_IF_ERROR(upsert.Run());
 
-  RegisteredWorker out;
-  sql::Statement session(db_, "SELECT session FROM workers WHERE id=?");
-  session.Bind(1, worker_id);
-  if (!session.Step()) return Status::Internal("worker row vanished: " + session.status().message());
-  out.session = session.ColumnInt(0);
+    RegisteredWorker out;
+    sql::Statement session(db_, "SELECT session FROM workers WHERE id=?");
+    session.Bind(1, worker_id);
+    if (!session.Step()) return Status::Internal("worker row vanished: " + session.status().message());
+    out.session = session.ColumnInt(0);
 
-  // A new session means the daemon restarted: whatever it was running died with it.
-  sql::Statement live(db_,
-                      "SELECT a.job_id, a.id FROM attempts a JOIN jobs j ON j.current_attempt = a.id "
-                      "WHERE a.worker_id=? AND a.ended_ms IS NULL AND a.worker_session < ?");
-  live.Bind(1, worker_id).Bind(2, out.session);
-  std::vector<std::pair<int64_t, int64_t>> orphaned;
-  while (live.Step()) orphaned.emplace_back(live.ColumnInt(0), live.ColumnInt(1));
-  TSCALE_RETURN_IF_ERROR(live.status());
-  for (const auto& [job_id, attempt_id] : orphaned)
-    TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "worker_restarted", now_ms));
-  out.requeued_attempts = static_cast<int>(orphaned.size());
-  TSCALE_RETURN_IF_ERROR(txn.Commit());
-  return out;
+    // A new session means the daemon restarted: whatever it was running died with it.
+    sql::Statement live(db_,
+                        "SELECT a.job_id, a.id FROM attempts a JOIN jobs j ON j.current_attempt = a.id "
+                        "WHERE a.worker_id=? AND a.ended_ms IS NULL AND a.worker_session < ?");
+    live.Bind(1, worker_id).Bind(2, out.session);
+    std::vector<std::pair<int64_t, int64_t>> orphaned;
+    while (live.Step()) orphaned.emplace_back(live.ColumnInt(0), live.ColumnInt(1));
+    TSCALE_RETURN_IF_ERROR(live.status());
+    for (const auto& [job_id, attempt_id] : orphaned)
+      TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "worker_restarted", now_ms));
+    out.requeued_attempts = static_cast<int>(orphaned.size());
+    out_value = out;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
 }
 
 Status Store::AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
@@ -176,13 +228,15 @@ Status Store::EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::st
 }
 
 StatusOr<int> Store::ExpireLeases(int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
-  auto expired = ExpireLeasesLocked(now_ms);
-  if (!expired.ok()) return expired.status();
-  TSCALE_RETURN_IF_ERROR(txn.Commit());
-  return expired;
+  int out_value{};
+  const Status written = Write([&]() -> Status {
+    auto expired = ExpireLeasesLocked(now_ms);
+    if (!expired.ok()) return expired.status();
+    out_value = *expired;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
 }
 
 StatusOr<int> Store::ExpireLeasesLocked(int64_t now_ms) {
@@ -199,103 +253,103 @@ StatusOr<int> Store::ExpireLeasesLocked(int64_t now_ms) {
 }
 
 StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
-
-  v1::WorkerCapabilities caps;
-  int64_t session = 0;
-  {
-    sql::Statement worker(db_, "SELECT capabilities, session FROM workers WHERE id=?");
-    worker.Bind(1, worker_id);
-    if (!worker.Step()) {
-      TSCALE_RETURN_IF_ERROR(worker.status());
-      return Status::NotFound("worker \"" + worker_id + "\" is not registered");
+  std::optional<v1::Lease> out_value{};
+  const Status written = Write([&]() -> Status {
+    v1::WorkerCapabilities caps;
+    int64_t session = 0;
+    {
+      sql::Statement worker(db_, "SELECT capabilities, session FROM workers WHERE id=?");
+      worker.Bind(1, worker_id);
+      if (!worker.Step()) {
+        TSCALE_RETURN_IF_ERROR(worker.status());
+        return Status::NotFound("worker \"" + worker_id + "\" is not registered");
+      }
+      TSCALE_RETURN_IF_ERROR(Parse(worker.ColumnBlob(0), &caps, "worker capabilities"));
+      session = worker.ColumnInt(1);
+      sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
+      TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
     }
-    TSCALE_RETURN_IF_ERROR(Parse(worker.ColumnBlob(0), &caps, "worker capabilities"));
-    session = worker.ColumnInt(1);
-    sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
-    TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
-  }
-  auto expired = ExpireLeasesLocked(now_ms);
-  if (!expired.ok()) return expired.status();
+    auto expired = ExpireLeasesLocked(now_ms);
+    if (!expired.ok()) return expired.status();
 
-  sql::Statement queued(db_, "SELECT id, spec FROM jobs WHERE state=? ORDER BY id LIMIT ?");
-  queued.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, kClaimScanLimit);
-  std::optional<v1::JobSpec> chosen;
-  while (queued.Step()) {
-    v1::JobSpec spec;
-    TSCALE_RETURN_IF_ERROR(Parse(queued.ColumnBlob(1), &spec, "job spec"));
-    if (WorkerMatches(caps, spec.requirements())) {
-      spec.set_job_id(queued.ColumnInt(0));
-      chosen = std::move(spec);
-      break;
+    sql::Statement queued(db_, "SELECT id, spec FROM jobs WHERE state=? ORDER BY id LIMIT ?");
+    queued.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, kClaimScanLimit);
+    std::optional<v1::JobSpec> chosen;
+    while (queued.Step()) {
+      v1::JobSpec spec;
+      TSCALE_RETURN_IF_ERROR(Parse(queued.ColumnBlob(1), &spec, "job spec"));
+      if (WorkerMatches(caps, spec.requirements())) {
+        spec.set_job_id(queued.ColumnInt(0));
+        chosen = std::move(spec);
+        break;
+      }
     }
-  }
-  TSCALE_RETURN_IF_ERROR(queued.status());
-  if (!chosen) {
-    TSCALE_RETURN_IF_ERROR(txn.Commit());  // keeps the lease expiry and last_seen update
-    return std::optional<v1::Lease>();
-  }
+    TSCALE_RETURN_IF_ERROR(queued.status());
+    if (!chosen) return Status::Ok();  // keeps the lease expiry and last_seen update
 
-  const int64_t expires = now_ms + options_.lease_ms;
-  sql::Statement attempt(db_,
-                         "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms, worker_session) "
-                         "VALUES(?,?,?,?,?)");
-  TSCALE_RETURN_IF_ERROR(
-      attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Bind(5, session).Run());
-  const int64_t attempt_id = db_.LastInsertRowId();
-  sql::Statement lease(db_, "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
-  TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED))
-                             .Bind(2, attempt_id)
-                             .Bind(3, now_ms)
-                             .Bind(4, chosen->job_id())
-                             .Run());
-  TSCALE_RETURN_IF_ERROR(AppendEventLocked(chosen->job_id(), attempt_id, v1::JOB_STATE_LEASED, v1::OUTCOME_UNSPECIFIED,
-                                           "leased to " + worker_id, nullptr, now_ms));
-  TSCALE_RETURN_IF_ERROR(txn.Commit());
-
-  v1::Lease out;
-  out.set_attempt_id(attempt_id);
-  out.set_lease_expires_unix_ms(expires);
-  *out.mutable_job() = std::move(*chosen);
-  return std::optional<v1::Lease>(std::move(out));
+    const int64_t expires = now_ms + options_.lease_ms;
+    sql::Statement attempt(db_,
+                           "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms, worker_session) "
+                           "VALUES(?,?,?,?,?)");
+    TSCALE_RETURN_IF_ERROR(
+        attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Bind(5, session).Run());
+    const int64_t attempt_id = db_.LastInsertRowId();
+    sql::Statement lease(db_,
+                         "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED))
+                               .Bind(2, attempt_id)
+                               .Bind(3, now_ms)
+                               .Bind(4, chosen->job_id())
+                               .Run());
+    TSCALE_RETURN_IF_ERROR(AppendEventLocked(chosen->job_id(), attempt_id, v1::JOB_STATE_LEASED,
+                                             v1::OUTCOME_UNSPECIFIED, "leased to " + worker_id, nullptr, now_ms));
+    v1::Lease out;
+    out.set_attempt_id(attempt_id);
+    out.set_lease_expires_unix_ms(expires);
+    *out.mutable_job() = std::move(*chosen);
+    out_value = std::move(out);
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
 }
 
 StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, const std::vector<int64_t>& attempt_ids,
                                                 int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
-  sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
-  TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
-  if (db_.Changes() == 0) return Status::NotFound("worker \"" + worker_id + "\" is not registered");
+  std::vector<int64_t> out_value{};
+  const Status written = Write([&]() -> Status {
+    sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
+    if (db_.Changes() == 0) return Status::NotFound("worker \"" + worker_id + "\" is not registered");
 
-  std::vector<int64_t> revoked;
-  for (int64_t attempt_id : attempt_ids) {
-    sql::Statement live(db_,
-                        "SELECT j.id, j.state FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
-                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
-    live.Bind(1, attempt_id).Bind(2, worker_id);
-    if (!live.Step()) {
-      TSCALE_RETURN_IF_ERROR(live.status());
-      revoked.push_back(attempt_id);
-      continue;
+    std::vector<int64_t> revoked;
+    for (int64_t attempt_id : attempt_ids) {
+      sql::Statement live(db_,
+                          "SELECT j.id, j.state FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                          "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+      live.Bind(1, attempt_id).Bind(2, worker_id);
+      if (!live.Step()) {
+        TSCALE_RETURN_IF_ERROR(live.status());
+        revoked.push_back(attempt_id);
+        continue;
+      }
+      const int64_t job_id = live.ColumnInt(0);
+      const bool was_leased = live.ColumnInt(1) == v1::JOB_STATE_LEASED;
+      sql::Statement extend(db_, "UPDATE attempts SET lease_expires_ms=? WHERE id=?");
+      TSCALE_RETURN_IF_ERROR(extend.Bind(1, now_ms + options_.lease_ms).Bind(2, attempt_id).Run());
+      if (was_leased) {
+        sql::Statement running(db_, "UPDATE jobs SET state=?, updated_ms=? WHERE id=?");
+        TSCALE_RETURN_IF_ERROR(
+            running.Bind(1, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(2, now_ms).Bind(3, job_id).Run());
+        TSCALE_RETURN_IF_ERROR(AppendEventLocked(job_id, attempt_id, v1::JOB_STATE_RUNNING, v1::OUTCOME_UNSPECIFIED,
+                                                 "running on " + worker_id, nullptr, now_ms));
+      }
     }
-    const int64_t job_id = live.ColumnInt(0);
-    const bool was_leased = live.ColumnInt(1) == v1::JOB_STATE_LEASED;
-    sql::Statement extend(db_, "UPDATE attempts SET lease_expires_ms=? WHERE id=?");
-    TSCALE_RETURN_IF_ERROR(extend.Bind(1, now_ms + options_.lease_ms).Bind(2, attempt_id).Run());
-    if (was_leased) {
-      sql::Statement running(db_, "UPDATE jobs SET state=?, updated_ms=? WHERE id=?");
-      TSCALE_RETURN_IF_ERROR(
-          running.Bind(1, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(2, now_ms).Bind(3, job_id).Run());
-      TSCALE_RETURN_IF_ERROR(AppendEventLocked(job_id, attempt_id, v1::JOB_STATE_RUNNING, v1::OUTCOME_UNSPECIFIED,
-                                               "running on " + worker_id, nullptr, now_ms));
-    }
-  }
-  TSCALE_RETURN_IF_ERROR(txn.Commit());
-  return revoked;
+    out_value = std::move(revoked);
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
 }
 
 Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms) {
@@ -332,52 +386,48 @@ Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64
 
 StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
                                                int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
+  CompletionOutcome out_value{};
+  const Status written = Write([&]() -> Status {
+    sql::Statement attempt(db_,
+                           "SELECT a.job_id, a.worker_id, j.current_attempt FROM attempts a "
+                           "JOIN jobs j ON j.id = a.job_id WHERE a.id=?");
+    attempt.Bind(1, attempt_id);
+    if (!attempt.Step()) {
+      TSCALE_RETURN_IF_ERROR(attempt.status());
+      return Status::NotFound("attempt " + std::to_string(attempt_id) + " does not exist");
+    }
+    const int64_t job_id = attempt.ColumnInt(0);
+    const std::string owner = attempt.ColumnText(1);
+    const bool is_current = !attempt.ColumnIsNull(2) && attempt.ColumnInt(2) == attempt_id;
 
-  sql::Statement attempt(db_,
-                         "SELECT a.job_id, a.worker_id, j.current_attempt FROM attempts a "
-                         "JOIN jobs j ON j.id = a.job_id WHERE a.id=?");
-  attempt.Bind(1, attempt_id);
-  if (!attempt.Step()) {
-    TSCALE_RETURN_IF_ERROR(attempt.status());
-    return Status::NotFound("attempt " + std::to_string(attempt_id) + " does not exist");
-  }
-  const int64_t job_id = attempt.ColumnInt(0);
-  const std::string owner = attempt.ColumnText(1);
-  const bool is_current = !attempt.ColumnIsNull(2) && attempt.ColumnInt(2) == attempt_id;
+    sql::Statement existing(db_, "SELECT attempt_id, result FROM results WHERE job_id=?");
+    existing.Bind(1, job_id);
+    if (existing.Step()) {
+      if (existing.ColumnInt(0) != attempt_id)
+        return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
+                               " was finished by attempt " + std::to_string(existing.ColumnInt(0)));
+      out_value.duplicate = true;
+      return Parse(existing.ColumnBlob(1), &out_value.stored, "result");
+    }
+    TSCALE_RETURN_IF_ERROR(existing.status());
+    if (!is_current)
+      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: its lease on job " +
+                             std::to_string(job_id) + " was revoked");
+    if (owner != worker_id)
+      return Status::Aborted("attempt " + std::to_string(attempt_id) + " belongs to worker \"" + owner + "\"");
 
-  sql::Statement existing(db_, "SELECT attempt_id, result FROM results WHERE job_id=?");
-  existing.Bind(1, job_id);
-  if (existing.Step()) {
-    if (existing.ColumnInt(0) != attempt_id)
-      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
-                             " was finished by attempt " + std::to_string(existing.ColumnInt(0)));
-    CompletionOutcome out;
-    out.duplicate = true;
-    TSCALE_RETURN_IF_ERROR(Parse(existing.ColumnBlob(1), &out.stored, "result"));
-    return out;
-  }
-  TSCALE_RETURN_IF_ERROR(existing.status());
-  if (!is_current)
-    return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: its lease on job " +
-                           std::to_string(job_id) + " was revoked");
-  if (owner != worker_id)
-    return Status::Aborted("attempt " + std::to_string(attempt_id) + " belongs to worker \"" + owner + "\"");
-
-  result.set_job_id(job_id);
-  result.set_attempt_id(attempt_id);
-  result.set_worker_id(worker_id);
-  if (result.finished_unix_ms() == 0) result.set_finished_unix_ms(now_ms);
-  TSCALE_RETURN_IF_ERROR(InsertResultLocked(job_id, result, now_ms));
-  sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='completed' WHERE id=?");
-  TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
-  TSCALE_RETURN_IF_ERROR(txn.Commit());
-
-  CompletionOutcome out;
-  out.stored = std::move(result);
-  return out;
+    result.set_job_id(job_id);
+    result.set_attempt_id(attempt_id);
+    result.set_worker_id(worker_id);
+    if (result.finished_unix_ms() == 0) result.set_finished_unix_ms(now_ms);
+    TSCALE_RETURN_IF_ERROR(InsertResultLocked(job_id, result, now_ms));
+    sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='completed' WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+    out_value.stored = result;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
 }
 
 StatusOr<v1::SweepStatus> Store::GetSweepStatus(int64_t sweep_id, int64_t now_ms) {
@@ -557,61 +607,62 @@ StatusOr<std::vector<v1::WorkerView>> Store::ListWorkers() {
 }
 
 Status Store::RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
-  sql::Statement live(db_,
-                      "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
-                      "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
-  live.Bind(1, metric.attempt_id()).Bind(2, worker_id);
-  if (!live.Step()) {
-    TSCALE_RETURN_IF_ERROR(live.status());
-    return Status::Aborted("attempt " + std::to_string(metric.attempt_id()) + " is not a live lease of worker \"" +
-                           worker_id + "\"");
-  }
-  TSCALE_RETURN_IF_ERROR(AppendEventLocked(live.ColumnInt(0), metric.attempt_id(), v1::JOB_STATE_RUNNING,
-                                           v1::OUTCOME_UNSPECIFIED, metric.phase(), &metric, now_ms));
-  return txn.Commit();
+  return Write([&]() -> Status {
+    sql::Statement live(db_,
+                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+    live.Bind(1, metric.attempt_id()).Bind(2, worker_id);
+    if (!live.Step()) {
+      TSCALE_RETURN_IF_ERROR(live.status());
+      return Status::Aborted("attempt " + std::to_string(metric.attempt_id()) + " is not a live lease of worker \"" +
+                             worker_id + "\"");
+    }
+    TSCALE_RETURN_IF_ERROR(AppendEventLocked(live.ColumnInt(0), metric.attempt_id(), v1::JOB_STATE_RUNNING,
+                                             v1::OUTCOME_UNSPECIFIED, metric.phase(), &metric, now_ms));
+    return Status::Ok();
+  });
 }
 
 StatusOr<int> Store::Cancel(int64_t sweep_id, int64_t job_id, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  sql::WriteTransaction txn(db_);
-  TSCALE_RETURN_IF_ERROR(txn.status());
-  // The job must exist (in the sweep, when one is named); or, for a whole-sweep cancel, the sweep.
-  sql::Statement exists(db_,
-                        "SELECT (SELECT COUNT(*) FROM jobs WHERE id=?1 AND (?2=0 OR sweep_id=?2)), "
-                        "(SELECT COUNT(*) FROM sweeps WHERE id=?2)");
-  exists.Bind(1, job_id).Bind(2, sweep_id);
-  if (!exists.Step()) return exists.status().ok() ? Status::Internal("count failed") : exists.status();
-  if (job_id > 0 && exists.ColumnInt(0) == 0)
-    return Status::NotFound("job " + std::to_string(job_id) + " does not exist" +
-                            (sweep_id > 0 ? " in sweep " + std::to_string(sweep_id) : ""));
-  if (job_id == 0 && exists.ColumnInt(1) == 0)
-    return Status::NotFound("sweep " + std::to_string(sweep_id) + " does not exist");
-  sql::Statement open_jobs(db_,
-                           "SELECT id, current_attempt FROM jobs WHERE state != ?3 AND "
-                           "((?1 > 0 AND id = ?1) OR (?1 = 0 AND sweep_id = ?2))");
-  open_jobs.Bind(1, job_id).Bind(2, sweep_id).Bind(3, static_cast<int>(v1::JOB_STATE_FINISHED));
-  std::vector<std::pair<int64_t, int64_t>> to_cancel;
-  while (open_jobs.Step())
-    to_cancel.emplace_back(open_jobs.ColumnInt(0), open_jobs.ColumnIsNull(1) ? 0 : open_jobs.ColumnInt(1));
-  TSCALE_RETURN_IF_ERROR(open_jobs.status());
-  for (const auto& [id, attempt_id] : to_cancel) {
-    if (attempt_id > 0) {
-      sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='cancelled' WHERE id=?");
-      TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+  int out_value{};
+  const Status written = Write([&]() -> Status {
+    // The job must exist (in the sweep, when one is named); or, for a whole-sweep cancel, the sweep.
+    sql::Statement exists(db_,
+                          "SELECT (SELECT COUNT(*) FROM jobs WHERE id=?1 AND (?2=0 OR sweep_id=?2)), "
+                          "(SELECT COUNT(*) FROM sweeps WHERE id=?2)");
+    exists.Bind(1, job_id).Bind(2, sweep_id);
+    if (!exists.Step()) return exists.status().ok() ? Status::Internal("count failed") : exists.status();
+    if (job_id > 0 && exists.ColumnInt(0) == 0)
+      return Status::NotFound("job " + std::to_string(job_id) + " does not exist" +
+                              (sweep_id > 0 ? " in sweep " + std::to_string(sweep_id) : ""));
+    if (job_id == 0 && exists.ColumnInt(1) == 0)
+      return Status::NotFound("sweep " + std::to_string(sweep_id) + " does not exist");
+    sql::Statement open_jobs(db_,
+                             "SELECT id, current_attempt FROM jobs WHERE state != ?3 AND "
+                             "((?1 > 0 AND id = ?1) OR (?1 = 0 AND sweep_id = ?2))");
+    open_jobs.Bind(1, job_id).Bind(2, sweep_id).Bind(3, static_cast<int>(v1::JOB_STATE_FINISHED));
+    std::vector<std::pair<int64_t, int64_t>> to_cancel;
+    while (open_jobs.Step())
+      to_cancel.emplace_back(open_jobs.ColumnInt(0), open_jobs.ColumnIsNull(1) ? 0 : open_jobs.ColumnInt(1));
+    TSCALE_RETURN_IF_ERROR(open_jobs.status());
+    for (const auto& [id, attempt_id] : to_cancel) {
+      if (attempt_id > 0) {
+        sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='cancelled' WHERE id=?");
+        TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+      }
+      v1::Result cancelled;
+      cancelled.set_job_id(id);
+      cancelled.set_attempt_id(attempt_id);
+      cancelled.set_outcome(v1::OUTCOME_CANCELLED);
+      cancelled.set_message(attempt_id > 0 ? "cancelled by the user while running" : "cancelled by the user");
+      cancelled.set_finished_unix_ms(now_ms);
+      TSCALE_RETURN_IF_ERROR(InsertResultLocked(id, cancelled, now_ms));
     }
-    v1::Result cancelled;
-    cancelled.set_job_id(id);
-    cancelled.set_attempt_id(attempt_id);
-    cancelled.set_outcome(v1::OUTCOME_CANCELLED);
-    cancelled.set_message(attempt_id > 0 ? "cancelled by the user while running" : "cancelled by the user");
-    cancelled.set_finished_unix_ms(now_ms);
-    TSCALE_RETURN_IF_ERROR(InsertResultLocked(id, cancelled, now_ms));
-  }
-  TSCALE_RETURN_IF_ERROR(txn.Commit());
-  return static_cast<int>(to_cancel.size());
+    out_value = static_cast<int>(to_cancel.size());
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
 }
 
 StatusOr<std::vector<v1::SweepEvent>> Store::ReadEvents(int64_t sweep_id, int64_t after_event_id, int limit) {

@@ -11,7 +11,10 @@
 // down (-> lost, quarantined). Every transition is also appended to the events table, the watch stream.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -107,7 +110,18 @@ class Store {
   StatusOr<std::map<std::string, int>> CountJobsByState();
 
  private:
-  Store(StoreOptions options) : options_(options) {}
+  explicit Store(StoreOptions options) : options_(options) {}
+
+  struct PendingWrite {
+    const std::function<Status()>* body = nullptr;
+    Status status;
+    bool done = false;
+    std::condition_variable cv;
+  };
+  // Runs `body` in a write transaction shared with the writes queued beside it (group commit); returns the
+  // body's status, or the commit's when the commit fails. Bodies must not call Write.
+  Status Write(const std::function<Status()>& body);
+  void CommitGroup(const std::vector<PendingWrite*>& group);
   StatusOr<int> ExpireLeasesLocked(int64_t now_ms);
   // Ends a live attempt for `reason` and requeues, loses or quarantines its job.
   Status EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms);
@@ -118,7 +132,9 @@ class Store {
                            const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms);
 
   StoreOptions options_;
-  std::mutex mu_;
+  std::mutex queue_mu_;  // guards queue_
+  std::deque<PendingWrite*> queue_;
+  std::mutex mu_;  // guards db_: one statement sequence at a time
   sql::Database db_;
   int schema_version_ = 0;
 };

@@ -148,6 +148,33 @@ TEST_F(EndToEnd, SweepCompletesWithOneTypedResultPerJob) {
     EXPECT_EQ(rows.ColumnInt(1), 8);
   }
 
+  // The watch stream replays the sweep from the start: every job's lease, start and finish, and the runner
+  // progress the worker streamed while each job ran.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    v1::WatchSweepRequest watch;
+    watch.set_sweep_id(submitted.sweep_id());
+    auto reader = stub_->WatchSweep(&ctx, watch);
+    std::map<v1::JobState, int> by_state;
+    int measuring = 0;
+    bool ended = false;
+    v1::SweepEvent event;
+    while (reader->Read(&event)) {
+      if (event.end_of_sweep()) ended = true;
+      if (event.has_metric()) {
+        measuring += event.metric().phase() == "measuring";
+      } else if (!event.keepalive() && !event.end_of_sweep()) {
+        ++by_state[event.state()];
+      }
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_TRUE(ended);
+    EXPECT_EQ(by_state[v1::JOB_STATE_LEASED], 8);
+    EXPECT_EQ(by_state[v1::JOB_STATE_FINISHED], 8);
+    EXPECT_GE(measuring, 7);  // at least one progress report per measured job
+  }
+
   // The CLI shows the same results as a readable table.
   ChildSpec client;
   client.program = testing::kClientBinary;
@@ -191,6 +218,43 @@ TEST_F(EndToEnd, InvalidSweepIsRejectedAndStoresNothing) {
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ(shown->exit_code, 2);
   EXPECT_NE(shown->stderr_tail.find("unknown model \"no-such-model\""), std::string::npos) << shown->stderr_tail;
+}
+
+TEST_F(EndToEnd, MalformedSweepFilesAreRejectedByTheClient) {
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"not json", "sweep file"},
+      {"{\"models\": [\"tiny-bert\"], \"seqLengths\": [\"long\"]}", "sweep file"},
+      {"{\"modelz\": [\"tiny-bert\"]}", "sweep file"},
+      {"{\"models\": [\"tiny-bert\"], \"seqLengths\": [0]}", "spec.seq_lengths[0]"},
+  };
+  int index = 0;
+  for (const auto& [text, expected] : files) {
+    SCOPED_TRACE(text);
+    const std::string path = dir_.File("sweep" + std::to_string(index++) + ".json");
+    std::ofstream(path) << text;
+    ChildSpec client;
+    client.program = testing::kClientBinary;
+    client.args = {"--server", address_, "submit", "--file", path};
+    auto shown = RunChild(client, 1000ms, nullptr);
+    ASSERT_TRUE(shown.ok());
+    EXPECT_EQ(shown->exit_code, 2);
+    EXPECT_NE(shown->stderr_tail.find(expected), std::string::npos) << shown->stderr_tail;
+  }
+  v1::ListSweepsResponse sweeps;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps).ok());
+  EXPECT_EQ(sweeps.sweeps_size(), 0);
+
+  // A well-formed file is accepted.
+  std::ofstream(dir_.File("good.json"))
+      << "{\"name\": \"from-file\", \"models\": [\"tiny-gpt2\"], \"seqLengths\": [8]}";
+  ChildSpec client;
+  client.program = testing::kClientBinary;
+  client.args = {"--server", address_, "submit", "--file", dir_.File("good.json")};
+  auto accepted = RunChild(client, 1000ms, nullptr);
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_EQ(accepted->exit_code, 0) << accepted->stderr_tail;
+  EXPECT_NE(accepted->stdout_tail.find("1 jobs"), std::string::npos) << accepted->stdout_tail;
 }
 
 TEST(ClientCli, UnreachableServerIsOneLineAndExitOne) {

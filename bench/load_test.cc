@@ -1,0 +1,233 @@
+// Coordinator load test: a real tscale-server process (loopback gRPC, SQLite file with WAL and
+// synchronous=FULL) serving N simulated workers. Each simulated worker is a thread with its own gRPC channel
+// that registers, claims, "runs" the job with a SimulatedRunner (a sleep of a random few milliseconds; no
+// libtorch), and completes it. Checks that no job is lost or duplicated and reports completions/s and claim
+// latency percentiles.
+//
+//   tscale_load_test --server-binary build/server/tscale-server --jobs 10000 --workers 50
+//
+// Exit 0 when every job has exactly one result; 1 otherwise.
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/latency_stats.h"
+#include "server/sqlite.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+#include "tscale/v1/tscale.grpc.pb.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace v1 = tscale::v1;
+using Clock = std::chrono::steady_clock;
+
+struct WorkerStats {
+  std::vector<double> claim_ms;        // claims that returned a job
+  std::vector<double> empty_claim_ms;  // claims that returned none
+  std::vector<double> complete_ms;
+  int completed = 0, duplicates = 0, errors = 0;
+};
+
+// Stands in for tscale-runner: the load test measures the coordinator, not libtorch.
+class SimulatedRunner {
+ public:
+  explicit SimulatedRunner(uint64_t seed) : rng_(seed) {}
+  v1::Result Run(const v1::JobSpec& job) {
+    const int ms = std::uniform_int_distribution<int>(1, 5)(rng_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    v1::Result result;
+    result.set_outcome(v1::OUTCOME_OK);
+    result.mutable_latency()->set_median_ms(ms);
+    result.mutable_latency()->set_count(1);
+    result.add_samples_ms(ms);
+    result.set_tokens_per_second(job.seq_len() * 1000.0 / ms);
+    return result;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+void RunSimulatedWorker(const std::string& address, int index, const std::atomic<bool>& stop, WorkerStats* stats) {
+  auto stub = v1::WorkerService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  const std::string id = "sim-worker-" + std::to_string(index);
+  auto deadline = [] { return std::chrono::system_clock::now() + 30s; };
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    v1::RegisterWorkerRequest request;
+    request.set_worker_id(id);
+    request.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
+    v1::RegisterWorkerResponse response;
+    if (!stub->RegisterWorker(&ctx, request, &response).ok()) {
+      ++stats->errors;
+      return;
+    }
+  }
+  SimulatedRunner runner(static_cast<uint64_t>(index) + 1);
+  while (!stop) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    v1::ClaimJobRequest claim;
+    claim.set_worker_id(id);
+    claim.set_wait_s(0.2);
+    v1::ClaimJobResponse lease;
+    const auto start = Clock::now();
+    grpc::Status status = stub->ClaimJob(&ctx, claim, &lease);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    if (!status.ok()) {
+      ++stats->errors;
+      continue;
+    }
+    if (!lease.has_job()) {
+      stats->empty_claim_ms.push_back(ms);
+      continue;
+    }
+    stats->claim_ms.push_back(ms);
+    v1::CompleteJobRequest complete;
+    complete.set_worker_id(id);
+    complete.set_attempt_id(lease.lease().attempt_id());
+    *complete.mutable_result() = runner.Run(lease.lease().job());
+    v1::CompleteJobResponse done;
+    grpc::ClientContext complete_ctx;
+    complete_ctx.set_deadline(deadline());
+    const auto complete_start = Clock::now();
+    grpc::Status completed = stub->CompleteJob(&complete_ctx, complete, &done);
+    stats->complete_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - complete_start).count());
+    if (!completed.ok()) {
+      ++stats->errors;
+    } else {
+      ++stats->completed;
+      stats->duplicates += done.duplicate();
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tscale coordinator load test (simulated workers, real server)"};
+  std::string server_binary = tscale::testing::kServerBinary;
+  int jobs = 10'000, workers = 50;
+  std::string json_out;
+  app.add_option("--server-binary", server_binary, "tscale-server to start")->capture_default_str();
+  app.add_option("--jobs", jobs, "jobs in the sweep (a multiple of 10)")->capture_default_str();
+  app.add_option("--workers", workers, "simulated workers")->capture_default_str();
+  app.add_option("--json", json_out, "also write the figures to this file");
+  CLI11_PARSE(app, argc, argv);
+  if (jobs % 10 != 0 || jobs < 10 || jobs > 10'000 || workers < 1 || workers > 500) {
+    std::cerr << "--jobs must be a multiple of 10 in 10..10000; --workers in 1..500\n";
+    return 2;
+  }
+
+  tscale::testing::TempDir dir;
+  tscale::testing::ServerProcess server(dir.path().string(), dir.File("load.db"),
+                                        {"--log-level", "warn", "--lease-s", "60"});
+  if (!server.started()) {
+    std::cerr << "server did not start:\n" << server.Log();
+    return 1;
+  }
+  auto client = v1::TscaleService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+
+  // jobs = lengths x 10 repetitions of one tiny model.
+  v1::SubmitSweepRequest submit;
+  submit.mutable_spec()->add_models("tiny-bert");
+  for (int n = 1; n <= jobs / 10; ++n) submit.mutable_spec()->add_seq_lengths(n);
+  submit.mutable_spec()->set_repetitions(10);
+  v1::SubmitSweepResponse submitted;
+  grpc::ClientContext submit_ctx;
+  const auto submit_start = Clock::now();
+  grpc::Status status = client->SubmitSweep(&submit_ctx, submit, &submitted);
+  const double submit_s = std::chrono::duration<double>(Clock::now() - submit_start).count();
+  if (!status.ok() || submitted.job_count() != jobs) {
+    std::cerr << "submit failed: " << status.error_message() << "\n";
+    return 1;
+  }
+
+  std::atomic<bool> stop{false};
+  std::vector<WorkerStats> stats(static_cast<size_t>(workers));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int i = 0; i < workers; ++i)
+    threads.emplace_back(RunSimulatedWorker, server.address(), i, std::cref(stop), &stats[static_cast<size_t>(i)]);
+
+  // Watch progress until the sweep is done (or 10 minutes pass).
+  double elapsed_s = 0;
+  while (true) {
+    std::this_thread::sleep_for(100ms);
+    grpc::ClientContext ctx;
+    v1::GetSweepRequest request;
+    request.set_sweep_id(submitted.sweep_id());
+    v1::SweepStatus sweep;
+    if (client->GetSweep(&ctx, request, &sweep).ok() && sweep.done()) break;
+    if (Clock::now() - start > 10min) {
+      std::cerr << "gave up after 10 minutes\n";
+      break;
+    }
+  }
+  elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  stop = true;
+  for (auto& t : threads) t.join();
+
+  std::vector<double> claims, empty_claims, completes;
+  int completed = 0, duplicates = 0, errors = 0;
+  for (const auto& s : stats) {
+    claims.insert(claims.end(), s.claim_ms.begin(), s.claim_ms.end());
+    empty_claims.insert(empty_claims.end(), s.empty_claim_ms.begin(), s.empty_claim_ms.end());
+    completes.insert(completes.end(), s.complete_ms.begin(), s.complete_ms.end());
+    completed += s.completed;
+    duplicates += s.duplicates;
+    errors += s.errors;
+  }
+
+  // Ground truth from the database file: exactly one result per job, one attempt per job.
+  tscale::sql::Database db;
+  int64_t job_rows = 0, result_rows = 0, distinct_results = 0, extra_attempts = 0;
+  if (db.Open(dir.File("load.db")).ok()) {
+    tscale::sql::Statement q(db,
+                             "SELECT (SELECT COUNT(*) FROM jobs), (SELECT COUNT(*) FROM results), "
+                             "(SELECT COUNT(DISTINCT job_id) FROM results), "
+                             "(SELECT COALESCE(SUM(attempts - 1), 0) FROM jobs)");
+    if (q.Step()) {
+      job_rows = q.ColumnInt(0);
+      result_rows = q.ColumnInt(1);
+      distinct_results = q.ColumnInt(2);
+      extra_attempts = q.ColumnInt(3);
+    }
+  }
+  const int64_t lost = job_rows - distinct_results;
+  const int64_t duplicated = result_rows - distinct_results + duplicates;
+
+  const auto claim = tscale::Summarize(claims);
+  const auto empty = tscale::Summarize(empty_claims);
+  const auto complete = tscale::Summarize(completes);
+  const double per_second = completed / elapsed_s;
+  std::cout << "jobs " << jobs << ", simulated workers " << workers << ", submit " << submit_s << " s\n"
+            << "completed " << completed << " in " << elapsed_s << " s: " << per_second << " completions/s\n"
+            << "claim latency (with a job) ms: p50 " << claim.median << ", p90 " << claim.p90 << ", p99 " << claim.p99
+            << ", max " << claim.max << " (n=" << claim.count << ")\n"
+            << "empty claims: " << empty.count << "; complete latency ms: p50 " << complete.median << ", p99 "
+            << complete.p99 << "\n"
+            << "database: " << job_rows << " jobs, " << result_rows << " results, lost " << lost << ", duplicated "
+            << duplicated << ", extra attempts " << extra_attempts << ", rpc errors " << errors << "\n";
+  if (!json_out.empty()) {
+    std::ofstream(json_out) << "{\"jobs\": " << jobs << ", \"workers\": " << workers
+                            << ", \"completions_per_s\": " << per_second << ", \"claim_p50_ms\": " << claim.median
+                            << ", \"claim_p99_ms\": " << claim.p99 << ", \"complete_p50_ms\": " << complete.median
+                            << ", \"complete_p99_ms\": " << complete.p99 << ", \"lost\": " << lost
+                            << ", \"duplicated\": " << duplicated << "}\n";
+  }
+  const bool correct = lost == 0 && duplicated == 0 && result_rows == jobs && errors == 0;
+  std::cout << (correct ? "PASS" : "FAIL") << ": zero lost and zero duplicated results required\n";
+  return correct ? 0 : 1;
+}
