@@ -3,6 +3,7 @@
 // at its edges, so a Status converts to a grpc::Status without loss (see server/grpc_status.h).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -64,16 +65,17 @@ class StatusOr {
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  const T& value() const& { return value_; }
-  T& value() & { return value_; }
-  T&& value() && { return std::move(value_); }
-  const T& operator*() const& { return value_; }
-  const T* operator->() const { return &value_; }
-  T* operator->() { return &value_; }
+  // Only when ok().
+  const T& value() const& { return *value_; }
+  T& value() & { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  const T& operator*() const& { return *value_; }
+  const T* operator->() const { return &*value_; }
+  T* operator->() { return &*value_; }
 
  private:
   Status status_;
-  T value_{};
+  std::optional<T> value_;
 };
 
 }  // namespace tscale

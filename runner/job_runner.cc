@@ -152,6 +152,24 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
 
 }  // namespace
 
+v1::WorkerCapabilities ProbeDevice() {
+  v1::WorkerCapabilities device;
+  const HostFacts host = ReadHostFacts();
+  if (torch::cuda::is_available()) {
+    device.set_device_kind(v1::DEVICE_KIND_CUDA);
+    device.set_device_name("cuda:0 (" + std::to_string(torch::cuda::device_count()) + " devices)");
+  } else if (at::hasMPS()) {
+    device.set_device_kind(v1::DEVICE_KIND_MPS);
+    device.set_device_name("mps");
+    device.set_device_memory_bytes(host.ram_bytes);  // unified memory
+  } else {
+    device.set_device_kind(v1::DEVICE_KIND_CPU);
+    device.set_device_name(host.cpu_model);
+    device.set_device_memory_bytes(host.ram_bytes);
+  }
+  return device;
+}
+
 v1::Result RunJob(const v1::JobSpec& job) {
   v1::Result result;
   result.set_job_id(job.job_id());

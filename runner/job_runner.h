@@ -10,4 +10,8 @@ namespace tscale {
 
 v1::Result RunJob(const v1::JobSpec& job);
 
+// The device this process's libtorch would run on: kind, name and memory (CUDA and MPS behind availability
+// checks; CPU otherwise).
+v1::WorkerCapabilities ProbeDevice();
+
 }  // namespace tscale

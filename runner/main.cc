@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -23,7 +24,30 @@ namespace {
 
 void Usage() {
   std::cerr << "usage: tscale-runner --job JOB.json --result RESULT.json\n"
-               "Measures one tscale job (a tscale.v1.JobSpec in JSON) and writes a tscale.v1.Result.\n";
+               "       tscale-runner --probe-device\n"
+               "Measures one tscale job (a tscale.v1.JobSpec in JSON) and writes a tscale.v1.Result; or prints the\n"
+               "device libtorch sees as tscale.v1.WorkerCapabilities JSON.\n";
+}
+
+// With a memory limit from the worker, the runner caps its own address space a little above what it has
+// mapped now plus the limit: an over-allocation then fails inside the allocator (reported as `oom` by the
+// runner itself) instead of waiting for the worker's watchdog or the kernel to kill the process.
+void CapAddressSpace() {
+#ifdef __linux__
+  const char* limit_text = std::getenv("TSCALE_MEMORY_LIMIT_BYTES");
+  if (!limit_text) return;
+  const long long limit = std::atoll(limit_text);
+  if (limit <= 0) return;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  long long mapped_kb = 0;
+  while (std::getline(status, line))
+    if (line.rfind("VmSize:", 0) == 0) mapped_kb = std::atoll(line.c_str() + 7);
+  constexpr long long kSlack = 512LL << 20;  // thread stacks and allocator arenas created later
+  struct rlimit cap {};
+  cap.rlim_cur = cap.rlim_max = static_cast<rlim_t>(mapped_kb * 1024 + limit + kSlack);
+  setrlimit(RLIMIT_AS, &cap);
+#endif
 }
 
 bool WriteAtomically(const std::string& path, const std::string& text) {
@@ -43,6 +67,12 @@ int main(int argc, char** argv) {
   std::string job_path, result_path;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--probe-device") {
+      std::string json;
+      google::protobuf::util::MessageToJsonString(tscale::ProbeDevice(), &json);
+      std::cout << json << std::endl;
+      return 0;
+    }
     if ((arg == "--job" || arg == "--result") && i + 1 < argc) {
       (arg == "--job" ? job_path : result_path) = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
@@ -69,6 +99,7 @@ int main(int argc, char** argv) {
     }
   }
 #endif
+  CapAddressSpace();
   // Inter-op threads can only be set before any parallel work; one keeps the measurement single-stream.
   at::set_num_interop_threads(1);
 

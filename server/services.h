@@ -66,6 +66,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                              v1::ReportMetricsResponse* response) override;
   grpc::Status CompleteJob(grpc::ServerContext* context, const v1::CompleteJobRequest* request,
                            v1::CompleteJobResponse* response) override;
+  grpc::Status ReleaseLease(grpc::ServerContext* context, const v1::ReleaseLeaseRequest* request,
+                            v1::ReleaseLeaseResponse* response) override;
 
  private:
   CoordinatorContext ctx_;

@@ -193,7 +193,8 @@ Status Store::AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState
   return insert.Bind(6, now_ms).Bind(7, job_id).Run();
 }
 
-Status Store::EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms) {
+Status Store::EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms,
+                               bool counts_against_cap) {
   sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason=? WHERE id=?");
   TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, reason).Bind(3, attempt_id).Run());
 
@@ -203,8 +204,13 @@ Status Store::EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::st
   counts.Bind(1, job_id);
   if (!counts.Step()) return Status::Internal("job " + std::to_string(job_id) + " vanished");
   const int64_t leases = counts.ColumnInt(0), workers_lost = counts.ColumnInt(1);
+  if (!counts_against_cap) {
+    // Given back, not failed: the lease does not count as an attempt.
+    sql::Statement uncount(db_, "UPDATE jobs SET attempts = attempts - 1 WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(uncount.Bind(1, job_id).Run());
+  }
 
-  if (workers_lost >= options_.quarantine_after || leases >= options_.max_attempts) {
+  if (counts_against_cap && (workers_lost >= options_.quarantine_after || leases >= options_.max_attempts)) {
     v1::Result lost;
     lost.set_job_id(job_id);
     lost.set_attempt_id(attempt_id);
@@ -604,6 +610,23 @@ StatusOr<std::vector<v1::WorkerView>> Store::ListWorkers() {
   }
   TSCALE_RETURN_IF_ERROR(workers.status());
   return out;
+}
+
+Status Store::ReleaseAttempt(const std::string& worker_id, int64_t attempt_id, const std::string& reason,
+                             int64_t now_ms) {
+  return Write([&]() -> Status {
+    sql::Statement live(db_,
+                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+    live.Bind(1, attempt_id).Bind(2, worker_id);
+    if (!live.Step()) {
+      TSCALE_RETURN_IF_ERROR(live.status());
+      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is not a live lease of worker \"" + worker_id +
+                             "\"");
+    }
+    return EndAttemptLocked(live.ColumnInt(0), attempt_id, "released: " + reason, now_ms,
+                            /*counts_against_cap=*/false);
+  });
 }
 
 Status Store::RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms) {

@@ -90,6 +90,10 @@ class Store {
   StatusOr<CompletionOutcome> CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
                                           int64_t now_ms);
 
+  // Ends a live attempt without a result at the worker's request and requeues its job. The release does not
+  // count towards max_attempts. ABORTED when the attempt is not the worker's live one.
+  Status ReleaseAttempt(const std::string& worker_id, int64_t attempt_id, const std::string& reason, int64_t now_ms);
+
   // Records a runner progress report as an event; ABORTED when the attempt is not the job's live one.
   Status RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms);
 
@@ -124,7 +128,8 @@ class Store {
   void CommitGroup(const std::vector<PendingWrite*>& group);
   StatusOr<int> ExpireLeasesLocked(int64_t now_ms);
   // Ends a live attempt for `reason` and requeues, loses or quarantines its job.
-  Status EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms);
+  Status EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms,
+                          bool counts_against_cap = true);
   StatusOr<v1::SweepStatus> SweepStatusLocked(int64_t sweep_id, int64_t now_ms);
   Status WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepStatus* status);
   Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);

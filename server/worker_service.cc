@@ -149,4 +149,19 @@ grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext* context, const 
   return grpc::Status::OK;
 }
 
+grpc::Status WorkerServiceImpl::ReleaseLease(grpc::ServerContext* context, const v1::ReleaseLeaseRequest* request,
+                                             v1::ReleaseLeaseResponse*) {
+  if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
+  if (Status valid = CheckWorkerId(request->worker_id()); !valid.ok()) return ToGrpcStatus(valid);
+  if (request->attempt_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("attempt_id: must be positive"));
+  if (request->reason().size() > 256) return ToGrpcStatus(Status::InvalidArgument("reason: at most 256 characters"));
+  Status released =
+      ctx_.store->ReleaseAttempt(request->worker_id(), request->attempt_id(), request->reason(), NowUnixMs());
+  if (!released.ok()) return ToGrpcStatus(released);
+  spdlog::info("attempt {} released by {}: {}", request->attempt_id(), request->worker_id(), request->reason());
+  ctx_.work_signal->Notify();
+  ctx_.event_signal->Notify();
+  return grpc::Status::OK;
+}
+
 }  // namespace tscale

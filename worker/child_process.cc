@@ -23,6 +23,11 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   void Reset(int fd = -1) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
@@ -53,11 +58,6 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
-// Kills the child's whole process group; the group id is the child's pid (POSIX_SPAWN_SETPGROUP 0).
-void KillGroup(pid_t pid) {
-  if (::kill(-pid, SIGKILL) != 0) ::kill(pid, SIGKILL);
-}
-
 }  // namespace
 
 void TailBuffer::Append(const char* data, size_t size) {
@@ -68,7 +68,21 @@ void TailBuffer::Append(const char* data, size_t size) {
   }
 }
 
-StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds tick, const TickFn& on_tick) {
+void LineSplitter::Append(const char* data, size_t size, const std::function<void(const std::string&)>& on_line) {
+  partial_.append(data, size);
+  for (size_t eol; (eol = partial_.find('\n')) != std::string::npos;) {
+    on_line(partial_.substr(0, eol));
+    partial_.erase(0, eol + 1);
+  }
+  if (partial_.size() > max_line_) partial_.clear();
+}
+
+void KillProcessGroup(pid_t pid) {
+  if (pid <= 0) return;
+  if (::kill(-pid, SIGKILL) != 0) ::kill(pid, SIGKILL);
+}
+
+StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
   Fd out_read, out_write, err_read, err_write;
   TSCALE_RETURN_IF_ERROR(MakePipe(&out_read, &out_write));
   TSCALE_RETURN_IF_ERROR(MakePipe(&err_read, &err_write));
@@ -99,21 +113,29 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
   auto argv = CStrings(argv_storage);
   auto envp = CStrings(env_storage);
 
-  const auto started = Clock::now();
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, spec.program.c_str(), &actions, &attr, argv.data(), envp.data());
+  SpawnedChild child;
+  int rc = posix_spawn(&child.pid, spec.program.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::Unavailable("cannot spawn " + spec.program + ": " + std::strerror(rc));
-  out_write.Reset();
-  err_write.Reset();
+  child.stdout_fd = out_read.Release();
+  child.stderr_fd = err_read.Release();
+  return child;
+}
+
+StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds tick, const TickFn& on_tick) {
+  const auto started = Clock::now();
+  auto spawned = SpawnChild(spec);
+  if (!spawned.ok()) return spawned.status();
+  const pid_t pid = spawned->pid;
+  Fd out_read(spawned->stdout_fd), err_read(spawned->stderr_fd);
 
   ChildExit result;
   TailBuffer out_tail(spec.output_tail_bytes), err_tail(spec.output_tail_bytes);
+  LineSplitter lines(spec.output_tail_bytes);
   const auto deadline = spec.deadline.count() > 0 ? started + spec.deadline : Clock::time_point::max();
   auto next_tick = started + tick;
   bool out_open = true, err_open = true;
-  std::string partial_line;
   char buffer[8192];
 
   // Pump both pipes until the child closes them (it exited, or we killed its group), ticking on the way.
@@ -132,14 +154,7 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
       ssize_t n = ::read(fds[i].fd, buffer, sizeof(buffer));
       if (n > 0) {
         (i == 0 ? out_tail : err_tail).Append(buffer, static_cast<size_t>(n));
-        if (i == 0 && spec.on_stdout_line) {
-          partial_line.append(buffer, static_cast<size_t>(n));
-          for (size_t eol; (eol = partial_line.find('\n')) != std::string::npos;) {
-            spec.on_stdout_line(partial_line.substr(0, eol));
-            partial_line.erase(0, eol + 1);
-          }
-          if (partial_line.size() > spec.output_tail_bytes) partial_line.clear();  // not a protocol line
-        }
+        if (i == 0 && spec.on_stdout_line) lines.Append(buffer, static_cast<size_t>(n), spec.on_stdout_line);
       } else if (n == 0 || errno != EINTR) {
         (i == 0 ? out_open : err_open) = false;
       }
@@ -147,12 +162,12 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
     if (result.killed_by_us != KillReason::kNone) continue;
     if (Clock::now() >= deadline) {
       result.killed_by_us = KillReason::kDeadline;
-      KillGroup(pid);
+      KillProcessGroup(pid);
     } else if (Clock::now() >= next_tick) {
       next_tick = Clock::now() + tick;
       if (on_tick && !on_tick()) {
         result.killed_by_us = KillReason::kRevoked;
-        KillGroup(pid);
+        KillProcessGroup(pid);
       }
     }
   }

@@ -1,6 +1,9 @@
-// Runs one tscale-runner child, isolated: posix_spawn into its own process group, stdin from /dev/null,
-// stdout/stderr into pipes, every other descriptor closed, an explicit (scrubbed) environment.
-// The whole group is killed on deadline or revocation, and the child is always reaped.
+// Starting and finishing isolated tscale-runner children.
+//
+// SpawnChild starts one: posix_spawn into its own process group, stdin from /dev/null, stdout/stderr into
+// pipes, every other descriptor closed, an explicit (scrubbed) environment. KillProcessGroup ends the
+// child and anything it started. RunChild is the blocking form used by tests and the device probe; the
+// daemon drives children asynchronously (job_execution.h) with the same primitives.
 #pragma once
 
 #include <sys/resource.h>
@@ -29,23 +32,47 @@ class TailBuffer {
   bool truncated_ = false;
 };
 
+// Splits a byte stream into lines; a line longer than `max_line` is dropped (it is not a protocol line).
+class LineSplitter {
+ public:
+  explicit LineSplitter(size_t max_line = 4096) : max_line_(max_line) {}
+  void Append(const char* data, size_t size, const std::function<void(const std::string&)>& on_line);
+
+ private:
+  size_t max_line_;
+  std::string partial_;
+};
+
 struct ChildSpec {
   std::string program;
   std::vector<std::string> args;          // argv[1..]
   std::vector<std::string> env;           // "KEY=value", the child's whole environment
   std::chrono::milliseconds deadline{0};  // 0 = none
   size_t output_tail_bytes = 16 * 1024;
-  // Called with each complete line the child writes to stdout (without the newline), on the calling thread.
+  // Called with each complete line the child writes to stdout (without the newline).
   std::function<void(const std::string&)> on_stdout_line;
 };
 
-enum class KillReason { kNone, kDeadline, kRevoked };
+struct SpawnedChild {
+  pid_t pid = -1;                      // also its process group id
+  int stdout_fd = -1, stderr_fd = -1;  // read ends, owned by the caller
+};
+
+StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec);
+
+// SIGKILL to the child's whole process group (falls back to the pid alone).
+void KillProcessGroup(pid_t pid);
+
+// Why the worker, not the child, ended it.
+enum class KillReason { kNone, kDeadline, kRevoked, kMemoryLimit, kDrain };
 
 struct ChildExit {
   bool exited = false;  // normal exit; exit_code is valid
   int exit_code = 0;
   int signal = 0;  // terminating signal when !exited
   KillReason killed_by_us = KillReason::kNone;
+  std::string kill_detail;       // e.g. the RSS that crossed the memory limit
+  bool kernel_oom_kill = false;  // the kernel's OOM killer acted inside the job's cgroup
   struct rusage usage {};
   double wall_s = 0;
   std::string stdout_tail;

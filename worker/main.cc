@@ -1,33 +1,47 @@
 // tscale-worker: one daemon per host. Claims jobs from the coordinator and runs each in an isolated
-// tscale-runner child process.
-#include <signal.h>
+// tscale-runner child process. See worker/worker.h for the lifecycle.
+#include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <filesystem>
 
+#include "common/byte_size.h"
 #include "common/grpc_channel.h"
 #include "common/host_info.h"
 #include "common/outcome.h"
 #include "common/version.h"
 #include "worker/capabilities.h"
+#include "worker/child_process.h"
 #include "worker/worker.h"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnStopSignal(int) {
-  g_stop = true;
-}
 
 std::string DefaultRunnerPath() {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return "tscale-runner";
   return (self.parent_path() / "tscale-runner").string();
+}
+
+// Asks the runner which device libtorch sees (the worker itself does not link libtorch).
+tscale::StatusOr<tscale::v1::WorkerCapabilities> ProbeDevice(const std::string& runner) {
+  tscale::ChildSpec spec;
+  spec.program = runner;
+  spec.args = {"--probe-device"};
+  spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"};
+  spec.deadline = std::chrono::seconds(60);
+  auto exit = tscale::RunChild(spec, std::chrono::seconds(1), nullptr);
+  if (!exit.ok()) return exit.status();
+  if (!exit->exited || exit->exit_code != 0)
+    return tscale::Status::Unavailable("device probe failed: " + exit->stderr_tail);
+  tscale::v1::WorkerCapabilities device;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(exit->stdout_tail, &device, options).ok())
+    return tscale::Status::Unavailable("device probe printed no capabilities: " + exit->stdout_tail);
+  return device;
 }
 
 }  // namespace
@@ -38,19 +52,28 @@ int main(int argc, char** argv) {
   options.runner_path = DefaultRunnerPath();
   options.worker_id = tscale::ReadHostFacts().hostname;
   std::vector<std::string> labels;
-  std::string device = "cpu";
-  std::string log_level = "info";
-  std::string tls_ca, token_file;
+  std::string device = "auto", memory_limit, log_level = "info", tls_ca, token_file;
   app.add_option("--server", options.server_address, "coordinator address")
       ->envname("TSCALE_SERVER")
       ->capture_default_str();
   app.add_option("--id", options.worker_id, "stable worker id (default: hostname)")->capture_default_str();
   app.add_option("--runner", options.runner_path, "path of tscale-runner")->capture_default_str();
-  app.add_option("--work-dir", options.work_dir, "directory for per-job files (default: a temporary directory)");
-  app.add_option("--threads", options.threads, "runner threads when a job does not set them (0 = all cores)")
+  app.add_option("--state-dir", options.state_dir,
+                 "directory for the outbox and per-job files; keep it across restarts (default: a temp directory "
+                 "named after the worker id)");
+  app.add_option("--slots", options.slots, "jobs run at once (benchmarks should not share a device)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--threads", options.threads, "runner threads when a job does not set them (0 = cores / slots)")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--memory-limit", memory_limit, "per-job memory limit when the job sets none (e.g. 4G)");
+  app.add_option("--drain-timeout-s", options.drain_timeout_s,
+                 "after SIGTERM, how long running jobs may finish before their leases are released")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 7 * 86400.0));
   app.add_option("--label", labels, "capability label to advertise (repeatable)");
-  app.add_option("--device", device, "device kind to advertise: cpu, cuda or mps")->capture_default_str();
+  app.add_option("--device", device, "device to advertise: auto (ask libtorch), cpu, cuda or mps")
+      ->capture_default_str();
   app.add_option("--max-jobs", options.max_jobs, "exit after this many jobs (0 = until stopped)")
       ->check(CLI::Range(0, 1 << 30));
   app.add_option("--claim-wait-s", options.claim_wait_s, "long-poll length of a claim")
@@ -67,27 +90,41 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  auto device_kind = tscale::ParseDeviceKind(device);
-  if (!device_kind) {
-    spdlog::error("--device: unknown device kind \"{}\" (cpu, cuda, mps)", device);
-    return 2;
-  }
   if (access(options.runner_path.c_str(), X_OK) != 0) {
     spdlog::error("--runner: {} is not an executable file", options.runner_path);
     return 2;
   }
-  if (options.work_dir.empty()) {
-    options.work_dir = (std::filesystem::temp_directory_path() /
-                        ("tscale-worker-" + options.worker_id + "-" + std::to_string(getpid())))
-                           .string();
+  if (!memory_limit.empty()) {
+    auto bytes = tscale::ParseByteSize(memory_limit);
+    if (!bytes.ok()) {
+      spdlog::error("--memory-limit: {}", bytes.status().message());
+      return 2;
+    }
+    options.memory_limit_bytes = *bytes;
   }
+  if (options.state_dir.empty())
+    options.state_dir = (std::filesystem::temp_directory_path() / ("tscale-worker-" + options.worker_id)).string();
 
-  struct sigaction action {};
-  action.sa_handler = OnStopSignal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  tscale::v1::WorkerCapabilities caps = tscale::DetectCapabilities(tscale::v1::DEVICE_KIND_CPU, labels, options.slots);
+  if (device == "auto") {
+    auto probed = ProbeDevice(options.runner_path);
+    if (!probed.ok()) {
+      spdlog::error("{}", probed.status().message());
+      return 1;
+    }
+    caps.set_device_kind(probed->device_kind());
+    if (!probed->device_name().empty()) caps.set_device_name(probed->device_name());
+    if (probed->device_memory_bytes() > 0) caps.set_device_memory_bytes(probed->device_memory_bytes());
+  } else {
+    auto kind = tscale::ParseDeviceKind(device);
+    if (!kind) {
+      spdlog::error("--device: unknown device \"{}\" (auto, cpu, cuda, mps)", device);
+      return 2;
+    }
+    caps.set_device_kind(*kind);
+  }
+  spdlog::info("device: {} ({}, {} MiB)", tscale::DeviceKindName(caps.device_kind()), caps.device_name(),
+               caps.device_memory_bytes() >> 20);
 
   auto token = tscale::LoadToken(token_file, "TSCALE_WORKER_TOKEN");
   if (!token.ok()) {
@@ -95,17 +132,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.token = *token;
-  // The runner must never see the token: it is not in the child's environment (worker.cc), and the
-  // variable is dropped from ours too.
+  // The runner must never see the token: it is not in the child's environment, and it leaves ours too.
   unsetenv("TSCALE_WORKER_TOKEN");
   auto channel = tscale::MakeChannel({options.server_address, tls_ca, options.token});
   if (!channel.ok()) {
     spdlog::error("{}", channel.status().message());
     return 2;
   }
-  tscale::Worker worker(options, tscale::DetectCapabilities(*device_kind, labels, /*slots=*/1), *channel);
-  int code = worker.Run(g_stop);
-  std::error_code ec;
-  std::filesystem::remove_all(options.work_dir, ec);
-  return code;
+  tscale::Worker worker(options, caps, *channel);
+  return worker.Run();
 }

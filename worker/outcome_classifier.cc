@@ -37,7 +37,15 @@ v1::Result ClassifyChildExit(const ChildExit& exit, const std::optional<std::str
     result.set_outcome(v1::OUTCOME_TIMEOUT);
     result.set_message("killed after " + std::to_string(exit.wall_s) + " s: the job's execution limit is " +
                        std::to_string(deadline_s) + " s");
-  } else if (exit.killed_by_us == KillReason::kRevoked) {
+  } else if (exit.killed_by_us == KillReason::kMemoryLimit) {
+    result.set_outcome(v1::OUTCOME_OOM);
+    result.set_message(exit.kill_detail);
+  } else if (exit.kernel_oom_kill) {
+    // memory.events of the job's own cgroup says the kernel's OOM killer acted at memory.max: that, unlike
+    // a bare SIGKILL, is proof.
+    result.set_outcome(v1::OUTCOME_OOM);
+    result.set_message("killed by the kernel's OOM killer at the job's cgroup memory.max");
+  } else if (exit.killed_by_us == KillReason::kRevoked || exit.killed_by_us == KillReason::kDrain) {
     result.set_outcome(v1::OUTCOME_CANCELLED);
     result.set_message("killed: the coordinator revoked the lease");
   } else if (exit.exited && exit.exit_code == kRunnerExitResultWritten && reported) {

@@ -2,7 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
-
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +12,6 @@
 #include <fstream>
 #include <random>
 #include <sstream>
-#include <thread>
 
 #include "common/grpc_channel.h"
 #include "common/host_info.h"
@@ -23,27 +22,12 @@
 namespace tscale {
 namespace {
 
+namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
 }
-
-// Exponential backoff with full jitter, so a fleet of workers does not reconnect in lock-step.
-class Backoff {
- public:
-  std::chrono::milliseconds Next() {
-    std::uniform_int_distribution<int64_t> jitter(current_ms_ / 2, current_ms_);
-    auto wait = std::chrono::milliseconds(jitter(rng_));
-    current_ms_ = std::min<int64_t>(current_ms_ * 2, 5000);
-    return wait;
-  }
-  void Reset() { current_ms_ = 200; }
-
- private:
-  int64_t current_ms_ = 200;
-  std::mt19937_64 rng_{std::random_device{}()};
-};
 
 std::optional<std::string> ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -53,11 +37,64 @@ std::optional<std::string> ReadFile(const fs::path& path) {
   return text.str();
 }
 
+template <typename Response>
+struct Reply {
+  grpc::Status status;
+  Response response;
+};
+
+// Codes after which retrying the same call cannot help.
+bool IsDefinitive(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
+struct Worker::Attempt {
+  explicit Attempt(asio::thread_pool& pool) : strand(asio::make_strand(pool)) {}
+  v1::Lease lease;
+  v1::JobSpec job;  // as run: threads and device filled in
+  std::shared_ptr<JobExecution> execution;
+  fs::path dir;
+  int64_t started_ms = 0;
+  // The progress stream is touched only on `strand`, one call at a time, off the event loop.
+  asio::strand<asio::thread_pool::executor_type> strand;
+  std::unique_ptr<grpc::ClientContext> metrics_ctx;
+  v1::ReportMetricsResponse metrics_response;
+  std::unique_ptr<grpc::ClientWriter<v1::MetricEvent>> metrics;
+  bool metrics_open = false;
+};
+
 Worker::Worker(WorkerOptions options, v1::WorkerCapabilities capabilities, std::shared_ptr<grpc::Channel> channel)
-    : options_(std::move(options)), capabilities_(std::move(capabilities)), channel_(std::move(channel)) {
-  stub_ = v1::WorkerService::NewStub(channel_);
+    : options_(std::move(options)),
+      capabilities_(std::move(capabilities)),
+      channel_(std::move(channel)),
+      stub_(v1::WorkerService::NewStub(channel_)),
+      outbox_((fs::path(options_.state_dir) / "outbox").string()),
+      signals_(io_, SIGCHLD, SIGTERM, SIGINT),
+      heartbeat_timer_(io_),
+      drain_timer_(io_) {}
+
+Worker::~Worker() {
+  rpc_pool_.stop();
+  rpc_pool_.join();
+}
+
+template <typename Result>
+void Worker::Rpc(std::function<Result()> call, std::function<void(Result)> done) {
+  asio::post(rpc_pool_, [this, call = std::move(call), done = std::move(done)]() mutable {
+    Result result = call();
+    asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+  });
 }
 
 std::unique_ptr<grpc::ClientContext> Worker::NewContext(double timeout_s) const {
@@ -67,208 +104,399 @@ std::unique_ptr<grpc::ClientContext> Worker::NewContext(double timeout_s) const 
   return ctx;
 }
 
-Status Worker::Register(const std::atomic<bool>& stop) {
-  Backoff backoff;
-  while (!stop) {
-    auto ctx = NewContext(options_.rpc_timeout_s);
-    v1::RegisterWorkerRequest request;
-    request.set_worker_id(options_.worker_id);
-    *request.mutable_capabilities() = capabilities_;
-    v1::RegisterWorkerResponse response;
-    grpc::Status status = stub_->RegisterWorker(ctx.get(), request, &response);
-    if (status.ok()) {
-      heartbeat_interval_s_ = response.heartbeat_interval_s() > 0 ? response.heartbeat_interval_s() : 5.0;
-      session_ = response.session();
-      spdlog::info("registered with {} as {} session {} (heartbeat every {} s)", options_.server_address,
-                   options_.worker_id, session_, heartbeat_interval_s_);
-      return Status::Ok();
-    }
-    switch (status.error_code()) {
-      case grpc::StatusCode::INVALID_ARGUMENT:
-      case grpc::StatusCode::UNAUTHENTICATED:
-      case grpc::StatusCode::PERMISSION_DENIED:
-        return Status::InvalidArgument("coordinator refused registration: " + status.error_message());
-      default:
-        break;
-    }
-    auto wait = backoff.Next();
-    spdlog::warn("cannot register with {}: {}; retrying in {} ms", options_.server_address, status.error_message(),
-                 wait.count());
-    std::this_thread::sleep_for(wait);
-  }
-  return Status::Aborted("stopped before registering");
+void Worker::RetryLater(std::function<void()> what) {
+  // Exponential backoff with jitter, so a fleet of workers does not reconnect in lock-step.
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const double wait_ms = std::uniform_real_distribution<double>(backoff_ms_ / 2, backoff_ms_)(rng);
+  backoff_ms_ = std::min(backoff_ms_ * 2, 5000.0);
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(static_cast<int64_t>(wait_ms)));
+  timer->async_wait([timer, what = std::move(what), this](const boost::system::error_code& ec) {
+    if (!ec && !stopping_) what();
+  });
 }
 
-std::vector<std::string> Worker::ChildEnvironment(int threads) const {
+std::vector<std::string> Worker::ChildEnvironment(int threads, int64_t memory_limit) const {
   // The runner gets a scrubbed environment: nothing the worker holds (tokens, proxies) leaks into it.
   std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
                                   "OMP_NUM_THREADS=" + std::to_string(threads),
                                   "TSCALE_WORKER_PID=" + std::to_string(getpid())};
+  if (memory_limit > 0) env.push_back("TSCALE_MEMORY_LIMIT_BYTES=" + std::to_string(memory_limit));
   for (const char* keep : {"HOME", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "TMPDIR"}) {
     if (const char* value = std::getenv(keep)) env.push_back(std::string(keep) + "=" + value);
   }
   return env;
 }
 
-std::optional<v1::Result> Worker::Execute(const v1::Lease& lease) {
-  const int64_t attempt_id = lease.attempt_id();
-  v1::JobSpec job = lease.job();
-  const int threads = job.measurement().threads() > 0 ? job.measurement().threads()
-                      : options_.threads > 0          ? options_.threads
-                                                      : std::max(1, capabilities_.cpu_cores());
-  job.mutable_measurement()->set_threads(threads);
-  job.set_device_kind(capabilities_.device_kind());
-
-  const fs::path dir = fs::path(options_.work_dir) / ("attempt-" + std::to_string(attempt_id));
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  const fs::path job_file = dir / "job.json", result_file = dir / "result.json";
-  std::string job_json;
-  google::protobuf::util::MessageToJsonString(job, &job_json);
-  {
-    std::ofstream out(job_file, std::ios::binary | std::ios::trunc);
-    out << job_json;
-    if (!out) {
-      v1::Result failed;
-      failed.set_outcome(v1::OUTCOME_ERROR);
-      failed.set_message("worker cannot write " + job_file.string());
-      return failed;
-    }
-  }
-
-  ChildSpec spec;
-  spec.program = options_.runner_path;
-  spec.args = {"--job", job_file.string(), "--result", result_file.string()};
-  spec.env = ChildEnvironment(threads);
-  spec.deadline = Ms(job.measurement().timeout_s());
-
-  // Runner progress lines become MetricEvents on one client stream per attempt. Progress is best effort:
-  // if the stream breaks (coordinator away, attempt refused) the job goes on and heartbeats decide.
-  auto metrics_ctx = NewContext(job.measurement().timeout_s() + 60);
-  metrics_ctx->AddMetadata("tscale-worker-id", options_.worker_id);
-  v1::ReportMetricsResponse metrics_response;
-  std::unique_ptr<grpc::ClientWriter<v1::MetricEvent>> metrics =
-      stub_->ReportMetrics(metrics_ctx.get(), &metrics_response);
-  bool metrics_open = true;
-  spec.on_stdout_line = [&](const std::string& line) {
-    std::optional<v1::MetricEvent> event = ParseProgressLine(line);
-    if (!event || !metrics_open) return;
-    event->set_attempt_id(attempt_id);
-    event->set_unix_ms(NowUnixMs());
-    metrics_open = metrics->Write(*event);
-  };
-
-  const int64_t started_ms = NowUnixMs();
-  auto heartbeat = [&]() -> bool {
-    auto ctx = NewContext(std::min(options_.rpc_timeout_s, heartbeat_interval_s_));
-    v1::HeartbeatRequest request;
-    request.set_worker_id(options_.worker_id);
-    request.add_attempt_ids(attempt_id);
-    v1::HeartbeatResponse response;
-    grpc::Status status = stub_->Heartbeat(ctx.get(), request, &response);
-    if (!status.ok()) {
-      // The coordinator being away is no reason to kill a measurement; the lease may still be live.
-      spdlog::warn("heartbeat for attempt {} failed: {}", attempt_id, status.error_message());
-      return true;
-    }
-    for (int64_t revoked : response.revoked_attempt_ids()) {
-      if (revoked == attempt_id) {
-        spdlog::warn("attempt {} revoked by the coordinator: killing its runner", attempt_id);
-        return false;
-      }
-    }
-    return true;
-  };
-
-  auto exit = RunChild(spec, Ms(heartbeat_interval_s_), heartbeat);
-  metrics->WritesDone();
-  if (grpc::Status closed = metrics->Finish(); !closed.ok())
-    spdlog::debug("metrics stream of attempt {} ended: {}", attempt_id, closed.error_message());
-  v1::Result result;
-  if (!exit.ok()) {
-    result.set_outcome(v1::OUTCOME_ERROR);
-    result.set_message(exit.status().message());
-  } else {
-    result = ClassifyChildExit(*exit, ReadFile(result_file), job.measurement().timeout_s());
-  }
-  fs::remove_all(dir, ec);
-  if (exit.ok() && exit->killed_by_us == KillReason::kRevoked) return std::nullopt;
-  result.set_started_unix_ms(started_ms);
-  result.set_finished_unix_ms(NowUnixMs());
-  return result;
-}
-
-void Worker::Deliver(int64_t attempt_id, const v1::Result& result) {
-  Backoff backoff;
-  // A result is retried until the coordinator answers; only a definitive refusal drops it.
-  for (int attempt = 0;; ++attempt) {
-    auto ctx = NewContext(options_.rpc_timeout_s);
-    v1::CompleteJobRequest request;
-    request.set_worker_id(options_.worker_id);
-    request.set_attempt_id(attempt_id);
-    *request.mutable_result() = result;
-    v1::CompleteJobResponse response;
-    grpc::Status status = stub_->CompleteJob(ctx.get(), request, &response);
-    if (status.ok()) return;
-    switch (status.error_code()) {
-      case grpc::StatusCode::ABORTED:
-      case grpc::StatusCode::NOT_FOUND:
-      case grpc::StatusCode::INVALID_ARGUMENT:
-      case grpc::StatusCode::PERMISSION_DENIED:
-        spdlog::warn("result of attempt {} refused: {}", attempt_id, status.error_message());
-        return;
-      default:
-        break;
-    }
-    auto wait = backoff.Next();
-    spdlog::warn("cannot deliver result of attempt {} ({}); retry {} in {} ms", attempt_id, status.error_message(),
-                 attempt + 1, wait.count());
-    std::this_thread::sleep_for(wait);
-  }
-}
-
-int Worker::Run(const std::atomic<bool>& stop) {
-  Status registered = Register(stop);
-  if (!registered.ok()) {
-    if (stop) return 0;
-    spdlog::error("{}", registered.ToString());
+int Worker::Run() {
+  if (Status opened = outbox_.Open(); !opened.ok()) {
+    spdlog::error("{}", opened.ToString());
     return 1;
   }
-  Backoff backoff;
-  while (!stop && (options_.max_jobs == 0 || jobs_done_ < options_.max_jobs)) {
-    auto ctx = NewContext(options_.claim_wait_s + options_.rpc_timeout_s);
-    v1::ClaimJobRequest request;
-    request.set_worker_id(options_.worker_id);
-    request.set_wait_s(options_.claim_wait_s);
-    v1::ClaimJobResponse response;
-    grpc::Status status = stub_->ClaimJob(ctx.get(), request, &response);
-    if (!status.ok()) {
-      if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-        // The coordinator lost our registration (a fresh database): register again.
-        Status again = Register(stop);
-        if (!again.ok() && !stop) return 1;
-        continue;
-      }
-      auto wait = backoff.Next();
-      spdlog::warn("claim failed: {}; retrying in {} ms", status.error_message(), wait.count());
-      std::this_thread::sleep_for(wait);
-      continue;
-    }
-    backoff.Reset();
-    if (!response.has_job()) continue;
-
-    const v1::Lease& lease = response.lease();
-    const v1::JobSpec& job = lease.job();
-    spdlog::info("attempt {}: job {} {} seq_len={} batch={}", lease.attempt_id(), job.job_id(), job.model_id(),
-                 job.seq_len(), job.batch_size());
-    std::optional<v1::Result> result = Execute(lease);
-    ++jobs_done_;
-    if (!result) continue;  // the lease was revoked: the coordinator would refuse this result
-    spdlog::info("attempt {}: {} {}", lease.attempt_id(), OutcomeName(result->outcome()), result->message());
-    Deliver(lease.attempt_id(), *result);
+  auto cgroup = CgroupV2::Detect();
+  if (cgroup.ok()) {
+    cgroup_ = *cgroup;
+    spdlog::info("memory limits: cgroup v2 (memory.max) under {}", cgroup_->root());
+  } else {
+    spdlog::info("memory limits: RSS watchdog over each job's process group ({})", cgroup.status().message());
   }
-  spdlog::info("worker {} stopping after {} jobs", options_.worker_id, jobs_done_);
-  return 0;
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal_number) {
+    if (!ec) OnSignal(signal_number);
+  });
+  asio::post(io_, [this] { DeliverOutboxThenRegister(); });
+  io_.run();
+  return exit_code_;
+}
+
+void Worker::OnSignal(int signal_number) {
+  if (signal_number == SIGCHLD) {
+    ReapChildren();
+  } else {
+    spdlog::info("signal {}: draining (no new jobs; {} running)", signal_number, running_.size());
+    BeginDrain();
+  }
+  if (!stopping_)
+    signals_.async_wait([this](const boost::system::error_code& ec, int next) {
+      if (!ec) OnSignal(next);
+    });
+}
+
+void Worker::ReapChildren() {
+  int status = 0;
+  struct rusage usage {};
+  pid_t pid;
+  while ((pid = ::wait4(-1, &status, WNOHANG, &usage)) > 0) {
+    for (auto& [id, attempt] : running_) {
+      if (attempt->execution && attempt->execution->pid() == pid) attempt->execution->OnExited(status, usage);
+    }
+  }
+}
+
+void Worker::DeliverOutboxThenRegister() {
+  // Results of a previous run go first: registering starts a new session, which ends that run's leases.
+  int skipped = 0;
+  const size_t pending = outbox_.Pending(&skipped).size();
+  if (skipped > 0) spdlog::warn("outbox: {} unreadable result files skipped", skipped);
+  if (pending == 0) return Register();
+  spdlog::info("outbox: {} results from a previous run to deliver", pending);
+  DeliverPending([this] { Register(); });
+}
+
+void Worker::Register() {
+  v1::RegisterWorkerRequest request;
+  request.set_worker_id(options_.worker_id);
+  *request.mutable_capabilities() = capabilities_;
+  Rpc<Reply<v1::RegisterWorkerResponse>>(
+      [this, request] {
+        Reply<v1::RegisterWorkerResponse> reply;
+        reply.status = stub_->RegisterWorker(NewContext(options_.rpc_timeout_s).get(), request, &reply.response);
+        return reply;
+      },
+      [this](Reply<v1::RegisterWorkerResponse> reply) {
+        if (stopping_) return;
+        if (!reply.status.ok()) {
+          if (IsDefinitive(reply.status.error_code())) {
+            spdlog::error("coordinator refused registration: {}", reply.status.error_message());
+            exit_code_ = 1;
+            draining_ = true;
+            return MaybeStop();
+          }
+          spdlog::warn("cannot register with {}: {}; retrying", options_.server_address, reply.status.error_message());
+          return RetryLater([this] { Register(); });
+        }
+        backoff_ms_ = 200;
+        registered_ = true;
+        heartbeat_interval_s_ = reply.response.heartbeat_interval_s() > 0 ? reply.response.heartbeat_interval_s() : 5;
+        spdlog::info("registered with {} as {} session {} ({} slots, heartbeat every {} s)", options_.server_address,
+                     options_.worker_id, reply.response.session(), options_.slots, heartbeat_interval_s_);
+        Heartbeat();
+        FillSlots();
+      });
+}
+
+void Worker::FillSlots() {
+  if (!registered_ || draining_ || stopping_) return MaybeStop();
+  while (static_cast<int>(running_.size()) + claims_in_flight_ < options_.slots &&
+         (options_.max_jobs == 0 || started_jobs_ + claims_in_flight_ < options_.max_jobs))
+    Claim();
+  MaybeStop();
+}
+
+void Worker::Claim() {
+  ++claims_in_flight_;
+  v1::ClaimJobRequest request;
+  request.set_worker_id(options_.worker_id);
+  request.set_wait_s(options_.claim_wait_s);
+  Rpc<Reply<v1::ClaimJobResponse>>(
+      [this, request] {
+        Reply<v1::ClaimJobResponse> reply;
+        reply.status =
+            stub_->ClaimJob(NewContext(options_.claim_wait_s + options_.rpc_timeout_s).get(), request, &reply.response);
+        return reply;
+      },
+      [this](Reply<v1::ClaimJobResponse> reply) {
+        --claims_in_flight_;
+        if (!reply.status.ok()) {
+          if (reply.status.error_code() == grpc::StatusCode::NOT_FOUND) {
+            spdlog::warn("the coordinator does not know this worker (a new database?): registering again");
+            registered_ = false;
+            return Register();
+          }
+          spdlog::warn("claim failed: {}; retrying", reply.status.error_message());
+          return RetryLater([this] { FillSlots(); });
+        }
+        backoff_ms_ = 200;
+        if (reply.response.has_job()) {
+          if (draining_ || stopping_) {
+            Release(reply.response.lease().attempt_id(), "the worker is draining");
+          } else {
+            StartAttempt(reply.response.lease());
+          }
+        }
+        FillSlots();
+      });
+}
+
+void Worker::StartAttempt(const v1::Lease& lease) {
+  const int64_t attempt_id = lease.attempt_id();
+  auto attempt = std::make_shared<Attempt>(rpc_pool_);
+  attempt->lease = lease;
+  attempt->job = lease.job();
+  attempt->started_ms = NowUnixMs();
+  const int cores = std::max(1, capabilities_.cpu_cores());
+  const int threads = attempt->job.measurement().threads() > 0 ? attempt->job.measurement().threads()
+                      : options_.threads > 0                   ? options_.threads
+                                                               : std::max(1, cores / std::max(1, options_.slots));
+  attempt->job.mutable_measurement()->set_threads(threads);
+  attempt->job.set_device_kind(capabilities_.device_kind());
+  const int64_t memory_limit = attempt->job.measurement().memory_limit_bytes() > 0
+                                   ? attempt->job.measurement().memory_limit_bytes()
+                                   : options_.memory_limit_bytes;
+  ++started_jobs_;
+  spdlog::info("attempt {}: job {} {} seq_len={} batch={} threads={} memory limit {}", attempt_id,
+               attempt->job.job_id(), attempt->job.model_id(), attempt->job.seq_len(), attempt->job.batch_size(),
+               threads, memory_limit > 0 ? std::to_string(memory_limit >> 20) + " MiB" : "none");
+
+  attempt->dir = fs::path(options_.state_dir) / "attempts" / ("attempt-" + std::to_string(attempt_id));
+  std::error_code ec;
+  fs::create_directories(attempt->dir, ec);
+  std::string job_json;
+  google::protobuf::util::MessageToJsonString(attempt->job, &job_json);
+  std::ofstream(attempt->dir / "job.json", std::ios::binary | std::ios::trunc) << job_json;
+
+  ExecutionOptions exec;
+  exec.spec.program = options_.runner_path;
+  exec.spec.args = {"--job", (attempt->dir / "job.json").string(), "--result", (attempt->dir / "result.json").string()};
+  exec.spec.env = ChildEnvironment(threads, memory_limit);
+  exec.spec.deadline = Ms(attempt->job.measurement().timeout_s());
+  exec.memory_limit_bytes = memory_limit;
+  if (cgroup_ && memory_limit > 0) {
+    auto group = cgroup_->CreateJobGroup(std::to_string(attempt_id), memory_limit);
+    if (group.ok()) {
+      exec.cgroup = *group;
+    } else {
+      spdlog::warn("{}; falling back to the RSS watchdog", group.status().message());
+    }
+  }
+
+  // Progress lines become MetricEvents on one client stream per attempt. Progress is best effort: if the
+  // stream breaks (coordinator away, attempt refused) the job goes on and heartbeats decide its fate.
+  asio::post(attempt->strand, [this, attempt] {
+    attempt->metrics_ctx = NewContext(attempt->job.measurement().timeout_s() + 60);
+    attempt->metrics_ctx->AddMetadata("tscale-worker-id", options_.worker_id);
+    attempt->metrics = stub_->ReportMetrics(attempt->metrics_ctx.get(), &attempt->metrics_response);
+    attempt->metrics_open = true;
+  });
+  std::weak_ptr<Attempt> weak = attempt;
+  exec.spec.on_stdout_line = [weak, attempt_id](const std::string& line) {
+    auto a = weak.lock();
+    std::optional<v1::MetricEvent> event = ParseProgressLine(line);
+    if (!a || !event) return;
+    event->set_attempt_id(attempt_id);
+    event->set_unix_ms(NowUnixMs());
+    asio::post(a->strand, [a, event = *event] {
+      if (a->metrics_open) a->metrics_open = a->metrics->Write(event);
+    });
+  };
+
+  auto execution = JobExecution::Start(
+      io_, std::move(exec), [this, attempt_id](ChildExit exit) { OnAttemptDone(attempt_id, std::move(exit)); });
+  running_[attempt_id] = attempt;
+  if (!execution.ok()) {
+    ChildExit failed;
+    failed.exited = true;
+    failed.exit_code = 127;
+    failed.stderr_tail = execution.status().message() + "\n";
+    asio::post(io_, [this, attempt_id, failed] { OnAttemptDone(attempt_id, failed); });
+    return;
+  }
+  attempt->execution = *execution;
+}
+
+void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
+  auto it = running_.find(attempt_id);
+  if (it == running_.end()) return;
+  std::shared_ptr<Attempt> attempt = it->second;
+  running_.erase(it);
+  asio::post(attempt->strand, [attempt] {
+    if (!attempt->metrics) return;
+    attempt->metrics->WritesDone();
+    grpc::Status closed = attempt->metrics->Finish();
+    if (!closed.ok()) spdlog::debug("progress stream ended: {}", closed.error_message());
+  });
+
+  const std::optional<std::string> result_json = ReadFile(attempt->dir / "result.json");
+  std::error_code ec;
+  fs::remove_all(attempt->dir, ec);
+
+  if (exit.killed_by_us == KillReason::kRevoked) {
+    spdlog::warn("attempt {}: runner killed, the coordinator revoked the lease", attempt_id);
+  } else if (exit.killed_by_us == KillReason::kDrain) {
+    spdlog::warn("attempt {}: runner killed at the drain deadline; releasing the lease", attempt_id);
+    Release(attempt_id, "the worker's drain deadline passed");
+  } else {
+    v1::Result result = ClassifyChildExit(exit, result_json, attempt->job.measurement().timeout_s());
+    result.set_started_unix_ms(attempt->started_ms);
+    result.set_finished_unix_ms(NowUnixMs());
+    if (attempt->execution && result.memory().peak_rss_bytes() == 0)
+      result.mutable_memory()->set_peak_rss_bytes(attempt->execution->peak_group_rss_bytes());
+    spdlog::info("attempt {}: {} {}", attempt_id, OutcomeName(result.outcome()), result.message());
+    if (Status stored = outbox_.Put(attempt_id, result); !stored.ok())
+      spdlog::error("outbox: {} (the result is kept in memory only)", stored.ToString());
+    DeliverPending();
+  }
+  FillSlots();
+}
+
+void Worker::DeliverPending(std::function<void()> then) {
+  if (delivering_) {
+    if (then) then();
+    return;
+  }
+  delivering_ = true;
+  Rpc<int>(
+      [this] {
+        // Oldest first; stop at the first transient failure and retry the rest later.
+        int remaining = 0;
+        for (const auto& [attempt_id, result] : outbox_.Pending()) {
+          if (remaining > 0) {
+            ++remaining;
+            continue;
+          }
+          v1::CompleteJobRequest request;
+          request.set_worker_id(options_.worker_id);
+          request.set_attempt_id(attempt_id);
+          *request.mutable_result() = result;
+          v1::CompleteJobResponse response;
+          grpc::Status status = stub_->CompleteJob(NewContext(options_.rpc_timeout_s).get(), request, &response);
+          if (status.ok()) {
+            if (response.duplicate()) spdlog::info("attempt {}: the coordinator already had this result", attempt_id);
+            outbox_.Remove(attempt_id);
+          } else if (IsDefinitive(status.error_code())) {
+            spdlog::warn("attempt {}: result refused: {}", attempt_id, status.error_message());
+            outbox_.Remove(attempt_id);
+          } else {
+            spdlog::warn("attempt {}: cannot deliver the result yet: {}", attempt_id, status.error_message());
+            remaining = 1;
+          }
+        }
+        return remaining;
+      },
+      [this, then = std::move(then)](int remaining) {
+        delivering_ = false;
+        if (then) then();  // at start-up: register whether or not the coordinator took everything
+        if (remaining > 0) {
+          if (draining_ && running_.empty()) {
+            spdlog::warn("outbox: {} results left for the next run", remaining);
+            return MaybeStop();
+          }
+          return RetryLater([this] { DeliverPending(); });
+        }
+        MaybeStop();
+      });
+}
+
+void Worker::Heartbeat() {
+  if (stopping_) return;
+  heartbeat_timer_.expires_after(Ms(heartbeat_interval_s_));
+  heartbeat_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    Heartbeat();
+  });
+  if (running_.empty()) return;
+  v1::HeartbeatRequest request;
+  request.set_worker_id(options_.worker_id);
+  for (const auto& [id, attempt] : running_) request.add_attempt_ids(id);
+  Rpc<Reply<v1::HeartbeatResponse>>(
+      [this, request] {
+        Reply<v1::HeartbeatResponse> reply;
+        reply.status = stub_->Heartbeat(NewContext(std::min(options_.rpc_timeout_s, heartbeat_interval_s_)).get(),
+                                        request, &reply.response);
+        return reply;
+      },
+      [this](Reply<v1::HeartbeatResponse> reply) {
+        if (!reply.status.ok()) {
+          // The coordinator being away is no reason to kill a measurement; the lease may still be live.
+          spdlog::warn("heartbeat failed: {}", reply.status.error_message());
+          return;
+        }
+        for (int64_t revoked : reply.response.revoked_attempt_ids()) {
+          auto it = running_.find(revoked);
+          if (it != running_.end() && it->second->execution) {
+            spdlog::warn("attempt {} revoked by the coordinator: killing its runner", revoked);
+            it->second->execution->Kill(KillReason::kRevoked, "");
+          }
+        }
+      });
+}
+
+void Worker::Release(int64_t attempt_id, const std::string& reason) {
+  v1::ReleaseLeaseRequest request;
+  request.set_worker_id(options_.worker_id);
+  request.set_attempt_id(attempt_id);
+  request.set_reason(reason);
+  ++releases_in_flight_;  // keeps the loop alive until the coordinator has the lease back
+  Rpc<grpc::Status>(
+      [this, request] {
+        v1::ReleaseLeaseResponse response;
+        return stub_->ReleaseLease(NewContext(options_.rpc_timeout_s).get(), request, &response);
+      },
+      [this, attempt_id](grpc::Status status) {
+        --releases_in_flight_;
+        if (status.ok())
+          spdlog::info("attempt {}: lease released", attempt_id);
+        else
+          spdlog::warn("attempt {}: release failed ({}); the lease will expire", attempt_id, status.error_message());
+        MaybeStop();
+      });
+}
+
+void Worker::BeginDrain() {
+  if (draining_) return MaybeStop();
+  draining_ = true;
+  if (!running_.empty()) {
+    drain_timer_.expires_after(Ms(options_.drain_timeout_s));
+    drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      for (auto& [id, attempt] : running_)
+        if (attempt->execution) attempt->execution->Kill(KillReason::kDrain, "");
+    });
+  }
+  MaybeStop();
+}
+
+void Worker::MaybeStop() {
+  const bool done_with_jobs = draining_ || (options_.max_jobs > 0 && started_jobs_ >= options_.max_jobs);
+  if (stopping_ || !done_with_jobs || !running_.empty() || claims_in_flight_ > 0 || releases_in_flight_ > 0 ||
+      delivering_)
+    return;
+  if (!draining_ && !outbox_.Pending().empty()) return;  // max_jobs reached: deliver first
+  stopping_ = true;
+  spdlog::info("worker {} stopping after {} jobs", options_.worker_id, started_jobs_);
+  boost::system::error_code ignored;
+  signals_.cancel(ignored);
+  heartbeat_timer_.cancel();
+  drain_timer_.cancel();
+  io_.stop();
 }
 
 }  // namespace tscale

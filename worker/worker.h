@@ -1,11 +1,19 @@
-// Worker: the daemon loop of tscale-worker. Registers with the coordinator, claims one job at a time,
-// runs it in an isolated tscale-runner child, heartbeats while it runs, and reports the typed result.
-// Results are retried until the coordinator acknowledges them (or refuses them as stale).
+// Worker: the daemon loop of tscale-worker, on one Boost.Asio event loop.
+//
+// The loop owns everything that waits: the runner children (pipes, deadline and memory-watchdog timers,
+// SIGCHLD), the heartbeat timer, and the shutdown signals. Calls to the coordinator are blocking gRPC calls,
+// so they run on a small thread pool and post their answers back to the loop; the loop never blocks.
+//
+// Lifecycle: deliver any results left in the outbox by a previous run, register, then keep `slots` jobs
+// running: claim (long poll), spawn the runner, heartbeat every attempt, stream its progress, classify its
+// exit, store the result in the outbox and deliver it. SIGTERM/SIGINT drain: no new claims; running jobs
+// finish, or are killed and their leases released once the drain deadline passes.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
+#include <boost/asio.hpp>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +21,9 @@
 
 #include "common/status.h"
 #include "tscale/v1/tscale.grpc.pb.h"
+#include "worker/job_execution.h"
+#include "worker/memory_limit.h"
+#include "worker/outbox.h"
 
 namespace tscale {
 
@@ -20,10 +31,13 @@ struct WorkerOptions {
   std::string server_address = "127.0.0.1:50051";
   std::string worker_id;
   std::string runner_path;
-  std::string work_dir;     // per-attempt job and result files live under here
-  int threads = 0;          // runner threads when the job leaves it to the worker; 0 = all cores
-  double claim_wait_s = 2;  // long-poll length; also bounds how long SIGTERM waits while idle
-  int max_jobs = 0;         // exit after this many jobs (0 = run until stopped)
+  std::string state_dir;           // outbox and per-attempt files live under here
+  int slots = 1;                   // concurrent jobs
+  int threads = 0;                 // runner threads when the job leaves it to the worker; 0 = cores / slots
+  int64_t memory_limit_bytes = 0;  // per job, when the job sets none; 0 = none
+  double claim_wait_s = 2;         // long-poll length
+  double drain_timeout_s = 1800;   // after SIGTERM, running jobs get this long before they are released
+  int max_jobs = 0;                // exit after this many jobs (0 = run until stopped)
   double rpc_timeout_s = 10;
   std::string token;  // bearer token for the worker service
 };
@@ -31,30 +45,55 @@ struct WorkerOptions {
 class Worker {
  public:
   Worker(WorkerOptions options, v1::WorkerCapabilities capabilities, std::shared_ptr<grpc::Channel> channel);
+  ~Worker();
 
-  // Runs until `stop` becomes true (finishing the job in hand first) or max_jobs are done.
-  // Returns the process exit code.
-  int Run(const std::atomic<bool>& stop);
-
-  int jobs_done() const { return jobs_done_; }
+  // Runs until drained or max_jobs are done; handles SIGTERM, SIGINT and SIGCHLD itself. Returns the exit code.
+  int Run();
 
  private:
-  Status Register(const std::atomic<bool>& stop);
-  // The attempt's result, or nullopt when the coordinator revoked the lease while it ran.
-  std::optional<v1::Result> Execute(const v1::Lease& lease);
-  // Delivers a result, retrying with backoff; a stale attempt (ABORTED) is dropped.
-  void Deliver(int64_t attempt_id, const v1::Result& result);
-  std::vector<std::string> ChildEnvironment(int threads) const;
-  // A call context with the worker's token and a deadline `timeout_s` from now.
+  struct Attempt;
+
+  // Runs `call` on the RPC pool and `done` with its result back on the event loop.
+  template <typename Result>
+  void Rpc(std::function<Result()> call, std::function<void(Result)> done);
   std::unique_ptr<grpc::ClientContext> NewContext(double timeout_s) const;
+
+  void DeliverOutboxThenRegister();
+  void Register();
+  void FillSlots();
+  void Claim();
+  void StartAttempt(const v1::Lease& lease);
+  void OnAttemptDone(int64_t attempt_id, ChildExit exit);
+  // Delivers the outbox in the background; `then` runs once this round is over.
+  void DeliverPending(std::function<void()> then = nullptr);
+  void Heartbeat();
+  void Release(int64_t attempt_id, const std::string& reason);
+  void OnSignal(int signal_number);
+  void ReapChildren();
+  void BeginDrain();
+  void MaybeStop();
+  void RetryLater(std::function<void()> what);
+  std::vector<std::string> ChildEnvironment(int threads, int64_t memory_limit) const;
 
   WorkerOptions options_;
   v1::WorkerCapabilities capabilities_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
+  std::optional<CgroupV2> cgroup_;
+  Outbox outbox_;
+
+  boost::asio::io_context io_;
+  boost::asio::thread_pool rpc_pool_{3};
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer heartbeat_timer_, drain_timer_;
   double heartbeat_interval_s_ = 5;
-  int64_t session_ = 0;
-  int jobs_done_ = 0;
+  double backoff_ms_ = 200;
+
+  std::map<int64_t, std::shared_ptr<Attempt>> running_;  // by attempt id
+  int claims_in_flight_ = 0, releases_in_flight_ = 0;
+  int started_jobs_ = 0;
+  bool registered_ = false, draining_ = false, delivering_ = false, stopping_ = false;
+  int exit_code_ = 0;
 };
 
 }  // namespace tscale

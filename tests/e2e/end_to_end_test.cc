@@ -43,7 +43,7 @@ class EndToEnd : public ::testing::Test {
     worker_ = std::make_unique<TestProcess>(
         testing::kWorkerBinary,
         std::vector<std::string>{"--server", address_, "--runner", testing::kRunnerBinary, "--id", "e2e-worker",
-                                 "--threads", "1", "--work-dir", dir_.File("work"), "--claim-wait-s", "1"},
+                                 "--threads", "1", "--state-dir", dir_.File("work"), "--claim-wait-s", "1"},
         dir_.File("worker.log"));
     ASSERT_TRUE(worker_->started());
   }

@@ -34,7 +34,7 @@ class Resilience : public ::testing::Test {
     auto worker = std::make_unique<TestProcess>(
         testing::kWorkerBinary,
         std::vector<std::string>{"--server", server_->address(), "--runner", testing::kRunnerBinary, "--id", id,
-                                 "--threads", "1", "--work-dir", dir_.File("work-" + id), "--claim-wait-s", "0.5"},
+                                 "--threads", "1", "--state-dir", dir_.File("work-" + id), "--claim-wait-s", "0.5"},
         dir_.File(id + ".log"));
     EXPECT_TRUE(worker->started());
     return worker;
