@@ -11,7 +11,7 @@ packages=(
   libspdlog-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
-  openssl
+  openssl python3
 )
 
 missing=()

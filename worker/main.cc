@@ -3,6 +3,9 @@
 #include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#ifdef __APPLE__
+#include <mach-o/dyld.h>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -18,11 +21,19 @@
 
 namespace {
 
+// tscale-runner next to this executable.
 std::string DefaultRunnerPath() {
+#ifdef __APPLE__
+  char path[4096];
+  uint32_t size = sizeof(path);
+  if (_NSGetExecutablePath(path, &size) != 0) return "tscale-runner";
+  return (std::filesystem::path(path).parent_path() / "tscale-runner").string();
+#else
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return "tscale-runner";
   return (self.parent_path() / "tscale-runner").string();
+#endif
 }
 
 // Asks the runner which device libtorch sees (the worker itself does not link libtorch).

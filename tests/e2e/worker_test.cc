@@ -1,0 +1,203 @@
+// The worker's containment and resilience, end to end with real processes: children that blow their memory
+// limit, crash, hang, fail or flood are each classified correctly and the same worker then runs a normal job;
+// a real libtorch job over its memory limit ends `oom`; results survive coordinator outages and worker
+// restarts; SIGTERM drains; slots run jobs side by side.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "support/cluster.h"
+#include "support/processes.h"
+
+namespace tscale {
+namespace {
+
+using namespace std::chrono_literals;
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(cluster_.StartServer()) << cluster_.Logs(); }
+
+  // Waits for a worker process to exit by itself; its wait status, or nullopt after `limit`.
+  static std::optional<int> WaitExit(testing::TestProcess& process, std::chrono::seconds limit) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < give_up) {
+      if (auto status = process.Poll()) return status;
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+
+  testing::Cluster cluster_;
+};
+
+TEST_F(WorkerTest, EveryWayAChildCanEndIsClassifiedAndTheWorkerCarriesOn) {
+  auto worker = cluster_.StartWorker("w1", {"--memory-limit", "256M"}, testing::kMisbehavingRunner);
+  v1::SweepSpec spec;
+  // Jobs run in id order: each misbehaviour, then a normal job on the same worker.
+  for (const char* m : {"misbehave/alloc", "misbehave/segv", "misbehave/abort", "misbehave/hang", "misbehave/exit7",
+                        "misbehave/flood", "tiny-bert"})
+    spec.add_models(m);
+  spec.add_seq_lengths(16);
+  spec.mutable_measurement()->set_timeout_s(3);
+  spec.mutable_measurement()->set_min_time_s(0.05);
+  const int64_t sweep = cluster_.Submit(spec);
+  auto jobs = cluster_.WaitAllFinished(sweep, 120s);
+  ASSERT_EQ(testing::Cluster::Finished(jobs), 7) << cluster_.Logs();
+
+  std::map<std::string, v1::Result> by_model;
+  for (const auto& job : jobs.jobs()) by_model[job.spec().model_id()] = job.result();
+  const auto& alloc = by_model["misbehave/alloc"];
+  EXPECT_EQ(alloc.outcome(), v1::OUTCOME_OOM) << alloc.message();
+  EXPECT_NE(alloc.message().find("RSS watchdog"), std::string::npos) << alloc.message();
+  EXPECT_EQ(by_model["misbehave/segv"].outcome(), v1::OUTCOME_CRASHED);
+  EXPECT_EQ(by_model["misbehave/segv"].signal_name(), "SIGSEGV");
+  EXPECT_EQ(by_model["misbehave/abort"].outcome(), v1::OUTCOME_CRASHED);
+  EXPECT_EQ(by_model["misbehave/abort"].signal_name(), "SIGABRT");
+  EXPECT_EQ(by_model["misbehave/hang"].outcome(), v1::OUTCOME_TIMEOUT);
+  EXPECT_GE(by_model["misbehave/hang"].wall_time_s(), 3.0);
+  EXPECT_LT(by_model["misbehave/hang"].wall_time_s(), 10.0);
+  const auto& exit7 = by_model["misbehave/exit7"];
+  EXPECT_EQ(exit7.outcome(), v1::OUTCOME_ERROR);
+  EXPECT_EQ(exit7.exit_code(), 7);
+  EXPECT_NE(exit7.message().find("simulated failure"), std::string::npos) << exit7.message();
+  const auto& flood = by_model["misbehave/flood"];
+  EXPECT_EQ(flood.outcome(), v1::OUTCOME_ERROR);
+  EXPECT_LE(flood.stderr_tail().size(), 16u * 1024);  // 8 MiB written, the tail kept bounded
+  EXPECT_GE(flood.stderr_tail().size(), 8u * 1024);
+  EXPECT_NE(flood.stderr_tail().find("END-OF-FLOOD"), std::string::npos);
+  EXPECT_EQ(by_model["test/tiny-bert"].outcome(), v1::OUTCOME_OK) << by_model["test/tiny-bert"].message();
+  for (const auto& [model, result] : by_model) {
+    SCOPED_TRACE(model);
+    EXPECT_EQ(result.worker_id(), "w1");
+    EXPECT_GT(result.memory().child_maxrss_bytes(), 0);  // wait4 rusage, normalised to bytes
+  }
+  EXPECT_GE(alloc.memory().child_maxrss_bytes(), 200LL << 20);
+  EXPECT_TRUE(testing::FindProcesses({"--job", cluster_.StateDir("w1")}).empty());
+}
+
+TEST_F(WorkerTest, RealLibtorchJobOverItsMemoryLimitEndsOom) {
+  auto worker = cluster_.StartWorker("w1");
+  v1::SweepSpec spec;
+  spec.add_models("tiny-bert");
+  spec.add_seq_lengths(8192);  // eager scores: 4 heads x 8192^2 floats = 1 GiB per layer
+  spec.set_extend_context(true);
+  spec.mutable_measurement()->set_memory_limit_bytes(512LL << 20);  // the per-job field
+  const int64_t sweep = cluster_.Submit(spec);
+  auto jobs = cluster_.WaitAllFinished(sweep, 120s);
+  ASSERT_EQ(testing::Cluster::Finished(jobs), 1) << cluster_.Logs();
+  const auto& result = jobs.jobs(0).result();
+  EXPECT_EQ(result.outcome(), v1::OUTCOME_OOM) << result.message() << result.stderr_tail();
+  std::cout << "libtorch over its limit: " << result.message() << "\n";
+}
+
+TEST_F(WorkerTest, ResultFinishedDuringAnOutageSurvivesAWorkerRestart) {
+  auto worker = cluster_.StartWorker("w1");
+  const int64_t sweep = cluster_.SubmitLong(2, 2.0);
+  ASSERT_NE(cluster_.WaitRunning(sweep, 60s), 0) << cluster_.Logs();
+  const int port = cluster_.server().port();
+  cluster_.server().process().Kill();  // the coordinator is gone while the job finishes
+
+  // Wait until the finished result sits in the worker's outbox, then stop the worker (it drains: no
+  // coordinator to deliver to, so the result stays on disk).
+  const std::string outbox = cluster_.StateDir("w1") + "/outbox";
+  bool stored = false;
+  for (int i = 0; i < 200 && !stored; ++i) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(outbox, ec))
+      stored |= entry.path().extension() == ".result";
+    if (!stored) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(stored) << cluster_.Logs();
+  worker->Stop(std::chrono::milliseconds(30000));
+  EXPECT_FALSE(std::filesystem::is_empty(outbox));
+
+  // Coordinator back on the same database; a new worker process with the same id and state directory
+  // delivers the result from the outbox before it registers, then finishes the sweep.
+  ASSERT_TRUE(cluster_.StartServer({"--heartbeat-s", "0.5", "--lease-s", "3"}, port)) << cluster_.Logs();
+  auto restarted = cluster_.StartWorker("w1");
+  auto jobs = cluster_.WaitAllFinished(sweep, 120s);
+  ASSERT_EQ(testing::Cluster::Finished(jobs), 2) << cluster_.Logs();
+  int first_attempt_results = 0;
+  for (const auto& job : jobs.jobs()) {
+    EXPECT_EQ(job.result().outcome(), v1::OUTCOME_OK) << job.result().message();
+    first_attempt_results += job.attempts() == 1;
+  }
+  EXPECT_GE(first_attempt_results, 1);  // the outbox result was accepted, not re-run
+  cluster_.ExpectOneResultPerJob(2);
+  EXPECT_TRUE(std::filesystem::is_empty(outbox)) << cluster_.Logs();
+}
+
+TEST_F(WorkerTest, SigtermFinishesTheRunningJobAndClaimsNoMore) {
+  auto worker = cluster_.StartWorker("w1");
+  const int64_t sweep = cluster_.SubmitLong(4, 1.5);
+  const int64_t running = cluster_.WaitRunning(sweep, 60s);
+  ASSERT_NE(running, 0) << cluster_.Logs();
+  kill(worker->pid(), SIGTERM);
+  auto status = WaitExit(*worker, 60s);
+  ASSERT_TRUE(status.has_value()) << cluster_.Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << cluster_.Logs();
+  auto jobs = cluster_.Jobs(sweep);
+  int finished = 0;
+  for (const auto& job : jobs.jobs()) {
+    if (job.spec().job_id() == running) EXPECT_EQ(job.result().outcome(), v1::OUTCOME_OK);
+    finished += job.state() == v1::JOB_STATE_FINISHED;
+  }
+  EXPECT_EQ(finished, 1);  // only the job in hand: no new claim after SIGTERM
+}
+
+TEST_F(WorkerTest, DrainDeadlineReleasesTheLease) {
+  auto worker = cluster_.StartWorker("w1", {"--drain-timeout-s", "0.5"});
+  const int64_t sweep = cluster_.SubmitLong(1, 600.0);
+  const int64_t running = cluster_.WaitRunning(sweep, 60s);
+  ASSERT_NE(running, 0) << cluster_.Logs();
+  kill(worker->pid(), SIGTERM);
+  auto status = WaitExit(*worker, 30s);
+  ASSERT_TRUE(status.has_value()) << cluster_.Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  EXPECT_TRUE(testing::FindProcesses({"--job", cluster_.StateDir("w1")}).empty());
+  // Given back at once, not left to expire, and not counted as a failed attempt.
+  const v1::ListResultsResponse requeued = cluster_.Jobs(sweep);
+  for (const auto& job : requeued.jobs()) {
+    EXPECT_EQ(job.state(), v1::JOB_STATE_QUEUED);
+    EXPECT_EQ(job.attempts(), 0);
+  }
+}
+
+TEST_F(WorkerTest, SlotsRunJobsSideBySideWithoutOversubscribing) {
+  auto worker = cluster_.StartWorker("w1", {"--slots", "2", "--threads", "0"});
+  const int64_t sweep = cluster_.SubmitLong(4, 1.0);
+  // Count live runner processes: the coordinator's RUNNING lags by a result delivery, the processes do not.
+  size_t most_runners = 0;
+  auto jobs = cluster_.WaitUntil(sweep, 120s, [&](const auto& listing) {
+    most_runners = std::max(most_runners, testing::FindProcesses({"--job", cluster_.StateDir("w1")}).size());
+    return testing::Cluster::Finished(listing) == listing.jobs_size();
+  });
+  ASSERT_EQ(testing::Cluster::Finished(jobs), 4) << cluster_.Logs();
+  EXPECT_EQ(most_runners, 2u);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  for (const auto& job : jobs.jobs()) EXPECT_EQ(job.result().environment().threads(), std::max(1, cores / 2));
+}
+
+TEST_F(WorkerTest, AdvertisesDetectedCapabilities) {
+  auto worker = cluster_.StartWorker("w1", {"--device", "auto", "--label", "lab-a", "--label", "fast-disk"});
+  v1::ListWorkersResponse workers;
+  for (int i = 0; i < 100 && workers.workers_size() == 0; ++i) {
+    workers.Clear();
+    ASSERT_TRUE(cluster_.stub().ListWorkers(cluster_.Ctx().get(), v1::ListWorkersRequest(), &workers).ok());
+    if (workers.workers_size() == 0) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(workers.workers_size(), 1) << cluster_.Logs();
+  const auto& caps = workers.workers(0).capabilities();
+  EXPECT_EQ(caps.device_kind(), v1::DEVICE_KIND_CPU);  // what the runner's libtorch reports here
+  EXPECT_FALSE(caps.cpu_model().empty());
+  EXPECT_EQ(caps.cpu_cores(), static_cast<int>(std::thread::hardware_concurrency()));
+  EXPECT_GT(caps.ram_bytes(), 1LL << 30);
+  EXPECT_GT(caps.device_memory_bytes(), 1LL << 30);
+  EXPECT_NE(caps.os().find("Linux"), std::string::npos);
+  EXPECT_EQ(std::vector<std::string>(caps.labels().begin(), caps.labels().end()),
+            (std::vector<std::string>{"lab-a", "fast-disk"}));
+}
+
+}  // namespace
+}  // namespace tscale
