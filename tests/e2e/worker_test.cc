@@ -18,14 +18,18 @@ class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.StartServer()) << cluster_.Logs(); }
 
-  // Waits for a worker process to exit by itself; its wait status, or nullopt after `limit`.
-  static std::optional<int> WaitExit(testing::TestProcess& process, std::chrono::seconds limit) {
+  // Sends SIGTERM once the worker is running a job of `sweep`; expects a clean exit within `limit`.
+  // Returns the id of the job that was running.
+  int64_t SigtermWhileRunning(testing::TestProcess& worker, int64_t sweep, std::chrono::seconds limit) {
+    const int64_t running = cluster_.WaitRunning(sweep, 60s);
+    EXPECT_NE(running, 0) << cluster_.Logs();
+    kill(worker.pid(), SIGTERM);
     const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < give_up) {
-      if (auto status = process.Poll()) return status;
-      std::this_thread::sleep_for(50ms);
-    }
-    return std::nullopt;
+    std::optional<int> status;
+    while (!(status = worker.Poll()) && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(status.has_value()) << "worker still running: " << cluster_.Logs();
+    if (status) EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << cluster_.Logs();
+    return running;
   }
 
   testing::Cluster cluster_;
@@ -131,12 +135,7 @@ TEST_F(WorkerTest, ResultFinishedDuringAnOutageSurvivesAWorkerRestart) {
 TEST_F(WorkerTest, SigtermFinishesTheRunningJobAndClaimsNoMore) {
   auto worker = cluster_.StartWorker("w1");
   const int64_t sweep = cluster_.SubmitLong(4, 1.5);
-  const int64_t running = cluster_.WaitRunning(sweep, 60s);
-  ASSERT_NE(running, 0) << cluster_.Logs();
-  kill(worker->pid(), SIGTERM);
-  auto status = WaitExit(*worker, 60s);
-  ASSERT_TRUE(status.has_value()) << cluster_.Logs();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << cluster_.Logs();
+  const int64_t running = SigtermWhileRunning(*worker, sweep, 60s);
   auto jobs = cluster_.Jobs(sweep);
   int finished = 0;
   for (const auto& job : jobs.jobs()) {
@@ -149,12 +148,7 @@ TEST_F(WorkerTest, SigtermFinishesTheRunningJobAndClaimsNoMore) {
 TEST_F(WorkerTest, DrainDeadlineReleasesTheLease) {
   auto worker = cluster_.StartWorker("w1", {"--drain-timeout-s", "0.5"});
   const int64_t sweep = cluster_.SubmitLong(1, 600.0);
-  const int64_t running = cluster_.WaitRunning(sweep, 60s);
-  ASSERT_NE(running, 0) << cluster_.Logs();
-  kill(worker->pid(), SIGTERM);
-  auto status = WaitExit(*worker, 30s);
-  ASSERT_TRUE(status.has_value()) << cluster_.Logs();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  SigtermWhileRunning(*worker, sweep, 30s);
   EXPECT_TRUE(testing::FindProcesses({"--job", cluster_.StateDir("w1")}).empty());
   // Given back at once, not left to expire, and not counted as a failed attempt.
   const v1::ListResultsResponse requeued = cluster_.Jobs(sweep);
