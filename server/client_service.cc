@@ -5,6 +5,7 @@
 #include "common/version.h"
 #include "server/grpc_status.h"
 #include "server/migrations.h"
+#include "server/request_validation.h"
 #include "server/services.h"
 #include "server/sweep_planner.h"
 
@@ -29,7 +30,7 @@ grpc::Status ClientService::SubmitSweep(grpc::ServerContext* context, const v1::
 grpc::Status ClientService::GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
                                      v1::SweepStatus* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
-  if (request->sweep_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must be positive"));
+  if (Status valid = ValidateGetSweep(*request); !valid.ok()) return ToGrpcStatus(valid);
   auto status = ctx_.store->GetSweepStatus(request->sweep_id(), NowUnixMs());
   if (!status.ok()) return ToGrpcStatus(status.status());
   *response = std::move(status).value();
@@ -39,7 +40,7 @@ grpc::Status ClientService::GetSweep(grpc::ServerContext* context, const v1::Get
 grpc::Status ClientService::ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
                                        v1::ListSweepsResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
-  if (request->limit() < 0) return ToGrpcStatus(Status::InvalidArgument("limit: must not be negative"));
+  if (Status valid = ValidateListSweeps(*request); !valid.ok()) return ToGrpcStatus(valid);
   auto sweeps = ctx_.store->ListSweeps(request->limit(), NowUnixMs());
   if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
   for (auto& s : *sweeps) *response->add_sweeps() = std::move(s);
@@ -49,10 +50,7 @@ grpc::Status ClientService::ListSweeps(grpc::ServerContext* context, const v1::L
 grpc::Status ClientService::ListResults(grpc::ServerContext* context, const v1::ListResultsRequest* request,
                                         v1::ListResultsResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
-  if (request->sweep_id() < 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must not be negative"));
-  if (request->seq_len() < 0) return ToGrpcStatus(Status::InvalidArgument("seq_len: must not be negative"));
-  if (request->limit() < 0) return ToGrpcStatus(Status::InvalidArgument("limit: must not be negative"));
-  if (!v1::Outcome_IsValid(request->outcome())) return ToGrpcStatus(Status::InvalidArgument("outcome: unknown value"));
+  if (Status valid = ValidateListResults(*request); !valid.ok()) return ToGrpcStatus(valid);
   ResultFilter filter;
   filter.sweep_id = request->sweep_id();
   filter.model_id = request->model_id();
@@ -73,11 +71,7 @@ grpc::Status ClientService::ListResults(grpc::ServerContext* context, const v1::
 grpc::Status ClientService::WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
                                        grpc::ServerWriter<v1::SweepEvent>* writer) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
-  if (request->sweep_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must be positive"));
-  if (request->after_event_id() < 0)
-    return ToGrpcStatus(Status::InvalidArgument("after_event_id: must not be negative"));
-  if (!(request->keepalive_s() >= 0 && request->keepalive_s() <= 3600))
-    return ToGrpcStatus(Status::InvalidArgument("keepalive_s: must be in 0..3600"));
+  if (Status valid = ValidateWatch(*request); !valid.ok()) return ToGrpcStatus(valid);
   const double keepalive_s =
       request->keepalive_s() > 0 ? std::max(0.05, request->keepalive_s()) : ctx_.default_keepalive_s;
   const auto keepalive = std::chrono::milliseconds(static_cast<int64_t>(keepalive_s * 1000));
@@ -133,10 +127,7 @@ grpc::Status ClientService::WatchSweep(grpc::ServerContext* context, const v1::W
 grpc::Status ClientService::Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
                                    v1::CancelResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
-  if (request->sweep_id() < 0) return ToGrpcStatus(Status::InvalidArgument("sweep_id: must not be negative"));
-  if (request->job_id() < 0) return ToGrpcStatus(Status::InvalidArgument("job_id: must not be negative"));
-  if (request->sweep_id() == 0 && request->job_id() == 0)
-    return ToGrpcStatus(Status::InvalidArgument("sweep_id: name a sweep or a job to cancel"));
+  if (Status valid = ValidateCancel(*request); !valid.ok()) return ToGrpcStatus(valid);
   auto cancelled = ctx_.store->Cancel(request->sweep_id(), request->job_id(), NowUnixMs());
   if (!cancelled.ok()) return ToGrpcStatus(cancelled.status());
   spdlog::info("cancel sweep={} job={}: {} jobs cancelled", request->sweep_id(), request->job_id(), *cancelled);

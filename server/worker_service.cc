@@ -5,32 +5,15 @@
 #include "common/host_info.h"
 #include "common/outcome.h"
 #include "server/grpc_status.h"
+#include "server/request_validation.h"
 #include "server/services.h"
 
 namespace tscale {
-namespace {
-
-constexpr size_t kMaxWorkerIdLength = 128;
-constexpr int kMaxHeartbeatAttempts = 1024;
-
-Status CheckWorkerId(const std::string& id) {
-  if (id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
-  if (id.size() > kMaxWorkerIdLength) return Status::InvalidArgument("worker_id: at most 128 characters");
-  return Status::Ok();
-}
-
-}  // namespace
-
 grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
                                                v1::RegisterWorkerResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
-  Status valid = CheckWorkerId(request->worker_id());
-  if (!valid.ok()) return ToGrpcStatus(valid);
+  if (Status valid = ValidateRegister(*request); !valid.ok()) return ToGrpcStatus(valid);
   const auto& caps = request->capabilities();
-  if (!v1::DeviceKind_IsValid(caps.device_kind()) || caps.device_kind() == v1::DEVICE_KIND_UNSPECIFIED)
-    return ToGrpcStatus(Status::InvalidArgument("capabilities.device_kind: must be cpu, cuda or mps"));
-  if (caps.slots() < 0 || caps.slots() > 256)
-    return ToGrpcStatus(Status::InvalidArgument("capabilities.slots: must be in 0..256"));
   auto registered = ctx_.store->RegisterWorker(request->worker_id(), caps, NowUnixMs());
   if (!registered.ok()) return ToGrpcStatus(registered.status());
   spdlog::info("worker {} registered (session {}): {} {} ({} cores)", request->worker_id(), registered->session,
@@ -50,9 +33,7 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context, con
 grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1::ClaimJobRequest* request,
                                          v1::ClaimJobResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
-  Status valid = CheckWorkerId(request->worker_id());
-  if (!valid.ok()) return ToGrpcStatus(valid);
-  if (!(request->wait_s() >= 0)) return ToGrpcStatus(Status::InvalidArgument("wait_s: must not be negative"));
+  if (Status valid = ValidateClaim(*request); !valid.ok()) return ToGrpcStatus(valid);
   const auto deadline =
       std::chrono::steady_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(std::min(request->wait_s(), ctx_.max_claim_wait_s) * 1000.0));
@@ -83,10 +64,7 @@ grpc::Status WorkerServiceImpl::ClaimJob(grpc::ServerContext* context, const v1:
 grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
-  Status valid = CheckWorkerId(request->worker_id());
-  if (!valid.ok()) return ToGrpcStatus(valid);
-  if (request->attempt_ids_size() > kMaxHeartbeatAttempts)
-    return ToGrpcStatus(Status::InvalidArgument("attempt_ids: at most 1024"));
+  if (Status valid = ValidateHeartbeat(*request); !valid.ok()) return ToGrpcStatus(valid);
   std::vector<int64_t> ids(request->attempt_ids().begin(), request->attempt_ids().end());
   const int64_t now = NowUnixMs();
   auto revoked = ctx_.store->Heartbeat(request->worker_id(), ids, now);
@@ -104,12 +82,11 @@ grpc::Status WorkerServiceImpl::ReportMetrics(grpc::ServerContext* context, grpc
   if (worker_id == context->client_metadata().end())
     return ToGrpcStatus(Status::InvalidArgument("tscale-worker-id metadata: required on ReportMetrics"));
   const std::string id(worker_id->second.data(), worker_id->second.size());
-  if (Status valid = CheckWorkerId(id); !valid.ok()) return ToGrpcStatus(valid);
+  if (Status valid = ValidateWorkerId(id); !valid.ok()) return ToGrpcStatus(valid);
   v1::MetricEvent metric;
   int accepted = 0;
   while (reader->Read(&metric)) {
-    if (metric.attempt_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("attempt_id: must be positive"));
-    if (metric.phase().size() > 64) return ToGrpcStatus(Status::InvalidArgument("phase: at most 64 characters"));
+    if (Status valid = ValidateMetric(metric); !valid.ok()) return ToGrpcStatus(valid);
     // The fencing token is checked on every event: a revoked attempt's metrics are refused.
     Status recorded = ctx_.store->RecordMetric(id, metric, NowUnixMs());
     if (!recorded.ok()) return ToGrpcStatus(recorded);
@@ -123,16 +100,8 @@ grpc::Status WorkerServiceImpl::ReportMetrics(grpc::ServerContext* context, grpc
 grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext* context, const v1::CompleteJobRequest* request,
                                             v1::CompleteJobResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
-  Status valid = CheckWorkerId(request->worker_id());
-  if (!valid.ok()) return ToGrpcStatus(valid);
-  if (request->attempt_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("attempt_id: must be positive"));
+  if (Status valid = ValidateComplete(*request); !valid.ok()) return ToGrpcStatus(valid);
   const v1::Outcome outcome = request->result().outcome();
-  if (!v1::Outcome_IsValid(outcome) || outcome == v1::OUTCOME_UNSPECIFIED)
-    return ToGrpcStatus(Status::InvalidArgument("result.outcome: must be set"));
-  if (request->result().samples_ms_size() > 1'000'000)
-    return ToGrpcStatus(Status::InvalidArgument("result.samples_ms: at most 1000000 samples"));
-  if (request->result().stderr_tail().size() > 64 * 1024)
-    return ToGrpcStatus(Status::InvalidArgument("result.stderr_tail: at most 64 KiB"));
 
   auto completion =
       ctx_.store->CompleteJob(request->worker_id(), request->attempt_id(), request->result(), NowUnixMs());
@@ -152,9 +121,7 @@ grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext* context, const 
 grpc::Status WorkerServiceImpl::ReleaseLease(grpc::ServerContext* context, const v1::ReleaseLeaseRequest* request,
                                              v1::ReleaseLeaseResponse*) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
-  if (Status valid = CheckWorkerId(request->worker_id()); !valid.ok()) return ToGrpcStatus(valid);
-  if (request->attempt_id() <= 0) return ToGrpcStatus(Status::InvalidArgument("attempt_id: must be positive"));
-  if (request->reason().size() > 256) return ToGrpcStatus(Status::InvalidArgument("reason: at most 256 characters"));
+  if (Status valid = ValidateRelease(*request); !valid.ok()) return ToGrpcStatus(valid);
   Status released =
       ctx_.store->ReleaseAttempt(request->worker_id(), request->attempt_id(), request->reason(), NowUnixMs());
   if (!released.ok()) return ToGrpcStatus(released);

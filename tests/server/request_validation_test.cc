@@ -1,0 +1,67 @@
+#include "server/request_validation.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace tscale {
+namespace {
+
+void ExpectField(const Status& status, const std::string& field) {
+  EXPECT_EQ(status.code(), Status::Code::kInvalidArgument) << field;
+  EXPECT_EQ(status.message().rfind(field, 0), 0u) << status.message();
+}
+
+TEST(RequestValidation, WorkerRequests) {
+  v1::RegisterWorkerRequest reg;
+  reg.set_worker_id("w");
+  reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
+  EXPECT_TRUE(ValidateRegister(reg).ok());
+  reg.mutable_capabilities()->add_labels(std::string(200, 'x'));
+  ExpectField(ValidateRegister(reg), "capabilities.labels");
+  reg.set_worker_id(std::string(129, 'w'));
+  ExpectField(ValidateRegister(reg), "worker_id");
+
+  v1::ClaimJobRequest claim;
+  claim.set_worker_id("w");
+  claim.set_wait_s(std::nan(""));
+  ExpectField(ValidateClaim(claim), "wait_s");
+
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id("w");
+  for (int i = 0; i < 1025; ++i) hb.add_attempt_ids(i + 1);
+  ExpectField(ValidateHeartbeat(hb), "attempt_ids");
+
+  v1::CompleteJobRequest complete;
+  complete.set_worker_id("w");
+  complete.set_attempt_id(3);
+  ExpectField(ValidateComplete(complete), "result.outcome");
+  complete.mutable_result()->set_outcome(v1::OUTCOME_OK);
+  EXPECT_TRUE(ValidateComplete(complete).ok());
+  complete.mutable_result()->add_samples_ms(std::numeric_limits<double>::infinity());
+  ExpectField(ValidateComplete(complete), "result.samples_ms");
+  complete.mutable_result()->clear_samples_ms();
+  complete.mutable_result()->set_stderr_tail(std::string(64 * 1024 + 1, 'e'));
+  ExpectField(ValidateComplete(complete), "result.stderr_tail");
+
+  v1::MetricEvent metric;
+  ExpectField(ValidateMetric(metric), "attempt_id");
+}
+
+TEST(RequestValidation, ClientRequests) {
+  v1::WatchSweepRequest watch;
+  watch.set_sweep_id(1);
+  watch.set_keepalive_s(-1);
+  ExpectField(ValidateWatch(watch), "keepalive_s");
+  v1::CancelRequest cancel;
+  ExpectField(ValidateCancel(cancel), "sweep_id");
+  v1::ListResultsRequest list;
+  list.set_outcome(static_cast<v1::Outcome>(99));
+  ExpectField(ValidateListResults(list), "outcome");
+  v1::ListSweepsRequest sweeps;
+  sweeps.set_limit(1'000'000);
+  ExpectField(ValidateListSweeps(sweeps), "limit");
+}
+
+}  // namespace
+}  // namespace tscale
