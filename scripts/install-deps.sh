@@ -11,7 +11,7 @@ packages=(
   libspdlog-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
-  openssl python3
+  openssl python3 clang libclang-rt-14-dev
 )
 
 missing=()

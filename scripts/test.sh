@@ -16,4 +16,8 @@ if [ "${TSCALE_SKIP_SANITIZERS:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$build_dir-asan" --output-on-failure -j "$(nproc)" --timeout 600
 fi
+# Every parser of outside input under libFuzzer (clang, ASan + UBSan), for a bounded time per target.
+if [ "${TSCALE_SKIP_FUZZ:-0}" != 1 ]; then
+  FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
+fi
 echo "test.sh: done in $(( $(date +%s) - start )) s"

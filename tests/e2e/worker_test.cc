@@ -173,6 +173,27 @@ TEST_F(WorkerTest, SlotsRunJobsSideBySideWithoutOversubscribing) {
   for (const auto& job : jobs.jobs()) EXPECT_EQ(job.result().environment().threads(), std::max(1, cores / 2));
 }
 
+// The runner is started without the coordinator's credentials: a worker token in the worker's environment
+// or file never reaches the child's environment.
+TEST_F(WorkerTest, RunnerNeverSeesTheWorkersToken) {
+  setenv("TSCALE_SECRET_PROBE", "inherited-by-the-worker", 1);
+  setenv("TSCALE_WORKER_TOKEN", "worker-token-3c1e", 1);  // the worker reads its token from here
+  auto worker = cluster_.StartWorker("w1", {}, testing::kMisbehavingRunner);
+  unsetenv("TSCALE_SECRET_PROBE");
+  unsetenv("TSCALE_WORKER_TOKEN");
+  v1::SweepSpec spec;
+  spec.add_models("misbehave/env");
+  spec.add_seq_lengths(8);
+  auto jobs = cluster_.WaitAllFinished(cluster_.Submit(spec), 60s);
+  ASSERT_EQ(testing::Cluster::Finished(jobs), 1) << cluster_.Logs();
+  const std::string env = jobs.jobs(0).result().stderr_tail();
+  EXPECT_NE(env.find("TSCALE_WORKER_PID="), std::string::npos) << env;  // the dump is real
+  EXPECT_EQ(env.find("TSCALE_SECRET_PROBE"), std::string::npos) << env;
+  EXPECT_EQ(env.find("TOKEN"), std::string::npos) << env;
+  EXPECT_EQ(env.find("worker-token-3c1e"), std::string::npos) << env;
+  EXPECT_EQ(cluster_.Logs().find("worker-token-3c1e"), std::string::npos);  // nor any log
+}
+
 TEST_F(WorkerTest, AdvertisesDetectedCapabilities) {
   auto worker = cluster_.StartWorker("w1", {"--device", "auto", "--label", "lab-a", "--label", "fast-disk"});
   v1::ListWorkersResponse workers;

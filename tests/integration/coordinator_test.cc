@@ -181,6 +181,39 @@ TEST_F(CoordinatorTest, BadSweepsAreRejectedAndStoreNothing) {
   std::cout << "invalid sweep requests tried: " << cases.size() << "\n";
 }
 
+// Values reach SQL only as bound parameters: hostile text is stored verbatim and the schema is untouched.
+TEST_F(CoordinatorTest, HostileStringsAreStoredVerbatim) {
+  const std::string hostile = "x'); DROP TABLE jobs; --\" OR 1=1 /*";
+  v1::SweepSpec spec = TinySweep();
+  spec.set_name(hostile);
+  (*spec.mutable_labels())["owner"] = hostile;
+  const int64_t sweep = Submit(spec);
+  v1::GetSweepRequest get;
+  get.set_sweep_id(sweep);
+  v1::SweepStatus status;
+  ASSERT_TRUE(client_->GetSweep(Ctx(kClientToken).get(), get, &status).ok());
+  EXPECT_EQ(status.name(), hostile);
+  EXPECT_EQ(status.total_jobs(), 1);
+  v1::ListResultsRequest list;
+  list.set_model_id(hostile);  // as a filter too
+  v1::ListResultsResponse none;
+  ASSERT_TRUE(client_->ListResults(Ctx(kClientToken).get(), list, &none).ok());
+  EXPECT_EQ(none.jobs_size(), 0);
+  EXPECT_EQ(CountSweeps(), 1);
+}
+
+// Messages above the server's 16 MiB receive limit are refused before any handler runs.
+TEST_F(CoordinatorTest, OversizedMessagesAreRefused) {
+  v1::SweepSpec spec = TinySweep();
+  spec.set_name(std::string(17 << 20, 'n'));
+  v1::SubmitSweepRequest request;
+  *request.mutable_spec() = spec;
+  v1::SubmitSweepResponse response;
+  EXPECT_EQ(client_->SubmitSweep(Ctx(kClientToken).get(), request, &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(CountSweeps(), 0);
+}
+
 TEST_F(CoordinatorTest, WatchDeliversEveryChangeInOrderAndResumes) {
   const int64_t sweep = Submit(TinySweep());
   v1::Lease lease = RegisterAndClaim("sim-worker");

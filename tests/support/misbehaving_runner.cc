@@ -7,6 +7,7 @@
 //   segv   die on SIGSEGV          abort  die on SIGABRT
 //   hang   sleep forever           exit7  print an error line and exit 7
 //   flood  write 8 MiB to stderr, then exit 1
+//   env    write its whole environment to stderr, then exit 9
 #include <unistd.h>
 
 #include <csignal>
@@ -65,6 +66,10 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 8192; ++i) std::cerr << line << "\n";
     std::cerr << "END-OF-FLOOD\n";
     return 1;
+  }
+  if (what == "env") {
+    for (char** e = environ; *e; ++e) std::cerr << *e << "\n";
+    return 9;
   }
   std::cerr << "misbehaving runner: unknown behaviour " << what << "\n";
   return 2;
