@@ -6,15 +6,20 @@
 
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include <google/protobuf/util/json_util.h>
 
+#include "client/report/aggregate.h"
+#include "client/report/csv.h"
+#include "client/report/render_text.h"
 #include "client/table.h"
 #include "common/grpc_channel.h"
 #include "common/outcome.h"
@@ -84,11 +89,41 @@ std::string ProgressLine(const v1::SweepStatus& s) {
   return line;
 }
 
-int PrintResults(Connection& conn, const v1::ListResultsRequest& request) {
+enum class ResultsFormat { kTable, kCsv, kJson };
+
+// The catalog as the server knows it (categories and parameter counts for reports).
+std::optional<v1::ListModelsResponse> FetchModels(Connection& conn, int* exit_code) {
+  v1::ListModelsResponse models;
+  auto ctx = conn.Context();
+  grpc::Status status = conn.stub->ListModels(ctx.get(), v1::ListModelsRequest(), &models);
+  if (!status.ok()) {
+    *exit_code = conn.Fail(status);
+    return std::nullopt;
+  }
+  return models;
+}
+
+int PrintResults(Connection& conn, const v1::ListResultsRequest& request,
+                 ResultsFormat format = ResultsFormat::kTable) {
   v1::ListResultsResponse response;
   auto ctx = conn.Context();
   grpc::Status status = conn.stub->ListResults(ctx.get(), request, &response);
   if (!status.ok()) return conn.Fail(status);
+  if (format == ResultsFormat::kJson) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    google::protobuf::util::MessageToJsonString(response, &json, options);
+    std::cout << json << "\n";
+    return kExitOk;
+  }
+  if (format == ResultsFormat::kCsv) {
+    int code = kExitOk;
+    auto models = FetchModels(conn, &code);
+    if (!models) return code;
+    std::cout << tscale::report::ToCsv(tscale::report::RowsFrom(response, *models));
+    return kExitOk;
+  }
 
   TextTable table;
   using A = TextTable::Align;
@@ -279,6 +314,20 @@ int main(int argc, char** argv) {
   results->add_option("--model", results_model, "only this model");
   results->add_option("--length", results_length, "only this sequence length");
   results->add_option("--outcome", results_outcome, "only this outcome (ok, exceeds_context, oom, ...)");
+  std::string results_category;
+  bool results_csv = false, results_json = false;
+  results->add_option("--category", results_category, "only models of this category");
+  results->add_flag("--csv", results_csv, "CSV, one row per finished job (what `report --from-csv` reads)");
+  results->add_flag("--json", results_json, "JSON (the ListResults response, samples included)");
+
+  auto* report_cmd = app.add_subcommand("report", "the study's tables from measured results, corrected");
+  int64_t report_sweep = 0;
+  std::string report_csv, report_category, report_model;
+  report_cmd->add_option("--sweep,-s", report_sweep, "only this sweep (default: every sweep)");
+  report_cmd->add_option("--from-csv", report_csv, "make the report offline from `results --csv` output")
+      ->check(CLI::ExistingFile);
+  report_cmd->add_option("--category", report_category, "only this category");
+  report_cmd->add_option("--model", report_model, "only this model");
 
   // status
   auto* status_cmd = app.add_subcommand("status", "progress of a sweep (or of the latest sweeps)");
@@ -378,6 +427,12 @@ int main(int argc, char** argv) {
     results_request.set_sweep_id(results_sweep);
     results_request.set_model_id(results_model);
     results_request.set_seq_len(results_length);
+    results_request.set_category(results_category);
+    if (results_csv && results_json) {
+      std::cerr << "tscale-client: results: --csv and --json exclude each other\n";
+      return kExitUsage;
+    }
+    results_request.set_include_samples(results_json);
     if (!results_outcome.empty()) {
       auto outcome = tscale::ParseOutcome(results_outcome);
       if (!outcome) {
@@ -386,7 +441,48 @@ int main(int argc, char** argv) {
       }
       results_request.set_outcome(*outcome);
     }
-    return PrintResults(conn, results_request);
+    return PrintResults(conn, results_request,
+                        results_csv    ? ResultsFormat::kCsv
+                        : results_json ? ResultsFormat::kJson
+                                       : ResultsFormat::kTable);
+  }
+
+  if (*report_cmd) {
+    std::vector<tscale::report::Row> rows;
+    if (!report_csv.empty()) {
+      std::ifstream in(report_csv);
+      std::stringstream text;
+      text << in.rdbuf();
+      auto parsed = tscale::report::FromCsv(text.str());
+      if (!parsed.ok()) {
+        std::cerr << "tscale-client: " << report_csv << ": " << parsed.status().message() << "\n";
+        return kExitUsage;
+      }
+      rows = std::move(parsed).value();
+    } else {
+      v1::ListResultsRequest request;
+      request.set_sweep_id(report_sweep);
+      v1::ListResultsResponse jobs;
+      auto ctx = conn.Context();
+      grpc::Status status = conn.stub->ListResults(ctx.get(), request, &jobs);
+      if (!status.ok()) return conn.Fail(status);
+      int code = kExitOk;
+      auto catalog = FetchModels(conn, &code);
+      if (!catalog) return code;
+      rows = tscale::report::RowsFrom(jobs, *catalog);
+    }
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [&](const tscale::report::Row& row) {
+                                return (!report_category.empty() && row.category != report_category) ||
+                                       (!report_model.empty() && row.model_id != report_model);
+                              }),
+               rows.end());
+    if (rows.empty()) {
+      std::cerr << "tscale-client: report: no finished jobs match\n";
+      return kExitUsage;
+    }
+    std::cout << tscale::report::RenderText(tscale::report::Cells(rows));
+    return kExitOk;
   }
 
   if (*status_cmd) {

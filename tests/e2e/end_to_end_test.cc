@@ -186,6 +186,41 @@ TEST_F(EndToEnd, SweepCompletesWithOneTypedResultPerJob) {
   EXPECT_NE(shown->stdout_tail.find("test/tiny-gpt2"), std::string::npos);
   EXPECT_NE(shown->stdout_tail.find("median_ms"), std::string::npos);
 
+  // The report: tiny-bert works to 64 tokens and hits its position table at 100; tiny-gpt2 works throughout.
+  auto cli = [&](std::vector<std::string> args) {
+    ChildSpec spec;
+    spec.program = testing::kClientBinary;
+    spec.args = {"--server", address_};
+    spec.args.insert(spec.args.end(), args.begin(), args.end());
+    spec.output_tail_bytes = 1 << 20;
+    auto run = RunChild(spec, 1000ms, nullptr);
+    EXPECT_TRUE(run.ok());
+    return run.ok() ? *run : ChildExit{};
+  };
+  const std::string sweep_arg = std::to_string(submitted.sweep_id());
+  auto report = cli({"report", "--sweep", sweep_arg});
+  EXPECT_EQ(report.exit_code, 0) << report.stderr_tail;
+  EXPECT_NE(report.stdout_tail.find("Success by sequence length"), std::string::npos) << report.stdout_tail;
+  EXPECT_NE(report.stdout_tail.find("100 (context)"), std::string::npos) << report.stdout_tail;
+  EXPECT_NE(report.stdout_tail.find("High 0, Medium 0, Low 0, Failed 2"), std::string::npos) << report.stdout_tail;
+  // Exported as CSV and reported offline, the figures are the same.
+  auto csv = cli({"results", "--sweep", sweep_arg, "--csv"});
+  EXPECT_EQ(csv.exit_code, 0) << csv.stderr_tail;
+  EXPECT_EQ(std::count(csv.stdout_tail.begin(), csv.stdout_tail.end(), '\n'), 9);  // header + 8 jobs
+  std::ofstream(dir_.File("results.csv")) << csv.stdout_tail;
+  auto offline = cli({"report", "--from-csv", dir_.File("results.csv")});
+  EXPECT_EQ(offline.exit_code, 0) << offline.stderr_tail;
+  EXPECT_EQ(offline.stdout_tail, report.stdout_tail);
+  // Error paths: one clear line and exit code 2.
+  std::ofstream(dir_.File("broken.csv")) << "not,a,results,file\n";
+  for (const auto& args : std::vector<std::vector<std::string>>{{"report", "--from-csv", dir_.File("broken.csv")},
+                                                                {"report", "--sweep", "999"},
+                                                                {"results", "--csv", "--json"}}) {
+    auto failed = cli(args);
+    EXPECT_EQ(failed.exit_code, 2) << args[0] << " " << args[1] << ": " << failed.stderr_tail;
+    EXPECT_EQ(std::count(failed.stderr_tail.begin(), failed.stderr_tail.end(), '\n'), 1) << failed.stderr_tail;
+  }
+
   // Both daemons stop cleanly on SIGTERM.
   int worker_status = worker_->Stop();
   EXPECT_TRUE(WIFEXITED(worker_status) && WEXITSTATUS(worker_status) == 0) << worker_->Log();

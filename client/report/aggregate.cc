@@ -1,0 +1,284 @@
+#include "client/report/aggregate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "common/latency_stats.h"
+
+namespace tscale::report {
+namespace {
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  return Summarize(std::move(values)).median;
+}
+
+// Priority when a cell's jobs fail differently: the most specific, architectural cause first.
+int Severity(Cause cause) {
+  switch (cause) {
+    case Cause::kContext:
+      return 7;
+    case Cause::kMemory:
+      return 6;
+    case Cause::kTimeout:
+      return 5;
+    case Cause::kCrash:
+      return 4;
+    case Cause::kError:
+      return 3;
+    case Cause::kInvalid:
+      return 2;
+    case Cause::kOther:
+      return 1;
+    case Cause::kOk:
+      return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+const char* CauseName(Cause cause) {
+  switch (cause) {
+    case Cause::kOk:
+      return "ok";
+    case Cause::kContext:
+      return "context";
+    case Cause::kMemory:
+      return "memory";
+    case Cause::kTimeout:
+      return "timeout";
+    case Cause::kCrash:
+      return "crash";
+    case Cause::kError:
+      return "error";
+    case Cause::kInvalid:
+      return "invalid";
+    case Cause::kOther:
+      return "other";
+  }
+  return "?";
+}
+
+Cause CauseOf(v1::Outcome outcome) {
+  switch (outcome) {
+    case v1::OUTCOME_OK:
+      return Cause::kOk;
+    case v1::OUTCOME_EXCEEDS_CONTEXT:
+      return Cause::kContext;
+    case v1::OUTCOME_OOM:
+      return Cause::kMemory;
+    case v1::OUTCOME_TIMEOUT:
+      return Cause::kTimeout;
+    case v1::OUTCOME_CRASHED:
+      return Cause::kCrash;
+    case v1::OUTCOME_ERROR:
+      return Cause::kError;
+    case v1::OUTCOME_INVALID:
+      return Cause::kInvalid;
+    default:
+      return Cause::kOther;  // cancelled, lost
+  }
+}
+
+std::vector<Row> RowsFrom(const v1::ListResultsResponse& jobs, const v1::ListModelsResponse& models) {
+  std::map<std::string, const v1::ModelInfo*> by_id;
+  for (const auto& m : models.models()) by_id[m.id()] = &m;
+  std::vector<Row> rows;
+  for (const auto& job : jobs.jobs()) {
+    if (job.state() != v1::JOB_STATE_FINISHED) continue;
+    const auto& r = job.result();
+    Row row;
+    row.job_id = job.spec().job_id();
+    row.model_id = job.spec().model_id();
+    row.seq_len = job.spec().seq_len();
+    row.batch = job.spec().batch_size() > 0 ? job.spec().batch_size() : 1;
+    row.outcome = r.outcome();
+    row.message = r.message();
+    row.parameters = r.parameter_count();
+    auto model = by_id.find(row.model_id);
+    if (model != by_id.end()) {
+      row.category = model->second->category();
+      if (row.parameters == 0) row.parameters = model->second->parameter_count();
+    }
+    row.load_ms = r.load_time_ms();
+    row.median_ms = r.latency().median_ms();
+    row.iqr_ms = r.latency().iqr_ms();
+    row.tokens_per_s = r.tokens_per_second();
+    row.peak_rss_bytes = r.memory().peak_rss_bytes();
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
+  std::map<std::pair<std::string, int>, std::vector<const Row*>> grouped;
+  for (const auto& row : rows) grouped[{row.model_id, row.seq_len}].push_back(&row);
+  std::vector<CellSummary> cells;
+  for (const auto& [key, members] : grouped) {
+    CellSummary cell;
+    cell.model_id = key.first;
+    cell.seq_len = key.second;
+    std::vector<double> medians, throughputs, loads;
+    for (const Row* row : members) {
+      cell.category = row->category;
+      cell.parameters = std::max(cell.parameters, row->parameters);
+      ++cell.jobs;
+      const Cause cause = CauseOf(row->outcome);
+      if (cause == Cause::kOk) {
+        ++cell.ok_jobs;
+        medians.push_back(row->median_ms);
+        throughputs.push_back(row->tokens_per_s);
+        loads.push_back(row->load_ms);
+        cell.peak_rss_bytes = std::max(cell.peak_rss_bytes, row->peak_rss_bytes);
+      } else if (Severity(cause) > Severity(cell.cause)) {
+        cell.cause = cause;
+      }
+    }
+    cell.median_ms = Median(medians);
+    cell.tokens_per_s = Median(throughputs);
+    cell.load_ms = Median(loads);
+    cells.push_back(std::move(cell));
+  }
+  return cells;
+}
+
+std::vector<LengthSuccess> SuccessByLength(const std::vector<CellSummary>& cells) {
+  std::map<int, LengthSuccess> by_length;
+  for (const auto& cell : cells) {
+    auto& entry = by_length[cell.seq_len];
+    entry.seq_len = cell.seq_len;
+    ++entry.models;
+    if (cell.cause == Cause::kOk)
+      ++entry.ok_models;
+    else
+      ++entry.failures[cell.cause];
+  }
+  std::vector<LengthSuccess> out;
+  for (auto& [length, entry] : by_length) out.push_back(std::move(entry));
+  return out;
+}
+
+Spread SpreadOf(std::vector<double> values) {
+  Spread s;
+  s.n = static_cast<int>(values.size());
+  if (values.empty()) return s;
+  std::sort(values.begin(), values.end());
+  s.median = Summarize(values).median;
+  s.q1 = NearestRankPercentile(values, 25);
+  s.q3 = NearestRankPercentile(values, 75);
+  return s;
+}
+
+std::vector<CategoryLoadMemory> LoadAndMemoryByCategory(const std::vector<CellSummary>& cells) {
+  // Per model: median load over its ok cells; peak at its shortest ok length (the model's own footprint).
+  std::map<std::string, std::pair<std::string, std::vector<double>>> loads;  // model -> category, loads
+  std::map<std::string, std::pair<int, int64_t>> shortest;                   // model -> length, peak
+  for (const auto& cell : cells) {
+    if (cell.cause != Cause::kOk) continue;
+    loads[cell.model_id].first = cell.category;
+    loads[cell.model_id].second.push_back(cell.load_ms);
+    auto it = shortest.find(cell.model_id);
+    if (it == shortest.end() || cell.seq_len < it->second.first)
+      shortest[cell.model_id] = {cell.seq_len, cell.peak_rss_bytes};
+  }
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_category;
+  for (const auto& [model, entry] : loads) {
+    auto& bucket = by_category[entry.first];
+    bucket.first.push_back(Median(entry.second));
+    bucket.second.push_back(static_cast<double>(shortest[model].second) / (1024.0 * 1024.0));
+  }
+  std::vector<CategoryLoadMemory> out;
+  for (auto& [category, bucket] : by_category) {
+    CategoryLoadMemory row;
+    row.category = category;
+    row.models = static_cast<int>(bucket.first.size());
+    row.load_ms = SpreadOf(bucket.first);
+    row.peak_rss_mib = SpreadOf(bucket.second);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<CategoryThroughput> ThroughputByCategoryLength(const std::vector<CellSummary>& cells) {
+  std::map<std::pair<std::string, int>, std::vector<double>> grouped;
+  for (const auto& cell : cells)
+    if (cell.cause == Cause::kOk) grouped[{cell.category, cell.seq_len}].push_back(cell.tokens_per_s);
+  std::vector<CategoryThroughput> out;
+  for (auto& [key, values] : grouped) out.push_back({key.first, key.second, SpreadOf(values)});
+  return out;
+}
+
+std::optional<PowerFit> FitPowerLaw(const std::vector<std::pair<double, double>>& points) {
+  std::vector<std::pair<double, double>> logs;
+  for (const auto& [x, y] : points)
+    if (x > 0 && y > 0) logs.emplace_back(std::log(x), std::log(y));
+  std::set<double> distinct_x;
+  for (const auto& p : logs) distinct_x.insert(p.first);
+  if (distinct_x.size() < 2) return std::nullopt;
+  const double n = static_cast<double>(logs.size());
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [x, y] : logs) {
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  PowerFit fit;
+  fit.exponent = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  fit.coefficient = std::exp((sy - fit.exponent * sx) / n);
+  fit.points = static_cast<int>(logs.size());
+  return fit;
+}
+
+std::string LengthClass(int max_working_length) {
+  if (max_working_length >= 1024) return "High";
+  if (max_working_length >= 512) return "Medium";
+  if (max_working_length >= 128) return "Low";
+  return "Failed";
+}
+
+std::vector<ModelScaling> ScalingByModel(const std::vector<CellSummary>& cells) {
+  std::map<std::string, std::vector<const CellSummary*>> by_model;  // cells arrive sorted by length
+  for (const auto& cell : cells) by_model[cell.model_id].push_back(&cell);
+  std::vector<ModelScaling> out;
+  for (const auto& [model, model_cells] : by_model) {
+    ModelScaling s;
+    s.model_id = model;
+    std::vector<std::pair<double, double>> latency, memory;
+    std::vector<double> efficiencies;
+    for (const CellSummary* cell : model_cells) {
+      s.category = cell->category;
+      s.parameters = std::max(s.parameters, cell->parameters);
+      if (cell->cause != Cause::kOk) {
+        // The wall: the first failure after the longest run of ok lengths from the start.
+        if (s.first_failing_length == 0) {
+          s.first_failing_length = cell->seq_len;
+          s.failure_cause = cell->cause;
+        }
+        continue;
+      }
+      if (s.first_failing_length == 0) s.max_working_length = cell->seq_len;
+      if (s.min_ok_len == 0) {
+        s.min_ok_len = cell->seq_len;
+        s.peak_at_min = cell->peak_rss_bytes;
+      }
+      s.max_ok_len = cell->seq_len;
+      s.peak_at_max = cell->peak_rss_bytes;
+      latency.emplace_back(cell->seq_len, cell->median_ms);
+      memory.emplace_back(cell->seq_len, static_cast<double>(cell->peak_rss_bytes));
+      if (cell->parameters > 0)
+        efficiencies.push_back(cell->tokens_per_s / (static_cast<double>(cell->parameters) / 1e6));
+    }
+    s.memory_scaling = s.peak_at_min > 0 ? static_cast<double>(s.peak_at_max) / static_cast<double>(s.peak_at_min) : 0;
+    s.latency_fit = FitPowerLaw(latency);
+    s.memory_fit = FitPowerLaw(memory);
+    s.efficiency = Median(efficiencies);
+    s.length_class = LengthClass(s.max_working_length);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace tscale::report

@@ -1,0 +1,130 @@
+#include "client/report/csv.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "common/outcome.h"
+
+namespace tscale::report {
+namespace {
+
+const char* kHeader =
+    "job_id,model_id,category,seq_len,batch,outcome,message,parameters,load_ms,median_ms,iqr_ms,tokens_per_s,"
+    "peak_rss_bytes";
+constexpr size_t kColumns = 13;
+
+std::string Quote(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string Number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+  return buffer;
+}
+
+// Splits CSV text into records of fields (quoted fields may hold commas, quotes and newlines).
+StatusOr<std::vector<std::vector<std::string>>> Records(const std::string& text) {
+  std::vector<std::vector<std::string>> records(1, std::vector<std::string>(1));
+  bool quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    auto& field = records.back().back();
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && field.empty()) {
+      quoted = true;
+    } else if (c == ',') {
+      records.back().emplace_back();
+    } else if (c == '\n') {
+      records.emplace_back(1);
+    } else if (c != '\r') {
+      field += c;
+    }
+  }
+  if (quoted) return Status::InvalidArgument("csv: unterminated quoted field");
+  if (records.back().size() == 1 && records.back()[0].empty()) records.pop_back();
+  return records;
+}
+
+}  // namespace
+
+std::string ToCsv(const std::vector<Row>& rows) {
+  std::ostringstream out;
+  out << kHeader << "\n";
+  for (const auto& r : rows) {
+    out << r.job_id << "," << Quote(r.model_id) << "," << Quote(r.category) << "," << r.seq_len << "," << r.batch << ","
+        << OutcomeName(r.outcome) << "," << Quote(r.message) << "," << r.parameters << "," << Number(r.load_ms) << ","
+        << Number(r.median_ms) << "," << Number(r.iqr_ms) << "," << Number(r.tokens_per_s) << "," << r.peak_rss_bytes
+        << "\n";
+  }
+  return out.str();
+}
+
+StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
+  auto records = Records(text);
+  if (!records.ok()) return records.status();
+  if (records->empty()) return Status::InvalidArgument("csv: empty input");
+  std::string header;
+  for (size_t i = 0; i < (*records)[0].size(); ++i) header += (i ? "," : "") + (*records)[0][i];
+  if (header != kHeader)
+    return Status::InvalidArgument("csv: line 1: unexpected header (expected " + std::string(kHeader) + ")");
+  std::vector<Row> rows;
+  for (size_t line = 1; line < records->size(); ++line) {
+    const auto& f = (*records)[line];
+    const std::string where = "csv: record " + std::to_string(line + 1) + ": ";
+    if (f.size() != kColumns)
+      return Status::InvalidArgument(where + std::to_string(f.size()) + " fields, expected " +
+                                     std::to_string(kColumns));
+    auto integer = [&](size_t column, int64_t* out) -> Status {
+      char* end = nullptr;
+      *out = std::strtoll(f[column].c_str(), &end, 10);
+      if (f[column].empty() || *end != '\0')
+        return Status::InvalidArgument(where + "column " + std::to_string(column + 1) + " is not an integer");
+      return Status::Ok();
+    };
+    auto real = [&](size_t column, double* out) -> Status {
+      char* end = nullptr;
+      *out = std::strtod(f[column].c_str(), &end);
+      if (f[column].empty() || *end != '\0')
+        return Status::InvalidArgument(where + "column " + std::to_string(column + 1) + " is not a number");
+      return Status::Ok();
+    };
+    Row r;
+    int64_t seq_len = 0, batch = 0;
+    TSCALE_RETURN_IF_ERROR(integer(0, &r.job_id));
+    r.model_id = f[1];
+    r.category = f[2];
+    TSCALE_RETURN_IF_ERROR(integer(3, &seq_len));
+    TSCALE_RETURN_IF_ERROR(integer(4, &batch));
+    if (seq_len <= 0 || seq_len > (1 << 30) || batch <= 0 || batch > (1 << 20))
+      return Status::InvalidArgument(where + "seq_len and batch must be positive");
+    r.seq_len = static_cast<int>(seq_len);
+    r.batch = static_cast<int>(batch);
+    auto outcome = ParseOutcome(f[5]);
+    if (!outcome) return Status::InvalidArgument(where + "unknown outcome \"" + f[5] + "\"");
+    r.outcome = *outcome;
+    r.message = f[6];
+    TSCALE_RETURN_IF_ERROR(integer(7, &r.parameters));
+    TSCALE_RETURN_IF_ERROR(real(8, &r.load_ms));
+    TSCALE_RETURN_IF_ERROR(real(9, &r.median_ms));
+    TSCALE_RETURN_IF_ERROR(real(10, &r.iqr_ms));
+    TSCALE_RETURN_IF_ERROR(real(11, &r.tokens_per_s));
+    TSCALE_RETURN_IF_ERROR(integer(12, &r.peak_rss_bytes));
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace tscale::report

@@ -1,0 +1,105 @@
+#include "client/report/render_text.h"
+
+#include "client/table.h"
+
+namespace tscale::report {
+namespace {
+
+std::string SpreadText(const Spread& s, int decimals) {
+  if (s.n == 0) return "";
+  return FormatFixed(s.median, decimals) + " [" + FormatFixed(s.q1, decimals) + "-" + FormatFixed(s.q3, decimals) + "]";
+}
+
+std::string FitText(const std::optional<PowerFit>& fit) {
+  return fit ? FormatFixed(fit->exponent, 2) : "";
+}
+
+}  // namespace
+
+std::string RenderText(const std::vector<CellSummary>& cells) {
+  using A = TextTable::Align;
+  std::string out;
+
+  out += "Success by sequence length (distinct models; a model fails a length when any of its jobs there failed)\n";
+  TextTable success;
+  for (auto [h, a] : std::vector<std::pair<const char*, A>>{{"length", A::kRight},
+                                                            {"models", A::kRight},
+                                                            {"ok", A::kRight},
+                                                            {"success", A::kRight},
+                                                            {"context", A::kRight},
+                                                            {"memory", A::kRight},
+                                                            {"timeout", A::kRight},
+                                                            {"crash", A::kRight},
+                                                            {"error", A::kRight},
+                                                            {"invalid", A::kRight},
+                                                            {"other", A::kRight}})
+    success.AddColumn(h, a);
+  for (const auto& row : SuccessByLength(cells)) {
+    auto count = [&](Cause c) {
+      auto it = row.failures.find(c);
+      return std::to_string(it == row.failures.end() ? 0 : it->second);
+    };
+    success.AddRow({std::to_string(row.seq_len), std::to_string(row.models), std::to_string(row.ok_models),
+                    FormatFixed(100.0 * row.success_rate(), 1) + "%", count(Cause::kContext), count(Cause::kMemory),
+                    count(Cause::kTimeout), count(Cause::kCrash), count(Cause::kError), count(Cause::kInvalid),
+                    count(Cause::kOther)});
+  }
+  out += success.Render() + "\n";
+
+  out +=
+      "Load time and memory by category (per model: median load; peak RSS at its shortest ok length; median "
+      "[q1-q3] across models)\n";
+  TextTable load;
+  load.AddColumn("category");
+  load.AddColumn("models", A::kRight);
+  load.AddColumn("load_ms", A::kRight);
+  load.AddColumn("peak_MiB", A::kRight);
+  for (const auto& row : LoadAndMemoryByCategory(cells))
+    load.AddRow(
+        {row.category, std::to_string(row.models), SpreadText(row.load_ms, 0), SpreadText(row.peak_rss_mib, 0)});
+  out += load.Render() + "\n";
+
+  out += "Throughput by category and length (tokens/s, median [q1-q3] across the category's ok models)\n";
+  TextTable throughput;
+  throughput.AddColumn("category");
+  throughput.AddColumn("length", A::kRight);
+  throughput.AddColumn("models", A::kRight);
+  throughput.AddColumn("tokens/s", A::kRight);
+  for (const auto& row : ThroughputByCategoryLength(cells))
+    throughput.AddRow({row.category, std::to_string(row.seq_len), std::to_string(row.tokens_per_s.n),
+                       SpreadText(row.tokens_per_s, 0)});
+  out += throughput.Render() + "\n";
+
+  out += "Per model: working range, the wall and its cause, scaling (exponents from a log-log fit), efficiency\n";
+  TextTable models;
+  for (auto [h, a] : std::vector<std::pair<const char*, A>>{{"model", A::kLeft},
+                                                            {"category", A::kLeft},
+                                                            {"params", A::kRight},
+                                                            {"max_len", A::kRight},
+                                                            {"class", A::kLeft},
+                                                            {"wall", A::kLeft},
+                                                            {"mem_x", A::kRight},
+                                                            {"lat_exp", A::kRight},
+                                                            {"mem_exp", A::kRight},
+                                                            {"tok/s/Mparam", A::kRight}})
+    models.AddColumn(h, a);
+  std::map<std::string, int> classes;
+  for (const auto& s : ScalingByModel(cells)) {
+    ++classes[s.length_class];
+    const std::string wall = s.first_failing_length > 0
+                                 ? std::to_string(s.first_failing_length) + " (" + CauseName(s.failure_cause) + ")"
+                                 : "not reached";
+    models.AddRow({s.model_id, s.category, FormatMillions(s.parameters),
+                   s.max_working_length > 0 ? std::to_string(s.max_working_length) : "-", s.length_class, wall,
+                   s.memory_scaling > 0 ? FormatFixed(s.memory_scaling, 2) : "", FitText(s.latency_fit),
+                   FitText(s.memory_fit), s.efficiency > 0 ? FormatFixed(s.efficiency, 1) : ""});
+  }
+  out += models.Render() + "\n";
+
+  out += "Max-working-length classes (distinct models): ";
+  for (const char* name : {"High", "Medium", "Low", "Failed"})
+    out += std::string(name) + " " + std::to_string(classes[name]) + (std::string(name) == "Failed" ? "\n" : ", ");
+  return out;
+}
+
+}  // namespace tscale::report

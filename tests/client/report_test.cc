@@ -1,0 +1,177 @@
+// The report's formulas against fixtures computed by hand, failures and duplicates included.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "client/report/aggregate.h"
+#include "client/report/csv.h"
+#include "client/report/render_text.h"
+
+namespace tscale::report {
+namespace {
+
+Row Job(int64_t id, const std::string& model, const std::string& category, int len, v1::Outcome outcome,
+        double median_ms = 0, double tokens_per_s = 0, int64_t peak_mib = 0, int64_t params = 10'000'000,
+        double load_ms = 100) {
+  Row r;
+  r.job_id = id;
+  r.model_id = model;
+  r.category = category;
+  r.seq_len = len;
+  r.outcome = outcome;
+  r.median_ms = median_ms;
+  r.tokens_per_s = tokens_per_s;
+  r.peak_rss_bytes = peak_mib << 20;
+  r.parameters = params;
+  r.load_ms = outcome == v1::OUTCOME_OK ? load_ms : 0;
+  return r;
+}
+
+// Model A (cat X, 10 M): ok at 128 twice (a repeated cell) and 512, exceeds context at 1024.
+// Model B (cat X, 20 M): ok at 128, oom at 512 (and a timeout there, less specific).
+// Model C (cat Y, 5 M): error at 128.
+std::vector<Row> Fixture() {
+  return {
+      Job(1, "A", "X", 128, v1::OUTCOME_OK, 10, 12800, 500, 10'000'000, 100),
+      Job(2, "A", "X", 128, v1::OUTCOME_OK, 20, 6400, 520, 10'000'000, 300),  // repetition of the cell
+      Job(3, "A", "X", 512, v1::OUTCOME_OK, 80, 6400, 800),
+      Job(4, "A", "X", 1024, v1::OUTCOME_EXCEEDS_CONTEXT),
+      Job(5, "B", "X", 128, v1::OUTCOME_OK, 40, 3200, 900, 20'000'000, 400),
+      Job(6, "B", "X", 512, v1::OUTCOME_TIMEOUT),
+      Job(7, "B", "X", 512, v1::OUTCOME_OOM),
+      Job(8, "C", "Y", 128, v1::OUTCOME_ERROR),
+  };
+}
+
+TEST(Report, CellsPoolRepetitionsAndKeepTheMostSpecificCause) {
+  auto cells = Cells(Fixture());
+  ASSERT_EQ(cells.size(), 6u);  // (A,128) (A,512) (A,1024) (B,128) (B,512) (C,128)
+  EXPECT_EQ(cells[0].jobs, 2);
+  EXPECT_DOUBLE_EQ(cells[0].median_ms, 15);         // median of 10 and 20
+  EXPECT_DOUBLE_EQ(cells[0].tokens_per_s, 9600);    // median of 12800 and 6400
+  EXPECT_EQ(cells[0].peak_rss_bytes, 520LL << 20);  // max
+  EXPECT_EQ(cells[4].cause, Cause::kMemory);        // oom outranks timeout
+  EXPECT_EQ(cells[2].cause, Cause::kContext);
+}
+
+TEST(Report, SuccessByLengthCountsDistinctModelsWithCauses) {
+  auto rows = SuccessByLength(Cells(Fixture()));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].seq_len, 128);
+  EXPECT_EQ(rows[0].models, 3);  // A counted once despite two jobs
+  EXPECT_EQ(rows[0].ok_models, 2);
+  EXPECT_NEAR(rows[0].success_rate(), 2.0 / 3, 1e-12);
+  EXPECT_EQ(rows[0].failures.at(Cause::kError), 1);
+  EXPECT_EQ(rows[1].models, 2);
+  EXPECT_EQ(rows[1].failures.at(Cause::kMemory), 1);
+  EXPECT_EQ(rows[2].models, 1);
+  EXPECT_EQ(rows[2].ok_models, 0);
+  EXPECT_EQ(rows[2].failures.at(Cause::kContext), 1);
+}
+
+TEST(Report, LoadMemoryAndThroughputByCategory) {
+  auto load = LoadAndMemoryByCategory(Cells(Fixture()));
+  ASSERT_EQ(load.size(), 1u);  // C never worked: no load figure for category Y
+  EXPECT_EQ(load[0].category, "X");
+  EXPECT_EQ(load[0].models, 2);
+  // A: cells' loads 200 (median of 100, 300) and 100 -> model median 150; B: 400. Median of {150, 400} = 275.
+  EXPECT_DOUBLE_EQ(load[0].load_ms.median, 275);
+  // Peak at the shortest ok length: A 520 MiB, B 900 MiB.
+  EXPECT_DOUBLE_EQ(load[0].peak_rss_mib.median, 710);
+  EXPECT_DOUBLE_EQ(load[0].peak_rss_mib.q1, 520);
+  EXPECT_DOUBLE_EQ(load[0].peak_rss_mib.q3, 900);
+
+  auto throughput = ThroughputByCategoryLength(Cells(Fixture()));
+  ASSERT_EQ(throughput.size(), 2u);
+  EXPECT_EQ(throughput[0].seq_len, 128);
+  EXPECT_DOUBLE_EQ(throughput[0].tokens_per_s.median, (9600.0 + 3200) / 2);
+  EXPECT_EQ(throughput[1].tokens_per_s.n, 1);
+}
+
+TEST(Report, PerModelWallClassScalingAndEfficiency) {
+  auto models = ScalingByModel(Cells(Fixture()));
+  ASSERT_EQ(models.size(), 3u);
+  const auto& a = models[0];
+  EXPECT_EQ(a.max_working_length, 512);
+  EXPECT_EQ(a.length_class, "Medium");
+  EXPECT_EQ(a.first_failing_length, 1024);
+  EXPECT_EQ(a.failure_cause, Cause::kContext);
+  EXPECT_NEAR(a.memory_scaling, 800.0 / 520, 1e-12);
+  // Latency 15 ms at 128 and 80 ms at 512: exponent log(80/15) / log(4).
+  ASSERT_TRUE(a.latency_fit.has_value());
+  EXPECT_NEAR(a.latency_fit->exponent, std::log(80.0 / 15) / std::log(4.0), 1e-9);
+  // Efficiency: tokens/s per million parameters, median over cells: {9600/10, 6400/10}.
+  EXPECT_DOUBLE_EQ(a.efficiency, (960.0 + 640) / 2);
+  EXPECT_EQ(models[1].length_class, "Low");
+  EXPECT_EQ(models[1].failure_cause, Cause::kMemory);
+  EXPECT_FALSE(models[1].latency_fit.has_value());  // one ok length: no fit
+  EXPECT_EQ(models[2].length_class, "Failed");
+  EXPECT_EQ(models[2].first_failing_length, 128);
+}
+
+TEST(Report, PowerLawFitRecoversAnExactExponent) {
+  std::vector<std::pair<double, double>> points;
+  for (double x : {128.0, 256.0, 512.0, 1024.0}) points.emplace_back(x, 3.0 * std::pow(x, 1.7));
+  auto fit = FitPowerLaw(points);
+  ASSERT_TRUE(fit.has_value());
+  EXPECT_NEAR(fit->exponent, 1.7, 1e-9);
+  EXPECT_NEAR(fit->coefficient, 3.0, 1e-9);
+  EXPECT_FALSE(FitPowerLaw({{128, 1}, {128, 2}}).has_value());  // one distinct length
+  EXPECT_FALSE(FitPowerLaw({{128, 0}, {256, 0}}).has_value());  // nothing positive to take logs of
+}
+
+TEST(Report, LengthClassBoundaries) {
+  EXPECT_EQ(LengthClass(1024), "High");
+  EXPECT_EQ(LengthClass(1023), "Medium");
+  EXPECT_EQ(LengthClass(512), "Medium");
+  EXPECT_EQ(LengthClass(511), "Low");
+  EXPECT_EQ(LengthClass(128), "Low");
+  EXPECT_EQ(LengthClass(127), "Failed");
+  EXPECT_EQ(LengthClass(0), "Failed");
+}
+
+TEST(Report, CsvRoundTripsExactly) {
+  auto rows = Fixture();
+  rows[7].message = "RuntimeError: \"bad\", shape [1,2]\nsecond line";
+  rows[0].model_id = "org/model,with,commas";
+  auto parsed = FromCsv(ToCsv(rows));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto& a = rows[i];
+    const auto& b = (*parsed)[i];
+    EXPECT_EQ(a.job_id, b.job_id);
+    EXPECT_EQ(a.model_id, b.model_id);
+    EXPECT_EQ(a.category, b.category);
+    EXPECT_EQ(a.seq_len, b.seq_len);
+    EXPECT_EQ(a.outcome, b.outcome);
+    EXPECT_EQ(a.message, b.message);
+    EXPECT_EQ(a.parameters, b.parameters);
+    EXPECT_EQ(a.median_ms, b.median_ms);  // %.17g round-trips doubles exactly
+    EXPECT_EQ(a.tokens_per_s, b.tokens_per_s);
+    EXPECT_EQ(a.peak_rss_bytes, b.peak_rss_bytes);
+  }
+  // The report from the round-tripped rows is the same report.
+  EXPECT_EQ(RenderText(Cells(*parsed)), RenderText(Cells(rows)));
+}
+
+TEST(Report, MalformedCsvIsAClearError) {
+  const std::string header = ToCsv({});
+  for (auto [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"", "empty input"},
+           {"a,b\n", "unexpected header"},
+           {header + "1,m,c,16,1,ok,,10,1,2,3,4\n", "12 fields, expected 13"},
+           {header + "1,m,c,sixteen,1,ok,,10,1,2,3,4,5\n", "column 4 is not an integer"},
+           {header + "1,m,c,16,1,great,,10,1,2,3,4,5\n", "unknown outcome \"great\""},
+           {header + "1,m,c,-16,1,ok,,10,1,2,3,4,5\n", "must be positive"},
+           {header + "1,\"m,c,16\n", "unterminated quoted field"}}) {
+    SCOPED_TRACE(text);
+    auto parsed = FromCsv(text);
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(parsed.status().message().find(expected), std::string::npos) << parsed.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace tscale::report
