@@ -1,4 +1,4 @@
--- tscale coordinator schema, version 2: the whole current schema, applied by tscale-server to an empty
+-- tscale coordinator schema, version 3: the whole current schema, applied by tscale-server to an empty
 -- database. A database of an older version is upgraded in place by the ordered steps in server/migrations.cc,
 -- keyed on PRAGMA user_version; tests check that the upgraded schema equals this one.
 -- Protobuf blobs hold the full message; the columns beside them are what queries filter on.
@@ -25,10 +25,14 @@ CREATE TABLE jobs (
   attempts       INTEGER NOT NULL DEFAULT 0,   -- leases handed out so far
   current_attempt INTEGER,                     -- attempts.id of the live lease, NULL when none
   created_ms     INTEGER NOT NULL,
-  updated_ms     INTEGER NOT NULL
+  updated_ms     INTEGER NOT NULL,
+  requirements   BLOB    NOT NULL DEFAULT x''  -- spec.requirements serialized: the routing key (version 3)
 );
 CREATE INDEX jobs_by_state ON jobs(state, id);
 CREATE INDEX jobs_by_sweep ON jobs(sweep_id, id);
+-- A claim walks the distinct requirements of the queued jobs through this index (a few seeks, however long
+-- the queue) instead of parsing every queued spec.
+CREATE INDEX jobs_by_requirements ON jobs(state, requirements, id);
 
 CREATE TABLE workers (
   id            TEXT    PRIMARY KEY,
@@ -47,7 +51,8 @@ CREATE TABLE attempts (
   lease_expires_ms INTEGER NOT NULL,
   ended_ms         INTEGER,
   end_reason       TEXT,                        -- completed / expired / cancelled / worker_restarted
-  worker_session   INTEGER NOT NULL DEFAULT 0   -- workers.session when leased
+  worker_session   INTEGER NOT NULL DEFAULT 0,  -- workers.session when leased
+  metric_events    INTEGER NOT NULL DEFAULT 0   -- progress events stored for this attempt, capped (version 3)
 );
 CREATE INDEX attempts_by_job ON attempts(job_id);
 
@@ -88,4 +93,4 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_sweep ON events(sweep_id, id);
 
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;

@@ -17,11 +17,16 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "client/progress.h"
 #include "client/report/aggregate.h"
 #include "client/report/csv.h"
+#include "client/report/render_html.h"
 #include "client/report/render_text.h"
+#include "client/sweep_request.h"
 #include "client/table.h"
+#include "common/byte_size.h"
 #include "common/grpc_channel.h"
+#include "common/host_info.h"
 #include "common/outcome.h"
 #include "common/version.h"
 #include "tscale/v1/tscale.grpc.pb.h"
@@ -103,11 +108,29 @@ std::optional<v1::ListModelsResponse> FetchModels(Connection& conn, int* exit_co
   return models;
 }
 
+int UsageError(const tscale::Status& status) {
+  std::cerr << "tscale-client: " << status.message() << "\n";
+  return kExitUsage;
+}
+
+// Every job matching `request`, following the coordinator's page cursor (pages are bounded server-side).
+grpc::Status ListAllResults(Connection& conn, v1::ListResultsRequest request, v1::ListResultsResponse* all) {
+  all->Clear();
+  while (true) {
+    v1::ListResultsResponse page;
+    auto ctx = conn.Context();
+    grpc::Status status = conn.stub->ListResults(ctx.get(), request, &page);
+    if (!status.ok()) return status;
+    for (auto& job : *page.mutable_jobs()) *all->add_jobs() = std::move(job);
+    if (page.next_after_job_id() == 0) return grpc::Status::OK;
+    request.set_after_job_id(page.next_after_job_id());
+  }
+}
+
 int PrintResults(Connection& conn, const v1::ListResultsRequest& request,
                  ResultsFormat format = ResultsFormat::kTable) {
   v1::ListResultsResponse response;
-  auto ctx = conn.Context();
-  grpc::Status status = conn.stub->ListResults(ctx.get(), request, &response);
+  grpc::Status status = ListAllResults(conn, request, &response);
   if (!status.ok()) return conn.Fail(status);
   if (format == ResultsFormat::kJson) {
     std::string json;
@@ -163,6 +186,9 @@ int PrintResults(Connection& conn, const v1::ListResultsRequest& request,
                   measured ? tscale::FormatMiB(r.memory().peak_rss_bytes()) : "", detail});
   }
   std::cout << table.Render();
+  const std::string walls =
+      tscale::report::RenderWalls(tscale::report::Walls(tscale::report::RowsFrom(response, v1::ListModelsResponse())));
+  if (!walls.empty()) std::cout << "\n" << walls;
   return kExitOk;
 }
 
@@ -196,19 +222,21 @@ int WatchSweep(Connection& conn, int64_t sweep_id, int64_t after_event_id) {
   const bool tty = isatty(STDOUT_FILENO);
   std::map<int64_t, std::string> job_names;  // job id -> "model@len"
   int total = 0;
-  {
+  // A wall-finder sweep grows while it runs: a job id not seen yet means the listing is refreshed.
+  auto refresh = [&]() -> grpc::Status {
     v1::ListResultsRequest list;
     list.set_sweep_id(sweep_id);
     v1::ListResultsResponse jobs;
-    auto ctx = conn.Context();
-    grpc::Status status = conn.stub->ListResults(ctx.get(), list, &jobs);
-    if (!status.ok()) return conn.Fail(status);
+    grpc::Status status = ListAllResults(conn, list, &jobs);
+    if (!status.ok()) return status;
     for (const auto& job : jobs.jobs())
       job_names[job.spec().job_id()] = job.spec().model_id() + "@" + std::to_string(job.spec().seq_len());
     total = jobs.jobs_size();
-  }
-  std::map<std::string, int> finished_by_outcome;
-  int finished = 0;
+    return status;
+  };
+  if (grpc::Status listed = refresh(); !listed.ok()) return conn.Fail(listed);
+  tscale::client::Progress progress;
+  progress.total = total;
   int64_t cursor = after_event_id;
   int failures = 0;
   while (true) {
@@ -222,12 +250,15 @@ int WatchSweep(Connection& conn, int64_t sweep_id, int64_t after_event_id) {
     while (reader->Read(&event)) {
       failures = 0;
       cursor = std::max(cursor, event.event_id());
+      if (event.unix_ms() > 0 && (progress.started_unix_ms == 0 || event.unix_ms() < progress.started_unix_ms))
+        progress.started_unix_ms = event.unix_ms();
       if (event.keepalive()) continue;
       if (event.end_of_sweep()) {
         if (tty) std::cout << "\n";
         std::cout << "sweep " << sweep_id << " finished (last event " << cursor << ")" << std::endl;
         return kExitOk;
       }
+      if (event.job_id() > 0 && !job_names.count(event.job_id()) && refresh().ok()) progress.total = total;
       const std::string name = job_names.count(event.job_id()) ? job_names[event.job_id()] : "?";
       std::string line =
           "[" + std::to_string(event.event_id()) + "] job " + std::to_string(event.job_id()) + " " + name + " ";
@@ -235,18 +266,15 @@ int WatchSweep(Connection& conn, int64_t sweep_id, int64_t after_event_id) {
         line += event.metric().phase() + " " + std::to_string(event.metric().iterations_done()) + " (last " +
                 tscale::FormatFixed(event.metric().last_latency_ms(), 1) + " ms)";
       } else if (event.state() == v1::JOB_STATE_FINISHED) {
-        ++finished;
-        ++finished_by_outcome[tscale::OutcomeName(event.outcome())];
+        ++progress.finished;
+        ++progress.by_outcome[tscale::OutcomeName(event.outcome())];
         line += tscale::OutcomeName(event.outcome()) + (event.detail().empty() ? "" : ": " + event.detail());
       } else {
         line += tscale::JobStateName(event.state()) + (event.detail().empty() ? "" : ": " + event.detail());
       }
       if (tty) {
-        std::string counts;
-        for (const auto& [outcome, count] : finished_by_outcome) counts += " " + outcome + "=" + std::to_string(count);
-        const int width = 30, filled = total > 0 ? width * finished / total : 0;
-        std::cout << "\r\033[K" << line << "\n[" << std::string(filled, '#') << std::string(width - filled, '.') << "] "
-                  << finished << "/" << total << counts << std::flush;
+        progress.now_unix_ms = tscale::NowUnixMs();
+        std::cout << "\r\033[K" << line << "\n" << tscale::client::ProgressBar(progress) << std::flush;
       } else {
         std::cout << line << std::endl;
       }
@@ -278,8 +306,9 @@ int main(int argc, char** argv) {
   // submit
   auto* submit = app.add_subcommand("submit", "submit a sweep: models x lengths x batch sizes x ...");
   v1::SweepSpec spec;
-  std::vector<std::string> models, dtypes, attention;
-  std::vector<int> lengths, batches;
+  std::vector<std::string> models, categories, lengths, dtypes, attention, required_labels, tags;
+  std::vector<int> batches;
+  std::string preset, device, min_device_memory;
   int repetitions = 1, warmup = 0, min_iters = 0, threads = 0;
   double min_time_s = 0, job_timeout_s = 0, wait_max_s = 0;
   std::string name;
@@ -287,8 +316,13 @@ int main(int argc, char** argv) {
   std::string sweep_file;
   submit->add_option("--file,-f", sweep_file, "sweep file: a SweepSpec in JSON (flags given too override it)")
       ->check(CLI::ExistingFile);
-  submit->add_option("--models,-m", models, "model ids or aliases")->delimiter(',');
-  submit->add_option("--lengths,-l", lengths, "sequence lengths")->delimiter(',');
+  submit->add_option("--preset", preset,
+                     "quick (the smallest model of every category at 128,512) or paper (every model at "
+                     "128,512,1024,2048); other flags refine it");
+  submit->add_option("--models,-m", models, "model ids or aliases, category:NAME, or all")->delimiter(',');
+  submit->add_option("--category", categories, "every catalog model of this category (repeatable)");
+  submit->add_option("--lengths,-l", lengths, "sequence lengths: N or a doubling range FROM..TO (128..2048)")
+      ->delimiter(',');
   submit->add_option("--batch,-b", batches, "batch sizes (default 1)")->delimiter(',');
   submit->add_option("--dtype", dtypes, "fp32, bf16, fp16 (default fp32)")->delimiter(',');
   submit->add_option("--attention", attention, "eager, memory_efficient, fused (default eager)")->delimiter(',');
@@ -300,6 +334,20 @@ int main(int argc, char** argv) {
   submit->add_option("--threads", threads, "runner threads (default: the worker's cores)");
   submit->add_option("--job-timeout-s", job_timeout_s, "execution limit of one job (default 1800)");
   submit->add_flag("--extend-context", extend_context, "run past the models' position limits");
+  submit->add_option("--device", device, "run only on workers of this device kind: cpu, cuda, mps");
+  submit->add_option("--min-device-memory", min_device_memory,
+                     "run only on workers with this much device memory (16G)");
+  submit->add_option("--require-label", required_labels, "run only on workers advertising this label (repeatable)");
+  submit->add_option("--tag", tags, "KEY=VALUE stored with the sweep (repeatable)");
+  bool find_wall = false;
+  int wall_start = 0, wall_max = 0, wall_resolution = 0;
+  submit->add_flag("--find-wall", find_wall,
+                   "find each model's longest working length: probes double from --wall-start until the first "
+                   "failure, then bisect to --wall-resolution (no --lengths)");
+  submit->add_option("--wall-start", wall_start, "with --find-wall: the first probe's length (default 128)");
+  submit->add_option("--wall-max", wall_max, "with --find-wall: stop growing here (default: the coordinator's cap)");
+  submit->add_option("--wall-resolution", wall_resolution,
+                     "with --find-wall: the final bracket's width in tokens (default 64)");
   submit->add_flag("--wait", wait, "wait until every job has finished");
   submit->add_option("--wait-max-s", wait_max_s, "with --wait: give up after this long (0 = never)");
   submit->add_flag("--results", show_results, "with --wait: print the results table at the end");
@@ -328,6 +376,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   report_cmd->add_option("--category", report_category, "only this category");
   report_cmd->add_option("--model", report_model, "only this model");
+  std::string report_html;
+  report_cmd->add_option("--html", report_html,
+                         "also write the report as one self-contained HTML file with SVG charts to this path");
 
   // status
   auto* status_cmd = app.add_subcommand("status", "progress of a sweep (or of the latest sweeps)");
@@ -367,20 +418,80 @@ int main(int argc, char** argv) {
         return kExitUsage;
       }
     }
+    for (const auto& c : categories) models.push_back("category:" + c);
+    const bool needs_catalog = !preset.empty() || std::any_of(models.begin(), models.end(), [](const std::string& m) {
+      return m == "all" || m.rfind("category:", 0) == 0;
+    });
+    std::optional<v1::ListModelsResponse> catalog;
+    if (needs_catalog) {
+      int code = kExitOk;
+      catalog = FetchModels(conn, &code);
+      if (!catalog) return code;
+    }
+    if (!preset.empty()) {
+      auto grid = tscale::client::Preset(preset, *catalog);
+      if (!grid.ok()) return UsageError(grid.status());
+      *spec.mutable_models() = grid->models();
+      *spec.mutable_seq_lengths() = grid->seq_lengths();
+      if (spec.name().empty()) spec.set_name(grid->name());
+    }
     if (spec.models().empty() && models.empty()) {
-      std::cerr << "tscale-client: submit: --models (or a sweep file with \"models\") is required\n";
+      std::cerr << "tscale-client: submit: --models, --category or --preset (or a sweep file with \"models\") is "
+                   "required\n";
       return kExitUsage;
     }
-    if (spec.seq_lengths().empty() && lengths.empty()) {
+    if (find_wall) {
+      spec.set_find_wall(true);
+      if (wall_start) spec.mutable_wall()->set_start_length(wall_start);
+      if (wall_max) spec.mutable_wall()->set_max_length(wall_max);
+      if (wall_resolution) spec.mutable_wall()->set_resolution(wall_resolution);
+    } else if (wall_start || wall_max || wall_resolution) {
+      std::cerr << "tscale-client: submit: --wall-start, --wall-max and --wall-resolution need --find-wall\n";
+      return kExitUsage;
+    }
+    if (spec.seq_lengths().empty() && lengths.empty() && !spec.find_wall()) {
       std::cerr << "tscale-client: submit: --lengths (or a sweep file with \"seqLengths\") is required\n";
       return kExitUsage;
     }
-    if (!models.empty()) spec.clear_models();
-    if (!lengths.empty()) spec.clear_seq_lengths();
+    if (!models.empty()) {
+      auto expanded = tscale::client::ExpandModels(models, catalog ? *catalog : v1::ListModelsResponse());
+      if (!expanded.ok()) return UsageError(expanded.status());
+      spec.clear_models();
+      for (const auto& m : *expanded) spec.add_models(m);
+    }
+    if (!lengths.empty()) {
+      auto parsed = tscale::client::ParseLengths(lengths);
+      if (!parsed.ok()) return UsageError(parsed.status());
+      spec.clear_seq_lengths();
+      for (int n : *parsed) spec.add_seq_lengths(n);
+    }
     if (!batches.empty()) spec.clear_batch_sizes();
     if (!name.empty()) spec.set_name(name);
-    for (const auto& m : models) spec.add_models(m);
-    for (int n : lengths) spec.add_seq_lengths(n);
+    if (!device.empty()) {
+      auto kind = tscale::ParseDeviceKind(device);
+      if (!kind) {
+        std::cerr << "tscale-client: --device: unknown device kind \"" << device << "\" (cpu, cuda, mps)\n";
+        return kExitUsage;
+      }
+      spec.mutable_requirements()->set_device_kind(*kind);
+    }
+    if (!min_device_memory.empty()) {
+      auto bytes = tscale::ParseByteSize(min_device_memory);
+      if (!bytes.ok()) {
+        std::cerr << "tscale-client: --min-device-memory: " << bytes.status().message() << "\n";
+        return kExitUsage;
+      }
+      spec.mutable_requirements()->set_min_device_memory_bytes(*bytes);
+    }
+    for (const auto& l : required_labels) spec.mutable_requirements()->add_labels(l);
+    for (const auto& tag : tags) {
+      const auto eq = tag.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "tscale-client: --tag: \"" << tag << "\" is not KEY=VALUE\n";
+        return kExitUsage;
+      }
+      (*spec.mutable_labels())[tag.substr(0, eq)] = tag.substr(eq + 1);
+    }
     for (int b : batches) spec.add_batch_sizes(b);
     for (const auto& d : dtypes) {
       auto parsed = tscale::ParseDType(d);
@@ -463,8 +574,7 @@ int main(int argc, char** argv) {
       v1::ListResultsRequest request;
       request.set_sweep_id(report_sweep);
       v1::ListResultsResponse jobs;
-      auto ctx = conn.Context();
-      grpc::Status status = conn.stub->ListResults(ctx.get(), request, &jobs);
+      grpc::Status status = ListAllResults(conn, request, &jobs);
       if (!status.ok()) return conn.Fail(status);
       int code = kExitOk;
       auto catalog = FetchModels(conn, &code);
@@ -482,6 +592,23 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     std::cout << tscale::report::RenderText(tscale::report::Cells(rows));
+    const std::string walls = tscale::report::RenderWalls(tscale::report::Walls(rows));
+    if (!walls.empty()) std::cout << "\n" << walls;
+    if (!report_html.empty()) {
+      tscale::report::HtmlReportOptions options;
+      options.scope = !report_csv.empty() ? report_csv
+                      : report_sweep > 0  ? "sweep " + std::to_string(report_sweep)
+                                          : "every sweep";
+      if (!report_category.empty()) options.scope += ", category " + report_category;
+      if (!report_model.empty()) options.scope += ", model " + report_model;
+      std::ofstream out(report_html, std::ios::binary | std::ios::trunc);
+      out << tscale::report::RenderHtml(rows, options);
+      if (!out.flush()) {
+        std::cerr << "tscale-client: report: cannot write " << report_html << "\n";
+        return kExitUsage;
+      }
+      std::cerr << "tscale-client: HTML report written to " << report_html << "\n";
+    }
     return kExitOk;
   }
 

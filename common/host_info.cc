@@ -1,9 +1,13 @@
 #include "common/host_info.h"
 
+#ifdef __linux__
+#include <sched.h>
+#endif
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -44,7 +48,7 @@ HostFacts ReadHostFacts() {
   if (gethostname(name, sizeof(name) - 1) == 0) facts.hostname = name;
   struct utsname uts {};
   if (uname(&uts) == 0) facts.os = std::string(uts.sysname) + " " + uts.release + " " + uts.machine;
-  facts.cpu_cores = static_cast<int>(std::thread::hardware_concurrency());
+  facts.cpu_cores = UsableCpuCores();
 #ifdef __APPLE__
   char brand[256] = {};
   size_t size = sizeof(brand);
@@ -64,6 +68,20 @@ HostFacts ReadHostFacts() {
   facts.ram_bytes = ReadProcKilobytes("/proc/meminfo", "MemTotal");
 #endif
   return facts;
+}
+
+int UsableCpuCores() {
+#ifdef __linux__
+  // hardware_concurrency counts the host's online CPUs; a worker pinned to a few of them (taskset, a
+  // cpuset, a container's --cpuset-cpus) that sized its threads by that would oversubscribe its share.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return count;
+  }
+#endif
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 int64_t CurrentRssBytes() {

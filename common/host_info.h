@@ -16,6 +16,10 @@ struct HostFacts {
 
 HostFacts ReadHostFacts();
 
+// Logical CPUs this process may run on: its affinity mask on Linux (which taskset, cpusets and container
+// runtimes narrow), else std::thread::hardware_concurrency(). At least 1.
+int UsableCpuCores();
+
 // Current and peak resident set size of this process in bytes (Linux: VmRSS / VmHWM; macOS: task info
 // and ru_maxrss). 0 when unknown.
 int64_t CurrentRssBytes();

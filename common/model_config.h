@@ -20,6 +20,9 @@ enum class NormType { kLayerNorm, kRmsNorm };
 enum class NormPlacement { kPre, kPost };
 // kGelu = exact erf GELU; kGeluTanh = HF "gelu_new"; kSiluGated = SwiGLU (gate * silu(up)).
 enum class Activation { kGelu, kGeluTanh, kRelu, kSiluGated };
+// Which layers use the sliding window (attention_window > 0): every layer, or the odd ones (GPT-Neo alternates
+// global and local layers, starting with global).
+enum class WindowLayers { kAll, kOdd };
 
 struct ModelConfig {
   std::string id;                    // canonical id, e.g. "google-bert/bert-base-uncased"
@@ -28,7 +31,8 @@ struct ModelConfig {
   std::string family;                // HF model_type, informational
 
   ArchKind arch = ArchKind::kEncoder;
-  int layers = 0;  // encoder or decoder blocks (the stack that exists)
+  int layers = 0;          // encoder or decoder blocks (the stack that exists); encoder blocks of an encoder-decoder
+  int decoder_layers = 0;  // encoder-decoder only: decoder blocks (self-attention, cross-attention, FFN)
   int hidden = 0;  // d_model
   int heads = 0;
   int kv_heads = 0;  // 0 = heads (MHA); fewer = GQA/MQA
@@ -42,6 +46,11 @@ struct ModelConfig {
   int position_offset = 0;   // RoBERTa/OPT: positions start at this row
   int max_input_tokens = 0;  // longest accepted input; 0 = no table bound
   int type_vocab = 0;        // token-type rows; 0 = none
+  int rotary_dims = 0;           // rotary: leading head dims rotated (GPT-J 64 of 256, Pythia 16 of 64); 0 = all
+  double rotary_base = 10000;    // rotary: theta
+  int relative_buckets = 0;      // relative_buckets (T5; ProphetNet's decoder): bias buckets; 0 = none
+  int relative_max_distance = 0;  // relative_buckets: the distance where buckets stop growing
+  bool scale_embedding = false;  // token embeddings times sqrt(hidden) (Pegasus, Blenderbot)
 
   NormType norm = NormType::kLayerNorm;
   double norm_eps = 1e-5;
@@ -49,8 +58,26 @@ struct ModelConfig {
   bool embedding_norm = false;  // norm right after the embedding sum (BERT)
   bool final_norm = false;      // norm after the last block (GPT-2 ln_f)
   Activation activation = Activation::kGelu;
-  bool bias = true;
-  bool pooler = false;  // BERT-style tanh pooler over the first token
+  bool bias = true;           // default of the three below, and of the norms' bias (LayerNorm only)
+  bool qkv_bias = true;       // query/key/value projections (GPT-Neo, GPT-J: none)
+  bool attn_out_bias = true;  // attention output projection
+  bool mlp_bias = true;       // FFN projections
+  bool pooler = false;        // BERT-style tanh pooler over the first token
+
+  bool parallel_residual = false;  // x + attn(norm1(x)) + mlp(norm2(x)) (GPT-J, GPT-NeoX, Phi, Falcon)
+  bool shared_block_norm = false;  // one norm feeds both branches of a parallel block (GPT-J, Phi, Falcon)
+  int shared_layer_groups = 0;     // ALBERT: layers cycle through this many parameter sets; 0 = none shared
+
+  int attention_window = 0;  // sliding window in tokens a query sees (causal: itself and the previous ones;
+                             // bidirectional: half on each side); 0 = full attention
+  WindowLayers window_layers = WindowLayers::kAll;
+  int global_tokens = 0;     // with a window: the first N tokens attend to and are seen by every token
+                             // (Longformer's global attention, BigBird's global blocks)
+  bool global_projections = false;  // Longformer: separate q/k/v weights for global attention (3 d x d + bias)
+  int conv_groups = 0;      // SqueezeBERT: q/k/v and FFN projections as grouped 1x1 convolutions; 0 = dense
+  int relative_positions = 0;  // DeBERTa v1: disentangled attention over 2 x this many relative embeddings
+  int ngram = 0;            // ProphetNet: n-gram predict streams (their embedding rows; the main stream is run)
+  std::string approximation;  // how an exotic architecture is approximated; empty = built faithfully
 
   double published_params_m = 0;  // the study's base-model count in millions (rounded to 0.1 M)
   int64_t reference_params = 0;   // exact count from the architecture facts file, when known
@@ -59,7 +86,12 @@ struct ModelConfig {
   int EffectiveKvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
   int EffectiveHeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
   int EffectiveEmbeddingSize() const { return embedding_size > 0 ? embedding_size : hidden; }
+  int EffectiveRotaryDims() const { return rotary_dims > 0 ? rotary_dims : EffectiveHeadDim(); }
   bool causal() const { return arch == ArchKind::kDecoder; }
+  // Whether block `layer` (0-based) of a stack uses the sliding window.
+  bool WindowedLayer(int layer) const {
+    return attention_window > 0 && (window_layers == WindowLayers::kAll || layer % 2 == 1);
+  }
 };
 
 // Checks ranges and combinations; the message names the field ("heads: must divide hidden (768)").

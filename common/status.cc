@@ -16,6 +16,8 @@ const char* StatusCodeName(Status::Code code) {
       return "PERMISSION_DENIED";
     case Status::Code::kUnauthenticated:
       return "UNAUTHENTICATED";
+    case Status::Code::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
     case Status::Code::kFailedPrecondition:
       return "FAILED_PRECONDITION";
     case Status::Code::kAborted:

@@ -17,6 +17,7 @@ class Status {
     kNotFound = 5,
     kAlreadyExists = 6,
     kPermissionDenied = 7,
+    kResourceExhausted = 8,
     kFailedPrecondition = 9,
     kAborted = 10,
     kOutOfRange = 11,
@@ -34,6 +35,7 @@ class Status {
   static Status AlreadyExists(std::string msg) { return Status(Code::kAlreadyExists, std::move(msg)); }
   static Status PermissionDenied(std::string msg) { return Status(Code::kPermissionDenied, std::move(msg)); }
   static Status Unauthenticated(std::string msg) { return Status(Code::kUnauthenticated, std::move(msg)); }
+  static Status ResourceExhausted(std::string msg) { return Status(Code::kResourceExhausted, std::move(msg)); }
   static Status FailedPrecondition(std::string msg) { return Status(Code::kFailedPrecondition, std::move(msg)); }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status OutOfRange(std::string msg) { return Status(Code::kOutOfRange, std::move(msg)); }

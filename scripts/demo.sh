@@ -38,4 +38,7 @@ worker_pid=$!
 echo "demo: coordinator on $address, database $run_dir/tscale.db, logs in $run_dir"
 "$build_dir/client/tscale-client" --server "$address" submit --name demo --models "$models" --lengths "$lengths" \
   --wait --results
+echo
+"$build_dir/client/tscale-client" --server "$address" report --sweep 1 --html "$run_dir/report.html"
+echo "demo: HTML report (SVG charts, opens offline in any browser): $run_dir/report.html"
 echo "demo: done in $(( $(date +%s) - start )) s"

@@ -11,8 +11,14 @@ CC=clang CXX=clang++ TSCALE_BUILD_DIR="$build_dir" bash scripts/build.sh -DTSCAL
 report="$build_dir/fuzz-report.txt"
 : > "$report"
 total=0
-for target in sweep_file model_config hf_config safetensors requests; do
+# The targets are the ones tests/fuzz/CMakeLists.txt defines (it writes their list into the build directory).
+read -r -a targets <<< "$(tr ';' ' ' < "$build_dir/tests/fuzz/targets.txt")"
+for target in "${targets[@]}"; do
   binary="$build_dir/tests/fuzz/fuzz_$target"
+  if [ ! -d "tests/fuzz/corpus/$target" ]; then
+    echo "fuzz: $target has no seed corpus (tests/fuzz/corpus/$target)"
+    exit 1
+  fi
   work="$build_dir/corpus/$target"
   mkdir -p "$work"
   regressions="tests/fuzz/regressions/$target"

@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
   openssl python3 clang libclang-rt-14-dev
+  python3-grpcio python3-protobuf
 )
 
 missing=()

@@ -61,10 +61,21 @@ grpc::Status ClientService::ListResults(grpc::ServerContext* context, const v1::
   filter.seq_len = request->seq_len();
   filter.outcome = request->outcome();
   filter.include_samples = request->include_samples();
-  filter.limit = request->limit();
-  auto jobs = ctx_.store->ListJobs(filter);
-  if (!jobs.ok()) return ToGrpcStatus(jobs.status());
-  for (auto& job : *jobs) *response->add_jobs() = std::move(job);
+  // Never unbounded: a page of at most kMaxListResults jobs, fewer when the samples or bytes budget fills first
+  // (ResultFilter); the response's cursor leads to the rest.
+  filter.limit = request->limit() > 0 ? request->limit() : kDefaultListResults;
+  filter.max_samples = kMaxListResultsSamples;
+  filter.max_bytes = kMaxListResultsBytes;
+  filter.after_job_id = request->after_job_id();
+  auto page = ctx_.store->ListJobs(filter);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  // "No such sweep" is not "no jobs match": a mistyped sweep id must not look like an empty result.
+  if (page->jobs.empty() && filter.sweep_id > 0) {
+    auto sweep = ctx_.store->GetSweepStatus(filter.sweep_id, NowUnixMs());
+    if (!sweep.ok()) return ToGrpcStatus(sweep.status());
+  }
+  for (auto& job : page->jobs) *response->add_jobs() = std::move(job);
+  response->set_next_after_job_id(page->next_after_job_id);
   return grpc::Status::OK;
 }
 
@@ -77,7 +88,10 @@ grpc::Status ClientService::WatchSweep(grpc::ServerContext* context, const v1::W
   const auto keepalive = std::chrono::milliseconds(static_cast<int64_t>(keepalive_s * 1000));
   constexpr int kBatch = 500;
 
+  using Clock = std::chrono::steady_clock;
   int64_t cursor = request->after_event_id();
+  Clock::time_point last_write = Clock::now();
+  bool finish_seen = true;  // the sweep may be done before the watch starts: check once
   // Sends every stored event past the cursor; false when the client has gone.
   auto drain = [&]() -> StatusOr<bool> {
     while (true) {
@@ -85,12 +99,17 @@ grpc::Status ClientService::WatchSweep(grpc::ServerContext* context, const v1::W
       if (!events.ok()) return events.status();
       for (const auto& event : *events) {
         if (!writer->Write(event)) return false;
+        last_write = Clock::now();
         cursor = event.event_id();
+        finish_seen = finish_seen || event.state() == v1::JOB_STATE_FINISHED;
       }
       if (static_cast<int>(events->size()) < kBatch) return true;
     }
   };
 
+  // The event signal is shared by every sweep: a wake-up says only that something, somewhere, changed. So the
+  // keepalive is due by this stream's own clock (nothing written to it for a keepalive interval), not by a
+  // quiet signal, which a busy server never has.
   while (true) {
     if (ctx_.event_signal->shutting_down())
       return grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -101,26 +120,37 @@ grpc::Status ClientService::WatchSweep(grpc::ServerContext* context, const v1::W
     if (!sent.ok()) return ToGrpcStatus(sent.status());
     if (!*sent) return grpc::Status::CANCELLED;
 
-    auto status = ctx_.store->GetSweepStatus(request->sweep_id(), NowUnixMs());
-    if (!status.ok()) return ToGrpcStatus(status.status());
-    if (status->done()) {
-      // Events of the last jobs may have committed between the drain and the status read.
-      auto last = drain();
-      if (!last.ok()) return ToGrpcStatus(last.status());
-      v1::SweepEvent end;
-      end.set_event_id(cursor);
-      end.set_end_of_sweep(true);
-      end.set_unix_ms(NowUnixMs());
-      writer->Write(end);
-      return grpc::Status::OK;
+    // A sweep becomes done only by a job finishing, which appends a FINISHED event: without a new one, the
+    // full status (counts, waiting reasons) is not worth recomputing on every wake-up.
+    if (finish_seen) {
+      finish_seen = false;
+      auto status = ctx_.store->GetSweepStatus(request->sweep_id(), NowUnixMs());
+      if (!status.ok()) return ToGrpcStatus(status.status());
+      if (status->done()) {
+        // Events of the last jobs may have committed between the drain and the status read.
+        auto last = drain();
+        if (!last.ok()) return ToGrpcStatus(last.status());
+        v1::SweepEvent end;
+        end.set_event_id(cursor);
+        end.set_end_of_sweep(true);
+        end.set_unix_ms(NowUnixMs());
+        writer->Write(end);
+        return grpc::Status::OK;
+      }
     }
-    if (!ctx_.event_signal->WaitFor(generation, keepalive) && !ctx_.event_signal->shutting_down()) {
+    const auto keepalive_due = last_write + keepalive;
+    if (Clock::now() >= keepalive_due) {
       v1::SweepEvent ping;
       ping.set_event_id(cursor);
       ping.set_keepalive(true);
       ping.set_unix_ms(NowUnixMs());
       if (!writer->Write(ping)) return grpc::Status::CANCELLED;
+      last_write = Clock::now();
+      continue;
     }
+    ctx_.event_signal->WaitFor(generation,
+                               std::chrono::duration_cast<std::chrono::milliseconds>(keepalive_due - Clock::now()) +
+                                   std::chrono::milliseconds(1));
   }
 }
 

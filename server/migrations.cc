@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "server/schema_sql.h"  // kSchemaSql: schema.sql, embedded at build time
+#include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
 namespace {
@@ -11,7 +12,30 @@ namespace {
 struct UpgradeStep {
   int to_version;
   const char* sql;  // must end by setting PRAGMA user_version = to_version
+  // Fills what SQL alone cannot (values inside protobuf blobs); runs after `sql` in the same transaction.
+  Status (*backfill)(sql::Database& db) = nullptr;
 };
+
+// Version 3 routes claims on jobs.requirements: copy each job's requirements out of its spec blob, so jobs
+// queued before the upgrade keep waiting for a matching worker.
+Status BackfillJobRequirements(sql::Database& db) {
+  // Read everything first: rows are not updated under a statement that is still scanning their table.
+  std::vector<std::pair<int64_t, std::string>> keys;
+  sql::Statement jobs(db, "SELECT id, spec FROM jobs");
+  while (jobs.Step()) {
+    v1::JobSpec spec;
+    if (!spec.ParseFromString(jobs.ColumnBlob(1)))
+      return Status::DataLoss("job " + std::to_string(jobs.ColumnInt(0)) + ": stored spec does not parse");
+    keys.emplace_back(jobs.ColumnInt(0), spec.requirements().SerializeAsString());
+  }
+  TSCALE_RETURN_IF_ERROR(jobs.status());
+  sql::Statement update(db, "UPDATE jobs SET requirements=? WHERE id=?");
+  for (const auto& [id, requirements] : keys) {
+    TSCALE_RETURN_IF_ERROR(update.BindBlob(1, requirements).Bind(2, id).Run());
+    update.Reset();
+  }
+  return Status::Ok();
+}
 
 // Append-only: step N turns a version N-1 database into version N. Never edit a released step; schema.sql
 // must always equal version 1 plus every step (tests/server/migrations_test.cc checks it).
@@ -26,6 +50,12 @@ const std::vector<UpgradeStep>& UpgradeSteps() {
        "  detail TEXT NOT NULL DEFAULT '', metric BLOB, unix_ms INTEGER NOT NULL);"
        "CREATE INDEX events_by_sweep ON events(sweep_id, id);"
        "PRAGMA user_version = 2;"},
+      {3,
+       "ALTER TABLE jobs ADD COLUMN requirements BLOB NOT NULL DEFAULT x'';"
+       "CREATE INDEX jobs_by_requirements ON jobs(state, requirements, id);"
+       "ALTER TABLE attempts ADD COLUMN metric_events INTEGER NOT NULL DEFAULT 0;"
+       "PRAGMA user_version = 3;",
+       BackfillJobRequirements},
   };
   return steps;
 }
@@ -62,6 +92,7 @@ Status MigrateToLatest(sql::Database& db) {
     sql::WriteTransaction txn(db);
     TSCALE_RETURN_IF_ERROR(txn.status());
     Status applied = db.Exec(step.sql);
+    if (applied.ok() && step.backfill) applied = step.backfill(db);
     if (!applied.ok())
       return Status::Internal("upgrade to schema version " + std::to_string(step.to_version) +
                               " failed: " + applied.message());

@@ -59,16 +59,7 @@ Status ValidateMetric(const v1::MetricEvent& metric) {
 Status ValidateComplete(const v1::CompleteJobRequest& request) {
   TSCALE_RETURN_IF_ERROR(ValidateWorkerId(request.worker_id()));
   if (request.attempt_id() <= 0) return Field("attempt_id", "must be positive");
-  const auto& result = request.result();
-  if (!v1::Outcome_IsValid(result.outcome()) || result.outcome() == v1::OUTCOME_UNSPECIFIED)
-    return Field("result.outcome", "must be set");
-  if (result.samples_ms_size() > kMaxSamplesPerResult) return Field("result.samples_ms", "at most 1000000 samples");
-  for (double sample : result.samples_ms())
-    if (!std::isfinite(sample) || sample < 0) return Field("result.samples_ms", "must be finite and >= 0");
-  if (result.stderr_tail().size() > kMaxStderrTail) return Field("result.stderr_tail", "at most 64 KiB");
-  if (result.message().size() > kMaxMessageText) return Field("result.message", "at most 64 KiB");
-  if (result.invalid_reasons_size() > 64) return Field("result.invalid_reasons", "at most 64");
-  return Status::Ok();
+  return ValidateResult(request.result(), "result.");
 }
 
 Status ValidateRelease(const v1::ReleaseLeaseRequest& request) {
@@ -91,7 +82,9 @@ Status ValidateListSweeps(const v1::ListSweepsRequest& request) {
 Status ValidateListResults(const v1::ListResultsRequest& request) {
   if (request.sweep_id() < 0) return Field("sweep_id", "must not be negative");
   if (request.seq_len() < 0) return Field("seq_len", "must not be negative");
-  if (request.limit() < 0) return Field("limit", "must not be negative");
+  if (request.limit() < 0 || request.limit() > kMaxListResults)
+    return Field("limit", "must be in 0..10000 (0 = 1000 per page)");
+  if (request.after_job_id() < 0) return Field("after_job_id", "must not be negative");
   if (!v1::Outcome_IsValid(request.outcome())) return Field("outcome", "unknown value");
   if (request.model_id().size() > 256 || request.category().size() > 256)
     return Field("model_id", "filters are at most 256 characters");

@@ -1,14 +1,17 @@
 #include "server/store.h"
 
+#include "common/wall_search.h"
+
 #include <algorithm>
+#include <array>
+#include <exception>
+#include <new>
 
 #include "common/outcome.h"
 #include "server/migrations.h"
 
 namespace tscale {
 namespace {
-
-constexpr int kClaimScanLimit = 512;  // queued jobs examined per claim for a capability match
 
 std::string Serialize(const google::protobuf::Message& message) {
   std::string bytes;
@@ -20,6 +23,28 @@ template <typename Message>
 Status Parse(const std::string& bytes, Message* out, const char* what) {
   if (!out->ParseFromString(bytes)) return Status::DataLoss(std::string("stored ") + what + " does not parse");
   return Status::Ok();
+}
+
+// The status of a write whose body threw. Building the message may itself throw (out of memory): then the
+// status goes without one.
+Status ThrownWrite(const char* what) noexcept {
+  try {
+    return Status::Internal(std::string("write failed with an exception: ") + what);
+  } catch (...) {
+    return Status::Internal(std::string());
+  }
+}
+
+// A body's exception becomes its status. Unwinding through the group commit instead would leave the
+// transaction open and the writer queue blocked behind an entry whose thread has gone.
+Status RunBody(const std::function<Status()>& body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return ThrownWrite(e.what());
+  } catch (...) {
+    return ThrownWrite("unknown exception");
+  }
 }
 
 }  // namespace
@@ -64,47 +89,67 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
 // Group commit, after LevelDB's writer queue: a write waits in a FIFO; the write at the front runs itself
 // and every write queued behind it (up to kMaxGroup) inside one BEGIN IMMEDIATE ... COMMIT, so one fsync
 // serves the whole group. Each body runs inside its own savepoint: a body that fails is rolled back alone.
+//
+// Exception safety: once the leader has taken its group, nothing may throw until the group is popped and its
+// members woken, or every later write would wait forever behind them. So the group is a fixed array (no
+// allocation), and CommitGroup turns every exception into statuses.
 Status Store::Write(const std::function<Status()>& body) {
   constexpr size_t kMaxGroup = 256;
   PendingWrite self;
   self.body = &body;
   std::unique_lock queue_lock(queue_mu_);
-  queue_.push_back(&self);
+  try {
+    queue_.push_back(&self);
+  } catch (const std::bad_alloc&) {  // nothing was queued
+    return Status::Internal("write failed: out of memory");
+  }
   while (!self.done && &self != queue_.front()) self.cv.wait(queue_lock);
   if (self.done) return self.status;
 
+  std::array<PendingWrite*, kMaxGroup> group;
   const size_t size = std::min(queue_.size(), kMaxGroup);
-  std::vector<PendingWrite*> group(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(size));
+  std::copy_n(queue_.begin(), size, group.begin());
   queue_lock.unlock();
-  CommitGroup(group);
+  CommitGroup(group.data(), size);
   queue_lock.lock();
-  for (PendingWrite* member : group) {
+  for (size_t i = 0; i < size; ++i) {
     queue_.pop_front();
-    if (member != &self) {
-      member->done = true;
-      member->cv.notify_one();
+    if (group[i] != &self) {
+      group[i]->done = true;
+      group[i]->cv.notify_one();
     }
   }
   if (!queue_.empty()) queue_.front()->cv.notify_one();
   return self.status;
 }
 
-void Store::CommitGroup(const std::vector<PendingWrite*>& group) {
+void Store::CommitGroup(PendingWrite* const* group, size_t size) noexcept {
   std::lock_guard lock(mu_);
-  if (Status begin = db_.Exec("BEGIN IMMEDIATE"); !begin.ok()) {
-    for (PendingWrite* member : group) member->status = begin;
-    return;
-  }
-  for (PendingWrite* member : group) {
-    Status savepoint = db_.Exec("SAVEPOINT write_op");
-    member->status = savepoint.ok() ? (*member->body)() : savepoint;
-    if (!member->status.ok() && savepoint.ok()) db_.Exec("ROLLBACK TO write_op");
-    if (savepoint.ok()) db_.Exec("RELEASE write_op");
-  }
-  if (Status commit = db_.Exec("COMMIT"); !commit.ok()) {
-    db_.Exec("ROLLBACK");
-    for (PendingWrite* member : group)
-      if (member->status.ok()) member->status = commit;
+  try {
+    if (Status begin = db_.Exec("BEGIN IMMEDIATE"); !begin.ok()) {
+      for (size_t i = 0; i < size; ++i) group[i]->status = begin;
+      return;
+    }
+    for (size_t i = 0; i < size; ++i) {
+      PendingWrite* member = group[i];
+      Status savepoint = db_.Exec("SAVEPOINT write_op");
+      member->status = savepoint.ok() ? RunBody(*member->body) : savepoint;
+      if (!member->status.ok() && savepoint.ok()) db_.Exec("ROLLBACK TO write_op");
+      if (savepoint.ok()) db_.Exec("RELEASE write_op");
+    }
+    if (Status commit = db_.Exec("COMMIT"); !commit.ok()) {
+      db_.Exec("ROLLBACK");
+      for (size_t i = 0; i < size; ++i)
+        if (group[i]->status.ok()) group[i]->status = commit;
+    }
+  } catch (...) {
+    // The transaction machinery itself threw (out of memory building a statement or a message): whatever the
+    // group wrote is rolled back and every member fails; the queue moves on.
+    try {
+      db_.Exec("ROLLBACK");
+    } catch (...) {
+    }
+    for (size_t i = 0; i < size; ++i) group[i]->status = ThrownWrite("the group commit failed");
   }
 }
 
@@ -116,27 +161,7 @@ StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<Plan
     TSCALE_RETURN_IF_ERROR(sweep.Run());
     const int64_t sweep_id = db_.LastInsertRowId();
 
-    sql::Statement insert(db_,
-                          "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
-                          "repetition, spec, state, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
-    for (auto& job : jobs) {
-      job.spec.set_sweep_id(sweep_id);
-      const auto& s = job.spec;
-      insert.Bind(1, sweep_id)
-          .Bind(2, s.model_id())
-          .Bind(3, job.category)
-          .Bind(4, s.seq_len())
-          .Bind(5, s.batch_size())
-          .Bind(6, static_cast<int>(s.dtype()))
-          .Bind(7, static_cast<int>(s.attention()))
-          .Bind(8, s.repetition())
-          .BindBlob(9, Serialize(s))
-          .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
-          .Bind(11, now_ms)
-          .Bind(12, now_ms);
-      TSCALE_RETURN_IF_ERROR(insert.Run());
-      insert.Reset();
-    }
+    for (auto& job : jobs) TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &job, now_ms));
     out_value = sweep_id;
     return Status::Ok();
   });
@@ -278,20 +303,41 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
     auto expired = ExpireLeasesLocked(now_ms);
     if (!expired.ok()) return expired.status();
 
-    sql::Statement queued(db_, "SELECT id, spec FROM jobs WHERE state=? ORDER BY id LIMIT ?");
-    queued.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, kClaimScanLimit);
-    std::optional<v1::JobSpec> chosen;
-    while (queued.Step()) {
-      v1::JobSpec spec;
-      TSCALE_RETURN_IF_ERROR(Parse(queued.ColumnBlob(1), &spec, "job spec"));
-      if (WorkerMatches(caps, spec.requirements())) {
-        spec.set_job_id(queued.ColumnInt(0));
-        chosen = std::move(spec);
-        break;
-      }
+    // The oldest queued job this worker can run, wherever it is in the queue. Queued jobs share few distinct
+    // requirements (a sweep has one set), so walk those through jobs_by_requirements, one index seek per
+    // set, taking the oldest job of each: a claim costs the same behind 10 or 100,000 jobs it cannot run.
+    sql::Statement next_set(db_,
+                            "SELECT requirements, id FROM jobs WHERE state=?1 AND requirements > ?2 "
+                            "ORDER BY requirements, id LIMIT 1");
+    int64_t chosen_id = 0;
+    std::optional<std::string> previous_set;
+    while (true) {
+      next_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
+      // SQLite sorts every TEXT value before every BLOB, so text '' starts the walk below the first set (x'').
+      if (previous_set)
+        next_set.BindBlob(2, *previous_set);
+      else
+        next_set.Bind(2, std::string());
+      if (!next_set.Step()) break;
+      previous_set = next_set.ColumnBlob(0);
+      const int64_t oldest = next_set.ColumnInt(1);
+      next_set.Reset();
+      v1::Requirements requirements;
+      TSCALE_RETURN_IF_ERROR(Parse(*previous_set, &requirements, "job requirements"));
+      if (WorkerMatches(caps, requirements) && (chosen_id == 0 || oldest < chosen_id)) chosen_id = oldest;
     }
-    TSCALE_RETURN_IF_ERROR(queued.status());
-    if (!chosen) return Status::Ok();  // keeps the lease expiry and last_seen update
+    TSCALE_RETURN_IF_ERROR(next_set.status());
+    if (chosen_id == 0) return Status::Ok();  // keeps the lease expiry and last_seen update
+
+    std::optional<v1::JobSpec> chosen;
+    {
+      sql::Statement spec(db_, "SELECT spec FROM jobs WHERE id=?");
+      spec.Bind(1, chosen_id);
+      if (!spec.Step()) return spec.status().ok() ? Status::Internal("queued job vanished") : spec.status();
+      chosen.emplace();
+      TSCALE_RETURN_IF_ERROR(Parse(spec.ColumnBlob(0), &*chosen, "job spec"));
+      chosen->set_job_id(chosen_id);
+    }
 
     const int64_t expires = now_ms + options_.lease_ms;
     sql::Statement attempt(db_,
@@ -358,6 +404,72 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
   return out_value;
 }
 
+Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms) {
+  job->spec.set_sweep_id(sweep_id);
+  const auto& s = job->spec;
+  sql::Statement insert(db_,
+                        "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
+                        "repetition, spec, state, created_ms, updated_ms, requirements) "
+                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  insert.Bind(1, sweep_id)
+      .Bind(2, s.model_id())
+      .Bind(3, job->category)
+      .Bind(4, s.seq_len())
+      .Bind(5, s.batch_size())
+      .Bind(6, static_cast<int>(s.dtype()))
+      .Bind(7, static_cast<int>(s.attention()))
+      .Bind(8, s.repetition())
+      .BindBlob(9, Serialize(s))
+      .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
+      .Bind(11, now_ms)
+      .Bind(12, now_ms)
+      .BindBlob(13, Serialize(s.requirements()));
+  return insert.Run();
+}
+
+Status Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
+  sql::Statement finished(db_, "SELECT sweep_id, category, spec FROM jobs WHERE id=?");
+  finished.Bind(1, job_id);
+  if (!finished.Step()) return finished.status().ok() ? Status::Ok() : finished.status();
+  PlannedJob next;
+  const int64_t sweep_id = finished.ColumnInt(0);
+  next.category = finished.ColumnText(1);
+  TSCALE_RETURN_IF_ERROR(Parse(finished.ColumnBlob(2), &next.spec, "job spec"));
+  if (!next.spec.has_wall()) return Status::Ok();
+
+  // The search's probes so far: the same sweep, model and variant.
+  sql::Statement probes_query(db_,
+                              "SELECT j.seq_len, j.state, r.outcome, r.peak_rss_bytes FROM jobs j "
+                              "LEFT JOIN results r ON r.job_id = j.id WHERE j.sweep_id=? AND j.model_id=? "
+                              "AND j.batch_size=? AND j.dtype=? AND j.attention=? AND j.repetition=? ORDER BY j.id");
+  const auto& s = next.spec;
+  probes_query.Bind(1, sweep_id)
+      .Bind(2, s.model_id())
+      .Bind(3, s.batch_size())
+      .Bind(4, static_cast<int>(s.dtype()))
+      .Bind(5, static_cast<int>(s.attention()))
+      .Bind(6, s.repetition());
+  std::vector<wall::Probe> probes;
+  while (probes_query.Step()) {
+    wall::Probe p;
+    p.seq_len = static_cast<int>(probes_query.ColumnInt(0));
+    p.finished = probes_query.ColumnInt(1) == v1::JOB_STATE_FINISHED;
+    p.outcome = static_cast<v1::Outcome>(probes_query.ColumnInt(2));
+    p.peak_rss_bytes = probes_query.ColumnInt(3);
+    probes.push_back(p);
+  }
+  TSCALE_RETURN_IF_ERROR(probes_query.status());
+  const wall::Step step =
+      wall::NextProbe(probes, {s.wall().start_length(), s.wall().max_length(), s.wall().resolution()});
+  if (step.kind != wall::StepKind::kProbe) return Status::Ok();
+  next.spec.clear_job_id();
+  next.spec.set_seq_len(step.seq_len);
+  TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &next, now_ms));
+  const int64_t probe_id = db_.LastInsertRowId();
+  return AppendEventLocked(probe_id, 0, v1::JOB_STATE_QUEUED, v1::OUTCOME_UNSPECIFIED,
+                           "wall finder: next probe at " + std::to_string(step.seq_len) + " tokens", nullptr, now_ms);
+}
+
 Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms) {
   v1::Result without_samples = result;
   without_samples.clear_samples_ms();
@@ -386,8 +498,9 @@ Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64
   sql::Statement finish(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
   TSCALE_RETURN_IF_ERROR(
       finish.Bind(1, static_cast<int>(v1::JOB_STATE_FINISHED)).Bind(2, now_ms).Bind(3, job_id).Run());
-  return AppendEventLocked(job_id, result.attempt_id(), v1::JOB_STATE_FINISHED, result.outcome(), result.message(),
-                           nullptr, now_ms);
+  TSCALE_RETURN_IF_ERROR(AppendEventLocked(job_id, result.attempt_id(), v1::JOB_STATE_FINISHED, result.outcome(),
+                                           result.message(), nullptr, now_ms));
+  return AdvanceWallSearchLocked(job_id, now_ms);
 }
 
 StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
@@ -395,7 +508,7 @@ StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int
   CompletionOutcome out_value{};
   const Status written = Write([&]() -> Status {
     sql::Statement attempt(db_,
-                           "SELECT a.job_id, a.worker_id, j.current_attempt FROM attempts a "
+                           "SELECT a.job_id, a.worker_id, j.current_attempt, a.end_reason FROM attempts a "
                            "JOIN jobs j ON j.id = a.job_id WHERE a.id=?");
     attempt.Bind(1, attempt_id);
     if (!attempt.Step()) {
@@ -405,13 +518,20 @@ StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int
     const int64_t job_id = attempt.ColumnInt(0);
     const std::string owner = attempt.ColumnText(1);
     const bool is_current = !attempt.ColumnIsNull(2) && attempt.ColumnInt(2) == attempt_id;
+    const bool completed = attempt.ColumnText(3) == "completed";
 
-    sql::Statement existing(db_, "SELECT attempt_id, result FROM results WHERE job_id=?");
+    sql::Statement existing(db_, "SELECT attempt_id, result, outcome FROM results WHERE job_id=?");
     existing.Bind(1, job_id);
     if (existing.Step()) {
       if (existing.ColumnInt(0) != attempt_id)
         return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
                                " was finished by attempt " + std::to_string(existing.ColumnInt(0)));
+      // A cancel or a `lost` verdict records the attempt that was live, but that attempt did not produce the
+      // result: its fencing token is void, so its late completion is refused, not acknowledged as a duplicate.
+      if (!completed)
+        return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
+                               " ended " + OutcomeName(static_cast<v1::Outcome>(existing.ColumnInt(2))) +
+                               " while it ran");
       out_value.duplicate = true;
       return Parse(existing.ColumnBlob(1), &out_value.stored, "result");
     }
@@ -511,17 +631,18 @@ Status Store::WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepSt
   }
   // Group the queued jobs by their requirements and name each group no live worker can serve.
   std::map<std::string, std::pair<int, v1::Requirements>> unmatched;
-  sql::Statement queued(db_, "SELECT spec FROM jobs WHERE sweep_id=? AND state=? LIMIT 10000");
+  sql::Statement queued(db_,
+                        "SELECT requirements, COUNT(*) FROM (SELECT requirements FROM jobs WHERE sweep_id=? AND "
+                        "state=? LIMIT 10000) GROUP BY requirements");
   queued.Bind(1, sweep_id).Bind(2, static_cast<int>(v1::JOB_STATE_QUEUED));
   while (queued.Step()) {
-    v1::JobSpec spec;
-    TSCALE_RETURN_IF_ERROR(Parse(queued.ColumnBlob(0), &spec, "job spec"));
-    const auto& req = spec.requirements();
+    v1::Requirements req;
+    TSCALE_RETURN_IF_ERROR(Parse(queued.ColumnBlob(0), &req, "job requirements"));
     bool served = std::any_of(live_workers.begin(), live_workers.end(),
                               [&](const v1::WorkerCapabilities& caps) { return WorkerMatches(caps, req); });
     if (served) continue;
-    auto& entry = unmatched[Serialize(req)];
-    ++entry.first;
+    auto& entry = unmatched[queued.ColumnBlob(0)];
+    entry.first += static_cast<int>(queued.ColumnInt(1));
     entry.second = req;
   }
   TSCALE_RETURN_IF_ERROR(queued.status());
@@ -553,44 +674,57 @@ StatusOr<std::vector<v1::SweepStatus>> Store::ListSweeps(int limit, int64_t now_
   return out;
 }
 
-StatusOr<std::vector<v1::JobView>> Store::ListJobs(const ResultFilter& f) {
+StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
   std::lock_guard lock(mu_);
+  const int64_t limit = f.limit > 0 ? f.limit : ResultFilter().limit;
   // Each filter is "(? = <zero> OR column = ?)" so the statement text is fixed and every value is bound.
   sql::Statement jobs(db_,
                       "SELECT j.id, j.spec, j.state, j.attempts, r.result FROM jobs j "
                       "LEFT JOIN results r ON r.job_id = j.id "
                       "WHERE (?1 = 0 OR j.sweep_id = ?1) AND (?2 = '' OR j.model_id = ?2) "
                       "AND (?3 = '' OR j.category = ?3) AND (?4 = 0 OR j.seq_len = ?4) "
-                      "AND (?5 = 0 OR r.outcome = ?5) ORDER BY j.id LIMIT ?6");
+                      "AND (?5 = 0 OR r.outcome = ?5) AND j.id > ?7 ORDER BY j.id LIMIT ?6");
   jobs.Bind(1, f.sweep_id)
       .Bind(2, f.model_id)
       .Bind(3, f.category)
       .Bind(4, f.seq_len)
       .Bind(5, static_cast<int>(f.outcome))
-      .Bind(6, f.limit > 0 ? f.limit : -1);
-  std::vector<v1::JobView> out;
+      .Bind(6, limit + 1)  // one past the page: says whether another page follows
+      .Bind(7, f.after_job_id);
+  sql::Statement samples(db_, "SELECT latency_ms FROM samples WHERE job_id=? ORDER BY idx");
+  JobPage page;
+  int64_t page_samples = 0, page_bytes = 0;
   while (jobs.Step()) {
+    if (static_cast<int64_t>(page.jobs.size()) == limit) {
+      page.next_after_job_id = page.jobs.back().spec().job_id();
+      break;
+    }
     v1::JobView view;
     TSCALE_RETURN_IF_ERROR(Parse(jobs.ColumnBlob(1), view.mutable_spec(), "job spec"));
     view.mutable_spec()->set_job_id(jobs.ColumnInt(0));
     view.set_state(static_cast<v1::JobState>(jobs.ColumnInt(2)));
     view.set_attempts(static_cast<int>(jobs.ColumnInt(3)));
     if (!jobs.ColumnIsNull(4)) TSCALE_RETURN_IF_ERROR(Parse(jobs.ColumnBlob(4), view.mutable_result(), "result"));
-    out.push_back(std::move(view));
-  }
-  TSCALE_RETURN_IF_ERROR(jobs.status());
-
-  if (f.include_samples) {
-    sql::Statement samples(db_, "SELECT latency_ms FROM samples WHERE job_id=? ORDER BY idx");
-    for (auto& view : out) {
-      if (!view.has_result()) continue;
+    if (f.include_samples && view.has_result()) {
       samples.Bind(1, view.spec().job_id());
       while (samples.Step()) view.mutable_result()->add_samples_ms(samples.ColumnDouble(0));
       TSCALE_RETURN_IF_ERROR(samples.status());
       samples.Reset();
     }
+    // The budgets end the page before the job that would overflow it; the first job always fits (one result
+    // is bounded by request validation), so following the cursor always makes progress.
+    const int64_t job_samples = view.result().samples_ms_size();
+    const int64_t job_bytes = static_cast<int64_t>(view.ByteSizeLong());
+    if (!page.jobs.empty() && (page_samples + job_samples > f.max_samples || page_bytes + job_bytes > f.max_bytes)) {
+      page.next_after_job_id = page.jobs.back().spec().job_id();
+      break;
+    }
+    page_samples += job_samples;
+    page_bytes += job_bytes;
+    page.jobs.push_back(std::move(view));
   }
-  return out;
+  TSCALE_RETURN_IF_ERROR(jobs.status());
+  return page;
 }
 
 StatusOr<std::vector<v1::WorkerView>> Store::ListWorkers() {
@@ -640,6 +774,13 @@ Status Store::RecordMetric(const std::string& worker_id, const v1::MetricEvent& 
       return Status::Aborted("attempt " + std::to_string(metric.attempt_id()) + " is not a live lease of worker \"" +
                              worker_id + "\"");
     }
+    // Counted per attempt in the database, so neither new streams nor a server restart reset the bound.
+    sql::Statement count(db_, "UPDATE attempts SET metric_events = metric_events + 1 WHERE id=? AND metric_events < ?");
+    TSCALE_RETURN_IF_ERROR(count.Bind(1, metric.attempt_id()).Bind(2, options_.max_metric_events_per_attempt).Run());
+    if (db_.Changes() == 0)
+      return Status::ResourceExhausted("attempt " + std::to_string(metric.attempt_id()) + " has reported " +
+                                       std::to_string(options_.max_metric_events_per_attempt) +
+                                       " progress events, the most one attempt may store");
     TSCALE_RETURN_IF_ERROR(AppendEventLocked(live.ColumnInt(0), metric.attempt_id(), v1::JOB_STATE_RUNNING,
                                              v1::OUTCOME_UNSPECIFIED, metric.phase(), &metric, now_ms));
     return Status::Ok();

@@ -9,6 +9,8 @@
 // restarted, so the job took it down or it crashed), or its job is cancelled. An ended attempt's job goes
 // back to the queue, unless it has had max_attempts leases (-> lost) or has taken quarantine_after workers
 // down (-> lost, quarantined). Every transition is also appended to the events table, the watch stream.
+// A completion is accepted as a duplicate only from the attempt that completed the job: an attempt whose job
+// was cancelled or ended `lost` meanwhile gets ABORTED, like any other stale fencing token.
 #pragma once
 
 #include <condition_variable>
@@ -34,6 +36,9 @@ struct StoreOptions {
   int quarantine_after = 2;   // worker restarts during one job's attempts before it is quarantined
   int busy_timeout_ms = 10'000;
   int64_t worker_live_ms = 60'000;  // a worker not seen for this long does not count as live
+  // Progress events one attempt may store; more are refused (RESOURCE_EXHAUSTED). At the runner's rate of
+  // at most two a second this covers a job of more than an hour, and it bounds what a worker can write.
+  int max_metric_events_per_attempt = 10'000;
 };
 
 // A job as planned at submit time: the spec plus what queries filter on.
@@ -49,7 +54,17 @@ struct ResultFilter {
   int seq_len = 0;
   v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
   bool include_samples = false;
-  int limit = 0;  // 0 = no limit
+  int64_t after_job_id = 0;  // page cursor: only jobs with a larger id
+  // A page holds at most `limit` jobs, and ends early before the job that would take it past `max_samples`
+  // samples or `max_bytes` serialized (a page always holds at least one job, so paging makes progress).
+  int limit = 1000;
+  int64_t max_samples = 1'000'000;
+  int64_t max_bytes = 32 << 20;
+};
+
+struct JobPage {
+  std::vector<v1::JobView> jobs;  // ordered by job id
+  int64_t next_after_job_id = 0;  // non-zero when more jobs match: the cursor of the next page
 };
 
 struct RegisteredWorker {
@@ -94,7 +109,8 @@ class Store {
   // count towards max_attempts. ABORTED when the attempt is not the worker's live one.
   Status ReleaseAttempt(const std::string& worker_id, int64_t attempt_id, const std::string& reason, int64_t now_ms);
 
-  // Records a runner progress report as an event; ABORTED when the attempt is not the job's live one.
+  // Records a runner progress report as an event; ABORTED when the attempt is not the job's live one,
+  // RESOURCE_EXHAUSTED past options().max_metric_events_per_attempt (nothing is stored then).
   Status RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms);
 
   // Cancels one job (job_id > 0) or every unfinished job of a sweep: each gets a `cancelled` result and its
@@ -109,11 +125,13 @@ class Store {
 
   StatusOr<v1::SweepStatus> GetSweepStatus(int64_t sweep_id, int64_t now_ms);
   StatusOr<std::vector<v1::SweepStatus>> ListSweeps(int limit, int64_t now_ms);
-  StatusOr<std::vector<v1::JobView>> ListJobs(const ResultFilter& filter);
+  // One page of the jobs that match `filter` (see ResultFilter for the bounds).
+  StatusOr<JobPage> ListJobs(const ResultFilter& filter);
   StatusOr<std::vector<v1::WorkerView>> ListWorkers();
   StatusOr<std::map<std::string, int>> CountJobsByState();
 
  private:
+  friend class StoreTestPeer;  // tests/server/store_test.cc drives Write directly
   explicit Store(StoreOptions options) : options_(options) {}
 
   struct PendingWrite {
@@ -123,9 +141,10 @@ class Store {
     std::condition_variable cv;
   };
   // Runs `body` in a write transaction shared with the writes queued beside it (group commit); returns the
-  // body's status, or the commit's when the commit fails. Bodies must not call Write.
+  // body's status, or the commit's when the commit fails. Bodies must not call Write. A body that throws
+  // fails alone with INTERNAL (its changes rolled back); the exception never leaves Write.
   Status Write(const std::function<Status()>& body);
-  void CommitGroup(const std::vector<PendingWrite*>& group);
+  void CommitGroup(PendingWrite* const* group, size_t size) noexcept;
   StatusOr<int> ExpireLeasesLocked(int64_t now_ms);
   // Ends a live attempt for `reason` and requeues, loses or quarantines its job.
   Status EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms,
@@ -133,6 +152,10 @@ class Store {
   StatusOr<v1::SweepStatus> SweepStatusLocked(int64_t sweep_id, int64_t now_ms);
   Status WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepStatus* status);
   Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
+  Status InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms);
+  // For a wall-finder probe that just finished: creates its search's next probe, if any, in the same
+  // transaction, so each probe exists exactly once (docs/wall-finder.md).
+  Status AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms);
   Status AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
                            const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms);
 

@@ -4,6 +4,8 @@
 #include <set>
 
 #include "common/model_config.h"
+#include "common/wall_search.h"
+#include "server/request_validation.h"
 
 namespace tscale {
 namespace {
@@ -70,13 +72,21 @@ v1::MeasurementSettings DefaultMeasurement() {
 StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Catalog& catalog,
                                             const PlannerLimits& limits) {
   if (spec.models().empty()) return Field("models", "at least one model is required");
-  if (spec.seq_lengths().empty()) return Field("seq_lengths", "at least one sequence length is required");
+  if (spec.find_wall() && !spec.seq_lengths().empty())
+    return Field("seq_lengths", "not used with find_wall: the search starts at wall.start_length");
+  if (!spec.find_wall() && spec.has_wall()) return Field("wall", "only used with find_wall");
+  if (!spec.find_wall() && spec.seq_lengths().empty())
+    return Field("seq_lengths", "at least one sequence length is required");
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("models", spec.models(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("seq_lengths", spec.seq_lengths(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("batch_sizes", spec.batch_sizes(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("dtypes", spec.dtypes(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("attention", spec.attention(), limits));
   if (spec.name().size() > 256) return Field("name", "at most 256 characters");
+  if (spec.labels_size() > kMaxLabels) return Field("labels", "at most " + std::to_string(kMaxLabels) + " tags");
+  for (const auto& [key, value] : spec.labels())
+    if (key.empty() || key.size() > kMaxLabelLength || value.size() > 1024)
+      return Field("labels", "tag names are 1..128 characters, values at most 1024");
 
   std::vector<const ModelConfig*> models;
   std::set<std::string> seen_models;
@@ -122,9 +132,36 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
     return Field("requirements.min_device_memory_bytes", "must not be negative");
   if (!v1::DeviceKind_IsValid(spec.requirements().device_kind()))
     return Field("requirements.device_kind", "unknown device kind");
-  if (spec.find_wall()) return Field("find_wall", "wall-finder sweeps are not supported by this server yet");
+  // The same bounds as a worker's advertised labels: each job stores these, and every claim compares them.
+  if (spec.requirements().labels_size() > kMaxLabels)
+    return Field("requirements.labels", "at most " + std::to_string(kMaxLabels) + " labels");
+  for (int i = 0; i < spec.requirements().labels_size(); ++i) {
+    const std::string& label = spec.requirements().labels(i);
+    if (label.empty() || label.size() > kMaxLabelLength)
+      return Field("requirements.labels[" + std::to_string(i) + "]",
+                   "1.." + std::to_string(kMaxLabelLength) + " characters");
+  }
+  // A wall-finder sweep starts one search per cell at the start length; the coordinator adds each next probe
+  // as results arrive (docs/wall-finder.md).
+  std::vector<int> lengths(spec.seq_lengths().begin(), spec.seq_lengths().end());
+  v1::WallSearch wall;
+  if (spec.find_wall()) {
+    wall.set_start_length(spec.wall().start_length() == 0 ? 128 : spec.wall().start_length());
+    wall.set_max_length(spec.wall().max_length() == 0 ? limits.max_seq_len : spec.wall().max_length());
+    wall.set_resolution(spec.wall().resolution() == 0 ? wall::kDefaultResolution : spec.wall().resolution());
+    if (wall.max_length() < 1 || wall.max_length() > limits.max_seq_len)
+      return Field("wall.max_length",
+                   std::to_string(wall.max_length()) + " is not in 1.." + std::to_string(limits.max_seq_len));
+    if (wall.start_length() < 1 || wall.start_length() > wall.max_length())
+      return Field("wall.start_length", std::to_string(wall.start_length()) + " is not in 1.." +
+                                            std::to_string(wall.max_length()) + " (the maximum)");
+    if (wall.resolution() < 1 || wall.resolution() > wall.max_length())
+      return Field("wall.resolution", std::to_string(wall.resolution()) + " is not in 1.." +
+                                          std::to_string(wall.max_length()) + " (the maximum)");
+    lengths = {wall.start_length()};
+  }
 
-  const double total = static_cast<double>(models.size()) * spec.seq_lengths_size() * batches.size() * dtypes.size() *
+  const double total = static_cast<double>(models.size()) * lengths.size() * batches.size() * dtypes.size() *
                        attention.size() * repetitions;
   if (total > limits.max_jobs)
     return Field("models", "the sweep expands to " + std::to_string(static_cast<int64_t>(total)) +
@@ -137,7 +174,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   jobs.reserve(static_cast<size_t>(total));
   for (const ModelConfig* model : models) {
     const std::string config_json = ModelConfigToJson(*model);
-    for (int seq_len : spec.seq_lengths())
+    for (int seq_len : lengths)
       for (int batch : batches)
         for (v1::DType dtype : dtypes)
           for (v1::AttentionImpl impl : attention)
@@ -156,6 +193,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
               s.set_decoder_length(spec.decoder_length());
               *s.mutable_measurement() = measurement;
               *s.mutable_requirements() = spec.requirements();
+              if (spec.find_wall()) *s.mutable_wall() = wall;
               jobs.push_back(std::move(job));
             }
   }

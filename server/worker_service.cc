@@ -87,7 +87,9 @@ grpc::Status WorkerServiceImpl::ReportMetrics(grpc::ServerContext* context, grpc
   int accepted = 0;
   while (reader->Read(&metric)) {
     if (Status valid = ValidateMetric(metric); !valid.ok()) return ToGrpcStatus(valid);
-    // The fencing token is checked on every event: a revoked attempt's metrics are refused.
+    // The fencing token is checked on every event: a revoked attempt's metrics are refused. Past the
+    // per-attempt cap (StoreOptions::max_metric_events_per_attempt) the stream ends RESOURCE_EXHAUSTED; progress
+    // is best effort, so the worker just stops streaming and the job runs on.
     Status recorded = ctx_.store->RecordMetric(id, metric, NowUnixMs());
     if (!recorded.ok()) return ToGrpcStatus(recorded);
     ++accepted;

@@ -8,7 +8,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+
+#if defined(__linux__)
+#include <dirent.h>
+#endif
 
 namespace tscale {
 namespace {
@@ -82,6 +87,39 @@ void KillProcessGroup(pid_t pid) {
   if (::kill(-pid, SIGKILL) != 0) ::kill(pid, SIGKILL);
 }
 
+pid_t PeekExitedChild() {
+  siginfo_t info{};
+  while (true) {
+    info.si_pid = 0;  // POSIX leaves it unset when WNOHANG finds nothing; Linux and macOS zero it
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0) return info.si_pid > 0 ? info.si_pid : -1;
+    if (errno != EINTR) return -1;  // ECHILD: no children at all
+  }
+}
+
+bool ReapChild(pid_t pid, bool wait, int* wait_status, struct rusage* usage) {
+  while (true) {
+    const pid_t reaped = ::wait4(pid, wait_status, wait ? 0 : WNOHANG, usage);
+    if (reaped == pid) return true;
+    if (reaped < 0 && errno == EINTR) continue;
+    return false;
+  }
+}
+
+#if defined(__linux__)
+void MarkDescriptorsCloseOnExec() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return;
+  while (struct dirent* entry = ::readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd <= STDERR_FILENO) continue;
+    const int flags = ::fcntl(static_cast<int>(fd), F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) ::fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC);
+  }
+  ::closedir(dir);
+}
+#endif
+
 StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
   Fd out_read, out_write, err_read, err_write;
   TSCALE_RETURN_IF_ERROR(MakePipe(&out_read, &out_write));
@@ -92,13 +130,25 @@ StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  // Descriptors the worker opened without O_CLOEXEC (a library's socket, say) must not leak into the child.
+  // Descriptors the worker holds without O_CLOEXEC (a library's socket, one inherited from whoever started
+  // the worker) must not leak into the child: it could keep a connection alive, or write where it should not.
+  short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#if defined(__APPLE__)
+  // Only the descriptors named by the file actions above (0, 1 and 2) survive into the child.
+  flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
+#elif defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+#elif defined(__linux__)
+  // No closefrom in this libc: mark everything close-on-exec in the worker itself. A descriptor another
+  // thread opens without O_CLOEXEC between this and the spawn can still leak; gRPC and Asio open theirs
+  // with O_CLOEXEC, so that window only matters for a careless library.
+  MarkDescriptorsCloseOnExec();
+#else
+  // Other platforms: only descriptors the worker opened with O_CLOEXEC stay out of the child.
 #endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr, flags);
   posix_spawnattr_setpgroup(&attr, 0);
   sigset_t empty_mask, default_signals;
   sigemptyset(&empty_mask);
@@ -172,11 +222,16 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
     }
   }
 
-  int status = 0;
-  while (::wait4(pid, &status, 0, &result.usage) < 0 && errno == EINTR) {
-  }
   // A grandchild may still hold the group alive after the runner exits; nothing of the job may outlive it.
-  ::kill(-pid, SIGKILL);
+  // The group is killed once the runner has exited but before it is reaped: until then its pid, and so the
+  // group id, cannot be reused, and the SIGKILL cannot reach an unrelated process group.
+  siginfo_t info{};
+  bool exited = false;
+  while (!(exited = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) == 0) && errno == EINTR) {
+  }
+  if (exited) KillProcessGroup(pid);  // not if it is gone already (SIGCHLD ignored): its pid is free for reuse
+  int status = 0;
+  ReapChild(pid, /*wait=*/true, &status, &result.usage);
   result.wall_s = std::chrono::duration<double>(Clock::now() - started).count();
   if (WIFEXITED(status)) {
     result.exited = true;

@@ -60,11 +60,28 @@ struct SpawnedChild {
 
 StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec);
 
-// SIGKILL to the child's whole process group (falls back to the pid alone).
+// SIGKILL to the child's whole process group (falls back to the pid alone). Only for a child that has not
+// been reaped yet: until then its pid, and so its process group id, cannot be handed to another process.
 void KillProcessGroup(pid_t pid);
 
-// Why the worker, not the child, ended it.
-enum class KillReason { kNone, kDeadline, kRevoked, kMemoryLimit, kDrain };
+// A child of this process that has exited but is not reaped yet, or -1 when there is none. Peeking (waitid
+// with WNOWAIT) leaves the zombie in place, so the caller can still kill what is left of its process group
+// safely before reaping it with ReapChild.
+pid_t PeekExitedChild();
+// Reaps child `pid` (blocking when `wait` is true) and returns its wait status and rusage; false when it
+// could not be reaped (not exited yet, or not our child).
+bool ReapChild(pid_t pid, bool wait, int* wait_status, struct rusage* usage);
+
+#if defined(__linux__)
+// Marks every descriptor above stderr close-on-exec, in this process. The fallback for libcs without
+// posix_spawn_file_actions_addclosefrom_np (glibc < 2.34): the worker execs nothing but runners, so its own
+// descriptors lose nothing by it. See SpawnChild for the window this leaves.
+void MarkDescriptorsCloseOnExec();
+#endif
+
+// Why the worker, not the child, ended it. kSetupFailed: the worker could not prepare the job's
+// containment (e.g. move it into its cgroup); an infrastructure failure, never the job's outcome.
+enum class KillReason { kNone, kDeadline, kRevoked, kMemoryLimit, kDrain, kSetupFailed };
 
 struct ChildExit {
   bool exited = false;  // normal exit; exit_code is valid

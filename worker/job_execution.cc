@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include "worker/memory_limit.h"
 
 namespace tscale {
@@ -30,8 +32,10 @@ StatusOr<std::shared_ptr<JobExecution>> JobExecution::Start(asio::io_context& io
   self->pipes_[1].assign(spawned->stderr_fd);
   if (self->options_.cgroup) {
     // The runner is still loading its shared libraries here: it is moved before it allocates tensors.
+    // Failing to move it is the host's fault, not the job's: the runner did not run out of memory, so the
+    // attempt must not end `oom` (the worker gives it back as an infrastructure failure instead).
     Status moved = CgroupV2::AddProcess(*self->options_.cgroup, self->pid_);
-    if (!moved.ok()) self->Kill(KillReason::kMemoryLimit, "cannot apply the memory limit: " + moved.message());
+    if (!moved.ok()) self->Kill(KillReason::kSetupFailed, "cannot apply the memory limit: " + moved.message());
   }
   self->ReadPipe(0);
   self->ReadPipe(1);
@@ -66,7 +70,11 @@ void JobExecution::ReadPipe(int index) {
 }
 
 void JobExecution::ArmWatchdog() {
-  watchdog_timer_.expires_after(options_.watchdog_period);
+  // Each sample reads /proc/<pid>/stat of every process on the host (Linux) to find the group's members.
+  // Every 100 ms that is real CPU time on a small host, taken from the measurement beside it; without a
+  // limit to enforce the samples only back up the runner's own peak-RSS report, and once a second will do.
+  watchdog_timer_.expires_after(Enforcing() ? options_.watchdog_period
+                                            : std::max(options_.watchdog_period, options_.sampling_period));
   watchdog_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->exited_) return;
@@ -78,7 +86,7 @@ void JobExecution::ArmWatchdog() {
 void JobExecution::CheckMemory() {
   const int64_t rss = ProcessGroupRssBytes(pid_);
   peak_rss_ = std::max(peak_rss_, rss);
-  if (options_.memory_limit_bytes > 0 && rss > options_.memory_limit_bytes && !options_.cgroup) {
+  if (Enforcing() && rss > options_.memory_limit_bytes) {
     Kill(KillReason::kMemoryLimit, "killed by the worker's RSS watchdog: the job's processes held " +
                                        std::to_string(rss >> 20) + " MiB, over the limit of " +
                                        std::to_string(options_.memory_limit_bytes >> 20) + " MiB");
@@ -86,11 +94,23 @@ void JobExecution::CheckMemory() {
 }
 
 void JobExecution::Kill(KillReason reason, const std::string& detail) {
-  if (exit_.killed_by_us == KillReason::kNone && !exited_) {
+  if (exited_) return;
+  if (exit_.killed_by_us == KillReason::kNone) {
     exit_.killed_by_us = reason;
     exit_.kill_detail = detail;
   }
   KillProcessGroup(pid_);
+}
+
+void JobExecution::ReapExited() {
+  if (exited_) return;
+  // Nothing the job started may outlive it; this also closes pipes a grandchild still held. The group is
+  // killed before the runner is reaped: the zombie keeps its pid, and with it the group id, reserved, so the
+  // SIGKILL cannot reach a process group that reused the id.
+  KillProcessGroup(pid_);
+  int wait_status = 0;
+  struct rusage usage {};
+  if (ReapChild(pid_, /*wait=*/false, &wait_status, &usage)) OnExited(wait_status, usage);
 }
 
 void JobExecution::OnExited(int wait_status, const struct rusage& usage) {
@@ -102,8 +122,6 @@ void JobExecution::OnExited(int wait_status, const struct rusage& usage) {
   } else if (WIFSIGNALED(wait_status)) {
     exit_.signal = WTERMSIG(wait_status);
   }
-  // Nothing the job started may outlive it; this also closes pipes a grandchild still held.
-  ::kill(-pid_, SIGKILL);
   if (options_.cgroup) exit_.kernel_oom_kill = CgroupV2::OomKills(*options_.cgroup) > 0;
   deadline_timer_.cancel();
   watchdog_timer_.cancel();

@@ -123,19 +123,20 @@ int main(int argc, char** argv) {
       spdlog::error("{}", probed.status().message());
       return 1;
     }
-    caps.set_device_kind(probed->device_kind());
-    if (!probed->device_name().empty()) caps.set_device_name(probed->device_name());
-    if (probed->device_memory_bytes() > 0) caps.set_device_memory_bytes(probed->device_memory_bytes());
+    tscale::AdvertiseDevice(&caps, probed->device_kind(), &*probed);
   } else {
     auto kind = tscale::ParseDeviceKind(device);
     if (!kind) {
       spdlog::error("--device: unknown device \"{}\" (auto, cpu, cuda, mps)", device);
       return 2;
     }
-    caps.set_device_kind(*kind);
+    // No probe: a GPU's name and memory stay unknown rather than borrowed from the CPU and RAM.
+    tscale::AdvertiseDevice(&caps, *kind, nullptr);
   }
-  spdlog::info("device: {} ({}, {} MiB)", tscale::DeviceKindName(caps.device_kind()), caps.device_name(),
-               caps.device_memory_bytes() >> 20);
+  spdlog::info(
+      "device: {} ({}, {})", tscale::DeviceKindName(caps.device_kind()),
+      caps.device_name().empty() ? "name unknown" : caps.device_name(),
+      caps.device_memory_bytes() > 0 ? std::to_string(caps.device_memory_bytes() >> 20) + " MiB" : "memory unknown");
 
   auto token = tscale::LoadToken(token_file, "TSCALE_WORKER_TOKEN");
   if (!token.ok()) {

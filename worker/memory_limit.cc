@@ -151,4 +151,14 @@ int64_t ProcessGroupRssBytes(pid_t pgid) {
 #endif
 }
 
+void ApplyMemoryBudget(int64_t limit_bytes, v1::Result* result) {
+  const int64_t peak = result->memory().peak_rss_bytes();
+  if (limit_bytes <= 0 || peak <= limit_bytes) return;
+  if (result->outcome() != v1::OUTCOME_OK && result->outcome() != v1::OUTCOME_INVALID) return;
+  result->set_outcome(v1::OUTCOME_OOM);
+  result->clear_invalid_reasons();
+  result->set_message("peak RSS " + std::to_string(peak >> 20) + " MiB went over the memory limit of " +
+                      std::to_string(limit_bytes >> 20) + " MiB (between the watchdog's samples)");
+}
+
 }  // namespace tscale

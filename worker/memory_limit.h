@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
 
@@ -43,5 +44,11 @@ class CgroupV2 {
 // Resident memory of every process in process group `pgid`, in bytes (Linux: /proc/*/stat; macOS: the
 // group leader only). 0 when nothing is found.
 int64_t ProcessGroupRssBytes(pid_t pgid);
+
+// A job whose measured peak RSS (the kernel's exact high-water mark, read by the runner) went over its limit
+// did not fit its memory, even when the sampling watchdog missed the moment: an ok or invalid result becomes
+// oom, saying so. Without this, a job just over its limit would pass or fail depending on when the watchdog
+// looked, and the wall finder's answer would not repeat. A limit of 0 changes nothing.
+void ApplyMemoryBudget(int64_t limit_bytes, v1::Result* result);
 
 }  // namespace tscale

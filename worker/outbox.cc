@@ -62,4 +62,20 @@ void Outbox::Remove(int64_t attempt_id) {
   fs::remove(Path(attempt_id), ec);
 }
 
+bool DeliveryRounds::Request() {
+  if (running_) {
+    again_ = true;
+    return false;
+  }
+  running_ = true;
+  return true;
+}
+
+bool DeliveryRounds::Finish() {
+  running_ = false;
+  const bool again = again_;
+  again_ = false;
+  return again;
+}
+
 }  // namespace tscale

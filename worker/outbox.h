@@ -29,4 +29,20 @@ class Outbox {
   std::string dir_;
 };
 
+// Serialises delivery rounds over the outbox without losing a request. A round asked for while one runs is
+// remembered, and exactly one more starts when that one ends: it reads the outbox afresh, so a result stored
+// after the running round listed the files is delivered now, not when some later job happens to finish
+// (by which time its lease may have expired and the job been run again). State of the event loop only.
+class DeliveryRounds {
+ public:
+  // True: start a round now. False: one is running, and another will follow it.
+  bool Request();
+  // The running round is over. True: start another now, for the requests made while it ran.
+  bool Finish();
+  bool running() const { return running_; }
+
+ private:
+  bool running_ = false, again_ = false;
+};
+
 }  // namespace tscale

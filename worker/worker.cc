@@ -17,6 +17,7 @@
 #include "common/host_info.h"
 #include "common/outcome.h"
 #include "common/runner_protocol.h"
+#include "worker/capabilities.h"
 #include "worker/outcome_classifier.h"
 
 namespace tscale {
@@ -82,7 +83,8 @@ Worker::Worker(WorkerOptions options, v1::WorkerCapabilities capabilities, std::
       outbox_((fs::path(options_.state_dir) / "outbox").string()),
       signals_(io_, SIGCHLD, SIGTERM, SIGINT),
       heartbeat_timer_(io_),
-      drain_timer_(io_) {}
+      drain_timer_(io_),
+      setup_backoff_timer_(io_) {}
 
 Worker::~Worker() {
   rpc_pool_.stop();
@@ -113,6 +115,11 @@ void Worker::RetryLater(std::function<void()> what) {
   timer->async_wait([timer, what = std::move(what), this](const boost::system::error_code& ec) {
     if (!ec && !stopping_) what();
   });
+}
+
+int64_t Worker::MemoryLimitFor(const v1::JobSpec& job) const {
+  return job.measurement().memory_limit_bytes() > 0 ? job.measurement().memory_limit_bytes()
+                                                    : options_.memory_limit_bytes;
 }
 
 std::vector<std::string> Worker::ChildEnvironment(int threads, int64_t memory_limit) const {
@@ -161,13 +168,23 @@ void Worker::OnSignal(int signal_number) {
 }
 
 void Worker::ReapChildren() {
-  int status = 0;
-  struct rusage usage {};
+  // Peek, then reap: a runner's process group is killed while the exited runner is still a zombie (see
+  // JobExecution::ReapExited), never after its pid, which is also the group id, could have been reused.
   pid_t pid;
-  while ((pid = ::wait4(-1, &status, WNOHANG, &usage)) > 0) {
-    for (auto& [id, attempt] : running_) {
-      if (attempt->execution && attempt->execution->pid() == pid) attempt->execution->OnExited(status, usage);
+  while ((pid = PeekExitedChild()) > 0) {
+    std::shared_ptr<JobExecution> owner;
+    for (auto& [id, attempt] : running_)
+      if (attempt->execution && attempt->execution->pid() == pid && !attempt->execution->reaped())
+        owner = attempt->execution;
+    if (owner) {
+      owner->ReapExited();
+      if (!owner->reaped()) break;  // cannot happen after a peek; never spin on it
+      continue;
     }
+    // Not a runner of a live attempt: reap it all the same, or it would be peeked again forever.
+    int status = 0;
+    struct rusage usage {};
+    if (!ReapChild(pid, /*wait=*/false, &status, &usage)) break;
   }
 }
 
@@ -214,7 +231,7 @@ void Worker::Register() {
 }
 
 void Worker::FillSlots() {
-  if (!registered_ || draining_ || stopping_) return MaybeStop();
+  if (!registered_ || draining_ || stopping_ || claims_paused_) return MaybeStop();
   while (static_cast<int>(running_.size()) + claims_in_flight_ < options_.slots &&
          (options_.max_jobs == 0 || started_jobs_ + claims_in_flight_ < options_.max_jobs))
     Claim();
@@ -262,15 +279,16 @@ void Worker::StartAttempt(const v1::Lease& lease) {
   attempt->lease = lease;
   attempt->job = lease.job();
   attempt->started_ms = NowUnixMs();
-  const int cores = std::max(1, capabilities_.cpu_cores());
-  const int threads = attempt->job.measurement().threads() > 0 ? attempt->job.measurement().threads()
-                      : options_.threads > 0                   ? options_.threads
-                                                               : std::max(1, cores / std::max(1, options_.slots));
+  // The runner reports the threads it actually used in its result's environment, so a clamped job says so.
+  const ThreadChoice choice =
+      ChooseThreads(attempt->job.measurement().threads(), options_.threads, capabilities_.cpu_cores(), options_.slots);
+  const int threads = choice.threads;
+  if (choice.clamped)
+    spdlog::warn("attempt {}: {} threads asked for, {} given: {} cores shared by {} slots", attempt_id,
+                 choice.requested, threads, capabilities_.cpu_cores(), options_.slots);
   attempt->job.mutable_measurement()->set_threads(threads);
   attempt->job.set_device_kind(capabilities_.device_kind());
-  const int64_t memory_limit = attempt->job.measurement().memory_limit_bytes() > 0
-                                   ? attempt->job.measurement().memory_limit_bytes()
-                                   : options_.memory_limit_bytes;
+  const int64_t memory_limit = MemoryLimitFor(attempt->job);
   ++started_jobs_;
   spdlog::info("attempt {}: job {} {} seq_len={} batch={} threads={} memory limit {}", attempt_id,
                attempt->job.job_id(), attempt->job.model_id(), attempt->job.seq_len(), attempt->job.batch_size(),
@@ -289,23 +307,20 @@ void Worker::StartAttempt(const v1::Lease& lease) {
   exec.spec.env = ChildEnvironment(threads, memory_limit);
   exec.spec.deadline = Ms(attempt->job.measurement().timeout_s());
   exec.memory_limit_bytes = memory_limit;
+  std::optional<std::string> exec_cgroup;  // removed here if the runner cannot be started
   if (cgroup_ && memory_limit > 0) {
     auto group = cgroup_->CreateJobGroup(std::to_string(attempt_id), memory_limit);
     if (group.ok()) {
       exec.cgroup = *group;
+      exec_cgroup = *group;
     } else {
       spdlog::warn("{}; falling back to the RSS watchdog", group.status().message());
     }
   }
 
-  // Progress lines become MetricEvents on one client stream per attempt. Progress is best effort: if the
-  // stream breaks (coordinator away, attempt refused) the job goes on and heartbeats decide its fate.
-  asio::post(attempt->strand, [this, attempt] {
-    attempt->metrics_ctx = NewContext(attempt->job.measurement().timeout_s() + 60);
-    attempt->metrics_ctx->AddMetadata("tscale-worker-id", options_.worker_id);
-    attempt->metrics = stub_->ReportMetrics(attempt->metrics_ctx.get(), &attempt->metrics_response);
-    attempt->metrics_open = true;
-  });
+  // Progress lines become MetricEvents on one client stream per attempt (opened below, once the runner is
+  // up). Progress is best effort: if the stream breaks (coordinator away, attempt refused) the job goes on
+  // and heartbeats decide its fate.
   std::weak_ptr<Attempt> weak = attempt;
   exec.spec.on_stdout_line = [weak, attempt_id](const std::string& line) {
     auto a = weak.lock();
@@ -320,16 +335,46 @@ void Worker::StartAttempt(const v1::Lease& lease) {
 
   auto execution = JobExecution::Start(
       io_, std::move(exec), [this, attempt_id](ChildExit exit) { OnAttemptDone(attempt_id, std::move(exit)); });
-  running_[attempt_id] = attempt;
   if (!execution.ok()) {
-    ChildExit failed;
-    failed.exited = true;
-    failed.exit_code = 127;
-    failed.stderr_tail = execution.status().message() + "\n";
-    asio::post(io_, [this, attempt_id, failed] { OnAttemptDone(attempt_id, failed); });
-    return;
+    // Not the job's failure: no result is reported for it (the classifier never sees it).
+    fs::remove_all(attempt->dir, ec);
+    if (exec_cgroup) CgroupV2::Remove(*exec_cgroup);
+    return AbandonAttempt(attempt_id, execution.status().message());
   }
   attempt->execution = *execution;
+  running_[attempt_id] = attempt;
+  // Posted before any progress line can be (those come from later reads on the loop), so it runs first.
+  asio::post(attempt->strand, [this, attempt] {
+    attempt->metrics_ctx = NewContext(attempt->job.measurement().timeout_s() + 60);
+    attempt->metrics_ctx->AddMetadata("tscale-worker-id", options_.worker_id);
+    attempt->metrics = stub_->ReportMetrics(attempt->metrics_ctx.get(), &attempt->metrics_response);
+    attempt->metrics_open = true;
+  });
+}
+
+void Worker::AbandonAttempt(int64_t attempt_id, const std::string& why) {
+  // SPEC section 1: a runner the worker cannot start (or contain) is an infrastructure failure, which counts
+  // towards `lost`; it is never reported as the job's outcome. Releasing the lease would not count: the
+  // coordinator takes a released lease as given back, not failed, and would hand the job out again forever.
+  // So the lease is left to expire (it is no longer heartbeated): the coordinator then requeues the job with
+  // the attempt counted, and ends it `lost` past its attempt cap.
+  //
+  // Claims pause for a while, longer after each such failure in a row, so that a worker whose runner cannot
+  // start does not take, and fail, every queued job before a healthy worker gets to them.
+  --started_jobs_;  // --max-jobs counts jobs that ran
+  ++setup_failures_;
+  const double pause_s = std::min(60.0, 2.0 * setup_failures_);
+  spdlog::error(
+      "attempt {}: {}; an infrastructure failure: the lease is left to expire (it counts towards the job's "
+      "attempt cap) and claims pause for {} s",
+      attempt_id, why, pause_s);
+  claims_paused_ = true;
+  setup_backoff_timer_.expires_after(Ms(pause_s));
+  setup_backoff_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    claims_paused_ = false;
+    FillSlots();
+  });
 }
 
 void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
@@ -353,12 +398,18 @@ void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
   } else if (exit.killed_by_us == KillReason::kDrain) {
     spdlog::warn("attempt {}: runner killed at the drain deadline; releasing the lease", attempt_id);
     Release(attempt_id, "the worker's drain deadline passed");
+  } else if (exit.killed_by_us == KillReason::kSetupFailed) {
+    AbandonAttempt(attempt_id, "runner killed: " + exit.kill_detail);
   } else {
+    setup_failures_ = 0;
     v1::Result result = ClassifyChildExit(exit, result_json, attempt->job.measurement().timeout_s());
     result.set_started_unix_ms(attempt->started_ms);
     result.set_finished_unix_ms(NowUnixMs());
     if (attempt->execution && result.memory().peak_rss_bytes() == 0)
       result.mutable_memory()->set_peak_rss_bytes(attempt->execution->peak_group_rss_bytes());
+    // The wall finder's prediction needs the memory the job was allowed, which only the worker knows.
+    result.mutable_memory()->set_limit_bytes(MemoryLimitFor(attempt->job));
+    ApplyMemoryBudget(MemoryLimitFor(attempt->job), &result);
     spdlog::info("attempt {}: {} {}", attempt_id, OutcomeName(result.outcome()), result.message());
     if (Status stored = outbox_.Put(attempt_id, result); !stored.ok())
       spdlog::error("outbox: {} (the result is kept in memory only)", stored.ToString());
@@ -368,11 +419,10 @@ void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
 }
 
 void Worker::DeliverPending(std::function<void()> then) {
-  if (delivering_) {
+  if (!delivery_.Request()) {  // a round is running: another follows it (see DeliveryRounds)
     if (then) then();
     return;
   }
-  delivering_ = true;
   Rpc<int>(
       [this] {
         // Oldest first; stop at the first transient failure and retry the rest later.
@@ -402,15 +452,16 @@ void Worker::DeliverPending(std::function<void()> then) {
         return remaining;
       },
       [this, then = std::move(then)](int remaining) {
-        delivering_ = false;
+        const bool asked_again = delivery_.Finish();
         if (then) then();  // at start-up: register whether or not the coordinator took everything
         if (remaining > 0) {
           if (draining_ && running_.empty()) {
             spdlog::warn("outbox: {} results left for the next run", remaining);
             return MaybeStop();
           }
-          return RetryLater([this] { DeliverPending(); });
+          return RetryLater([this] { DeliverPending(); });  // that round reads the outbox afresh too
         }
+        if (asked_again) return DeliverPending();  // results stored while this round ran
         MaybeStop();
       });
 }
@@ -487,7 +538,7 @@ void Worker::BeginDrain() {
 void Worker::MaybeStop() {
   const bool done_with_jobs = draining_ || (options_.max_jobs > 0 && started_jobs_ >= options_.max_jobs);
   if (stopping_ || !done_with_jobs || !running_.empty() || claims_in_flight_ > 0 || releases_in_flight_ > 0 ||
-      delivering_)
+      delivery_.running())
     return;
   if (!draining_ && !outbox_.Pending().empty()) return;  // max_jobs reached: deliver first
   stopping_ = true;
@@ -496,6 +547,7 @@ void Worker::MaybeStop() {
   signals_.cancel(ignored);
   heartbeat_timer_.cancel();
   drain_timer_.cancel();
+  setup_backoff_timer_.cancel();
   io_.stop();
 }
 

@@ -34,6 +34,7 @@ struct WorkerOptions {
   std::string state_dir;           // outbox and per-attempt files live under here
   int slots = 1;                   // concurrent jobs
   int threads = 0;                 // runner threads when the job leaves it to the worker; 0 = cores / slots
+                                   // (a job's or this count is capped at cores / slots)
   int64_t memory_limit_bytes = 0;  // per job, when the job sets none; 0 = none
   double claim_wait_s = 2;         // long-poll length
   double drain_timeout_s = 1800;   // after SIGTERM, running jobs get this long before they are released
@@ -64,7 +65,11 @@ class Worker {
   void Claim();
   void StartAttempt(const v1::Lease& lease);
   void OnAttemptDone(int64_t attempt_id, ChildExit exit);
-  // Delivers the outbox in the background; `then` runs once this round is over.
+  // The worker could not start or contain the runner (spawn failed, no cgroup): an infrastructure failure,
+  // not the job's. See the definition for what happens to the lease.
+  void AbandonAttempt(int64_t attempt_id, const std::string& why);
+  // Delivers the outbox in the background; `then` runs once this round is over (at once when a round is
+  // already running, which is then followed by another).
   void DeliverPending(std::function<void()> then = nullptr);
   void Heartbeat();
   void Release(int64_t attempt_id, const std::string& reason);
@@ -73,6 +78,7 @@ class Worker {
   void BeginDrain();
   void MaybeStop();
   void RetryLater(std::function<void()> what);
+  int64_t MemoryLimitFor(const v1::JobSpec& job) const;  // the job's own limit, else the worker's default
   std::vector<std::string> ChildEnvironment(int threads, int64_t memory_limit) const;
 
   WorkerOptions options_;
@@ -85,14 +91,16 @@ class Worker {
   boost::asio::io_context io_;
   boost::asio::thread_pool rpc_pool_{3};
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer heartbeat_timer_, drain_timer_;
+  boost::asio::steady_timer heartbeat_timer_, drain_timer_, setup_backoff_timer_;
   double heartbeat_interval_s_ = 5;
   double backoff_ms_ = 200;
 
   std::map<int64_t, std::shared_ptr<Attempt>> running_;  // by attempt id
   int claims_in_flight_ = 0, releases_in_flight_ = 0;
   int started_jobs_ = 0;
-  bool registered_ = false, draining_ = false, delivering_ = false, stopping_ = false;
+  int setup_failures_ = 0;  // in a row; claims pause after each (see AbandonAttempt)
+  DeliveryRounds delivery_;
+  bool registered_ = false, draining_ = false, stopping_ = false, claims_paused_ = false;
   int exit_code_ = 0;
 };
 

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <tuple>
 
 #include "common/latency_stats.h"
+#include "common/outcome.h"
 
 namespace tscale::report {
 namespace {
@@ -107,6 +109,16 @@ std::vector<Row> RowsFrom(const v1::ListResultsResponse& jobs, const v1::ListMod
     row.iqr_ms = r.latency().iqr_ms();
     row.tokens_per_s = r.tokens_per_second();
     row.peak_rss_bytes = r.memory().peak_rss_bytes();
+    row.sweep_id = job.spec().sweep_id();
+    row.repetition = job.spec().repetition();
+    row.variant = DTypeName(job.spec().dtype()) + "/" + AttentionName(job.spec().attention());
+    if (job.spec().has_wall()) {
+      row.wall_start = job.spec().wall().start_length();
+      row.wall_max = job.spec().wall().max_length();
+      row.wall_resolution = job.spec().wall().resolution();
+    }
+    row.memory_limit_bytes = r.memory().limit_bytes();
+    row.host_ram_bytes = r.environment().ram_bytes();
     rows.push_back(std::move(row));
   }
   return rows;
@@ -210,6 +222,16 @@ std::vector<CategoryThroughput> ThroughputByCategoryLength(const std::vector<Cel
   return out;
 }
 
+std::vector<CategoryMemory> MemoryByCategoryLength(const std::vector<CellSummary>& cells) {
+  std::map<std::pair<std::string, int>, std::vector<double>> grouped;
+  for (const auto& cell : cells)
+    if (cell.cause == Cause::kOk && cell.peak_rss_bytes > 0)
+      grouped[{cell.category, cell.seq_len}].push_back(static_cast<double>(cell.peak_rss_bytes) / (1024.0 * 1024.0));
+  std::vector<CategoryMemory> out;
+  for (auto& [key, values] : grouped) out.push_back({key.first, key.second, SpreadOf(values)});
+  return out;
+}
+
 std::optional<PowerFit> FitPowerLaw(const std::vector<std::pair<double, double>>& points) {
   std::vector<std::pair<double, double>> logs;
   for (const auto& [x, y] : points)
@@ -277,6 +299,74 @@ std::vector<ModelScaling> ScalingByModel(const std::vector<CellSummary>& cells) 
     s.efficiency = Median(efficiencies);
     s.length_class = LengthClass(s.max_working_length);
     out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<CategoryEfficiency> EfficiencyByCategory(const std::vector<ModelScaling>& models) {
+  std::map<std::string, std::vector<double>> grouped;
+  for (const auto& m : models)
+    if (m.efficiency > 0) grouped[m.category].push_back(m.efficiency);
+  std::vector<CategoryEfficiency> out;
+  for (auto& [category, values] : grouped) out.push_back({category, SpreadOf(values)});
+  return out;
+}
+
+std::vector<StudyLengthSuccess> StudySuccessByLength(const std::vector<Row>& rows) {
+  std::map<int, StudyLengthSuccess> by_length;
+  for (const auto& row : rows) {
+    auto& entry = by_length[row.seq_len];
+    entry.seq_len = row.seq_len;
+    ++entry.rows;
+    if (row.outcome == v1::OUTCOME_OK)
+      ++entry.ok_rows;
+    else
+      ++entry.oom;
+  }
+  std::vector<StudyLengthSuccess> out;
+  for (auto& [length, entry] : by_length) out.push_back(entry);
+  return out;
+}
+
+std::vector<StudyCategoryMean> StudyMeanThroughputByCategory(const std::vector<Row>& rows, int seq_len) {
+  std::map<std::string, std::pair<int, double>> sums;  // category -> rows, sum of tokens/s
+  for (const auto& row : rows) {
+    if (row.seq_len != seq_len || row.outcome != v1::OUTCOME_OK) continue;
+    auto& sum = sums[row.category];
+    ++sum.first;
+    sum.second += row.tokens_per_s;
+  }
+  std::vector<StudyCategoryMean> out;
+  for (const auto& [category, sum] : sums) out.push_back({category, sum.first, sum.second / sum.first});
+  return out;
+}
+
+std::vector<WallRow> Walls(const std::vector<Row>& rows) {
+  using Key = std::tuple<int64_t, std::string, std::string, int, int>;  // sweep, model, variant, batch, repetition
+  std::map<Key, std::vector<const Row*>> searches;
+  for (const auto& row : rows)
+    if (row.wall_resolution > 0)
+      searches[{row.sweep_id, row.model_id, row.variant, row.batch, row.repetition}].push_back(&row);
+  std::vector<WallRow> out;
+  for (const auto& [key, probes_rows] : searches) {
+    WallRow w;
+    std::tie(w.sweep_id, w.model_id, w.variant, w.batch, w.repetition) = key;
+    const Row& first = *probes_rows.front();
+    w.category = first.category;
+    const wall::Settings settings{first.wall_start, first.wall_max, first.wall_resolution};
+    std::vector<wall::Probe> probes;
+    for (const Row* r : probes_rows) {
+      probes.push_back({r->seq_len, true, r->outcome, r->peak_rss_bytes});
+      if (r->outcome == v1::OUTCOME_OK && r->peak_rss_bytes > 0) w.ok_peaks.emplace_back(r->seq_len, r->peak_rss_bytes);
+      // The limit the probes ran under is the wall's memory; without one, the host's RAM is.
+      w.memory_bytes = std::max(w.memory_bytes, r->memory_limit_bytes > 0 ? r->memory_limit_bytes : 0);
+    }
+    if (w.memory_bytes == 0)
+      for (const Row* r : probes_rows) w.memory_bytes = std::max(w.memory_bytes, r->host_ram_bytes);
+    std::sort(w.ok_peaks.begin(), w.ok_peaks.end());
+    w.answer = wall::Summarize(probes, settings);
+    w.predicted = wall::PredictWall(w.ok_peaks, w.memory_bytes);
+    out.push_back(std::move(w));
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/wall_search.h"
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale::report {
@@ -26,6 +27,13 @@ struct Row {
   int64_t parameters = 0;
   double load_ms = 0, median_ms = 0, iqr_ms = 0, tokens_per_s = 0;
   int64_t peak_rss_bytes = 0;
+  int64_t sweep_id = 0;
+  int repetition = 0;
+  std::string variant;  // "fp32/eager": the job's dtype and attention implementation
+  // Wall-finder probes carry their search's settings; resolution 0 = not a probe.
+  int wall_start = 0, wall_max = 0, wall_resolution = 0;
+  int64_t memory_limit_bytes = 0;  // the limit the job ran under (0 = none)
+  int64_t host_ram_bytes = 0;      // the worker host's memory
 };
 
 // Rows of the finished jobs in a listing; unfinished jobs are left out. `models` supplies categories and
@@ -81,6 +89,14 @@ struct CategoryThroughput {
 };
 std::vector<CategoryThroughput> ThroughputByCategoryLength(const std::vector<CellSummary>& cells);
 
+struct CategoryMemory {
+  std::string category;
+  int seq_len = 0;
+  Spread peak_rss_mib;  // over the category's models ok at this length
+};
+// Peak memory per length: what the study's table 3 was meant to show and left empty.
+std::vector<CategoryMemory> MemoryByCategoryLength(const std::vector<CellSummary>& cells);
+
 // A least-squares line through (log L, log y); the exponent is its slope (2 = quadratic).
 struct PowerFit {
   double exponent = 0, coefficient = 0;
@@ -103,6 +119,44 @@ struct ModelScaling {
 };
 std::vector<ModelScaling> ScalingByModel(const std::vector<CellSummary>& cells);
 
+struct CategoryEfficiency {
+  std::string category;
+  Spread tokens_per_s_per_mparam;  // over the category's models (each: its median over ok cells)
+};
+std::vector<CategoryEfficiency> EfficiencyByCategory(const std::vector<ModelScaling>& models);
+
+// The seed study's method, applied to the same rows so the report can show both versions side by side:
+// every job is counted (repetitions and duplicate ids included), every failure is "OOM", and figures are
+// arithmetic means without spread. Nothing else in tscale computes anything this way.
+struct StudyLengthSuccess {
+  int seq_len = 0;
+  int rows = 0, ok_rows = 0;
+  int oom = 0;  // every failure, whatever its cause
+  double success_rate() const { return rows > 0 ? static_cast<double>(ok_rows) / rows : 0; }
+};
+std::vector<StudyLengthSuccess> StudySuccessByLength(const std::vector<Row>& rows);
+
+struct StudyCategoryMean {
+  std::string category;
+  int rows = 0;                  // ok jobs at the length, duplicates included
+  double mean_tokens_per_s = 0;  // arithmetic mean over those rows
+};
+// The study's "Avg Speed@L" per category (it used L = 512).
+std::vector<StudyCategoryMean> StudyMeanThroughputByCategory(const std::vector<Row>& rows, int seq_len);
+
 std::string LengthClass(int max_working_length);
+
+// One wall-finder search: the probes of one (sweep, model, variant, batch, repetition), summarised, with the
+// memory curve's prediction beside the measurement (docs/wall-finder.md).
+struct WallRow {
+  int64_t sweep_id = 0;
+  std::string model_id, category, variant;
+  int batch = 1, repetition = 0;
+  wall::Answer answer;
+  int64_t memory_bytes = 0;  // what the prediction aims at: the jobs' memory limit, else the host's RAM
+  std::optional<int> predicted;
+  std::vector<std::pair<int, int64_t>> ok_peaks;  // (length, peak RSS) of the ok probes, by length
+};
+std::vector<WallRow> Walls(const std::vector<Row>& rows);
 
 }  // namespace tscale::report

@@ -11,8 +11,9 @@ namespace {
 
 const char* kHeader =
     "job_id,model_id,category,seq_len,batch,outcome,message,parameters,load_ms,median_ms,iqr_ms,tokens_per_s,"
-    "peak_rss_bytes";
-constexpr size_t kColumns = 13;
+    "peak_rss_bytes,sweep_id,repetition,variant,wall_start,wall_max,wall_resolution,memory_limit_bytes,"
+    "host_ram_bytes";
+constexpr size_t kColumns = 21;
 
 std::string Quote(const std::string& text) {
   if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
@@ -67,7 +68,8 @@ std::string ToCsv(const std::vector<Row>& rows) {
     out << r.job_id << "," << Quote(r.model_id) << "," << Quote(r.category) << "," << r.seq_len << "," << r.batch << ","
         << OutcomeName(r.outcome) << "," << Quote(r.message) << "," << r.parameters << "," << Number(r.load_ms) << ","
         << Number(r.median_ms) << "," << Number(r.iqr_ms) << "," << Number(r.tokens_per_s) << "," << r.peak_rss_bytes
-        << "\n";
+        << "," << r.sweep_id << "," << r.repetition << "," << Quote(r.variant) << "," << r.wall_start << ","
+        << r.wall_max << "," << r.wall_resolution << "," << r.memory_limit_bytes << "," << r.host_ram_bytes << "\n";
   }
   return out.str();
 }
@@ -122,6 +124,24 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
     TSCALE_RETURN_IF_ERROR(real(10, &r.iqr_ms));
     TSCALE_RETURN_IF_ERROR(real(11, &r.tokens_per_s));
     TSCALE_RETURN_IF_ERROR(integer(12, &r.peak_rss_bytes));
+    TSCALE_RETURN_IF_ERROR(integer(13, &r.sweep_id));
+    int64_t repetition = 0, wall_start = 0, wall_max = 0, wall_resolution = 0;
+    TSCALE_RETURN_IF_ERROR(integer(14, &repetition));
+    r.variant = f[15];
+    TSCALE_RETURN_IF_ERROR(integer(16, &wall_start));
+    TSCALE_RETURN_IF_ERROR(integer(17, &wall_max));
+    TSCALE_RETURN_IF_ERROR(integer(18, &wall_resolution));
+    TSCALE_RETURN_IF_ERROR(integer(19, &r.memory_limit_bytes));
+    TSCALE_RETURN_IF_ERROR(integer(20, &r.host_ram_bytes));
+    for (int64_t v : {repetition, wall_start, wall_max, wall_resolution})
+      if (v < 0 || v > (1 << 30))
+        return Status::InvalidArgument(where + "repetition and wall settings must be between 0 and 2^30");
+    if (r.sweep_id < 0 || r.memory_limit_bytes < 0 || r.host_ram_bytes < 0)
+      return Status::InvalidArgument(where + "sweep_id and byte counts must not be negative");
+    r.repetition = static_cast<int>(repetition);
+    r.wall_start = static_cast<int>(wall_start);
+    r.wall_max = static_cast<int>(wall_max);
+    r.wall_resolution = static_cast<int>(wall_resolution);
     rows.push_back(std::move(r));
   }
   return rows;

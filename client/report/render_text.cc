@@ -70,6 +70,17 @@ std::string RenderText(const std::vector<CellSummary>& cells) {
                        SpreadText(row.tokens_per_s, 0)});
   out += throughput.Render() + "\n";
 
+  out += "Peak memory by category and length (MiB, median [q1-q3] across the category's ok models)\n";
+  TextTable memory;
+  memory.AddColumn("category");
+  memory.AddColumn("length", A::kRight);
+  memory.AddColumn("models", A::kRight);
+  memory.AddColumn("peak_MiB", A::kRight);
+  for (const auto& row : MemoryByCategoryLength(cells))
+    memory.AddRow({row.category, std::to_string(row.seq_len), std::to_string(row.peak_rss_mib.n),
+                   SpreadText(row.peak_rss_mib, 0)});
+  out += memory.Render() + "\n";
+
   out += "Per model: working range, the wall and its cause, scaling (exponents from a log-log fit), efficiency\n";
   TextTable models;
   for (auto [h, a] : std::vector<std::pair<const char*, A>>{{"model", A::kLeft},
@@ -86,20 +97,89 @@ std::string RenderText(const std::vector<CellSummary>& cells) {
   std::map<std::string, int> classes;
   for (const auto& s : ScalingByModel(cells)) {
     ++classes[s.length_class];
-    const std::string wall = s.first_failing_length > 0
-                                 ? std::to_string(s.first_failing_length) + " (" + CauseName(s.failure_cause) + ")"
-                                 : "not reached";
-    models.AddRow({s.model_id, s.category, FormatMillions(s.parameters),
-                   s.max_working_length > 0 ? std::to_string(s.max_working_length) : "-", s.length_class, wall,
-                   s.memory_scaling > 0 ? FormatFixed(s.memory_scaling, 2) : "", FitText(s.latency_fit),
-                   FitText(s.memory_fit), s.efficiency > 0 ? FormatFixed(s.efficiency, 1) : ""});
+    models.AddRow(ModelRowCells(s));
   }
   out += models.Render() + "\n";
+
+  out +=
+      "Parameter efficiency by category (tokens/s per million parameters; per model the median over its ok "
+      "cells)\n";
+  TextTable efficiency;
+  efficiency.AddColumn("category");
+  efficiency.AddColumn("models", A::kRight);
+  efficiency.AddColumn("tok/s/Mparam", A::kRight);
+  for (const auto& row : EfficiencyByCategory(ScalingByModel(cells)))
+    efficiency.AddRow(
+        {row.category, std::to_string(row.tokens_per_s_per_mparam.n), SpreadText(row.tokens_per_s_per_mparam, 1)});
+  out += efficiency.Render() + "\n";
 
   out += "Max-working-length classes (distinct models): ";
   for (const char* name : {"High", "Medium", "Low", "Failed"})
     out += std::string(name) + " " + std::to_string(classes[name]) + (std::string(name) == "Failed" ? "\n" : ", ");
   return out;
+}
+
+std::vector<std::string> ModelRowCells(const ModelScaling& s) {
+  const std::string wall = s.first_failing_length > 0
+                               ? std::to_string(s.first_failing_length) + " (" + CauseName(s.failure_cause) + ")"
+                               : "not reached";
+  return {s.model_id,
+          s.category,
+          FormatMillions(s.parameters),
+          s.max_working_length > 0 ? std::to_string(s.max_working_length) : "-",
+          s.length_class,
+          wall,
+          s.memory_scaling > 0 ? FormatFixed(s.memory_scaling, 2) : "",
+          FitText(s.latency_fit),
+          FitText(s.memory_fit),
+          s.efficiency > 0 ? FormatFixed(s.efficiency, 1) : ""};
+}
+
+std::string WallCauseText(const wall::Answer& answer) {
+  return answer.first_failing_length > 0 ? CauseName(CauseOf(answer.cause)) : "(none up to max)";
+}
+
+std::string WallStateText(const wall::Answer& answer) {
+  if (answer.converged) return "converged";
+  return answer.stopped.empty() ? "searching" : "stopped: " + answer.stopped;
+}
+
+std::string RenderWalls(const std::vector<WallRow>& walls) {
+  if (walls.empty()) return "";
+  using A = TextTable::Align;
+  TextTable table;
+  for (auto [h, a] : std::vector<std::pair<const char*, A>>{{"sweep", A::kRight},
+                                                            {"model", A::kLeft},
+                                                            {"variant", A::kLeft},
+                                                            {"batch", A::kRight},
+                                                            {"rep", A::kRight},
+                                                            {"max_working", A::kRight},
+                                                            {"bracket", A::kLeft},
+                                                            {"cause", A::kLeft},
+                                                            {"peak_MiB", A::kRight},
+                                                            {"memory_MiB", A::kRight},
+                                                            {"predicted", A::kRight},
+                                                            {"diff", A::kRight},
+                                                            {"probes", A::kRight},
+                                                            {"state", A::kLeft}})
+    table.AddColumn(h, a);
+  for (const auto& w : walls) {
+    const auto& a = w.answer;
+    const std::string bracket = "[" + std::to_string(a.max_working_length) + ", " +
+                                (a.first_failing_length > 0 ? std::to_string(a.first_failing_length) : "-") + "]";
+    table.AddRow({std::to_string(w.sweep_id), w.model_id, w.variant, std::to_string(w.batch),
+                  std::to_string(w.repetition), std::to_string(a.max_working_length), bracket, WallCauseText(a),
+                  a.peak_at_max_working > 0 ? FormatFixed(a.peak_at_max_working / 1048576.0, 0) : "",
+                  w.memory_bytes > 0 ? FormatFixed(w.memory_bytes / 1048576.0, 0) : "",
+                  w.predicted ? std::to_string(*w.predicted) : "",
+                  w.predicted ? (*w.predicted >= a.max_working_length ? "+" : "") +
+                                    std::to_string(*w.predicted - a.max_working_length)
+                              : "",
+                  std::to_string(a.probes), WallStateText(a)});
+  }
+  return "Walls (wall finder: the longest working length, the bracket [last ok, first failure] and its cause; "
+         "predicted = where the fitted peak-memory curve of the ok probes meets the memory)\n" +
+         table.Render() + "\n";
 }
 
 }  // namespace tscale::report

@@ -134,6 +134,14 @@ TEST(Report, CsvRoundTripsExactly) {
   auto rows = Fixture();
   rows[7].message = "RuntimeError: \"bad\", shape [1,2]\nsecond line";
   rows[0].model_id = "org/model,with,commas";
+  rows[1].sweep_id = 3;
+  rows[1].repetition = 2;
+  rows[1].variant = "bf16/memory_efficient";
+  rows[1].wall_start = 128;
+  rows[1].wall_max = 8192;
+  rows[1].wall_resolution = 64;
+  rows[1].memory_limit_bytes = 1LL << 30;
+  rows[1].host_ram_bytes = 24LL << 30;
   auto parsed = FromCsv(ToCsv(rows));
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   ASSERT_EQ(parsed->size(), rows.size());
@@ -151,6 +159,14 @@ TEST(Report, CsvRoundTripsExactly) {
     EXPECT_EQ(a.median_ms, b.median_ms);  // %.17g round-trips doubles exactly
     EXPECT_EQ(a.tokens_per_s, b.tokens_per_s);
     EXPECT_EQ(a.peak_rss_bytes, b.peak_rss_bytes);
+    EXPECT_EQ(a.sweep_id, b.sweep_id);
+    EXPECT_EQ(a.repetition, b.repetition);
+    EXPECT_EQ(a.variant, b.variant);
+    EXPECT_EQ(a.wall_start, b.wall_start);
+    EXPECT_EQ(a.wall_max, b.wall_max);
+    EXPECT_EQ(a.wall_resolution, b.wall_resolution);
+    EXPECT_EQ(a.memory_limit_bytes, b.memory_limit_bytes);
+    EXPECT_EQ(a.host_ram_bytes, b.host_ram_bytes);
   }
   // The report from the round-tripped rows is the same report.
   EXPECT_EQ(RenderText(Cells(*parsed)), RenderText(Cells(rows)));
@@ -161,16 +177,92 @@ TEST(Report, MalformedCsvIsAClearError) {
   for (auto [text, expected] : std::vector<std::pair<std::string, std::string>>{
            {"", "empty input"},
            {"a,b\n", "unexpected header"},
-           {header + "1,m,c,16,1,ok,,10,1,2,3,4\n", "12 fields, expected 13"},
-           {header + "1,m,c,sixteen,1,ok,,10,1,2,3,4,5\n", "column 4 is not an integer"},
-           {header + "1,m,c,16,1,great,,10,1,2,3,4,5\n", "unknown outcome \"great\""},
-           {header + "1,m,c,-16,1,ok,,10,1,2,3,4,5\n", "must be positive"},
+           {header + "1,m,c,16,1,ok,,10,1,2,3,4\n", "12 fields, expected 21"},
+           {header + "1,m,c,sixteen,1,ok,,10,1,2,3,4,5,0,0,,0,0,0,0,0\n", "column 4 is not an integer"},
+           {header + "1,m,c,16,1,great,,10,1,2,3,4,5,0,0,,0,0,0,0,0\n", "unknown outcome \"great\""},
+           {header + "1,m,c,-16,1,ok,,10,1,2,3,4,5,0,0,,0,0,0,0,0\n", "must be positive"},
+           {header + "1,m,c,16,1,ok,,10,1,2,3,4,5,0,0,,0,0,-64,0,0\n", "wall settings"},
+           {header + "1,m,c,16,1,ok,,10,1,2,3,4,5,0,0,,0,0,0,-1,0\n", "must not be negative"},
            {header + "1,\"m,c,16\n", "unterminated quoted field"}}) {
     SCOPED_TRACE(text);
     auto parsed = FromCsv(text);
     ASSERT_FALSE(parsed.ok());
     EXPECT_NE(parsed.status().message().find(expected), std::string::npos) << parsed.status().message();
   }
+}
+
+TEST(Report, PeakMemoryByCategoryAndLength) {
+  auto memory = MemoryByCategoryLength(Cells(Fixture()));
+  ASSERT_EQ(memory.size(), 2u);  // (X,128) and (X,512); Y and the failed cells have no peak
+  EXPECT_EQ(memory[0].seq_len, 128);
+  EXPECT_EQ(memory[0].peak_rss_mib.n, 2);
+  EXPECT_DOUBLE_EQ(memory[0].peak_rss_mib.median, (520.0 + 900) / 2);  // A's cell peak is the max of its jobs
+  EXPECT_EQ(memory[1].seq_len, 512);
+  EXPECT_DOUBLE_EQ(memory[1].peak_rss_mib.median, 800);
+}
+
+TEST(Report, EfficiencyByCategoryUsesEachModelOnce) {
+  auto efficiency = EfficiencyByCategory(ScalingByModel(Cells(Fixture())));
+  ASSERT_EQ(efficiency.size(), 1u);  // C never worked
+  EXPECT_EQ(efficiency[0].tokens_per_s_per_mparam.n, 2);
+  // A: median of {960, 640} = 800; B: 3200 / 20 = 160.
+  EXPECT_DOUBLE_EQ(efficiency[0].tokens_per_s_per_mparam.median, (800.0 + 160) / 2);
+}
+
+TEST(Report, TheStudysMethodCountsEveryRowAndCallsEveryFailureOom) {
+  auto study = StudySuccessByLength(Fixture());
+  ASSERT_EQ(study.size(), 3u);
+  EXPECT_EQ(study[0].rows, 4);  // A's repeated cell counts twice
+  EXPECT_EQ(study[0].ok_rows, 3);
+  EXPECT_EQ(study[0].oom, 1);  // C's error
+  EXPECT_DOUBLE_EQ(study[0].success_rate(), 0.75);
+  EXPECT_EQ(study[1].rows, 3);
+  EXPECT_EQ(study[1].oom, 2);  // B's timeout and oom, both "OOM"
+  EXPECT_EQ(study[2].oom, 1);  // A's context limit, "OOM" too
+
+  auto means = StudyMeanThroughputByCategory(Fixture(), 128);
+  ASSERT_EQ(means.size(), 1u);
+  EXPECT_EQ(means[0].rows, 3);
+  EXPECT_NEAR(means[0].mean_tokens_per_s, (12800.0 + 6400 + 3200) / 3, 1e-9);
+  // Corrected: distinct models, medians (A's cell 9600, B 3200).
+  EXPECT_DOUBLE_EQ(ThroughputByCategoryLength(Cells(Fixture()))[0].tokens_per_s.median, 6400);
+}
+
+TEST(Report, WallsSummariseEachSearchAndPredictFromTheMemoryCurve) {
+  // Model W, repetition 0: ok at 128..512 (peak 100 + L/8 MiB), oom at 1024, then ok at 768, oom at 896, ok at
+  // 832 (the bracket [832, 896] is the resolution, 64). Repetition 1: still searching (only 128 finished).
+  auto probe = [](int64_t id, int len, v1::Outcome outcome, int repetition) {
+    Row r = Job(id, "W", "X", len, outcome, 10, 1000, outcome == v1::OUTCOME_OK ? 100 + len / 8 : 0);
+    r.sweep_id = 9;
+    r.repetition = repetition;
+    r.variant = "fp32/eager";
+    r.wall_start = 128;
+    r.wall_max = 65536;
+    r.wall_resolution = 64;
+    r.memory_limit_bytes = 300LL << 20;
+    return r;
+  };
+  std::vector<Row> rows = {probe(1, 128, v1::OUTCOME_OK, 0),   probe(2, 256, v1::OUTCOME_OK, 0),
+                           probe(3, 512, v1::OUTCOME_OK, 0),   probe(4, 1024, v1::OUTCOME_OOM, 0),
+                           probe(5, 768, v1::OUTCOME_OK, 0),   probe(6, 896, v1::OUTCOME_OOM, 0),
+                           probe(7, 832, v1::OUTCOME_OK, 0),   probe(8, 128, v1::OUTCOME_OK, 1),
+                           Job(9, "W", "X", 128, v1::OUTCOME_OK)};  // not a probe: ignored
+  auto walls = Walls(rows);
+  ASSERT_EQ(walls.size(), 2u);
+  const auto& w = walls[0];
+  EXPECT_EQ(w.repetition, 0);
+  EXPECT_TRUE(w.answer.converged);
+  EXPECT_EQ(w.answer.max_working_length, 832);
+  EXPECT_EQ(w.answer.first_failing_length, 896);
+  EXPECT_EQ(w.answer.cause, v1::OUTCOME_OOM);
+  EXPECT_EQ(w.answer.peak_at_max_working, (100LL + 832 / 8) << 20);
+  EXPECT_EQ(w.answer.probes, 7);
+  EXPECT_EQ(w.memory_bytes, 300LL << 20);
+  // Peak = 100 + L/8 MiB is linear: it meets 300 MiB at L = 1600.
+  ASSERT_TRUE(w.predicted.has_value());
+  EXPECT_NEAR(*w.predicted, 1600, 2);
+  EXPECT_FALSE(walls[1].answer.converged);
+  EXPECT_EQ(walls[1].answer.max_working_length, 128);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 //   hf_config     a Hugging Face config.json
 //   safetensors   a safetensors file's header and layout
 //   requests      any request a peer can send: the first byte picks the message type, the rest is its protobuf
+//   progress_line a line of the runner's stdout (ParseProgressLine), forwarded by the worker as a MetricEvent
+//   runner_result the runner's result file, classified as the worker does after an exit 0 (ClassifyChildExit)
+//   results_csv   a results CSV read by `tscale-client report --from-csv` (report::FromCsv)
 // Each target also checks an invariant where one exists (a parsed config round-trips; a valid plan is bounded).
 #include <google/protobuf/util/json_util.h>
 
@@ -14,9 +17,16 @@
 #include "common/catalog.h"
 #include "common/hf_config.h"
 #include "common/model_config.h"
+#include "common/runner_protocol.h"
 #include "common/safetensors.h"
 #include "server/request_validation.h"
 #include "server/sweep_planner.h"
+#if TSCALE_FUZZ_TARGET_runner_result
+#include "worker/outcome_classifier.h"
+#endif
+#if TSCALE_FUZZ_TARGET_results_csv
+#include "client/report/csv.h"
+#endif
 
 namespace {
 
@@ -142,6 +152,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (m.ParseFromArray(body, body_size)) (void)tscale::ValidateCancel(m);
       break;
     }
+  }
+#elif TSCALE_FUZZ_TARGET_progress_line
+  auto event = tscale::ParseProgressLine(input);
+  if (event) {
+    // What the worker forwards must pass the coordinator's check, or the progress stream would be refused.
+    event->set_attempt_id(1);
+    CHECK(tscale::ValidateMetric(*event).ok());
+    CHECK(!event->phase().empty() && event->last_latency_ms() >= 0);
+  }
+#elif TSCALE_FUZZ_TARGET_runner_result
+  tscale::ChildExit exit;
+  exit.exited = true;
+  exit.exit_code = tscale::kRunnerExitResultWritten;
+  // Whatever the file says, the worker must end up with a result the coordinator accepts: one it refuses is
+  // dropped from the worker's outbox (INVALID_ARGUMENT is final), and the job runs again until it ends `lost`.
+  tscale::v1::CompleteJobRequest request;
+  request.set_worker_id("fuzz-worker");
+  request.set_attempt_id(1);
+  *request.mutable_result() = tscale::ClassifyChildExit(exit, input, 60.0);
+  CHECK(tscale::ValidateComplete(request).ok());
+#elif TSCALE_FUZZ_TARGET_results_csv
+  auto rows = tscale::report::FromCsv(input);
+  if (rows.ok()) {
+    // Accepted rows write back to a CSV that reads back to the same rows (compared in canonical form).
+    const std::string csv = tscale::report::ToCsv(*rows);
+    auto again = tscale::report::FromCsv(csv);
+    CHECK(again.ok() && again->size() == rows->size());
+    CHECK(tscale::report::ToCsv(*again) == csv);
+  } else {
+    CHECK(rows.status().code() == tscale::Status::Code::kInvalidArgument);
   }
 #else
 #error "define TSCALE_FUZZ_TARGET_<name>"

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "common/grpc_channel.h"
@@ -161,6 +163,17 @@ TEST_F(CoordinatorTest, BadSweepsAreRejectedAndStoreNothing) {
       {[](v1::SweepSpec* s) { s->mutable_requirements()->set_min_device_memory_bytes(-1); },
        "spec.requirements.min_device_memory_bytes"},
       {[](v1::SweepSpec* s) {
+         for (int i = 0; i < 65; ++i) s->mutable_requirements()->add_labels("l" + std::to_string(i));
+       },
+       "spec.requirements.labels: at most 64"},
+      {[](v1::SweepSpec* s) { s->mutable_requirements()->add_labels(std::string(129, 'l')); },
+       "spec.requirements.labels[0]"},
+      {[](v1::SweepSpec* s) { s->mutable_requirements()->add_labels(""); }, "spec.requirements.labels[0]"},
+      {[](v1::SweepSpec* s) {
+         for (int i = 0; i < 65; ++i) (*s->mutable_labels())["t" + std::to_string(i)] = "v";
+       },
+       "spec.labels: at most 64"},
+      {[](v1::SweepSpec* s) {
          for (int i = 2; i < 1000; ++i) s->add_seq_lengths(i);
          s->set_repetitions(200);
        },
@@ -296,6 +309,111 @@ TEST_F(CoordinatorTest, WatchSendsKeepalivesWhileNothingHappens) {
   ctx->TryCancel();
 }
 
+// The event signal is shared by all sweeps: a watch of an idle sweep on a busy server must still get
+// keepalives, by its own clock. Here heartbeats (each wakes every watcher) arrive far faster than the keepalive.
+TEST_F(CoordinatorTest, WatchOfAnIdleSweepGetsKeepalivesWhileTheServerIsBusy) {
+  const int64_t sweep = Submit(TinySweep());
+  v1::RegisterWorkerRequest reg;
+  reg.set_worker_id("busy");
+  reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
+  v1::RegisterWorkerResponse registered;
+  ASSERT_TRUE(worker_->RegisterWorker(Ctx(kWorkerToken).get(), reg, &registered).ok());
+  std::atomic<bool> stop{false}, busy_over{false};
+  std::thread busy([&] {
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (!stop && std::chrono::steady_clock::now() < until) {
+      v1::HeartbeatRequest hb;
+      hb.set_worker_id("busy");
+      v1::HeartbeatResponse response;
+      worker_->Heartbeat(Ctx(kWorkerToken).get(), hb, &response);
+      std::this_thread::sleep_for(10ms);
+    }
+    busy_over = true;
+  });
+
+  auto ctx = Ctx(kClientToken);
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep);
+  request.set_keepalive_s(0.3);
+  auto reader = client_->WatchSweep(ctx.get(), request);
+  int keepalives_while_busy = 0;
+  v1::SweepEvent event;
+  while (keepalives_while_busy < 3 && reader->Read(&event)) {
+    if (!event.keepalive()) continue;
+    if (busy_over) break;
+    ++keepalives_while_busy;
+  }
+  stop = true;
+  busy.join();
+  ctx->TryCancel();
+  EXPECT_EQ(keepalives_while_busy, 3);
+}
+
+// A cancelled running job's attempt is revoked: the heartbeat answers OK and lists it, its completion is
+// ABORTED (not a duplicate of the cancel), and the stored result stays `cancelled`.
+TEST_F(CoordinatorTest, CompletionOfACancelledAttemptIsAborted) {
+  const int64_t sweep = Submit(TinySweep());
+  v1::Lease lease = RegisterAndClaim("sim-worker");
+  v1::CancelRequest cancel;
+  cancel.set_sweep_id(sweep);
+  v1::CancelResponse cancelled;
+  ASSERT_TRUE(client_->Cancel(Ctx(kClientToken).get(), cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.cancelled_jobs(), 1);
+
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id("sim-worker");
+  hb.add_attempt_ids(lease.attempt_id());
+  v1::HeartbeatResponse hb_response;
+  ASSERT_TRUE(worker_->Heartbeat(Ctx(kWorkerToken).get(), hb, &hb_response).ok());
+  ASSERT_EQ(hb_response.revoked_attempt_ids_size(), 1);
+  EXPECT_EQ(hb_response.revoked_attempt_ids(0), lease.attempt_id());
+
+  v1::CompleteJobRequest complete;
+  complete.set_worker_id("sim-worker");
+  complete.set_attempt_id(lease.attempt_id());
+  complete.mutable_result()->set_outcome(v1::OUTCOME_OK);
+  v1::CompleteJobResponse completed;
+  EXPECT_EQ(worker_->CompleteJob(Ctx(kWorkerToken).get(), complete, &completed).error_code(),
+            grpc::StatusCode::ABORTED);
+  v1::ListResultsRequest list;
+  list.set_sweep_id(sweep);
+  v1::ListResultsResponse results;
+  ASSERT_TRUE(client_->ListResults(Ctx(kClientToken).get(), list, &results).ok());
+  ASSERT_EQ(results.jobs_size(), 1);
+  EXPECT_EQ(results.jobs(0).result().outcome(), v1::OUTCOME_CANCELLED);
+}
+
+// limit 0 is a page of 1000, not everything; above 10000 is refused; the cursor leads through the rest.
+TEST_F(CoordinatorTest, ListResultsIsPagedAndBounded) {
+  v1::SweepSpec spec = TinySweep();
+  spec.clear_seq_lengths();
+  for (int n = 1; n <= 600; ++n) spec.add_seq_lengths(n);
+  spec.add_batch_sizes(1);
+  spec.add_batch_sizes(2);
+  const int64_t sweep = Submit(spec);
+
+  v1::ListResultsRequest list;
+  list.set_sweep_id(sweep);
+  list.set_limit(10'001);
+  v1::ListResultsResponse refused;
+  grpc::Status too_many = client_->ListResults(Ctx(kClientToken).get(), list, &refused);
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(too_many.error_message().rfind("limit", 0), 0u) << too_many.error_message();
+
+  list.set_limit(0);
+  std::vector<int> pages;
+  std::set<int64_t> seen;
+  do {
+    v1::ListResultsResponse page;
+    ASSERT_TRUE(client_->ListResults(Ctx(kClientToken).get(), list, &page).ok());
+    pages.push_back(page.jobs_size());
+    for (const auto& job : page.jobs()) seen.insert(job.spec().job_id());
+    list.set_after_job_id(page.next_after_job_id());
+  } while (list.after_job_id() != 0 && pages.size() < 5);
+  EXPECT_EQ(pages, (std::vector<int>{1000, 200}));
+  EXPECT_EQ(seen.size(), 1200u);
+}
+
 TEST_F(CoordinatorTest, StaleFencingTokenIsAborted) {
   Submit(TinySweep());
   v1::Lease lease = RegisterAndClaim("sim-worker");
@@ -364,7 +482,7 @@ TEST(CoordinatorTls, ServesTlsWithAGeneratedCertificate) {
   v1::ServerStatus status;
   grpc::Status ok = secure->GetServerStatus(&ctx, v1::ServerStatusRequest(), &status);
   ASSERT_TRUE(ok.ok()) << ok.error_message();
-  EXPECT_EQ(status.schema_version(), 2);
+  EXPECT_EQ(status.schema_version(), 3);
 
   auto plain = v1::TscaleService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext plain_ctx;

@@ -76,5 +76,42 @@ TEST(Migrations, UpgradedVersion1EqualsFreshSchemaAndKeepsData) {
   EXPECT_EQ(session.ColumnInt(0), 0);
 }
 
+// Version 3 routes on jobs.requirements: the upgrade copies it out of every stored spec, so a job queued before
+// the upgrade still waits for a worker that can run it.
+TEST(Migrations, UpgradeCopiesJobRequirementsSoQueuedJobsKeepTheirRouting) {
+  testing::TempDir dir;
+  {
+    sql::Database old_db;
+    ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
+    ASSERT_TRUE(old_db.Exec(ReadFile(TSCALE_TEST_SCHEMA_V1)).ok());
+    ASSERT_TRUE(old_db.Exec("INSERT INTO sweeps(id, name, spec, created_ms) VALUES(1, 'old', x'', 5)").ok());
+    v1::JobSpec spec;
+    spec.set_model_id("m");
+    spec.set_seq_len(16);
+    spec.set_batch_size(1);
+    spec.mutable_requirements()->set_device_kind(v1::DEVICE_KIND_CUDA);
+    sql::Statement job(old_db,
+                       "INSERT INTO jobs(id, sweep_id, model_id, seq_len, batch_size, dtype, attention, spec, state, "
+                       "created_ms, updated_ms) VALUES(1, 1, 'm', 16, 1, 0, 0, ?, ?, 5, 5)");
+    ASSERT_TRUE(job.BindBlob(1, spec.SerializeAsString()).Bind(2, static_cast<int>(v1::JOB_STATE_QUEUED)).Run().ok());
+  }
+  auto upgraded = Store::Open(dir.File("old.db"));
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+  Store& store = **upgraded;
+  v1::WorkerCapabilities cpu;
+  cpu.set_device_kind(v1::DEVICE_KIND_CPU);
+  ASSERT_TRUE(store.RegisterWorker("cpu", cpu, 10).ok());
+  auto none = store.ClaimJob("cpu", 10);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  v1::WorkerCapabilities gpu;
+  gpu.set_device_kind(v1::DEVICE_KIND_CUDA);
+  ASSERT_TRUE(store.RegisterWorker("gpu", gpu, 10).ok());
+  auto lease = store.ClaimJob("gpu", 10);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  ASSERT_TRUE(lease->has_value());
+  EXPECT_EQ((*lease)->job().job_id(), 1);
+}
+
 }  // namespace
 }  // namespace tscale

@@ -43,6 +43,21 @@ TEST(RequestValidation, WorkerRequests) {
   complete.mutable_result()->clear_samples_ms();
   complete.mutable_result()->set_stderr_tail(std::string(64 * 1024 + 1, 'e'));
   ExpectField(ValidateComplete(complete), "result.stderr_tail");
+  complete.mutable_result()->clear_stderr_tail();
+  complete.mutable_result()->set_outcome(static_cast<v1::Outcome>(99));
+  ExpectField(ValidateComplete(complete), "result.outcome");
+  complete.mutable_result()->set_outcome(v1::OUTCOME_INVALID);
+  for (int i = 0; i < 65; ++i) complete.mutable_result()->add_invalid_reasons("r");
+  ExpectField(ValidateComplete(complete), "result.invalid_reasons");
+  complete.mutable_result()->clear_invalid_reasons();
+  complete.mutable_result()->set_message(std::string(64 * 1024 + 1, 'm'));
+  ExpectField(ValidateComplete(complete), "result.message");
+  complete.mutable_result()->clear_message();
+  // The rules are common/result_validation.h's, which the worker applies to runner result files too.
+  complete.mutable_result()->mutable_environment()->set_hostname("bad \xff");
+  ExpectField(ValidateComplete(complete), "result.environment.hostname");
+  complete.mutable_result()->clear_environment();
+  EXPECT_TRUE(ValidateComplete(complete).ok());
 
   v1::MetricEvent metric;
   ExpectField(ValidateMetric(metric), "attempt_id");
@@ -58,6 +73,15 @@ TEST(RequestValidation, ClientRequests) {
   v1::ListResultsRequest list;
   list.set_outcome(static_cast<v1::Outcome>(99));
   ExpectField(ValidateListResults(list), "outcome");
+  list.set_outcome(v1::OUTCOME_OK);
+  EXPECT_TRUE(ValidateListResults(list).ok());
+  list.set_limit(kMaxListResults);
+  EXPECT_TRUE(ValidateListResults(list).ok());
+  list.set_limit(kMaxListResults + 1);  // 0 is the default page, so a bound is always in force
+  ExpectField(ValidateListResults(list), "limit");
+  list.set_limit(0);
+  list.set_after_job_id(-1);
+  ExpectField(ValidateListResults(list), "after_job_id");
   v1::ListSweepsRequest sweeps;
   sweeps.set_limit(1'000'000);
   ExpectField(ValidateListSweeps(sweeps), "limit");

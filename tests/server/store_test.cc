@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
+#include <new>
+#include <thread>
+
 #include "server/migrations.h"
 #include "support/temp_dir.h"
 
@@ -70,7 +75,7 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, FreshDatabaseHasLatestSchema) {
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
-  EXPECT_EQ(store_->schema_version(), 2);
+  EXPECT_EQ(store_->schema_version(), 3);
 }
 
 TEST_F(StoreTest, LeaseCompleteAndQuery) {
@@ -96,10 +101,11 @@ TEST_F(StoreTest, LeaseCompleteAndQuery) {
   ResultFilter filter;
   filter.sweep_id = sweep;
   filter.include_samples = true;
-  auto jobs = store_->ListJobs(filter);
-  ASSERT_TRUE(jobs.ok());
-  ASSERT_EQ(jobs->size(), 3u);
-  const auto& first = (*jobs)[0];
+  auto page = store_->ListJobs(filter);
+  ASSERT_TRUE(page.ok());
+  const auto& jobs = page->jobs;
+  ASSERT_EQ(jobs.size(), 3u);
+  const auto& first = jobs[0];
   EXPECT_EQ(first.state(), v1::JOB_STATE_FINISHED);
   EXPECT_DOUBLE_EQ(first.result().latency().median_ms(), 12.5);
   ASSERT_EQ(first.result().samples_ms_size(), 3);
@@ -136,11 +142,12 @@ TEST_F(StoreTest, ExpiredLeaseRequeuesAndStaleAttemptIsAborted) {
 
   ASSERT_TRUE(store_->CompleteJob("w2", second.attempt_id(), Ok(2), after_expiry).ok());
   ResultFilter filter;
-  auto jobs = store_->ListJobs(filter);
-  ASSERT_TRUE(jobs.ok());
-  ASSERT_EQ(jobs->size(), 1u);
-  EXPECT_EQ((*jobs)[0].attempts(), 2);
-  EXPECT_EQ((*jobs)[0].result().attempt_id(), second.attempt_id());
+  auto page = store_->ListJobs(filter);
+  ASSERT_TRUE(page.ok());
+  const auto& jobs = page->jobs;
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].attempts(), 2);
+  EXPECT_EQ(jobs[0].result().attempt_id(), second.attempt_id());
 }
 
 TEST_F(StoreTest, HeartbeatKeepsLeaseAlive) {
@@ -167,17 +174,20 @@ TEST_F(StoreTest, JobEndsLostPastAttemptCap) {
   int64_t now = kNow;
   Claim("w1", now);
   now += options.lease_ms + 1;
-  Claim("w1", now);
+  v1::Lease last = Claim("w1", now);
   now += options.lease_ms + 1;
   auto expired = store_->ExpireLeases(now);
   ASSERT_TRUE(expired.ok());
   EXPECT_EQ(*expired, 1);
-  auto jobs = store_->ListJobs({});
-  ASSERT_TRUE(jobs.ok());
-  ASSERT_EQ(jobs->size(), 1u);
-  EXPECT_EQ((*jobs)[0].state(), v1::JOB_STATE_FINISHED);
-  EXPECT_EQ((*jobs)[0].result().outcome(), v1::OUTCOME_LOST);
-  EXPECT_NE((*jobs)[0].result().message().find("cap 2"), std::string::npos);
+  auto page = store_->ListJobs({});
+  ASSERT_TRUE(page.ok());
+  const auto& jobs = page->jobs;
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(jobs[0].result().outcome(), v1::OUTCOME_LOST);
+  EXPECT_NE(jobs[0].result().message().find("cap 2"), std::string::npos);
+  // The `lost` result names the last attempt, but that attempt produced nothing: its completion is stale.
+  EXPECT_EQ(store_->CompleteJob("w1", last.attempt_id(), Ok(1), now).status().code(), Status::Code::kAborted);
 }
 
 TEST_F(StoreTest, RoutingWaitsForMatchingWorker) {
@@ -254,10 +264,11 @@ TEST_F(StoreTest, WorkerRestartRequeuesItsJobAndQuarantinesRepeatOffenders) {
   EXPECT_EQ(second.job().job_id(), first.job().job_id());
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow + 20).ok());  // took the worker down again
 
-  auto jobs = store_->ListJobs({});
-  ASSERT_TRUE(jobs.ok());
-  ASSERT_EQ(jobs->size(), 1u);
-  const auto& result = (*jobs)[0].result();
+  auto page = store_->ListJobs({});
+  ASSERT_TRUE(page.ok());
+  const auto& jobs = page->jobs;
+  ASSERT_EQ(jobs.size(), 1u);
+  const auto& result = jobs[0].result();
   EXPECT_EQ(result.outcome(), v1::OUTCOME_LOST);
   EXPECT_TRUE(result.quarantined());
   EXPECT_NE(result.message().find("quarantined: 2 workers restarted"), std::string::npos) << result.message();
@@ -270,14 +281,17 @@ TEST_F(StoreTest, CancelQueuedAndRunningJobs) {
   auto cancelled = store_->Cancel(sweep, 0, kNow + 1);
   ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
   EXPECT_EQ(*cancelled, 3);
-  // The running attempt is revoked at its next heartbeat; its late completion returns the stored result.
+  // The running attempt is revoked at its next heartbeat; its fencing token is void, so its late completion is
+  // refused (ABORTED, which the worker takes as final), not acknowledged as a duplicate of the cancel.
   auto hb = store_->Heartbeat("w1", {running.attempt_id()}, kNow + 2);
   ASSERT_TRUE(hb.ok());
   EXPECT_EQ(*hb, std::vector<int64_t>{running.attempt_id()});
   auto late = store_->CompleteJob("w1", running.attempt_id(), Ok(1), kNow + 3);
-  ASSERT_TRUE(late.ok());
-  EXPECT_TRUE(late->duplicate);
-  EXPECT_EQ(late->stored.outcome(), v1::OUTCOME_CANCELLED);
+  EXPECT_EQ(late.status().code(), Status::Code::kAborted);
+  EXPECT_NE(late.status().message().find("ended cancelled"), std::string::npos) << late.status().ToString();
+  auto kept = store_->ListJobs({});
+  ASSERT_TRUE(kept.ok());
+  for (const auto& job : kept->jobs) EXPECT_EQ(job.result().outcome(), v1::OUTCOME_CANCELLED);
   // Nothing is left to claim, and cancelling again touches nothing.
   auto none = store_->ClaimJob("w1", kNow + 4);
   ASSERT_TRUE(none.ok());
@@ -370,6 +384,282 @@ TEST_F(StoreTest, WaitingReasonsNameUnservedRequirements) {
   ASSERT_EQ(unmatched->waiting_reasons_size(), 1);
   EXPECT_NE(unmatched->waiting_reasons(0).find("2 queued jobs need device=cuda, label a100"), std::string::npos)
       << unmatched->waiting_reasons(0);
+}
+
+}  // namespace
+}  // namespace tscale
+
+namespace tscale {
+
+// Reaches Store's private write path, to run a body that throws.
+class StoreTestPeer {
+ public:
+  static Status Write(Store& store, const std::function<Status()>& body) { return store.Write(body); }
+  static sql::Database& Db(Store& store) { return store.db_; }
+};
+
+namespace {
+
+v1::WorkerCapabilities Gpu(int64_t device_memory_bytes) {
+  v1::WorkerCapabilities caps;
+  caps.set_device_kind(v1::DEVICE_KIND_CUDA);
+  caps.set_device_memory_bytes(device_memory_bytes);
+  caps.set_ram_bytes(8LL << 30);
+  return caps;
+}
+
+// A claim used to examine only the first 512 queued jobs: enough GPU-only work ahead starved a CPU worker.
+TEST_F(StoreTest, RoutingFindsAMatchingJobBehindManyItCannotRun) {
+  v1::Requirements cuda;
+  cuda.set_device_kind(v1::DEVICE_KIND_CUDA);
+  const int64_t gpu_sweep = Submit(600, cuda);
+  v1::Requirements cpu;
+  cpu.set_device_kind(v1::DEVICE_KIND_CPU);
+  const int64_t cpu_sweep = Submit(1, cpu);
+
+  ASSERT_TRUE(store_->RegisterWorker("cpu", Cpu(), kNow).ok());
+  v1::Lease lease = Claim("cpu");
+  EXPECT_EQ(lease.job().sweep_id(), cpu_sweep);
+  EXPECT_EQ(lease.job().requirements().device_kind(), v1::DEVICE_KIND_CPU);
+  auto none = store_->ClaimJob("cpu", kNow);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+
+  // A GPU worker still gets the oldest job it can run.
+  ASSERT_TRUE(store_->RegisterWorker("gpu", Gpu(80LL << 30), kNow).ok());
+  v1::Lease gpu = Claim("gpu");
+  EXPECT_EQ(gpu.job().sweep_id(), gpu_sweep);
+  auto page = store_->ListJobs({});
+  ASSERT_TRUE(page.ok());
+  ASSERT_FALSE(page->jobs.empty());
+  EXPECT_EQ(gpu.job().job_id(), page->jobs[0].spec().job_id());
+}
+
+TEST_F(StoreTest, RoutingByMinimumDeviceMemory) {
+  v1::Requirements big_gpu;
+  big_gpu.set_device_kind(v1::DEVICE_KIND_CUDA);
+  big_gpu.set_min_device_memory_bytes(40LL << 30);
+  const int64_t gpu_sweep = Submit(1, big_gpu);
+  v1::Requirements big_host;  // on a CPU worker the device memory is its RAM
+  big_host.set_device_kind(v1::DEVICE_KIND_CPU);
+  big_host.set_min_device_memory_bytes(16LL << 30);
+  const int64_t host_sweep = Submit(1, big_host);
+
+  ASSERT_TRUE(store_->RegisterWorker("small-gpu", Gpu(24LL << 30), kNow).ok());
+  ASSERT_TRUE(store_->RegisterWorker("small-cpu", Cpu(), kNow).ok());  // 8 GiB of RAM
+  for (const char* worker : {"small-gpu", "small-cpu"}) {
+    auto none = store_->ClaimJob(worker, kNow);
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none->has_value()) << worker << " has too little memory";
+  }
+  auto waiting = store_->GetSweepStatus(gpu_sweep, kNow);
+  ASSERT_TRUE(waiting.ok());
+  ASSERT_EQ(waiting->waiting_reasons_size(), 1);
+  EXPECT_NE(waiting->waiting_reasons(0).find("device memory >= 40960 MiB"), std::string::npos)
+      << waiting->waiting_reasons(0);
+
+  ASSERT_TRUE(store_->RegisterWorker("big-gpu", Gpu(80LL << 30), kNow).ok());
+  EXPECT_EQ(Claim("big-gpu").job().sweep_id(), gpu_sweep);
+  v1::WorkerCapabilities big_cpu = Cpu();
+  big_cpu.set_ram_bytes(64LL << 30);
+  ASSERT_TRUE(store_->RegisterWorker("big-cpu", big_cpu, kNow).ok());
+  EXPECT_EQ(Claim("big-cpu").job().sweep_id(), host_sweep);
+}
+
+// A write body that throws used to unwind through the group commit: the transaction stayed open and the
+// writer queue kept a dead entry at its front, so every later write waited forever.
+TEST_F(StoreTest, ThrowingWriteFailsAloneAndLaterWritesProceed) {
+  using namespace std::chrono_literals;
+  Status thrown;
+  bool escaped = false;
+  try {
+    thrown = StoreTestPeer::Write(*store_, [&]() -> Status {
+      sql::Statement insert(StoreTestPeer::Db(*store_),
+                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('half-written', x'', 1)");
+      EXPECT_TRUE(insert.Run().ok());
+      throw std::bad_alloc();
+    });
+  } catch (...) {
+    escaped = true;
+  }
+  EXPECT_FALSE(escaped) << "the exception left Store::Write";
+  EXPECT_EQ(thrown.code(), Status::Code::kInternal);
+
+  // The next write runs (on another thread, so a stuck queue fails the test instead of hanging it).
+  std::packaged_task<int64_t()> next([this] { return Submit(1); });
+  std::future<int64_t> sweep = next.get_future();
+  std::thread(std::move(next)).detach();
+  if (sweep.wait_for(20s) != std::future_status::ready) {
+    ADD_FAILURE() << "a write after the throwing one never finished";
+    (void)store_.release();  // a thread is blocked inside it: leak it rather than destroy it under that thread
+    return;
+  }
+  EXPECT_GT(sweep.get(), 0);
+  // What the throwing body wrote was rolled back.
+  auto sweeps = store_->ListSweeps(10, kNow);
+  ASSERT_TRUE(sweeps.ok());
+  ASSERT_EQ(sweeps->size(), 1u);
+  EXPECT_EQ((*sweeps)[0].name(), "test sweep");
+}
+
+TEST_F(StoreTest, MetricEventsPerAttemptAreCapped) {
+  EXPECT_EQ(StoreOptions().max_metric_events_per_attempt, 10'000);
+  StoreOptions options;
+  options.max_metric_events_per_attempt = 3;
+  Reopen(options);
+  const int64_t sweep = Submit(1);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  v1::Lease lease = Claim("w1");
+  v1::MetricEvent metric;
+  metric.set_attempt_id(lease.attempt_id());
+  metric.set_phase("measuring");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->RecordMetric("w1", metric, kNow + i).ok());
+  auto before = store_->ReadEvents(sweep, 0, 100);
+  ASSERT_TRUE(before.ok());
+
+  Status refused = store_->RecordMetric("w1", metric, kNow + 10);
+  EXPECT_EQ(refused.code(), Status::Code::kResourceExhausted);
+  EXPECT_NE(refused.message().find("3 progress events"), std::string::npos) << refused.ToString();
+  // Nothing was stored, and the attempt itself is unharmed: it still completes.
+  auto after = store_->ReadEvents(sweep, 0, 100);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), before->size());
+  EXPECT_TRUE(store_->CompleteJob("w1", lease.attempt_id(), Ok(1), kNow + 11).ok());
+}
+
+TEST_F(StoreTest, ListJobsPagesAreBoundedAndResumable) {
+  Submit(5);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->CompleteJob("w1", Claim("w1").attempt_id(), Ok(5), kNow).ok());
+
+  // By count: pages of two, the cursor leading from one to the next, every job exactly once.
+  ResultFilter filter;
+  filter.limit = 2;
+  std::vector<int64_t> seen;
+  std::vector<size_t> sizes;
+  do {
+    auto page = store_->ListJobs(filter);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    sizes.push_back(page->jobs.size());
+    for (const auto& job : page->jobs) seen.push_back(job.spec().job_id());
+    filter.after_job_id = page->next_after_job_id;
+  } while (filter.after_job_id != 0 && sizes.size() < 10);
+  EXPECT_EQ(sizes, (std::vector<size_t>{2, 2, 1}));
+  ASSERT_EQ(seen.size(), 5u);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_GT(seen[i], seen[i - 1]);
+
+  // A limit of 0 is the default page, not "everything".
+  filter = ResultFilter();
+  filter.limit = 0;
+  auto all = store_->ListJobs(filter);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->jobs.size(), 5u);
+  EXPECT_EQ(all->next_after_job_id, 0);
+
+  // By samples: three per finished job, four per page, so one job per page; a page always holds one job.
+  filter = ResultFilter();
+  filter.include_samples = true;
+  filter.max_samples = 4;
+  auto by_samples = store_->ListJobs(filter);
+  ASSERT_TRUE(by_samples.ok());
+  ASSERT_EQ(by_samples->jobs.size(), 1u);
+  EXPECT_EQ(by_samples->jobs[0].result().samples_ms_size(), 3);
+  EXPECT_EQ(by_samples->next_after_job_id, by_samples->jobs[0].spec().job_id());
+
+  // By bytes: the same.
+  filter = ResultFilter();
+  filter.max_bytes = 1;
+  auto by_bytes = store_->ListJobs(filter);
+  ASSERT_TRUE(by_bytes.ok());
+  EXPECT_EQ(by_bytes->jobs.size(), 1u);
+  EXPECT_NE(by_bytes->next_after_job_id, 0);
+}
+
+// A wall-finder sweep of one model in two repetitions: the planner's first probes, as PlanSweep makes them.
+int64_t SubmitWallSearch(Store* store, int repetitions) {
+  std::vector<PlannedJob> planned;
+  for (int rep = 0; rep < repetitions; ++rep) {
+    PlannedJob job;
+    job.category = "Test";
+    job.spec.set_model_id("m");
+    job.spec.set_seq_len(128);
+    job.spec.set_batch_size(1);
+    job.spec.set_repetition(rep);
+    job.spec.mutable_wall()->set_start_length(128);
+    job.spec.mutable_wall()->set_max_length(4096);
+    job.spec.mutable_wall()->set_resolution(64);
+    planned.push_back(job);
+  }
+  v1::SweepSpec spec;
+  spec.set_find_wall(true);
+  auto id = store->CreateSweep(spec, planned, kNow);
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  return id.ok() ? *id : 0;
+}
+
+std::vector<std::pair<int, int>> Lengths(Store* store, int64_t sweep) {  // (repetition, length) by job id
+  ResultFilter filter;
+  filter.sweep_id = sweep;
+  auto page = store->ListJobs(filter);
+  EXPECT_TRUE(page.ok());
+  std::vector<std::pair<int, int>> out;
+  for (const auto& job : page->jobs) out.emplace_back(job.spec().repetition(), job.spec().seq_len());
+  return out;
+}
+
+TEST_F(StoreTest, WallSearchCreatesEachNextProbeInTheCompletionsTransactionExactlyOnce) {
+  const int64_t sweep = SubmitWallSearch(store_.get(), 1);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  // The model works up to 300 tokens: 128, 256 ok; 512 oom; then 384 oom, 320 oom (bracket [256, 320]).
+  std::vector<int> seen;
+  for (int step = 0; step < 10; ++step) {
+    auto lease = store_->ClaimJob("w1", kNow + step);
+    ASSERT_TRUE(lease.ok());
+    if (!lease->has_value()) break;
+    const int len = (*lease)->job().seq_len();
+    EXPECT_TRUE((*lease)->job().has_wall());
+    seen.push_back(len);
+    v1::Result result = len <= 300 ? Ok(len / 10.0) : v1::Result();
+    if (len > 300) result.set_outcome(v1::OUTCOME_OOM);
+    ASSERT_TRUE(store_->CompleteJob("w1", (*lease)->attempt_id(), result, kNow + step).ok());
+    // A repeated completion (the worker's outbox retrying) is a duplicate and creates no probe.
+    auto again = store_->CompleteJob("w1", (*lease)->attempt_id(), result, kNow + step);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->duplicate);
+  }
+  EXPECT_EQ(seen, (std::vector<int>{128, 256, 512, 384, 320}));
+  auto lengths = Lengths(store_.get(), sweep);
+  EXPECT_EQ(lengths.size(), 5u);  // one job per probe, none twice
+  auto status = store_->GetSweepStatus(sweep, kNow + 20);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(status->done());
+  EXPECT_EQ(status->total_jobs(), 5);
+  // The probes survive a reopen: the search state is nothing but these rows.
+  Reopen();
+  EXPECT_EQ(Lengths(store_.get(), sweep).size(), 5u);
+}
+
+TEST_F(StoreTest, WallSearchesOfRepetitionsAreIndependentAndCancelStopsThem) {
+  const int64_t sweep = SubmitWallSearch(store_.get(), 2);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  v1::Lease first = Claim("w1");
+  ASSERT_TRUE(store_->CompleteJob("w1", first.attempt_id(), Ok(1), kNow + 1).ok());
+  // Repetition 0 moved on to 256; repetition 1 still waits at 128.
+  auto lengths = Lengths(store_.get(), sweep);
+  ASSERT_EQ(lengths.size(), 3u);
+  EXPECT_EQ(lengths[2], std::make_pair(first.job().repetition(), 256));
+  v1::Lease running = Claim("w1", kNow + 2);
+  auto cancelled = store_->Cancel(sweep, 0, kNow + 3);
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(*cancelled, 2);  // the running probe and the queued one; no probe follows a cancelled one
+  EXPECT_EQ(Lengths(store_.get(), sweep).size(), 3u);
+  auto status = store_->GetSweepStatus(sweep, kNow + 4);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(status->done());
+  auto none = store_->ClaimJob("w1", kNow + 5);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  (void)running;
 }
 
 }  // namespace

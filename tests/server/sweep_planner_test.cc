@@ -71,7 +71,27 @@ TEST_F(SweepPlannerTest, BadInputNamesTheField) {
          s->mutable_measurement()->set_max_iters(5);
        },
        "spec.measurement.max_iters: must be >= min_iters"},
-      {[](v1::SweepSpec* s) { s->set_find_wall(true); }, "spec.find_wall"},
+      {[](v1::SweepSpec* s) { s->set_find_wall(true); }, "spec.seq_lengths: not used with find_wall"},
+      {[](v1::SweepSpec* s) { s->mutable_wall()->set_resolution(8); }, "spec.wall: only used with find_wall"},
+      {[](v1::SweepSpec* s) {
+         s->clear_seq_lengths();
+         s->set_find_wall(true);
+         s->mutable_wall()->set_start_length(4096);
+         s->mutable_wall()->set_max_length(1024);
+       },
+       "spec.wall.start_length: 4096 is not in 1..1024"},
+      {[](v1::SweepSpec* s) {
+         s->clear_seq_lengths();
+         s->set_find_wall(true);
+         s->mutable_wall()->set_resolution(-3);
+       },
+       "spec.wall.resolution"},
+      {[](v1::SweepSpec* s) {
+         s->clear_seq_lengths();
+         s->set_find_wall(true);
+         s->mutable_wall()->set_max_length(1 << 30);
+       },
+       "spec.wall.max_length"},
       {[](v1::SweepSpec* s) {
          for (int i = 0; i < 990; ++i) s->add_seq_lengths(1 + i);  // 992 lengths x 2 models x 100
          s->set_repetitions(100);
@@ -87,6 +107,27 @@ TEST_F(SweepPlannerTest, BadInputNamesTheField) {
     EXPECT_EQ(jobs.status().code(), Status::Code::kInvalidArgument);
     EXPECT_NE(jobs.status().message().find(cases[i].expected), std::string::npos) << jobs.status().message();
   }
+}
+
+TEST_F(SweepPlannerTest, AWallSearchStartsOneProbePerCellWithResolvedSettings) {
+  v1::SweepSpec spec = Valid();
+  spec.clear_seq_lengths();
+  spec.set_find_wall(true);
+  spec.set_repetitions(2);
+  spec.mutable_wall()->set_resolution(32);
+  auto jobs = PlanSweep(spec, catalog_);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+  ASSERT_EQ(jobs->size(), 4u);  // 2 models x 2 repetitions, each at the start length
+  for (const auto& job : *jobs) {
+    EXPECT_EQ(job.spec.seq_len(), 128);
+    EXPECT_EQ(job.spec.wall().start_length(), 128);
+    EXPECT_EQ(job.spec.wall().max_length(), PlannerLimits().max_seq_len);
+    EXPECT_EQ(job.spec.wall().resolution(), 32);
+  }
+  // A plain sweep's jobs carry no wall settings.
+  auto plain = PlanSweep(Valid(), catalog_);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE((*plain)[0].spec.has_wall());
 }
 
 }  // namespace

@@ -8,11 +8,19 @@
 //   hang   sleep forever           exit7  print an error line and exit 7
 //   flood  write 8 MiB to stderr, then exit 1
 //   env    write its whole environment to stderr, then exit 9
+//   fds    write every open descriptor other than 0, 1 and 2 to stderr, then their count; exit 8
+//   orphan         fork a grandchild that sleeps forever, then hang (until the job's deadline)
+//   orphan-exit    fork a grandchild that sleeps forever holding stdout/stderr, then exit 5 at once
+// The orphan modes write the grandchild's pid to <state dir>/orphan.pid (the state directory is two levels
+// above the job file: <state>/attempts/attempt-N/job.json), where the test reads it.
+#include <dirent.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -26,9 +34,11 @@ int main(int argc, char** argv) {
   std::string job_path;
   for (int i = 1; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--job") job_path = argv[i + 1];
-  std::ifstream in(job_path);
   std::stringstream text;
-  text << in.rdbuf();
+  {
+    std::ifstream in(job_path);  // closed at once: `fds` must see only what the worker passed down
+    text << in.rdbuf();
+  }
   const std::string json = text.str();
   const std::string key = "\"modelId\":\"misbehave/";
   const size_t at = json.find(key);
@@ -70,6 +80,47 @@ int main(int argc, char** argv) {
   if (what == "env") {
     for (char** e = environ; *e; ++e) std::cerr << *e << "\n";
     return 9;
+  }
+  if (what == "fds") {
+    // The worker gives the runner stdin (/dev/null) and its two output pipes, nothing else: no gRPC
+    // socket, no log file, nothing inherited from whoever started the worker.
+    DIR* dir = opendir("/proc/self/fd");
+    if (!dir) {
+      std::perror("misbehaving runner: opendir /proc/self/fd");
+      return 2;
+    }
+    int inherited = 0;
+    while (dirent* entry = readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const int fd = std::stoi(name);
+      if (fd <= 2 || fd == dirfd(dir)) continue;
+      char target[512] = {};
+      const ssize_t n = readlink(("/proc/self/fd/" + name).c_str(), target, sizeof(target) - 1);
+      std::cerr << "inherited fd " << fd << " -> " << (n > 0 ? std::string(target, n) : "?") << "\n";
+      ++inherited;
+    }
+    closedir(dir);
+    std::cerr << "fds: " << inherited << " descriptors beyond stdio\n";
+    return 8;
+  }
+  if (what == "orphan" || what == "orphan-exit") {
+    const std::string pid_file =
+        (std::filesystem::path(job_path).parent_path().parent_path().parent_path() / "orphan.pid").string();
+    const pid_t grandchild = fork();
+    if (grandchild < 0) {
+      std::perror("misbehaving runner: fork");
+      return 2;
+    }
+    if (grandchild == 0)
+      while (true) pause();
+    { std::ofstream(pid_file + ".tmp") << grandchild << "\n"; }
+    std::rename((pid_file + ".tmp").c_str(), pid_file.c_str());
+    if (what == "orphan-exit") {
+      std::cerr << "misbehaving runner: exiting, grandchild " << grandchild << " left behind\n";
+      return 5;
+    }
+    while (true) pause();
   }
   std::cerr << "misbehaving runner: unknown behaviour " << what << "\n";
   return 2;

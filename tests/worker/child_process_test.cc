@@ -1,11 +1,14 @@
 // RunChild with real child processes (/bin/sh), no fakes.
 #include "worker/child_process.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "support/temp_dir.h"
@@ -24,8 +27,16 @@ ChildSpec Shell(const std::string& script, milliseconds deadline = milliseconds(
   return spec;
 }
 
+// A killed grandchild is reparented and stays a zombie until whatever reaps orphans here gets to it (a
+// container's init may take its time): a zombie counts as dead.
 bool ProcessAlive(pid_t pid) {
+#ifdef __linux__
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string ignored, state;
+  return (stat >> ignored >> ignored >> state) && state != "Z";
+#else
   return kill(pid, 0) == 0;
+#endif
 }
 
 TEST(ChildProcess, ReportsExitCodeAndOutput) {
@@ -73,6 +84,52 @@ TEST(ChildProcess, DeadlineKillsTheWholeGroup) {
   for (int i = 0; i < 100 && ProcessAlive(grandchild); ++i) std::this_thread::sleep_for(milliseconds(20));
   EXPECT_FALSE(ProcessAlive(grandchild)) << "grandchild " << grandchild << " survived the group kill";
 }
+
+// The runner exits at once, leaving a grandchild behind that no longer holds its pipes: the group is
+// killed as the runner is reaped, so nothing of the job outlives it.
+TEST(ChildProcess, ExitingLeaderTakesItsGroupWithIt) {
+  testing::TempDir dir;
+  const std::string pid_file = dir.File("grandchild.pid");
+  auto exit = RunChild(Shell("sleep 300 </dev/null >/dev/null 2>&1 & echo $! > " + pid_file + "; exit 3"),
+                       milliseconds(100), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->exited);
+  EXPECT_EQ(exit->exit_code, 3);
+  std::ifstream in(pid_file);
+  pid_t grandchild = 0;
+  in >> grandchild;
+  ASSERT_GT(grandchild, 0);
+  for (int i = 0; i < 100 && ProcessAlive(grandchild); ++i) std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(ProcessAlive(grandchild)) << "grandchild " << grandchild << " outlived its runner";
+}
+
+TEST(ChildProcess, ChildSeesOnlyItsStdio) {
+  int leaked[2];
+  ASSERT_EQ(pipe(leaked), 0);  // no O_CLOEXEC: only the spawn's own closing keeps it from the child
+  auto exit = RunChild(Shell("ls /proc/self/fd"), milliseconds(1000), nullptr);
+  close(leaked[0]);
+  close(leaked[1]);
+  ASSERT_TRUE(exit.ok());
+  // ls itself opens the directory it lists: one descriptor beyond 0, 1 and 2, no more.
+  int listed = 0;
+  std::istringstream fds(exit->stdout_tail);
+  for (std::string fd; fds >> fd;) ++listed;
+  EXPECT_EQ(listed, 4) << exit->stdout_tail;
+}
+
+#if defined(__linux__)
+TEST(ChildProcess, MarkDescriptorsCloseOnExecCoversInheritedOnes) {
+  int leaked[2];
+  ASSERT_EQ(pipe(leaked), 0);
+  ASSERT_EQ(fcntl(leaked[0], F_GETFD) & FD_CLOEXEC, 0);
+  MarkDescriptorsCloseOnExec();
+  EXPECT_NE(fcntl(leaked[0], F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_NE(fcntl(leaked[1], F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_EQ(fcntl(STDERR_FILENO, F_GETFD) & FD_CLOEXEC, 0);  // stdio is left alone
+  close(leaked[0]);
+  close(leaked[1]);
+}
+#endif
 
 TEST(ChildProcess, TickReturningFalseRevokes) {
   int ticks = 0;

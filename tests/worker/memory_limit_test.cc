@@ -49,5 +49,28 @@ TEST(ProcessGroupRss, SumsTheGroupsResidentMemory) {
   EXPECT_EQ(ProcessGroupRssBytes(child->pid), 0);
 }
 
+TEST(MemoryBudget, APeakOverTheLimitIsOomEvenWhenTheWatchdogMissedIt) {
+  v1::Result result;
+  result.set_outcome(v1::OUTCOME_OK);
+  result.mutable_memory()->set_peak_rss_bytes(300LL << 20);
+  v1::Result unlimited = result;
+  ApplyMemoryBudget(0, &unlimited);
+  EXPECT_EQ(unlimited.outcome(), v1::OUTCOME_OK);
+  v1::Result within = result;
+  ApplyMemoryBudget(300LL << 20, &within);  // at the limit is within it
+  EXPECT_EQ(within.outcome(), v1::OUTCOME_OK);
+  result.add_invalid_reasons("cv 0.4 above 0.25");
+  result.set_outcome(v1::OUTCOME_INVALID);
+  ApplyMemoryBudget(256LL << 20, &result);
+  EXPECT_EQ(result.outcome(), v1::OUTCOME_OOM);
+  EXPECT_EQ(result.invalid_reasons_size(), 0);
+  EXPECT_NE(result.message().find("peak RSS 300 MiB went over the memory limit of 256 MiB"), std::string::npos);
+  v1::Result crashed;
+  crashed.set_outcome(v1::OUTCOME_CRASHED);
+  crashed.mutable_memory()->set_peak_rss_bytes(1LL << 30);
+  ApplyMemoryBudget(256LL << 20, &crashed);  // a crash stays a crash
+  EXPECT_EQ(crashed.outcome(), v1::OUTCOME_CRASHED);
+}
+
 }  // namespace
 }  // namespace tscale

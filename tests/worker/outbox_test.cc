@@ -47,5 +47,21 @@ TEST(Outbox, SkipsCorruptFilesAndIgnoresStrangers) {
   EXPECT_EQ(skipped, 2);
 }
 
+// A delivery asked for while a round runs (a result stored after that round listed the outbox) is not
+// dropped: exactly one more round follows, however many asked meanwhile.
+TEST(DeliveryRounds, ARequestDuringARoundStartsAnotherWhenItEnds) {
+  DeliveryRounds rounds;
+  EXPECT_FALSE(rounds.running());
+  ASSERT_TRUE(rounds.Request());  // idle: start now
+  EXPECT_TRUE(rounds.running());
+  EXPECT_FALSE(rounds.Request());  // running: remembered, not started beside it
+  EXPECT_FALSE(rounds.Request());
+  ASSERT_TRUE(rounds.Finish());  // the remembered requests: one more round
+  EXPECT_FALSE(rounds.running());
+  ASSERT_TRUE(rounds.Request());
+  EXPECT_FALSE(rounds.Finish());  // nothing asked meanwhile: done
+  EXPECT_FALSE(rounds.running());
+}
+
 }  // namespace
 }  // namespace tscale

@@ -1,0 +1,293 @@
+#include "client/report/render_html.h"
+
+#include <map>
+#include <set>
+
+#include "client/report/render_text.h"
+#include "client/report/svg_chart.h"
+#include "client/table.h"
+
+namespace tscale::report {
+namespace {
+
+const Cause kFailureCauses[] = {Cause::kContext, Cause::kMemory,  Cause::kTimeout, Cause::kCrash,
+                                Cause::kError,   Cause::kInvalid, Cause::kOther};
+
+const char* CauseColor(Cause cause) {
+  switch (cause) {
+    case Cause::kOk:
+      return "#009E73";
+    case Cause::kContext:
+      return "#56B4E9";
+    case Cause::kMemory:
+      return "#D55E00";
+    case Cause::kTimeout:
+      return "#E69F00";
+    case Cause::kCrash:
+      return "#CC79A7";
+    case Cause::kError:
+      return "#8C564B";
+    case Cause::kInvalid:
+      return "#7F7F7F";
+    case Cause::kOther:
+      return "#BBBBBB";
+  }
+  return "#000000";
+}
+
+// A table whose cells are escaped as they are added; numeric columns are right-aligned by the stylesheet.
+class HtmlTable {
+ public:
+  explicit HtmlTable(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+  void Add(const std::vector<std::string>& cells) { rows_.push_back(cells); }
+  std::string Render(const std::string& css_class = "") const {
+    std::string out = "<table" + (css_class.empty() ? "" : " class=\"" + css_class + "\"") + ">\n<thead><tr>";
+    for (const auto& h : headers_) out += "<th>" + EscapeHtml(h) + "</th>";
+    out += "</tr></thead>\n<tbody>\n";
+    for (const auto& row : rows_) {
+      out += "<tr>";
+      for (const auto& cell : row) out += "<td>" + EscapeHtml(cell) + "</td>";
+      out += "</tr>\n";
+    }
+    return out + "</tbody>\n</table>\n";
+  }
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string SpreadText(const Spread& s, int decimals) {
+  if (s.n == 0) return "";
+  return FormatFixed(s.median, decimals) + " [" + FormatFixed(s.q1, decimals) + "–" + FormatFixed(s.q3, decimals) + "]";
+}
+
+std::string Percent(double fraction) {
+  return FormatFixed(100.0 * fraction, 1) + "%";
+}
+
+std::string Section(const std::string& id, const std::string& heading, const std::string& explanation,
+                    const std::string& body) {
+  return "<section id=\"" + id + "\">\n<h2>" + EscapeHtml(heading) + "</h2>\n<p class=\"how\">" +
+         EscapeHtml(explanation) + "</p>\n" + body + "</section>\n";
+}
+
+// Category series for a per-length quantity, labelled with the slope of its log-log fit.
+template <typename Entry, typename Value>
+std::vector<Series> CategorySeries(const std::vector<Entry>& entries, Value value) {
+  std::map<std::string, std::vector<std::pair<double, double>>> points;
+  for (const auto& e : entries) points[e.category].emplace_back(e.seq_len, value(e));
+  std::vector<Series> series;
+  for (auto& [category, pts] : points) {
+    auto fit = FitPowerLaw(pts);
+    series.push_back({category + (fit ? " (slope " + FormatFixed(fit->exponent, 2) + ")" : ""), std::move(pts)});
+  }
+  return series;
+}
+
+std::string WallSection(const std::vector<CellSummary>& cells) {
+  std::vector<Layer> layers = {{"ok", CauseColor(Cause::kOk)}};
+  for (Cause c : kFailureCauses) layers.push_back({CauseName(c), CauseColor(c)});
+  std::vector<StackedBar> bars;
+  HtmlTable table(
+      {"length", "models", "ok", "success", "context", "memory", "timeout", "crash", "error", "invalid", "other"});
+  for (const auto& row : SuccessByLength(cells)) {
+    StackedBar bar{std::to_string(row.seq_len), {static_cast<double>(row.ok_models)}};
+    std::vector<std::string> cells_text = {std::to_string(row.seq_len), std::to_string(row.models),
+                                           std::to_string(row.ok_models), Percent(row.success_rate())};
+    for (Cause c : kFailureCauses) {
+      auto it = row.failures.find(c);
+      const int n = it == row.failures.end() ? 0 : it->second;
+      bar.values.push_back(n);
+      cells_text.push_back(std::to_string(n));
+    }
+    bars.push_back(std::move(bar));
+    table.Add(cells_text);
+  }
+  const std::string chart = StackedBarChart(
+      layers, bars, {"The wall: distinct models by outcome at each length", "sequence length", "models"});
+  return Section("wall", "Success by sequence length, failures by cause",
+                 "Distinct models per length; a model fails a length when any of its jobs there failed, and the "
+                 "failure is named by its most specific cause (a context limit is never counted as memory).",
+                 chart + table.Render("num"));
+}
+
+std::string StudyComparisonSection(const std::vector<Row>& rows, const std::vector<CellSummary>& cells) {
+  HtmlTable table({"length", "study: rows", "study: success", "study: \"OOM\"", "tscale: models", "tscale: success",
+                   "context", "memory", "timeout/crash/error", "invalid/other"});
+  std::map<int, LengthSuccess> corrected;
+  for (auto& s : SuccessByLength(cells)) corrected[s.seq_len] = s;
+  for (const auto& study : StudySuccessByLength(rows)) {
+    const LengthSuccess& ours = corrected[study.seq_len];
+    auto count = [&](std::initializer_list<Cause> causes) {
+      int n = 0;
+      for (Cause c : causes) {
+        auto it = ours.failures.find(c);
+        if (it != ours.failures.end()) n += it->second;
+      }
+      return std::to_string(n);
+    };
+    table.Add({std::to_string(study.seq_len), std::to_string(study.rows), Percent(study.success_rate()),
+               std::to_string(study.oom), std::to_string(ours.models), Percent(ours.success_rate()),
+               count({Cause::kContext}), count({Cause::kMemory}),
+               count({Cause::kTimeout, Cause::kCrash, Cause::kError}), count({Cause::kInvalid, Cause::kOther})});
+  }
+  std::string body = table.Render("num");
+  HtmlTable means({"category", "study: rows at 512", "study: mean tokens/s", "tscale: models at 512",
+                   "tscale: median [q1–q3] tokens/s"});
+  std::map<std::string, Spread> medians;
+  for (const auto& t : ThroughputByCategoryLength(cells))
+    if (t.seq_len == 512) medians[t.category] = t.tokens_per_s;
+  for (const auto& m : StudyMeanThroughputByCategory(rows, 512))
+    means.Add({m.category, std::to_string(m.rows), FormatFixed(m.mean_tokens_per_s, 0),
+               std::to_string(medians[m.category].n), SpreadText(medians[m.category], 0)});
+  body +=
+      "<p>Throughput at 512 tokens, the study's \"Avg Speed@512\" next to tscale's figure:</p>\n" + means.Render("num");
+  return Section("study", "The study's method next to tscale's",
+                 "Left: the seed study's method applied to these rows (every job counted, repetitions and duplicate "
+                 "ids included; every failure called OOM; arithmetic means). Right: distinct models, failures by "
+                 "cause, medians with spread.",
+                 body);
+}
+
+std::string ThroughputSection(const std::vector<CellSummary>& cells) {
+  const auto entries = ThroughputByCategoryLength(cells);
+  const std::string chart = LineChart(
+      CategorySeries(entries, [](const CategoryThroughput& e) { return e.tokens_per_s.median; }),
+      {"Throughput vs length (median across each category's ok models)", "sequence length", "tokens/s", true, true});
+  HtmlTable table({"category", "length", "models", "tokens/s median [q1–q3]"});
+  for (const auto& e : entries)
+    table.Add({e.category, std::to_string(e.seq_len), std::to_string(e.tokens_per_s.n), SpreadText(e.tokens_per_s, 0)});
+  return Section("throughput", "Throughput by category and length",
+                 "tokens/s = batch × length ÷ median latency, per ok cell; median and nearest-rank quartiles across "
+                 "the category's models. The slope is the exponent of a least-squares fit in log-log space.",
+                 chart + table.Render("num"));
+}
+
+std::string MemorySection(const std::vector<CellSummary>& cells) {
+  const auto entries = MemoryByCategoryLength(cells);
+  const std::string chart =
+      LineChart(CategorySeries(entries, [](const CategoryMemory& e) { return e.peak_rss_mib.median; }),
+                {"Peak memory vs length (median across each category's ok models)", "sequence length", "peak RSS (MiB)",
+                 true, true});
+  HtmlTable table({"category", "length", "models", "peak MiB median [q1–q3]"});
+  for (const auto& e : entries)
+    table.Add({e.category, std::to_string(e.seq_len), std::to_string(e.peak_rss_mib.n), SpreadText(e.peak_rss_mib, 0)});
+  HtmlTable load({"category", "models", "load ms median [q1–q3]", "peak MiB at shortest ok length"});
+  for (const auto& row : LoadAndMemoryByCategory(cells))
+    load.Add({row.category, std::to_string(row.models), SpreadText(row.load_ms, 0), SpreadText(row.peak_rss_mib, 0)});
+  return Section("memory", "Peak memory by length, and load time",
+                 "Peak RSS of each job's fresh runner process, per length (the study's memory table was empty). "
+                 "Load time is building the model from local data only.",
+                 chart + table.Render("num") + load.Render("num"));
+}
+
+std::string EfficiencySection(const std::vector<ModelScaling>& models) {
+  std::vector<StackedBar> bars;
+  HtmlTable table({"category", "models", "tokens/s per M params, median [q1–q3]"});
+  for (const auto& e : EfficiencyByCategory(models)) {
+    bars.push_back({e.category, {e.tokens_per_s_per_mparam.median}});
+    table.Add({e.category, std::to_string(e.tokens_per_s_per_mparam.n), SpreadText(e.tokens_per_s_per_mparam, 1)});
+  }
+  const std::string chart = StackedBarChart({{"median tokens/s per M params", "#0072B2"}}, bars,
+                                            {"Parameter efficiency by category", "category", "tokens/s per M params"});
+  return Section("efficiency", "Parameter efficiency by category",
+                 "Per model: median over its ok cells of tokens/s ÷ (parameters / 10⁶); per category: median and "
+                 "quartiles across its models. Embedding-heavy models look less efficient than their compute suggests.",
+                 chart + table.Render("num"));
+}
+
+std::string ModelsSection(const std::vector<ModelScaling>& models) {
+  HtmlTable table({"model", "category", "params", "max working length", "class", "wall (cause)", "memory ×",
+                   "latency exponent", "memory exponent", "tokens/s per M params"});
+  std::map<std::string, int> classes;
+  for (const auto& s : models) {
+    ++classes[s.length_class];
+    table.Add(ModelRowCells(s));
+  }
+  std::string summary = "<p>Max-working-length classes (distinct models): ";
+  for (const char* name : {"High", "Medium", "Low", "Failed"})
+    summary += std::string(name) + " " + std::to_string(classes[name]) + (std::string(name) == "Failed" ? "" : ", ");
+  summary += ".</p>\n";
+  return Section("models", "Per model",
+                 "max working length = the longest ok length before the first failure; class: High ≥ 1024, Medium "
+                 "512–1023, Low 128–511, Failed; exponents are log-log slopes over ok lengths (1 linear, 2 quadratic).",
+                 table.Render("num models") + summary);
+}
+
+std::string WallsSection(const std::vector<WallRow>& walls) {
+  if (walls.empty()) return "";
+  std::vector<StackedBar> bars;
+  HtmlTable table({"sweep", "model", "variant", "batch", "repetition", "max working length", "bracket", "cause",
+                   "peak MiB at last ok", "memory MiB", "predicted wall", "predicted − measured", "probes", "state"});
+  for (const auto& w : walls) {
+    const auto& a = w.answer;
+    const int bracket = a.first_failing_length > 0 ? a.first_failing_length - a.max_working_length : 0;
+    bars.push_back({w.model_id + (walls.size() > 1 && w.repetition > 0 ? " #" + std::to_string(w.repetition) : ""),
+                    {static_cast<double>(a.max_working_length), static_cast<double>(bracket)}});
+    table.Add({std::to_string(w.sweep_id), w.model_id, w.variant, std::to_string(w.batch), std::to_string(w.repetition),
+               std::to_string(a.max_working_length),
+               "[" + std::to_string(a.max_working_length) + ", " +
+                   (a.first_failing_length > 0 ? std::to_string(a.first_failing_length) : "–") + "]",
+               WallCauseText(a), a.peak_at_max_working > 0 ? FormatFixed(a.peak_at_max_working / 1048576.0, 0) : "",
+               w.memory_bytes > 0 ? FormatFixed(w.memory_bytes / 1048576.0, 0) : "",
+               w.predicted ? std::to_string(*w.predicted) : "",
+               w.predicted ? std::to_string(*w.predicted - a.max_working_length) : "", std::to_string(a.probes),
+               WallStateText(a)});
+  }
+  const std::string chart =
+      StackedBarChart({{"works up to", CauseColor(Cause::kOk)}, {"bracket (first failure above)", "#D55E00"}}, bars,
+                      {"The wall per model: longest working length and the bracket", "model", "tokens"});
+  std::vector<Series> curves;  // the memory curves the predictions come from
+  for (const auto& w : walls) {
+    Series s{w.model_id + (w.repetition > 0 ? " #" + std::to_string(w.repetition) : ""), {}};
+    for (const auto& [len, peak] : w.ok_peaks) s.points.emplace_back(len, peak / 1048576.0);
+    curves.push_back(std::move(s));
+  }
+  const std::string memory = LineChart(curves, {"Peak memory of the ok probes (the curve behind each prediction)",
+                                                "sequence length", "peak RSS (MiB)", true, true});
+  return Section("walls", "The wall finder",
+                 "Per model: probes double from the start length until the first failure, then bisect to the "
+                 "resolution. max working length is the last ok length below the first failure; the prediction is "
+                 "where a least-squares fit of peak memory against length (quadratic from three lengths) meets the "
+                 "memory the probes were allowed (their limit, else the host's RAM).",
+                 chart + memory + table.Render("num models"));
+}
+
+const char kStyle[] = R"(<style>
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{margin-bottom:0}.scope{color:#666;margin-top:.2em}
+section{margin:2.5em 0}.how{color:#555;max-width:60em}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}
+th{background:#f4f4f4}table.num td{text-align:right}table.models td:first-child,table.num td:first-child{text-align:left}
+table.models td:nth-child(2),table.models td:nth-child(5),table.models td:nth-child(6){text-align:left}
+svg{max-width:100%;height:auto;display:block}
+</style>)";
+
+}  // namespace
+
+std::string RenderHtml(const std::vector<Row>& rows, const HtmlReportOptions& options) {
+  const auto cells = Cells(rows);
+  const auto models = ScalingByModel(cells);
+  std::set<int> lengths;
+  for (const auto& row : rows) lengths.insert(row.seq_len);
+
+  std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
+                    EscapeHtml(options.title) + "</title>\n" + kStyle + "\n</head>\n<body>\n";
+  out += "<h1>" + EscapeHtml(options.title) + "</h1>\n";
+  out += "<p class=\"scope\">" + EscapeHtml(options.scope + (options.scope.empty() ? "" : ": ")) +
+         std::to_string(rows.size()) + " finished jobs, " + std::to_string(models.size()) + " distinct models, " +
+         std::to_string(lengths.size()) + " lengths. Formulas: docs/report.md.</p>\n";
+  out += WallSection(cells);
+  out += ThroughputSection(cells);
+  out += MemorySection(cells);
+  out += EfficiencySection(models);
+  out += ModelsSection(models);
+  out += WallsSection(Walls(rows));
+  out += StudyComparisonSection(rows, cells);
+  out += "</body>\n</html>\n";
+  return out;
+}
+
+}  // namespace tscale::report

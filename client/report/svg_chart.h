@@ -1,0 +1,41 @@
+// Small SVG charts for the HTML report: line charts on linear or logarithmic axes, and stacked bars.
+//
+// Contract: the output is one self-contained <svg> element (no scripts, no external references). Every
+// plotted point and bar segment carries its values as data-* attributes and a <title> tooltip, so a reader
+// can hover for the number and a test can read back exactly what was drawn. All text is HTML-escaped.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tscale::report {
+
+struct Axes {
+  std::string title, x_label, y_label;
+  bool log_x = false, log_y = false;  // points with a non-positive coordinate on a log axis are left out
+};
+
+struct Series {
+  std::string name;
+  std::vector<std::pair<double, double>> points;  // drawn in x order, joined by a line
+};
+std::string LineChart(const std::vector<Series>& series, const Axes& axes);
+
+struct Layer {
+  std::string name, color;  // color: any CSS color
+};
+struct StackedBar {
+  std::string label;
+  std::vector<double> values;  // one per layer, bottom first; missing trailing values count as 0
+};
+// Bars side by side along x (in the given order), their layers stacked; the y axis is linear from 0.
+std::string StackedBarChart(const std::vector<Layer>& layers, const std::vector<StackedBar>& bars, const Axes& axes);
+
+// The escaping used for every piece of text placed in the report: & < > " '.
+std::string EscapeHtml(std::string_view text);
+// A number as it is written into data-* attributes: shortest round-trip form ("1509.25", "1e-05").
+std::string DataNumber(double value);
+
+}  // namespace tscale::report

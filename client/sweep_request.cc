@@ -1,0 +1,110 @@
+#include "client/sweep_request.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+namespace tscale::client {
+namespace {
+
+// The coordinator refuses longer sequences anyway; bounding here keeps a doubling range finite.
+constexpr long kMaxLength = 1 << 24;
+
+StatusOr<int> ParseLength(const std::string& text, const std::string& item) {
+  errno = 0;
+  char* end = nullptr;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || end != text.c_str() + text.size() || errno != 0 || value <= 0 || value > kMaxLength)
+    return Status::InvalidArgument("--lengths: \"" + item + "\" is not a length between 1 and " +
+                                   std::to_string(kMaxLength) + " (use N or FROM..TO)");
+  return static_cast<int>(value);
+}
+
+template <typename T>
+void AppendOnce(std::vector<T>* out, std::set<T>* seen, const T& value) {
+  if (seen->insert(value).second) out->push_back(value);
+}
+
+}  // namespace
+
+StatusOr<std::vector<int>> ParseLengths(const std::vector<std::string>& items) {
+  std::vector<int> lengths;
+  std::set<int> seen;
+  for (const auto& item : items) {
+    const auto dots = item.find("..");
+    if (dots == std::string::npos) {
+      auto length = ParseLength(item, item);
+      if (!length.ok()) return length.status();
+      AppendOnce(&lengths, &seen, *length);
+      continue;
+    }
+    auto from = ParseLength(item.substr(0, dots), item);
+    if (!from.ok()) return from.status();
+    auto to = ParseLength(item.substr(dots + 2), item);
+    if (!to.ok()) return to.status();
+    if (*to < *from) return Status::InvalidArgument("--lengths: range \"" + item + "\" runs backwards");
+    for (long n = *from; n <= *to; n *= 2) AppendOnce(&lengths, &seen, static_cast<int>(n));
+  }
+  if (lengths.empty()) return Status::InvalidArgument("--lengths: no length given");
+  return lengths;
+}
+
+StatusOr<std::vector<std::string>> ExpandModels(const std::vector<std::string>& selectors,
+                                                const v1::ListModelsResponse& catalog) {
+  std::vector<std::string> models;
+  std::set<std::string> seen;
+  for (const auto& selector : selectors) {
+    if (selector == "all") {
+      for (const auto& m : catalog.models()) AppendOnce(&models, &seen, m.id());
+      continue;
+    }
+    if (selector.rfind("category:", 0) == 0) {
+      const std::string category = selector.substr(9);
+      std::set<std::string> known;
+      bool found = false;
+      for (const auto& m : catalog.models()) {
+        known.insert(m.category());
+        if (m.category() != category) continue;
+        found = true;
+        AppendOnce(&models, &seen, m.id());
+      }
+      if (!found) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        return Status::InvalidArgument("--models: no catalog model has category \"" + category + "\" (known: " + list +
+                                       ")");
+      }
+      continue;
+    }
+    AppendOnce(&models, &seen, selector);
+  }
+  if (models.empty()) return Status::InvalidArgument("--models: no model given");
+  return models;
+}
+
+StatusOr<v1::SweepSpec> Preset(const std::string& name, const v1::ListModelsResponse& catalog) {
+  v1::SweepSpec spec;
+  spec.set_name(name);
+  if (name == "quick") {
+    std::map<std::string, const v1::ModelInfo*> smallest;  // category -> model
+    for (const auto& m : catalog.models()) {
+      auto& best = smallest[m.category()];
+      if (best == nullptr || m.parameter_count() < best->parameter_count() ||
+          (m.parameter_count() == best->parameter_count() && m.id() < best->id()))
+        best = &m;
+    }
+    for (const auto& [category, model] : smallest) spec.add_models(model->id());
+    for (int n : {128, 512}) spec.add_seq_lengths(n);
+  } else if (name == "paper") {
+    for (const auto& m : catalog.models()) spec.add_models(m.id());
+    for (int n : {128, 512, 1024, 2048}) spec.add_seq_lengths(n);
+  } else {
+    return Status::InvalidArgument("--preset: unknown preset \"" + name + "\" (quick, paper)");
+  }
+  if (spec.models().empty()) return Status::InvalidArgument("--preset: the coordinator's catalog is empty");
+  return spec;
+}
+
+}  // namespace tscale::client

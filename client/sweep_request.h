@@ -1,0 +1,31 @@
+// What a user types for `tscale-client submit`, resolved before anything is sent: model selectors ("gpt2",
+// "category:BERT Family", "all"), lengths as lists or doubling ranges ("128..2048"), and the presets. A typo
+// fails here with a message naming the flag and the value, so a half-meant sweep is never stored.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "tscale/v1/tscale.pb.h"
+
+namespace tscale::client {
+
+// Each item is a length ("512") or a doubling range ("128..2048": 128, 256, ..., the end included when the
+// doubling reaches it exactly, never passed). Order is kept and repeats are removed. INVALID_ARGUMENT
+// naming "--lengths" for anything else (empty, non-numeric, non-positive, a range that runs backwards).
+StatusOr<std::vector<int>> ParseLengths(const std::vector<std::string>& items);
+
+// Ids and aliases pass through unchanged (the coordinator resolves them and names unknown ones); "all" and
+// "category:NAME" expand to the catalog's canonical ids. Order is kept and repeats are removed.
+// INVALID_ARGUMENT naming "--models" for an unknown category (the known ones are listed).
+StatusOr<std::vector<std::string>> ExpandModels(const std::vector<std::string>& selectors,
+                                                const v1::ListModelsResponse& catalog);
+
+// The presets' model and length grids (other settings stay the user's):
+//   quick  the smallest model of every catalog category at 128 and 512 tokens: minutes on a laptop CPU;
+//   paper  every catalog model at 128, 512, 1024 and 2048, the study's grid including the 2048 it never ran.
+// INVALID_ARGUMENT naming "--preset" for an unknown name.
+StatusOr<v1::SweepSpec> Preset(const std::string& name, const v1::ListModelsResponse& catalog);
+
+}  // namespace tscale::client
