@@ -1,0 +1,192 @@
+// tscale-client results and report: finished jobs as a table, CSV or JSON; the study's tables, corrected, as
+// text and as a self-contained HTML file.
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "client/commands.h"
+#include "client/report/aggregate.h"
+#include "client/report/csv.h"
+#include "client/report/render_html.h"
+#include "client/report/render_text.h"
+#include "client/table.h"
+#include "common/outcome.h"
+
+namespace tscale::client {
+namespace {
+
+std::string Detail(const v1::Result& r) {
+  std::string detail = r.message();
+  if (!r.signal_name().empty() && detail.find(r.signal_name()) == std::string::npos)
+    detail = r.signal_name() + " " + detail;
+  for (const auto& reason : r.invalid_reasons()) detail += (detail.empty() ? "" : "; ") + reason;
+  if (detail.size() > 60) detail = detail.substr(0, 57) + "...";
+  return detail;
+}
+
+void PrintTable(const v1::ListResultsResponse& response) {
+  TextTable table;
+  using A = TextTable::Align;
+  for (auto [header, align] : std::vector<std::pair<const char*, A>>{{"job", A::kRight},
+                                                                     {"model", A::kLeft},
+                                                                     {"len", A::kRight},
+                                                                     {"batch", A::kRight},
+                                                                     {"outcome", A::kLeft},
+                                                                     {"params", A::kRight},
+                                                                     {"load_ms", A::kRight},
+                                                                     {"median_ms", A::kRight},
+                                                                     {"iqr_ms", A::kRight},
+                                                                     {"n", A::kRight},
+                                                                     {"tokens/s", A::kRight},
+                                                                     {"peak_MiB", A::kRight},
+                                                                     {"detail", A::kLeft}})
+    table.AddColumn(header, align);
+  for (const auto& job : response.jobs()) {
+    const auto& spec = job.spec();
+    const auto& r = job.result();
+    const bool finished = job.state() == v1::JOB_STATE_FINISHED;
+    const bool measured = finished && (r.outcome() == v1::OUTCOME_OK || r.outcome() == v1::OUTCOME_INVALID);
+    table.AddRow(
+        {std::to_string(spec.job_id()), spec.model_id(), std::to_string(spec.seq_len()),
+         std::to_string(spec.batch_size()), finished ? OutcomeName(r.outcome()) : JobStateName(job.state()),
+         r.parameter_count() > 0 ? FormatMillions(r.parameter_count()) : "",
+         measured ? FormatFixed(r.load_time_ms(), 0) : "", measured ? FormatFixed(r.latency().median_ms(), 1) : "",
+         measured ? FormatFixed(r.latency().iqr_ms(), 1) : "", measured ? std::to_string(r.latency().count()) : "",
+         measured ? FormatFixed(r.tokens_per_second(), 0) : "", measured ? FormatMiB(r.memory().peak_rss_bytes()) : "",
+         Detail(r)});
+  }
+  std::cout << table.Render();
+  const std::string walls = report::RenderWalls(report::Walls(report::RowsFrom(response, v1::ListModelsResponse())));
+  if (!walls.empty()) std::cout << "\n" << walls;
+}
+
+struct ResultsOptions {
+  int64_t sweep = 0;
+  std::string model, outcome, category;
+  int length = 0;
+  bool csv = false, json = false;
+};
+
+struct ReportOptions {
+  int64_t sweep = 0;
+  std::string csv, category, model, html;
+};
+
+// The rows a report is made from: a CSV export, or the coordinator's finished jobs. 0 or an exit code.
+int LoadRows(Connection& conn, const ReportOptions& o, std::vector<report::Row>* rows) {
+  if (!o.csv.empty()) {
+    std::ifstream in(o.csv);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = report::FromCsv(text.str());
+    if (!parsed.ok()) return UsageError(o.csv + ": " + parsed.status().message());
+    *rows = std::move(parsed).value();
+    return kExitOk;
+  }
+  v1::ListResultsRequest request;
+  request.set_sweep_id(o.sweep);
+  v1::ListResultsResponse jobs;
+  grpc::Status status = ListAllResults(conn, request, &jobs);
+  if (!status.ok()) return conn.Fail(status);
+  int code = kExitOk;
+  auto catalog = FetchModels(conn, &code);
+  if (!catalog) return code;
+  *rows = report::RowsFrom(jobs, *catalog);
+  return kExitOk;
+}
+
+int WriteHtml(const ReportOptions& o, const std::vector<report::Row>& rows) {
+  report::HtmlReportOptions options;
+  options.scope = !o.csv.empty() ? o.csv : o.sweep > 0 ? "sweep " + std::to_string(o.sweep) : "every sweep";
+  if (!o.category.empty()) options.scope += ", category " + o.category;
+  if (!o.model.empty()) options.scope += ", model " + o.model;
+  std::ofstream out(o.html, std::ios::binary | std::ios::trunc);
+  out << report::RenderHtml(rows, options);
+  if (!out.flush()) return UsageError("report: cannot write " + o.html);
+  std::cerr << "tscale-client: HTML report written to " << o.html << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int PrintResultsTable(Connection& conn, const v1::ListResultsRequest& request) {
+  v1::ListResultsResponse response;
+  grpc::Status status = ListAllResults(conn, request, &response);
+  if (!status.ok()) return conn.Fail(status);
+  PrintTable(response);
+  return kExitOk;
+}
+
+Command AddResultsCommand(CLI::App& app) {
+  auto o = std::make_shared<ResultsOptions>();
+  CLI::App* c = app.add_subcommand("results", "list jobs and their results");
+  c->add_option("--sweep,-s", o->sweep, "only this sweep");
+  c->add_option("--model", o->model, "only this model");
+  c->add_option("--length", o->length, "only this sequence length");
+  c->add_option("--outcome", o->outcome, "only this outcome (ok, exceeds_context, oom, ...)");
+  c->add_option("--category", o->category, "only models of this category");
+  c->add_flag("--csv", o->csv, "CSV, one row per finished job (what `report --from-csv` reads)");
+  c->add_flag("--json", o->json, "JSON (the ListResults response, samples included)");
+  return {c, [o](Connection& conn) {
+            if (o->csv && o->json) return UsageError("results: --csv and --json exclude each other");
+            v1::ListResultsRequest request;
+            request.set_sweep_id(o->sweep);
+            request.set_model_id(o->model);
+            request.set_seq_len(o->length);
+            request.set_category(o->category);
+            request.set_include_samples(o->json);
+            if (!o->outcome.empty()) {
+              auto outcome = ParseOutcome(o->outcome);
+              if (!outcome) return UsageError("--outcome: unknown outcome \"" + o->outcome + "\"");
+              request.set_outcome(*outcome);
+            }
+            if (!o->csv && !o->json) return PrintResultsTable(conn, request);
+            v1::ListResultsResponse response;
+            grpc::Status status = ListAllResults(conn, request, &response);
+            if (!status.ok()) return conn.Fail(status);
+            if (o->json) {
+              std::string json;
+              google::protobuf::util::JsonPrintOptions options;
+              options.add_whitespace = true;
+              google::protobuf::util::MessageToJsonString(response, &json, options);
+              std::cout << json << "\n";
+              return kExitOk;
+            }
+            int code = kExitOk;
+            auto models = FetchModels(conn, &code);
+            if (!models) return code;
+            std::cout << report::ToCsv(report::RowsFrom(response, *models));
+            return kExitOk;
+          }};
+}
+
+Command AddReportCommand(CLI::App& app) {
+  auto o = std::make_shared<ReportOptions>();
+  CLI::App* c = app.add_subcommand("report", "the study's tables from measured results, corrected");
+  c->add_option("--sweep,-s", o->sweep, "only this sweep (default: every sweep)");
+  c->add_option("--from-csv", o->csv, "make the report offline from `results --csv` output")->check(CLI::ExistingFile);
+  c->add_option("--category", o->category, "only this category");
+  c->add_option("--model", o->model, "only this model");
+  c->add_option("--html", o->html,
+                "also write the report as one self-contained HTML file with SVG charts to this path");
+  return {c, [o](Connection& conn) {
+            std::vector<report::Row> rows;
+            if (int code = LoadRows(conn, *o, &rows); code != kExitOk) return code;
+            rows.erase(std::remove_if(rows.begin(), rows.end(),
+                                      [&](const report::Row& row) {
+                                        return (!o->category.empty() && row.category != o->category) ||
+                                               (!o->model.empty() && row.model_id != o->model);
+                                      }),
+                       rows.end());
+            if (rows.empty()) return UsageError("report: no finished jobs match");
+            std::cout << report::RenderText(report::Cells(rows));
+            const std::string walls = report::RenderWalls(report::Walls(rows));
+            if (!walls.empty()) std::cout << "\n" << walls;
+            return o->html.empty() ? kExitOk : WriteHtml(*o, rows);
+          }};
+}
+
+}  // namespace tscale::client
