@@ -1,5 +1,7 @@
 // tscale-client as a user drives it, against a real coordinator and worker: a length range, tags, --wait,
 // the HTML report, the Python gRPC example, and the usage errors that must stop before anything is stored.
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -71,6 +73,19 @@ TEST_F(ClientEndToEnd, RangeSweepThenHtmlReportAndThePythonExample) {
   EXPECT_NE(html.str().find("data-bar=\"128\" data-layer=\"context\" data-value=\"1\""), std::string::npos);
   EXPECT_NE(html.str().find("<td>test/tiny-gpt2</td>"), std::string::npos);
   EXPECT_NE(html.str().find("sweep 1: 8 finished jobs, 2 distinct models, 4 lengths"), std::string::npos);
+
+  // results --json is the API's own message: it parses back into exactly what ListResults returns.
+  auto json = Cli({"results", "--sweep", "1", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.stderr_tail;
+  v1::ListResultsResponse from_json;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.stdout_tail, &from_json).ok()) << json.stdout_tail;
+  v1::ListResultsRequest list;
+  list.set_sweep_id(1);
+  list.set_include_samples(true);
+  v1::ListResultsResponse direct;
+  ASSERT_TRUE(cluster_.stub().ListResults(cluster_.Ctx().get(), list, &direct).ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(from_json, direct));
+  EXPECT_GT(from_json.jobs(0).result().samples_ms_size(), 0);  // raw samples included
 
   // The same results from Python, over gRPC, with Debian's python3-grpcio.
   const auto script =
