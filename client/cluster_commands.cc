@@ -4,6 +4,7 @@
 
 #include "client/commands.h"
 #include "client/table.h"
+#include "common/model_config.h"
 #include "common/outcome.h"
 
 namespace tscale::client {
@@ -53,9 +54,14 @@ Command AddModelsCommand(CLI::App& app) {
             table.AddColumn("arch");
             table.AddColumn("params", TextTable::Align::kRight);
             table.AddColumn("max_len", TextTable::Align::kRight);
-            for (const auto& m : response.models())
+            table.AddColumn("trained", TextTable::Align::kRight);  // pretraining length, where no table bounds it
+            for (const auto& m : response.models()) {
+              auto config = ParseModelConfig(m.config_json());
+              const int trained = config.ok() ? config->trained_context : 0;
               table.AddRow({m.id(), m.category(), m.arch_kind(), FormatMillions(m.parameter_count()),
-                            m.max_positions() > 0 ? std::to_string(m.max_positions()) : "none"});
+                            m.max_positions() > 0 ? std::to_string(m.max_positions()) : "none",
+                            trained > 0 ? std::to_string(trained) : "-"});
+            }
             std::cout << table.Render();
             return kExitOk;
           }};

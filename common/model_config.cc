@@ -93,12 +93,117 @@ class FieldReader {
   Status status_;
 };
 
+const EnumNames<WindowLayers> kWindowLayerNames{{{"all", WindowLayers::kAll}, {"odd", WindowLayers::kOdd}}};
+const EnumNames<EmbeddingProjection> kProjectionNames{
+    {{"after_norm", EmbeddingProjection::kAfterNorm}, {"in_out", EmbeddingProjection::kInOut}}};
+
 int64_t NormParams(const ModelConfig& c, int64_t width) {
-  return c.norm == NormType::kLayerNorm ? 2 * width : width;
+  return c.norm == NormType::kLayerNorm && c.bias ? 2 * width : width;
 }
 
-int64_t LinearParams(const ModelConfig& c, int64_t in, int64_t out) {
-  return in * out + (c.bias ? out : 0);
+// A (possibly grouped) linear map: groups > 1 splits input and output into that many independent blocks.
+int64_t LinearParams(int64_t in, int64_t out, bool bias, int64_t groups = 1) {
+  return in * out / groups + (bias ? out : 0);
+}
+
+int64_t QWidth(const ModelConfig& c) { return int64_t{c.heads} * c.EffectiveHeadDim(); }
+int64_t KvWidth(const ModelConfig& c) { return int64_t{c.EffectiveKvHeads()} * c.EffectiveHeadDim(); }
+int64_t Groups(const ModelConfig& c) { return c.conv_groups > 0 ? c.conv_groups : 1; }
+
+// q, k, v and output projections, with what each family adds to self-attention (DeBERTa's position
+// projections, Longformer's global q/k/v, ProphetNet's relative-bucket projection in the decoder).
+int64_t SelfAttentionParams(const ModelConfig& c, bool decoder) {
+  const int64_t d = c.hidden, q = QWidth(c), kv = KvWidth(c), g = Groups(c);
+  int64_t n = LinearParams(d, q, c.qkv_bias, g) + LinearParams(d, kv, c.key_bias, g) +
+              LinearParams(d, kv, c.qkv_bias, g) + LinearParams(q, d, c.attn_out_bias);
+  if (c.relative_positions > 0) n += LinearParams(d, q, false) + LinearParams(d, q, true);  // pos_proj, pos_q_proj
+  if (c.global_projections) n += LinearParams(d, q, c.qkv_bias) + 2 * LinearParams(d, kv, c.qkv_bias);
+  if (decoder && c.relative_bias_projection) n += LinearParams(d, int64_t{c.relative_buckets} * c.heads, true);
+  return n;
+}
+
+int64_t CrossAttentionParams(const ModelConfig& c) {
+  const int64_t d = c.hidden, q = QWidth(c), kv = KvWidth(c);
+  return LinearParams(d, q, c.qkv_bias) + LinearParams(d, kv, c.key_bias) + LinearParams(d, kv, c.qkv_bias) +
+         LinearParams(q, d, c.attn_out_bias);
+}
+
+int64_t MlpParams(const ModelConfig& c) {
+  const int64_t d = c.hidden, f = c.ffn, g = Groups(c);
+  int64_t n = LinearParams(d, f, c.mlp_bias, g) + LinearParams(f, d, c.mlp_bias, g);
+  if (c.activation == Activation::kSiluGated) n += LinearParams(d, f, c.mlp_bias);
+  return n;
+}
+
+// One block of the encoder (or of a decoder-only model): attention, FFN and its norms.
+int64_t BlockParams(const ModelConfig& c) {
+  const int norms = c.shared_block_norm ? 1 : 2;
+  return SelfAttentionParams(c, /*decoder=*/false) + MlpParams(c) + norms * NormParams(c, c.hidden);
+}
+
+// One decoder block of an encoder-decoder: causal self-attention, cross-attention, FFN, three norms.
+int64_t DecoderBlockParams(const ModelConfig& c) {
+  return SelfAttentionParams(c, /*decoder=*/true) + CrossAttentionParams(c) + MlpParams(c) +
+         3 * NormParams(c, c.hidden);
+}
+
+// What each stack (encoder, decoder) owns besides its blocks: position table, embedding norm, relative
+// bias table and final norm. The token embedding is shared and counted by the caller.
+int64_t StackExtrasParams(const ModelConfig& c) {
+  const int64_t e = c.EffectiveEmbeddingSize();
+  const int64_t position_width = c.embedding_projection == EmbeddingProjection::kInOut ? c.hidden : e;
+  int64_t n = int64_t{c.position_rows} * position_width;  // learned, or a fixed table stored as a parameter
+  if (c.embedding_norm) n += NormParams(c, e);
+  if (c.position == PositionScheme::kRelativeBuckets) n += int64_t{c.relative_buckets} * c.heads;
+  if (c.final_norm) n += NormParams(c, c.hidden);
+  return n;
+}
+
+int64_t EmbeddingProjectionParams(const ModelConfig& c) {
+  const int64_t e = c.EffectiveEmbeddingSize(), d = c.hidden;
+  if (e == d) return 0;
+  if (c.embedding_projection == EmbeddingProjection::kInOut) return 2 * LinearParams(e, d, false);
+  return LinearParams(e, d, c.bias);
+}
+
+// Query/key pairs one attention layer evaluates for seq_len tokens: the whole square for full attention;
+// with a window, the pairs inside it plus the rows and columns of the global tokens.
+double AttentionPairs(const ModelConfig& c, int layer, bool causal, double t) {
+  if (!c.WindowedLayer(layer)) return t * t;
+  const double g = std::min<double>(c.global_tokens, t), rest = t - g;
+  double windowed;
+  if (causal) {  // query i sees min(i + 1, w) keys
+    const double w = std::min<double>(c.attention_window, rest);
+    windowed = w * (w + 1) / 2 + (rest - w) * w;
+  } else {  // |i - j| <= w / 2
+    const double h = std::min<double>(c.attention_window / 2, rest > 0 ? rest - 1 : 0);
+    windowed = rest + 2 * (h * rest - h * (h + 1) / 2);
+  }
+  return g * t + rest * g + windowed;
+}
+
+// Multiply-adds per token of one block's projections and FFN (attention products excluded).
+double BlockWeightMacs(const ModelConfig& c) {
+  const double d = c.hidden, q = QWidth(c), kv = KvWidth(c), f = c.ffn, g = Groups(c);
+  const double mlp_matrices = c.activation == Activation::kSiluGated ? 3 : 2;
+  return (d * q + 2 * d * kv) / g + q * d + mlp_matrices * d * f / g;
+}
+
+// FLOPs of one stack of `layers` blocks over `t` tokens per sequence. Counts what the runner computes: the
+// approximations stated in the catalog (DeBERTa's c2p/p2c gathers, ProphetNet's per-token bucket projection)
+// are not counted; Longformer's global projections run on the global tokens only.
+double StackFlops(const ModelConfig& c, int layers, bool causal, bool cross, double batch, double t) {
+  const double d = c.hidden, q = QWidth(c), kv = KvWidth(c);
+  double flops = 0;
+  for (int layer = 0; layer < layers; ++layer) {
+    flops += 2 * batch * t * BlockWeightMacs(c);
+    flops += 4 * batch * AttentionPairs(c, layer, causal, t) * q;  // QK^T and AV
+    if (cross) flops += 2 * batch * t * (2 * d * q + 2 * d * kv) + 4 * batch * t * t * q;
+    if (c.global_projections)
+      flops += 2 * batch * std::min<double>(c.global_tokens, t) * (d * q + 2 * d * kv);
+    if (c.relative_positions > 0) flops += 2 * (2.0 * c.relative_positions) * d * 2 * q;  // pos_proj, pos_q_proj
+  }
+  return flops;
 }
 
 }  // namespace
@@ -107,34 +212,103 @@ const char* ArchKindName(ArchKind kind) {
   return kArchNames.Name(kind);
 }
 
-Status Validate(const ModelConfig& c) {
-  auto bad = [](const std::string& field, const std::string& why) {
-    return Status::InvalidArgument(field + ": " + why);
-  };
-  if (c.id.empty()) return bad("id", "must not be empty");
-  if (c.layers <= 0 || c.layers > 1024) return bad("layers", "must be in 1..1024");
-  if (c.hidden <= 0 || c.hidden > 65536) return bad("hidden", "must be in 1..65536");
-  if (c.heads <= 0 || c.heads > c.hidden) return bad("heads", "must be in 1..hidden");
+namespace {
+
+Status Bad(const std::string& field, const std::string& why) { return Status::InvalidArgument(field + ": " + why); }
+
+Status ValidateShape(const ModelConfig& c) {
+  if (c.id.empty()) return Bad("id", "must not be empty");
+  if (c.layers <= 0 || c.layers > 1024) return Bad("layers", "must be in 1..1024");
+  const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
+  if (seq2seq && (c.decoder_layers <= 0 || c.decoder_layers > 1024))
+    return Bad("decoder_layers", "must be in 1..1024 for an encoder-decoder");
+  if (!seq2seq && c.decoder_layers != 0) return Bad("decoder_layers", "only an encoder-decoder has decoder layers");
+  if (c.hidden <= 0 || c.hidden > 65536) return Bad("hidden", "must be in 1..65536");
+  if (c.heads <= 0 || c.heads > c.hidden) return Bad("heads", "must be in 1..hidden");
   if (c.head_dim == 0 && c.hidden % c.heads != 0)
-    return bad("heads", "must divide hidden (" + std::to_string(c.hidden) + ") when head_dim is not set");
-  if (c.head_dim < 0) return bad("head_dim", "must not be negative");
-  if (c.kv_heads < 0 || c.kv_heads > c.heads) return bad("kv_heads", "must be in 0..heads");
-  if (c.kv_heads > 0 && c.heads % c.kv_heads != 0) return bad("kv_heads", "must divide heads");
-  if (c.ffn <= 0 || c.ffn > 1 << 20) return bad("ffn", "must be in 1..1048576");
-  if (c.vocab <= 0 || c.vocab > 1 << 22) return bad("vocab", "must be in 1..4194304");
-  if (c.embedding_size < 0 || c.embedding_size > c.hidden) return bad("embedding_size", "must be in 0..hidden");
+    return Bad("heads", "must divide hidden (" + std::to_string(c.hidden) + ") when head_dim is not set");
+  if (c.head_dim < 0 || c.head_dim > 65536) return Bad("head_dim", "must be in 0..65536");
+  if (c.kv_heads < 0 || c.kv_heads > c.heads) return Bad("kv_heads", "must be in 0..heads");
+  if (c.kv_heads > 0 && c.heads % c.kv_heads != 0) return Bad("kv_heads", "must divide heads");
+  if (c.ffn <= 0 || c.ffn > 1 << 20) return Bad("ffn", "must be in 1..1048576");
+  if (c.vocab <= 0 || c.vocab > 1 << 22) return Bad("vocab", "must be in 1..4194304");
+  if (c.embedding_size < 0 || c.embedding_size > c.hidden) return Bad("embedding_size", "must be in 0..hidden");
+  if (seq2seq && c.EffectiveEmbeddingSize() != c.hidden)
+    return Bad("embedding_size", "a factorised embedding is not supported in an encoder-decoder");
+  if (c.type_vocab < 0 || c.type_vocab > 1024) return Bad("type_vocab", "must be in 0..1024");
+  if (c.shared_layer_groups < 0 || c.shared_layer_groups > c.layers || 
+      (c.shared_layer_groups > 0 && c.layers % c.shared_layer_groups != 0))
+    return Bad("shared_layer_groups", "must be 0 or divide layers (" + std::to_string(c.layers) + ")");
+  if (seq2seq && c.shared_layer_groups > 0) return Bad("shared_layer_groups", "not supported in an encoder-decoder");
+  if (c.conv_groups < 0 || c.conv_groups > 1024) return Bad("conv_groups", "must be in 0..1024");
+  if (c.conv_groups > 0 && (c.hidden % c.conv_groups != 0 || c.ffn % c.conv_groups != 0 ||
+                            (int64_t{c.heads} * c.EffectiveHeadDim()) % c.conv_groups != 0 ||
+                            (int64_t{c.EffectiveKvHeads()} * c.EffectiveHeadDim()) % c.conv_groups != 0))
+    return Bad("conv_groups", "must divide hidden, ffn and the attention widths");
+  if (c.conv_groups > 0 && c.activation == Activation::kSiluGated)
+    return Bad("conv_groups", "grouped projections are not supported with silu_gated");
+  if (c.ngram < 0 || c.ngram > 16) return Bad("ngram", "must be in 0..16");
+  if (c.ngram > 0 && !seq2seq) return Bad("ngram", "n-gram streams need an encoder-decoder");
+  return Status::Ok();
+}
+
+Status ValidatePositions(const ModelConfig& c) {
+  if (c.position_rows < 0 || c.position_rows > 1 << 22) return Bad("position_rows", "must be in 0..4194304");
   if (c.position == PositionScheme::kLearned && c.position_rows <= 0)
-    return bad("position_rows", "a learned position table needs at least one row");
-  if (c.position_rows < 0) return bad("position_rows", "must not be negative");
-  if (c.position_offset < 0 || (c.position_rows > 0 && c.position_offset >= c.position_rows))
-    return bad("position_offset", "must be in 0..position_rows-1");
-  if (c.max_input_tokens < 0) return bad("max_input_tokens", "must not be negative");
-  if (c.position == PositionScheme::kLearned && c.max_input_tokens > c.position_rows - c.position_offset)
-    return bad("max_input_tokens", "exceeds the usable rows of the position table");
-  if (c.type_vocab < 0 || c.type_vocab > 1024) return bad("type_vocab", "must be in 0..1024");
-  if (!(c.norm_eps > 0 && c.norm_eps < 1)) return bad("norm_eps", "must be in (0, 1)");
-  if (c.published_params_m < 0) return bad("published_params_m", "must not be negative");
-  if (c.reference_params < 0) return bad("reference_params", "must not be negative");
+    return Bad("position_rows", "a learned position table needs at least one row");
+  if (c.position != PositionScheme::kLearned && c.position != PositionScheme::kSinusoidal && c.position_rows > 0)
+    return Bad("position_rows", "only learned or sinusoidal positions have a table");
+  if (c.position_offset < 0 || (c.position_rows > 0 && c.position_offset >= c.position_rows) ||
+      (c.position_rows == 0 && c.position_offset != 0))
+    return Bad("position_offset", "must be in 0..position_rows-1");
+  if (c.max_input_tokens < 0) return Bad("max_input_tokens", "must not be negative");
+  if (c.position_rows > 0 && c.max_input_tokens > c.position_rows - c.position_offset)
+    return Bad("max_input_tokens", "exceeds the usable rows of the position table");
+  if (c.position_clamp && c.position_rows == 0) return Bad("position_clamp", "needs a position table");
+  if (c.position == PositionScheme::kLearned && c.max_input_tokens == 0 && !c.position_clamp)
+    return Bad("max_input_tokens", "0 (no bound) with a learned table needs position_clamp");
+  if (c.trained_context < 0) return Bad("trained_context", "must not be negative");
+  if (c.rotary_dims < 0 || c.rotary_dims > c.EffectiveHeadDim() || c.rotary_dims % 2 != 0)
+    return Bad("rotary_dims", "must be even and in 0..head_dim (" + std::to_string(c.EffectiveHeadDim()) + ")");
+  if (c.rotary_dims > 0 && c.position != PositionScheme::kRotary) return Bad("rotary_dims", "needs position rotary");
+  if (!(c.rotary_base > 1 && c.rotary_base < 1e12)) return Bad("rotary_base", "must be in (1, 1e12)");
+  if (c.relative_buckets < 0 || c.relative_buckets > 1024) return Bad("relative_buckets", "must be in 0..1024");
+  if (c.relative_max_distance < 0 || c.relative_max_distance > 1 << 20)
+    return Bad("relative_max_distance", "must be in 0..1048576");
+  if (c.relative_bias_projection && c.arch != ArchKind::kEncoderDecoder)
+    return Bad("relative_bias_projection", "belongs to the decoder of an encoder-decoder");
+  const bool buckets = c.position == PositionScheme::kRelativeBuckets || c.relative_bias_projection;
+  if (buckets && (c.relative_buckets < 2 || c.relative_max_distance <= 0))
+    return Bad("relative_buckets", "relative buckets need relative_buckets >= 2 and relative_max_distance > 0");
+  if (!buckets && c.relative_buckets > 0)
+    return Bad("relative_buckets", "needs position relative_buckets or relative_bias_projection");
+  if (c.relative_positions < 0 || c.relative_positions > 1 << 16)
+    return Bad("relative_positions", "must be in 0..65536");
+  return Status::Ok();
+}
+
+Status ValidateAttentionPattern(const ModelConfig& c) {
+  if (c.attention_window < 0 || c.attention_window > 1 << 24) return Bad("attention_window", "must be in 0..16777216");
+  if (c.window_layers != WindowLayers::kAll && c.attention_window == 0)
+    return Bad("window_layers", "needs attention_window > 0");
+  if (c.global_tokens < 0 || c.global_tokens > 1 << 20) return Bad("global_tokens", "must be in 0..1048576");
+  if (c.global_tokens > 0 && c.attention_window == 0) return Bad("global_tokens", "needs attention_window > 0");
+  if (c.global_projections && c.attention_window == 0) return Bad("global_projections", "needs attention_window > 0");
+  if ((c.global_tokens > 0 || c.global_projections) && c.causal())
+    return Bad("global_tokens", "global attention is for encoders only");
+  if (c.shared_block_norm && !c.parallel_residual) return Bad("shared_block_norm", "needs parallel_residual");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Validate(const ModelConfig& c) {
+  TSCALE_RETURN_IF_ERROR(ValidateShape(c));
+  TSCALE_RETURN_IF_ERROR(ValidatePositions(c));
+  TSCALE_RETURN_IF_ERROR(ValidateAttentionPattern(c));
+  if (!(c.norm_eps > 0 && c.norm_eps < 1)) return Bad("norm_eps", "must be in (0, 1)");
+  if (c.published_params_m < 0) return Bad("published_params_m", "must not be negative");
+  if (c.reference_params < 0) return Bad("reference_params", "must not be negative");
   return Status::Ok();
 }
 
@@ -151,6 +325,7 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   r.Get("family", &c.family);
   r.GetEnum("arch", kArchNames, &c.arch, /*required=*/true);
   r.Get("layers", &c.layers, true);
+  r.Get("decoder_layers", &c.decoder_layers);
   r.Get("hidden", &c.hidden, true);
   r.Get("heads", &c.heads, true);
   r.Get("kv_heads", &c.kv_heads);
@@ -158,11 +333,20 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   r.Get("ffn", &c.ffn, true);
   r.Get("vocab", &c.vocab, true);
   r.Get("embedding_size", &c.embedding_size);
+  r.GetEnum("embedding_projection", kProjectionNames, &c.embedding_projection);
   r.GetEnum("position", kPositionNames, &c.position, true);
   r.Get("position_rows", &c.position_rows);
   r.Get("position_offset", &c.position_offset);
   r.Get("max_input_tokens", &c.max_input_tokens);
+  r.Get("position_clamp", &c.position_clamp);
+  r.Get("trained_context", &c.trained_context);
   r.Get("type_vocab", &c.type_vocab);
+  r.Get("rotary_dims", &c.rotary_dims);
+  r.Get("rotary_base", &c.rotary_base);
+  r.Get("relative_buckets", &c.relative_buckets);
+  r.Get("relative_max_distance", &c.relative_max_distance);
+  r.Get("relative_bias_projection", &c.relative_bias_projection);
+  r.Get("scale_embedding", &c.scale_embedding);
   r.GetEnum("norm", kNormNames, &c.norm);
   r.Get("norm_eps", &c.norm_eps);
   r.GetEnum("norm_placement", kPlacementNames, &c.norm_placement);
@@ -170,9 +354,27 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   r.Get("final_norm", &c.final_norm);
   r.GetEnum("activation", kActivationNames, &c.activation);
   r.Get("bias", &c.bias);
+  c.qkv_bias = c.attn_out_bias = c.mlp_bias = c.bias;  // the specific biases default to `bias`
+  r.Get("qkv_bias", &c.qkv_bias);
+  c.key_bias = c.qkv_bias;
+  r.Get("key_bias", &c.key_bias);
+  r.Get("attn_out_bias", &c.attn_out_bias);
+  r.Get("mlp_bias", &c.mlp_bias);
   r.Get("pooler", &c.pooler);
+  r.Get("parallel_residual", &c.parallel_residual);
+  r.Get("shared_block_norm", &c.shared_block_norm);
+  r.Get("shared_layer_groups", &c.shared_layer_groups);
+  r.Get("attention_window", &c.attention_window);
+  r.GetEnum("window_layers", kWindowLayerNames, &c.window_layers);
+  r.Get("global_tokens", &c.global_tokens);
+  r.Get("global_projections", &c.global_projections);
+  r.Get("conv_groups", &c.conv_groups);
+  r.Get("relative_positions", &c.relative_positions);
+  r.Get("ngram", &c.ngram);
+  r.Get("approximation", &c.approximation);
   r.Get("published_params_m", &c.published_params_m);
   r.Get("reference_params", &c.reference_params);
+  r.Get("params_note", &c.params_note);
   r.Get("notes", &c.notes);
   if (!r.status().ok()) return r.status();
   if (c.aliases.size() > 64) return Status::InvalidArgument("aliases: at most 64");
@@ -188,6 +390,7 @@ std::string ModelConfigToJson(const ModelConfig& c) {
       {"family", c.family},
       {"arch", kArchNames.Name(c.arch)},
       {"layers", c.layers},
+      {"decoder_layers", c.decoder_layers},
       {"hidden", c.hidden},
       {"heads", c.heads},
       {"kv_heads", c.kv_heads},
@@ -195,11 +398,20 @@ std::string ModelConfigToJson(const ModelConfig& c) {
       {"ffn", c.ffn},
       {"vocab", c.vocab},
       {"embedding_size", c.embedding_size},
+      {"embedding_projection", kProjectionNames.Name(c.embedding_projection)},
       {"position", kPositionNames.Name(c.position)},
       {"position_rows", c.position_rows},
       {"position_offset", c.position_offset},
       {"max_input_tokens", c.max_input_tokens},
+      {"position_clamp", c.position_clamp},
+      {"trained_context", c.trained_context},
       {"type_vocab", c.type_vocab},
+      {"rotary_dims", c.rotary_dims},
+      {"rotary_base", c.rotary_base},
+      {"relative_buckets", c.relative_buckets},
+      {"relative_max_distance", c.relative_max_distance},
+      {"relative_bias_projection", c.relative_bias_projection},
+      {"scale_embedding", c.scale_embedding},
       {"norm", kNormNames.Name(c.norm)},
       {"norm_eps", c.norm_eps},
       {"norm_placement", kPlacementNames.Name(c.norm_placement)},
@@ -207,47 +419,54 @@ std::string ModelConfigToJson(const ModelConfig& c) {
       {"final_norm", c.final_norm},
       {"activation", kActivationNames.Name(c.activation)},
       {"bias", c.bias},
+      {"qkv_bias", c.qkv_bias},
+      {"key_bias", c.key_bias},
+      {"attn_out_bias", c.attn_out_bias},
+      {"mlp_bias", c.mlp_bias},
       {"pooler", c.pooler},
+      {"parallel_residual", c.parallel_residual},
+      {"shared_block_norm", c.shared_block_norm},
+      {"shared_layer_groups", c.shared_layer_groups},
+      {"attention_window", c.attention_window},
+      {"window_layers", kWindowLayerNames.Name(c.window_layers)},
+      {"global_tokens", c.global_tokens},
+      {"global_projections", c.global_projections},
+      {"conv_groups", c.conv_groups},
+      {"relative_positions", c.relative_positions},
+      {"ngram", c.ngram},
+      {"approximation", c.approximation},
       {"published_params_m", c.published_params_m},
       {"reference_params", c.reference_params},
+      {"params_note", c.params_note},
       {"notes", c.notes},
   };
   return j.dump(2);
 }
 
 int64_t AnalyticParameterCount(const ModelConfig& c) {
-  const int64_t d = c.hidden, e = c.EffectiveEmbeddingSize(), f = c.ffn;
-  const int64_t q_width = int64_t{c.heads} * c.EffectiveHeadDim();
-  const int64_t kv_width = int64_t{c.EffectiveKvHeads()} * c.EffectiveHeadDim();
-
-  int64_t embeddings = int64_t{c.vocab} * e;
-  if (c.position == PositionScheme::kLearned) embeddings += int64_t{c.position_rows} * e;
-  embeddings += int64_t{c.type_vocab} * e;
-  if (c.embedding_norm) embeddings += NormParams(c, e);
-  if (e != d) embeddings += LinearParams(c, e, d);
-
-  int64_t attention = LinearParams(c, d, q_width) + 2 * LinearParams(c, d, kv_width) + LinearParams(c, q_width, d);
-  int64_t mlp = LinearParams(c, d, f) + LinearParams(c, f, d);
-  if (c.activation == Activation::kSiluGated) mlp += LinearParams(c, d, f);
-  int64_t block = attention + mlp + 2 * NormParams(c, d);
-
-  int64_t total = embeddings + c.layers * block;
-  if (c.final_norm) total += NormParams(c, d);
-  if (c.pooler) total += d * d + d;
+  const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
+  const int parameter_sets = c.shared_layer_groups > 0 ? c.shared_layer_groups : c.layers;
+  int64_t total = int64_t{c.vocab} * c.EffectiveEmbeddingSize();  // shared by encoder and decoder
+  total += int64_t{c.type_vocab} * c.EffectiveEmbeddingSize();
+  total += EmbeddingProjectionParams(c);
+  total += StackExtrasParams(c) + parameter_sets * BlockParams(c);
+  if (seq2seq) total += StackExtrasParams(c) + c.decoder_layers * DecoderBlockParams(c);
+  total += int64_t{c.ngram} * c.hidden;                         // ProphetNet n-gram stream embeddings
+  total += 2 * int64_t{c.relative_positions} * c.hidden;        // DeBERTa relative embeddings
+  if (c.pooler) total += LinearParams(c.hidden, c.hidden, true);
   return total;
 }
 
 double ForwardFlops(const ModelConfig& c, int batch, int seq_len) {
-  const double tokens = static_cast<double>(batch) * seq_len;
-  const double d = c.hidden, f = c.ffn, e = c.EffectiveEmbeddingSize();
-  const double q_width = static_cast<double>(c.heads) * c.EffectiveHeadDim();
-  const double kv_width = static_cast<double>(c.EffectiveKvHeads()) * c.EffectiveHeadDim();
-  const double ffn_mats = c.activation == Activation::kSiluGated ? 3.0 : 2.0;
-  const double weights_per_layer = d * q_width + 2 * d * kv_width + q_width * d + ffn_mats * d * f;
-  double flops = 2.0 * tokens * weights_per_layer * c.layers;
-  flops += 2.0 * 2.0 * batch * static_cast<double>(seq_len) * seq_len * q_width * c.layers;  // QK^T and AV
-  if (e != d) flops += 2.0 * tokens * e * d;
-  if (c.pooler) flops += 2.0 * batch * d * d;
+  const double b = batch, t = seq_len, d = c.hidden, e = c.EffectiveEmbeddingSize();
+  const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
+  double flops = StackFlops(c, c.layers, c.causal(), /*cross=*/false, b, t);
+  if (seq2seq) flops += StackFlops(c, c.decoder_layers, /*causal=*/true, /*cross=*/true, b, t);
+  if (e != d) {
+    const double projections = c.embedding_projection == EmbeddingProjection::kInOut ? 2 : 1;
+    flops += 2 * b * t * e * d * projections;
+  }
+  if (c.pooler) flops += 2 * b * d * d;
   return flops;
 }
 

@@ -23,6 +23,11 @@ enum class Activation { kGelu, kGeluTanh, kRelu, kSiluGated };
 // Which layers use the sliding window (attention_window > 0): every layer, or the odd ones (GPT-Neo alternates
 // global and local layers, starting with global).
 enum class WindowLayers { kAll, kOdd };
+// How a factorised embedding (embedding_size < hidden) reaches the hidden width. kAfterNorm (ALBERT, ELECTRA):
+// token, position and type embeddings are summed and normed at embedding_size, then Linear(E, d) with bias.
+// kInOut (OPT-350m): the token embedding goes through a bias-free project_in Linear(E, d) before the d-wide
+// positions are added, and the last hidden state through a bias-free project_out Linear(d, E).
+enum class EmbeddingProjection { kAfterNorm, kInOut };
 
 struct ModelConfig {
   std::string id;                    // canonical id, e.g. "google-bert/bert-base-uncased"
@@ -40,16 +45,23 @@ struct ModelConfig {
   int ffn = 0;       // FFN inner width
   int vocab = 0;
   int embedding_size = 0;  // 0 = hidden; smaller = factorised embedding with a projection
+  EmbeddingProjection embedding_projection = EmbeddingProjection::kAfterNorm;  // added: see the enum
 
   PositionScheme position = PositionScheme::kLearned;
   int position_rows = 0;     // rows of the learned position table
   int position_offset = 0;   // RoBERTa/OPT: positions start at this row
   int max_input_tokens = 0;  // longest accepted input; 0 = no table bound
+  bool position_clamp = false;  // added: positions past the table's last row reuse it (ProphetNet), so a
+                                // learned table sets no hard limit (max_input_tokens 0)
+  int trained_context = 0;      // added: pretraining sequence length where known (informational); 0 = unknown
   int type_vocab = 0;        // token-type rows; 0 = none
   int rotary_dims = 0;           // rotary: leading head dims rotated (GPT-J 64 of 256, Pythia 16 of 64); 0 = all
   double rotary_base = 10000;    // rotary: theta
   int relative_buckets = 0;      // relative_buckets (T5; ProphetNet's decoder): bias buckets; 0 = none
   int relative_max_distance = 0;  // relative_buckets: the distance where buckets stop growing
+  bool relative_bias_projection = false;  // added, encoder-decoder only: the decoder self-attention's bucket
+                                          // logits come from a per-layer Linear(d, buckets x heads) (ProphetNet)
+                                          // rather than one buckets x heads table per stack (T5)
   bool scale_embedding = false;  // token embeddings times sqrt(hidden) (Pegasus, Blenderbot)
 
   NormType norm = NormType::kLayerNorm;
@@ -60,6 +72,7 @@ struct ModelConfig {
   Activation activation = Activation::kGelu;
   bool bias = true;           // default of the three below, and of the norms' bias (LayerNorm only)
   bool qkv_bias = true;       // query/key/value projections (GPT-Neo, GPT-J: none)
+  bool key_bias = true;       // added: key projection alone; default qkv_bias (DeBERTa: q and v biased, k not)
   bool attn_out_bias = true;  // attention output projection
   bool mlp_bias = true;       // FFN projections
   bool pooler = false;        // BERT-style tanh pooler over the first token
@@ -81,6 +94,7 @@ struct ModelConfig {
 
   double published_params_m = 0;  // the study's base-model count in millions (rounded to 0.1 M)
   int64_t reference_params = 0;   // exact count from the architecture facts file, when known
+  std::string params_note;        // added: why published_params_m is absent (0) or differs by more than 0.5 %
   std::string notes;
 
   int EffectiveKvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
@@ -106,7 +120,10 @@ int64_t AnalyticParameterCount(const ModelConfig& config);
 
 // Analytic floating-point operations of one forward pass: 2 per multiply-add of every matrix product
 // (projections, FFN, pooler, attention scores and weighted values). Norms, softmax and activations are
-// not counted. The attention products are counted in full (eager computes the whole score matrix).
+// not counted. Full-attention layers count the whole seq_len x seq_len score matrix (eager computes it, causal
+// or not); sliding-window layers count only the visible query/key pairs (window plus global tokens). An
+// encoder-decoder runs its decoder on seq_len tokens too (self-attention, cross-attention over the encoder
+// output, FFN). GQA/MQA shrink the key/value projections, not the attention products.
 double ForwardFlops(const ModelConfig& config, int batch, int seq_len);
 
 // OK when a sequence of seq_len tokens fits the model's position limit (or extend_context lifts it);

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "common/catalog.h"
 #include "common/grpc_channel.h"
@@ -16,6 +17,7 @@
 #include "common/version.h"
 #include "server/auth.h"
 #include "server/change_signal.h"
+#include "server/inflight_calls.h"
 #include "server/services.h"
 #include "server/store.h"
 
@@ -162,6 +164,10 @@ int main(int argc, char** argv) {
   builder.RegisterService(&client_service);
   builder.RegisterService(&worker_service);
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
+  tscale::InFlightCalls in_flight;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(in_flight.InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     spdlog::error("cannot listen on {}", listen);
@@ -198,11 +204,14 @@ int main(int argc, char** argv) {
     sigwait(&signals, &signal_number);
     spdlog::info("signal {} received: shutting down", signal_number);
     // Waiting calls return first (claims answer "no job", watches UNAVAILABLE with their cursor), then
-    // whatever is still running gets a deadline.
+    // whatever is still running gets a deadline. Shutdown ends as soon as those calls are done: it does not
+    // wait for clients to acknowledge the GOAWAY (see server/inflight_calls.h).
     work_signal.Shutdown();
     event_signal.Shutdown();
     reaper_stop.Shutdown();
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    if (!tscale::ServerShutdown::Run(*server, in_flight, deadline))
+      spdlog::warn("calls still running at the shutdown deadline (5 s) were cancelled");
   });
   server->Wait();
   signal_waiter.join();
