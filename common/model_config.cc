@@ -192,13 +192,14 @@ double BlockWeightMacs(const ModelConfig& c) {
 // FLOPs of one stack of `layers` blocks over `t` tokens per sequence. Counts what the runner computes: the
 // approximations stated in the catalog (DeBERTa's c2p/p2c gathers, ProphetNet's per-token bucket projection)
 // are not counted; Longformer's global projections run on the global tokens only.
-double StackFlops(const ModelConfig& c, int layers, bool causal, bool cross, double batch, double t) {
+// `memory` > 0: the stack cross-attends to that many encoder positions (queries t, keys and values memory).
+double StackFlops(const ModelConfig& c, int layers, bool causal, double memory, double batch, double t) {
   const double d = c.hidden, q = QWidth(c), kv = KvWidth(c);
   double flops = 0;
   for (int layer = 0; layer < layers; ++layer) {
     flops += 2 * batch * t * BlockWeightMacs(c);
     flops += 4 * batch * AttentionPairs(c, layer, causal, t) * q;  // QK^T and AV
-    if (cross) flops += 2 * batch * t * (2 * d * q + 2 * d * kv) + 4 * batch * t * t * q;
+    if (memory > 0) flops += 2 * batch * (2 * t * d * q + 2 * memory * d * kv) + 4 * batch * t * memory * q;
     if (c.global_projections)
       flops += 2 * batch * std::min<double>(c.global_tokens, t) * (d * q + 2 * d * kv);
     if (c.relative_positions > 0) flops += 2 * (2.0 * c.relative_positions) * d * 2 * q;  // pos_proj, pos_q_proj
@@ -457,11 +458,12 @@ int64_t AnalyticParameterCount(const ModelConfig& c) {
   return total;
 }
 
-double ForwardFlops(const ModelConfig& c, int batch, int seq_len) {
+double ForwardFlops(const ModelConfig& c, int batch, int seq_len, int decoder_len) {
   const double b = batch, t = seq_len, d = c.hidden, e = c.EffectiveEmbeddingSize();
   const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
-  double flops = StackFlops(c, c.layers, c.causal(), /*cross=*/false, b, t);
-  if (seq2seq) flops += StackFlops(c, c.decoder_layers, /*causal=*/true, /*cross=*/true, b, t);
+  double flops = StackFlops(c, c.layers, c.causal(), /*memory=*/0, b, t);
+  if (seq2seq)
+    flops += StackFlops(c, c.decoder_layers, /*causal=*/true, /*memory=*/t, b, decoder_len > 0 ? decoder_len : t);
   if (e != d) {
     const double projections = c.embedding_projection == EmbeddingProjection::kInOut ? 2 : 1;
     flops += 2 * b * t * e * d * projections;

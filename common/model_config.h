@@ -122,9 +122,10 @@ int64_t AnalyticParameterCount(const ModelConfig& config);
 // (projections, FFN, pooler, attention scores and weighted values). Norms, softmax and activations are
 // not counted. Full-attention layers count the whole seq_len x seq_len score matrix (eager computes it, causal
 // or not); sliding-window layers count only the visible query/key pairs (window plus global tokens). An
-// encoder-decoder runs its decoder on seq_len tokens too (self-attention, cross-attention over the encoder
-// output, FFN). GQA/MQA shrink the key/value projections, not the attention products.
-double ForwardFlops(const ModelConfig& config, int batch, int seq_len);
+// encoder-decoder runs its decoder on decoder_len tokens (0 = seq_len): self-attention, cross-attention of
+// decoder_len queries over seq_len encoder positions, FFN. GQA/MQA shrink the key/value projections, not the
+// attention products.
+double ForwardFlops(const ModelConfig& config, int batch, int seq_len, int decoder_len = 0);
 
 // OK when a sequence of seq_len tokens fits the model's position limit (or extend_context lifts it);
 // otherwise OUT_OF_RANGE with the limit in the message.

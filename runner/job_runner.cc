@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <new>
 
 #include "common/host_info.h"
@@ -12,8 +13,10 @@
 #include "common/outcome.h"
 #include "common/runner_protocol.h"
 #include "common/version.h"
+#include "runner/gemm_probe.h"
 #include "runner/timed_loop.h"
 #include "runner/transformer.h"
+#include "runner/verdict.h"
 
 namespace tscale {
 namespace {
@@ -36,6 +39,28 @@ StatusOr<torch::ScalarType> ScalarTypeFor(v1::DType dtype) {
     default:
       return Status::InvalidArgument("dtype: unknown value " + std::to_string(dtype));
   }
+}
+
+// Whether this libtorch runs the model's operations in `type` on the CPU (libtorch 1.13 has no fp16 matmul on
+// CPU, for example). Tried on a tiny tensor before anything is built, so the job ends with a clear `error`.
+Status CheckDtypeSupported(torch::ScalarType type) {
+  if (type == torch::kFloat32) return Status::Ok();
+  try {
+    torch::InferenceMode inference;
+    auto a = torch::ones({4, 4}, torch::TensorOptions().dtype(type));
+    auto y = torch::matmul(a, a.transpose(0, 1));
+    y = torch::layer_norm(y, {4}, torch::ones({4}, a.options()), torch::zeros({4}, a.options()), 1e-5);
+    y = torch::softmax(torch::gelu(y), -1) + torch::silu(y) + torch::relu(y);
+    (void)torch::embedding(a, torch::zeros({2}, torch::kLong)).sum().item<float>();
+    (void)y.sum().item<float>();
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    why = why.substr(0, why.find('\n'));
+    const char* name = type == torch::kHalf ? "fp16" : type == torch::kBFloat16 ? "bf16" : c10::toString(type);
+    return Status::InvalidArgument("dtype " + std::string(name) + " is not supported on this CPU by libtorch " +
+                                   TORCH_VERSION + ": " + why);
+  }
+  return Status::Ok();
 }
 
 void FillEnvironment(const v1::JobSpec& job, v1::Environment* env) {
@@ -88,6 +113,10 @@ class ProgressReporter {
   std::chrono::steady_clock::time_point last_{};
 };
 
+int DecoderLength(const v1::JobSpec& job) {
+  return job.decoder_length() > 0 ? job.decoder_length() : job.seq_len();
+}
+
 // The measurement itself; exceptions propagate to RunJob, which types them.
 void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* result) {
   const auto& m = job.measurement();
@@ -95,6 +124,11 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
     throw std::runtime_error("device " + DeviceKindName(job.device_kind()) + " is not supported by this runner yet");
   auto scalar_type = ScalarTypeFor(job.dtype());
   if (!scalar_type.ok()) throw std::runtime_error(scalar_type.status().message());
+  Status dtype_ok = CheckDtypeSupported(*scalar_type);
+  if (!dtype_ok.ok()) throw std::runtime_error(dtype_ok.message());
+  if (job.attention() == v1::ATTENTION_IMPL_FUSED && !FusedAttentionAvailable())
+    throw std::runtime_error("attention fused: libtorch " TORCH_VERSION
+                             " has no scaled_dot_product_attention (needs 2.0 or later)");
   if (m.threads() > 0) at::set_num_threads(m.threads());
   FillEnvironment(job, result->mutable_environment());
 
@@ -104,8 +138,10 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   memory->set_baseline_rss_bytes(CurrentRssBytes());
   torch::manual_seed(m.seed());
   const auto build_start = std::chrono::steady_clock::now();
-  Transformer model(config);
-  model->to(*scalar_type);
+  BuildOptions build;
+  build.attention = job.attention() == v1::ATTENTION_IMPL_UNSPECIFIED ? v1::ATTENTION_IMPL_EAGER : job.attention();
+  Transformer model(config, build);  // built in fp32 (initialisation), then converted
+  if (*scalar_type != torch::kFloat32) model->to(*scalar_type);
   model->eval();
   result->set_load_time_ms(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - build_start).count());
@@ -116,6 +152,9 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   torch::manual_seed(m.seed() + 1);
   const int batch = job.batch_size() > 0 ? job.batch_size() : 1;
   auto input_ids = torch::randint(config.vocab, {batch, job.seq_len()}, torch::kLong);
+  torch::Tensor decoder_input_ids;  // encoder-decoders: their own length, default the encoder's
+  if (config.arch == ArchKind::kEncoderDecoder)
+    decoder_input_ids = torch::randint(config.vocab, {batch, DecoderLength(job)}, torch::kLong);
 
   LoopSettings loop;
   loop.warmup_iters = m.warmup_iters();
@@ -125,7 +164,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   loop.max_iters = std::max(loop.min_iters, m.max_iters());
   loop.max_time_s = m.max_time_s() > 0 ? m.max_time_s() : 60.0;
   LoopSamples samples = RunTimedLoop(
-      loop, [&] { model->forward(input_ids); },
+      loop, [&] { model->forward(input_ids, decoder_input_ids); },
       [&](const char* phase, int done, double last_ms) { progress.Report(phase, done, last_ms); });
 
   result->set_warmup_iters(samples.warmup_iters);
@@ -134,20 +173,30 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const double median_s = result->latency().median_ms() / 1000.0;
   const double tokens = static_cast<double>(batch) * job.seq_len();
   result->set_tokens_per_second(median_s > 0 ? tokens / median_s : 0);
-  result->set_flops_per_forward(ForwardFlops(config, batch, job.seq_len()));
+  result->set_flops_per_forward(ForwardFlops(config, batch, job.seq_len(), DecoderLength(job)));
   result->set_achieved_flops(median_s > 0 ? result->flops_per_forward() / median_s : 0);
 
   memory->set_peak_rss_bytes(PeakRssBytes());
   memory->set_model_bytes(memory->after_load_rss_bytes() - memory->baseline_rss_bytes());
   memory->set_activation_bytes(memory->peak_rss_bytes() - memory->after_load_rss_bytes());
 
-  if (samples.stopped_by_bound && static_cast<int>(samples.samples_ms.size()) < loop.min_iters) {
-    result->set_outcome(v1::OUTCOME_INVALID);
-    result->add_invalid_reasons("only " + std::to_string(samples.samples_ms.size()) + " samples before max_time_s=" +
-                                std::to_string(loop.max_time_s) + "; min_iters is " + std::to_string(loop.min_iters));
-  } else {
-    result->set_outcome(v1::OUTCOME_OK);
-  }
+  // After the peak RSS is read: the probe's matrices must not count as the model's memory.
+  const char* cache_dir = std::getenv("TSCALE_CACHE_DIR");
+  const double peak_flops = GemmPeakFlops(*scalar_type, torch::kCPU, at::get_num_threads(), cache_dir ? cache_dir : "");
+  result->set_peak_flops_fraction(peak_flops > 0 ? result->achieved_flops() / peak_flops : 0);
+
+  VerdictInputs verdict;
+  verdict.samples = static_cast<int>(samples.samples_ms.size());
+  verdict.min_iters = loop.min_iters;
+  verdict.stopped_by_bound = samples.stopped_by_bound;
+  verdict.max_time_s = loop.max_time_s;
+  verdict.cv = result->latency().cv();
+  verdict.max_cv = m.max_cv();
+  verdict.achieved_flops = result->achieved_flops();
+  verdict.peak_flops = peak_flops;
+  const std::vector<std::string> reasons = InvalidReasons(verdict);
+  for (const auto& reason : reasons) result->add_invalid_reasons(reason);
+  result->set_outcome(reasons.empty() ? v1::OUTCOME_OK : v1::OUTCOME_INVALID);
 }
 
 }  // namespace
@@ -181,6 +230,9 @@ v1::Result RunJob(const v1::JobSpec& job) {
   }
   // The context limit is a property of the architecture: decided in microseconds, nothing built.
   Status fits = CheckContext(*config, job.seq_len(), job.extend_context());
+  // The decoder of an encoder-decoder has its own position table of the same size.
+  if (fits.ok() && config->arch == ArchKind::kEncoderDecoder)
+    fits = CheckContext(*config, DecoderLength(job), job.extend_context());
   if (!fits.ok()) {
     result.set_outcome(fits.code() == Status::Code::kOutOfRange ? v1::OUTCOME_EXCEEDS_CONTEXT : v1::OUTCOME_ERROR);
     result.set_message(fits.message());

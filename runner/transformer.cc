@@ -1,58 +1,220 @@
 #include "runner/transformer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace tscale {
 namespace {
 
-torch::nn::Linear MakeLinear(int64_t in, int64_t out, bool bias) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+bool IsMeta(const torch::TensorOptions& options) {
+  return options.device().type() == c10::DeviceType::Meta;
+}
+
+enum class Fill { kNormal, kZeros, kOnes };
+
+// A new weight tensor. On the meta device it only has a shape; otherwise it is initialised as HF initialises
+// these layers (normal(0, 0.02) weights, zero biases, unit norm scales), from the caller's torch seed.
+torch::Tensor NewTensor(torch::IntArrayRef shape, const torch::TensorOptions& options, Fill fill) {
+  torch::NoGradGuard no_grad;
+  auto t = torch::empty(shape, options);
+  if (IsMeta(options)) return t;
+  switch (fill) {
+    case Fill::kNormal:
+      t.normal_(0.0, 0.02);
+      break;
+    case Fill::kZeros:
+      t.zero_();
+      break;
+    case Fill::kOnes:
+      t.fill_(1.0);
+      break;
+  }
+  return t;
+}
+
+// The sinusoidal table of Pegasus (HF PegasusSinusoidalPositionalEmbedding): sin in the first half of the
+// width, cos in the second, frequencies 1 / 10000^(2i / width).
+torch::Tensor Sinusoids(int64_t rows, int64_t width) {
+  const int64_t half = width / 2;
+  auto position = torch::arange(rows, torch::kDouble).unsqueeze(1);
+  auto frequency = torch::exp(torch::arange(half, torch::kDouble) * (-std::log(10000.0) * 2.0 / width));
+  auto angle = position * frequency.unsqueeze(0);
+  auto table = torch::zeros({rows, width}, torch::kDouble);
+  table.narrow(1, 0, half).copy_(torch::sin(angle));
+  table.narrow(1, half, half).copy_(torch::cos(angle));
+  return table.to(torch::kFloat);
+}
+
+// Rotary position embedding on the leading `cos.size(-1)` dims of each head. One convention for every
+// rotary model, GPT-NeoX's "rotate half" (the rotated dims split into two halves that form the pairs); GPT-J
+// pairs interleaved dims instead, which is the same arithmetic on a permutation of the dims, so the compute and
+// memory are identical and only trained weights could tell the two apart.
+torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t rotary = cos.size(-1), head_dim = x.size(-1);
+  auto rot = x.narrow(-1, 0, rotary);
+  auto x1 = rot.narrow(-1, 0, rotary / 2), x2 = rot.narrow(-1, rotary / 2, rotary / 2);
+  auto rotated = rot * cos + torch::cat({-x2, x1}, -1) * sin;
+  if (rotary == head_dim) return rotated;
+  return torch::cat({rotated, x.narrow(-1, rotary, head_dim - rotary)}, -1);
+}
+
+int64_t Groups(const ModelConfig& c) {
+  return c.conv_groups > 1 ? c.conv_groups : 1;
 }
 
 }  // namespace
 
-NormImpl::NormImpl(NormType type, int64_t width, double eps) : type_(type), eps_(eps) {
-  weight_ = register_parameter("weight", torch::ones({width}));
-  if (type_ == NormType::kLayerNorm) bias_ = register_parameter("bias", torch::zeros({width}));
+// ----------------------------------------------------------------------------------------------- layers
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool bias, const torch::TensorOptions& options, int64_t groups)
+    : groups_(groups) {
+  if (groups < 1 || in % groups != 0 || out % groups != 0)
+    throw std::invalid_argument("grouped linear: " + std::to_string(groups) + " groups must divide " +
+                                std::to_string(in) + " and " + std::to_string(out));
+  if (groups_ == 1) {
+    weight_ = register_parameter("weight", NewTensor({out, in}, options, Fill::kNormal));
+  } else {
+    weight_ = register_parameter("weight", NewTensor({groups, out / groups, in / groups}, options, Fill::kNormal));
+  }
+  if (bias) bias_ = register_parameter("bias", NewTensor({out}, options, Fill::kZeros));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  if (groups_ == 1) return torch::linear(x, weight_, bias_);
+  // Block-diagonal product as one batched matmul over the groups: [g, N, in/g] x [g, in/g, out/g].
+  auto sizes = x.sizes().vec();
+  const int64_t in = sizes.back(), rows = x.numel() / in;
+  auto grouped = x.reshape({rows, groups_, in / groups_}).transpose(0, 1);
+  auto y = torch::bmm(grouped, weight_.transpose(1, 2)).transpose(0, 1).reshape({rows, -1});
+  if (bias_.defined()) y = y + bias_;
+  sizes.back() = y.size(-1);
+  return y.view(sizes);
+}
+
+EmbeddingImpl::EmbeddingImpl(int64_t rows, int64_t width, const torch::TensorOptions& options) {
+  weight_ = register_parameter("weight", NewTensor({rows, width}, options, Fill::kNormal));
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
+  return torch::embedding(weight_, ids);
+}
+
+NormImpl::NormImpl(NormType type, int64_t width, double eps, bool bias, const torch::TensorOptions& options)
+    : type_(type), eps_(eps) {
+  weight_ = register_parameter("weight", NewTensor({width}, options, Fill::kOnes));
+  // RMSNorm (T5, Llama) has a scale only.
+  if (type_ == NormType::kLayerNorm && bias) bias_ = register_parameter("bias", NewTensor({width}, options, Fill::kZeros));
 }
 
 torch::Tensor NormImpl::forward(const torch::Tensor& x) {
   if (type_ == NormType::kLayerNorm) return torch::layer_norm(x, {x.size(-1)}, weight_, bias_, eps_);
-  auto variance = x.pow(2).mean(-1, /*keepdim=*/true);
-  return x * torch::rsqrt(variance + eps_) * weight_;
+  // RMSNorm statistics in fp32, as HF computes them, so bf16/fp16 runs do not lose the variance.
+  auto xf = x.to(torch::kFloat);
+  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return normed.to(x.scalar_type()) * weight_;
 }
 
-SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
-    : heads_(c.heads), kv_heads_(c.EffectiveKvHeads()), head_dim_(c.EffectiveHeadDim()), causal_(c.causal()) {
-  q_ = register_module("q", MakeLinear(c.hidden, heads_ * head_dim_, c.bias));
-  k_ = register_module("k", MakeLinear(c.hidden, kv_heads_ * head_dim_, c.bias));
-  v_ = register_module("v", MakeLinear(c.hidden, kv_heads_ * head_dim_, c.bias));
-  out_ = register_module("out", MakeLinear(heads_ * head_dim_, c.hidden, c.bias));
+// ------------------------------------------------------------------------------------------- attention
+
+SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c, bool cross, bool decoder, v1::AttentionImpl impl,
+                                     const torch::TensorOptions& o)
+    : heads_(c.heads),
+      kv_heads_(c.EffectiveKvHeads()),
+      head_dim_(c.EffectiveHeadDim()),
+      global_tokens_(c.global_tokens),
+      cross_(cross),
+      impl_(impl) {
+  const int64_t d = c.hidden, q_width = heads_ * head_dim_, kv_width = kv_heads_ * head_dim_;
+  // SqueezeBERT groups q/k/v of self-attention but not the output projection (post_attention_groups = 1).
+  const int64_t groups = cross ? 1 : Groups(c);
+  q_ = register_module("q", Linear(d, q_width, c.qkv_bias, o, groups));
+  k_ = register_module("k", Linear(d, kv_width, c.key_bias, o, groups));  // DeBERTa: no key bias
+  v_ = register_module("v", Linear(d, kv_width, c.qkv_bias, o, groups));
+  out_ = register_module("out", Linear(q_width, d, c.attn_out_bias, o));
+  if (cross) return;  // the extras below belong to self-attention
+  if (c.global_projections) {
+    q_global_ = register_module("q_global", Linear(d, q_width, c.qkv_bias, o));
+    k_global_ = register_module("k_global", Linear(d, kv_width, c.qkv_bias, o));
+    v_global_ = register_module("v_global", Linear(d, kv_width, c.qkv_bias, o));
+  }
+  if (c.relative_positions > 0) {  // DeBERTa: pos_proj (no bias) and pos_q_proj (bias)
+    relative_positions_ = c.relative_positions;
+    pos_key_ = register_module("pos_key", Linear(d, q_width, false, o));
+    pos_query_ = register_module("pos_query", Linear(d, q_width, true, o));
+  }
+  if (decoder && c.relative_bias_projection && c.relative_buckets > 0) {  // ProphetNet decoder self-attention
+    relative_buckets_ = c.relative_buckets;
+    relative_max_distance_ = c.relative_max_distance;
+    relative_projection_ = register_module("relative_projection", Linear(d, c.relative_buckets * heads_, true, o));
+  }
 }
 
-torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t batch = x.size(0), seq = x.size(1);
-  auto q = q_(x).view({batch, seq, heads_, head_dim_}).transpose(1, 2);
-  auto k = k_(x).view({batch, seq, kv_heads_, head_dim_}).transpose(1, 2);
-  auto v = v_(x).view({batch, seq, kv_heads_, head_dim_}).transpose(1, 2);
+torch::Tensor SelfAttentionImpl::Heads(const torch::Tensor& projected, int64_t heads) const {
+  return projected.view({projected.size(0), projected.size(1), heads, head_dim_}).transpose(1, 2);
+}
+
+// Longformer approximated: its global tokens (the first global_tokens positions) take their queries, keys and
+// values from the separate global projections; every other token uses the local ones.
+void SelfAttentionImpl::ApplyGlobalProjections(const torch::Tensor& x, torch::Tensor* q, torch::Tensor* k,
+                                               torch::Tensor* v) {
+  const int64_t n = x.size(1), g = std::min<int64_t>(global_tokens_, n);
+  if (g == 0) return;
+  auto head = x.narrow(1, 0, g);
+  *q = torch::cat({q_global_(head), q->narrow(1, g, n - g)}, 1);
+  *k = torch::cat({k_global_(head), k->narrow(1, g, n - g)}, 1);
+  *v = torch::cat({v_global_(head), v->narrow(1, g, n - g)}, 1);
+}
+
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory,
+                                         const LayerContext& context) {
+  const auto& source = cross_ ? memory : x;
+  auto q = q_(x), k = k_(source), v = v_(source);
+  if (q_global_) ApplyGlobalProjections(x, &q, &k, &v);
+  q = Heads(q, heads_);
+  k = Heads(k, kv_heads_);
+  v = Heads(v, kv_heads_);
+  if (!cross_ && context.rotary_cos.defined()) {
+    q = ApplyRotary(q, context.rotary_cos, context.rotary_sin);
+    k = ApplyRotary(k, context.rotary_cos, context.rotary_sin);
+  }
+  AttentionMask mask = cross_ ? AttentionMask{} : context.mask;  // cross-attention sees the whole encoder output
+  if (relative_projection_) {
+    // ProphetNet approximated: HF projects every query's hidden state to its own bucket logits. Attend takes one
+    // [buckets, heads] table, and one built from the hidden states would mix later tokens (or other batch
+    // items) into earlier outputs; the table is the projection's response to a zero state (its bias). The
+    // omitted per-token projection is 2 * d * buckets * heads FLOPs per token.
+    mask.relative_bias = relative_projection_->bias().view({relative_buckets_, heads_});
+    mask.relative_buckets = relative_buckets_;
+    mask.relative_max_distance = relative_max_distance_;
+  }
+  if (pos_key_) {
+    // DeBERTa approximated: the relative embeddings go through pos_proj and pos_q_proj as in HF (the same
+    // parameters and projection work), and their per-head product becomes a [2k, heads] bias that Attend adds
+    // by relative position. HF's content-to-position and position-to-content terms gather a different bias
+    // per query, which one shared table cannot express; their O(n * 2k * head_dim) products are omitted.
+    const int64_t rows = context.relative_embeddings.size(0);
+    auto pos_key = pos_key_(context.relative_embeddings).view({rows, heads_, head_dim_});
+    auto pos_query = pos_query_(context.relative_embeddings).view({rows, heads_, head_dim_});
+    mask.relative_bias = (pos_key * pos_query).sum(-1) / std::sqrt(static_cast<double>(head_dim_));
+    mask.relative_buckets = static_cast<int>(rows);
+    mask.relative_max_distance = relative_positions_;
+  }
   if (kv_heads_ != heads_) {  // GQA/MQA: each key/value head serves heads/kv_heads query heads
     k = k.repeat_interleave(heads_ / kv_heads_, /*dim=*/1);
     v = v.repeat_interleave(heads_ / kv_heads_, /*dim=*/1);
   }
-  // Eager attention: the full [batch, heads, seq, seq] score matrix is materialised.
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim_));
-  if (causal_) {
-    auto future = torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
-    scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
-  }
-  auto y = torch::matmul(torch::softmax(scores, -1), v);
-  return out_(y.transpose(1, 2).contiguous().view({batch, seq, heads_ * head_dim_}));
+  auto y = Attend(q, k, v, mask, impl_);
+  return out_(y.transpose(1, 2).reshape({x.size(0), x.size(1), heads_ * head_dim_}));
 }
 
-FeedForwardImpl::FeedForwardImpl(const ModelConfig& c) : activation_(c.activation) {
-  up_ = register_module("up", MakeLinear(c.hidden, c.ffn, c.bias));
-  if (activation_ == Activation::kSiluGated) gate_ = register_module("gate", MakeLinear(c.hidden, c.ffn, c.bias));
-  down_ = register_module("down", MakeLinear(c.ffn, c.hidden, c.bias));
+// --------------------------------------------------------------------------------------- feed-forward
+
+FeedForwardImpl::FeedForwardImpl(const ModelConfig& c, const torch::TensorOptions& o) : activation_(c.activation) {
+  const int64_t groups = Groups(c);  // SqueezeBERT: intermediate_groups = output_groups = conv_groups
+  up_ = register_module("up", Linear(c.hidden, c.ffn, c.mlp_bias, o, groups));
+  if (activation_ == Activation::kSiluGated) gate_ = register_module("gate", Linear(c.hidden, c.ffn, c.mlp_bias, o));
+  down_ = register_module("down", Linear(c.ffn, c.hidden, c.mlp_bias, o, groups));
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
@@ -66,56 +228,173 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
     case Activation::kSiluGated:
       return down_(torch::silu(gate_(x)) * up_(x));
   }
-  return x;
+  throw std::logic_error("unknown activation");
 }
 
-BlockImpl::BlockImpl(const ModelConfig& c) : placement_(c.norm_placement) {
-  norm1_ = register_module("norm1", Norm(c.norm, c.hidden, c.norm_eps));
-  attention_ = register_module("attention", SelfAttention(c));
-  norm2_ = register_module("norm2", Norm(c.norm, c.hidden, c.norm_eps));
-  mlp_ = register_module("mlp", FeedForward(c));
-}
+// ----------------------------------------------------------------------------------------------- block
 
-torch::Tensor BlockImpl::forward(torch::Tensor x) {
-  if (placement_ == NormPlacement::kPre) {  // GPT-2: normalise the branch input
-    x = x + attention_(norm1_(x));
-    return x + mlp_(norm2_(x));
+BlockImpl::BlockImpl(const ModelConfig& c, bool cross_attention, bool decoder, v1::AttentionImpl impl,
+                     const torch::TensorOptions& o)
+    : placement_(c.norm_placement), parallel_(c.parallel_residual) {
+  auto norm = [&] { return Norm(c.norm, c.hidden, c.norm_eps, c.bias, o); };
+  attention_norm_ = register_module("attention_norm", norm());
+  attention_ = register_module("attention", SelfAttention(c, false, decoder, impl, o));
+  if (cross_attention) {
+    cross_norm_ = register_module("cross_norm", norm());
+    cross_attention_ = register_module("cross_attention", SelfAttention(c, true, decoder, impl, o));
   }
-  x = norm1_(x + attention_(x));  // BERT: normalise after each residual add
-  return norm2_(x + mlp_(x));
+  // GPT-J, Phi, Falcon: one norm feeds both parallel branches.
+  if (!(parallel_ && c.shared_block_norm)) mlp_norm_ = register_module("mlp_norm", norm());
+  mlp_ = register_module("mlp", FeedForward(c, o));
 }
 
-TransformerImpl::TransformerImpl(const ModelConfig& c) : config_(c) {
-  const int64_t e = c.EffectiveEmbeddingSize();
-  tokens_ = register_module("tokens", torch::nn::Embedding(c.vocab, e));
+torch::Tensor BlockImpl::forward(torch::Tensor x, const torch::Tensor& memory, const LayerContext& context) {
+  if (parallel_) {  // GPT-J/NeoX, Phi, Falcon: both branches read the block input
+    auto h = attention_norm_(x);
+    return x + attention_(h, torch::Tensor(), context) + mlp_(mlp_norm_ ? mlp_norm_(x) : h);
+  }
+  if (placement_ == NormPlacement::kPre) {  // GPT-2, Llama, T5, Pegasus: normalise each branch's input
+    x = x + attention_(attention_norm_(x), torch::Tensor(), context);
+    if (cross_attention_) x = x + cross_attention_(cross_norm_(x), memory, context);
+    return x + mlp_(mlp_norm_(x));
+  }
+  x = attention_norm_(x + attention_(x, torch::Tensor(), context));  // BERT, BART: normalise after each residual add
+  if (cross_attention_) x = cross_norm_(x + cross_attention_(x, memory, context));
+  return mlp_norm_(x + mlp_(x));
+}
+
+// ----------------------------------------------------------------------------------------------- stack
+
+StackImpl::StackImpl(const ModelConfig& c, Kind kind, v1::AttentionImpl impl, const torch::TensorOptions& o)
+    : config_(c), kind_(kind), causal_(kind != Kind::kEncoder) {
+  const int64_t d = c.hidden, e = c.EffectiveEmbeddingSize();
+  const bool factorised = e != d;
+  const bool in_out = factorised && c.embedding_projection == EmbeddingProjection::kInOut;
+  // ALBERT/ELECTRA add positions and types, and norm, at the embedding width; OPT projects to d first.
+  const int64_t embed_width = factorised && !in_out ? e : d;
+  if (in_out) project_in_ = register_module("project_in", Linear(e, d, false, o));
   if (c.position == PositionScheme::kLearned)
-    positions_ = register_module("positions", torch::nn::Embedding(c.position_rows, e));
-  if (c.type_vocab > 0) token_types_ = register_module("token_types", torch::nn::Embedding(c.type_vocab, e));
-  if (c.embedding_norm) embedding_norm_ = register_module("embedding_norm", Norm(c.norm, e, c.norm_eps));
-  if (e != c.hidden) embedding_projection_ = register_module("embedding_projection", MakeLinear(e, c.hidden, c.bias));
+    positions_ = register_module("positions", Embedding(c.position_rows, embed_width, o));
+  if (c.position == PositionScheme::kSinusoidal && c.position_rows > 0) {
+    // Pegasus keeps its sinusoids in a frozen nn.Parameter, and the published count includes them.
+    auto table = IsMeta(o) ? torch::empty({c.position_rows, embed_width}, o)
+                           : Sinusoids(c.position_rows, embed_width).to(o);
+    sinusoids_ = register_parameter("sinusoids", table, /*requires_grad=*/false);
+  }
+  if (c.position == PositionScheme::kRelativeBuckets && c.relative_buckets > 0) {
+    // T5 keeps this table in layer 0's attention and passes its bias to every layer of the stack; owning it
+    // here is the same single [buckets, heads] table per stack.
+    relative_bias_ = register_module("relative_attention_bias", Embedding(c.relative_buckets, c.heads, o));
+  }
+  if (c.relative_positions > 0)  // DeBERTa: one table of relative embeddings for the whole encoder
+    relative_embeddings_ = register_module("relative_embeddings", Embedding(2 * c.relative_positions, d, o));
+  if (kind == Kind::kCrossDecoder && c.ngram > 0) {
+    // ProphetNet's n-gram stream embeddings: counted, but the predict streams they feed are not run (only the
+    // main stream is), which the catalog's `approximation` states.
+    ngram_ = register_module("ngram_embeddings", Embedding(c.ngram, d, o));
+  }
+  if (kind == Kind::kEncoder && c.type_vocab > 0)
+    token_types_ = register_module("token_types", Embedding(c.type_vocab, embed_width, o));
+  if (c.embedding_norm)
+    embedding_norm_ = register_module("embedding_norm", Norm(c.norm, embed_width, c.norm_eps, c.bias, o));
+  if (factorised && !in_out) embedding_projection_ = register_module("embedding_projection", Linear(e, d, c.bias, o));
+
+  const int layers = kind == Kind::kCrossDecoder ? c.decoder_layers : c.layers;
+  const int sets = c.shared_layer_groups > 0 ? std::min(c.shared_layer_groups, layers) : layers;
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  for (int i = 0; i < c.layers; ++i) blocks_->push_back(Block(c));
-  if (c.final_norm) final_norm_ = register_module("final_norm", Norm(c.norm, c.hidden, c.norm_eps));
-  if (c.pooler) pooler_ = register_module("pooler", MakeLinear(c.hidden, c.hidden, true));
+  for (int i = 0; i < sets; ++i)
+    blocks_->push_back(Block(c, /*cross_attention=*/kind == Kind::kCrossDecoder, /*decoder=*/causal_, impl, o));
+  // ALBERT: layer i runs parameter group i / (layers / groups); with no sharing, block i.
+  for (int i = 0; i < layers; ++i) block_of_layer_.push_back(static_cast<int>(int64_t{i} * sets / layers));
+
+  if (c.final_norm) final_norm_ = register_module("final_norm", Norm(c.norm, d, c.norm_eps, c.bias, o));
+  if (in_out) project_out_ = register_module("project_out", Linear(d, e, false, o));
 }
 
-torch::Tensor TransformerImpl::PositionIds(int64_t seq_len, const torch::Device& device) const {
+torch::Tensor StackImpl::PositionIds(int64_t seq_len, const torch::Device& device) const {
   auto ids = torch::arange(seq_len, torch::TensorOptions().dtype(torch::kLong).device(device));
   const int64_t usable = config_.position_rows - config_.position_offset;
-  // Past the table (extended context) positions wrap: the arithmetic and memory are those of a model
-  // whose table was extended, which is what an extended-context run measures.
-  if (seq_len > usable) ids = ids.remainder(usable);
+  if (seq_len > usable) {
+    // ProphetNet clamps positions to its last row. Elsewhere this is an extended-context run: positions wrap,
+    // so the arithmetic and memory are those of a model whose table was extended.
+    ids = config_.position_clamp ? ids.clamp_max(usable - 1) : ids.remainder(usable);
+  }
   return ids + config_.position_offset;
 }
 
-torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids) {
-  auto x = tokens_(input_ids);
-  if (positions_) x = x + positions_(PositionIds(input_ids.size(1), input_ids.device())).unsqueeze(0);
-  if (token_types_) x = x + token_types_(torch::zeros_like(input_ids));
+LayerContext StackImpl::Context(const torch::Tensor& x) const {
+  LayerContext context;
+  context.mask.causal = causal_;
+  const int64_t n = x.size(1);
+  if (config_.position == PositionScheme::kAlibi) context.mask.alibi_slopes = AlibiSlopes(config_.heads).to(x.device());
+  if (relative_bias_) {
+    context.mask.relative_bias = relative_bias_->weight();
+    context.mask.relative_buckets = config_.relative_buckets;
+    context.mask.relative_max_distance = config_.relative_max_distance;
+  }
+  if (relative_embeddings_) context.relative_embeddings = relative_embeddings_->weight();
+  if (config_.position == PositionScheme::kRotary) {
+    // cos/sin of position * theta^(-2i/r) for the r rotated dims (a buffer in HF, not a parameter).
+    const int64_t rotary = config_.EffectiveRotaryDims();
+    auto options = torch::TensorOptions().dtype(torch::kFloat).device(x.device());
+    auto inv_freq = torch::pow(config_.rotary_base, torch::arange(0, rotary, 2, options) / static_cast<double>(rotary))
+                        .reciprocal();
+    auto angles = torch::outer(torch::arange(n, options), inv_freq);
+    auto emb = torch::cat({angles, angles}, -1);
+    context.rotary_cos = emb.cos().to(x.scalar_type());
+    context.rotary_sin = emb.sin().to(x.scalar_type());
+  }
+  return context;
+}
+
+torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory) {
+  const int64_t n = x.size(1);
+  if (project_in_) x = project_in_(x);
+  if (positions_) x = x + positions_(PositionIds(n, x.device())).unsqueeze(0);
+  if (sinusoids_.defined()) {
+    x = x + sinusoids_.index_select(0, PositionIds(n, x.device())).unsqueeze(0);
+  } else if (config_.position == PositionScheme::kSinusoidal) {
+    x = x + Sinusoids(n, x.size(-1)).to(x.options()).unsqueeze(0);  // no table: computed for this length
+  }
+  if (token_types_) x = x + token_types_->weight()[0];  // every token has type 0
   if (embedding_norm_) x = embedding_norm_(x);
   if (embedding_projection_) x = embedding_projection_(x);
-  for (const auto& block : *blocks_) x = block->as<Block>()->forward(x);
+
+  LayerContext context = Context(x);
+  for (size_t layer = 0; layer < block_of_layer_.size(); ++layer) {
+    // GPT-Neo windows odd layers only; Mistral, Longformer and BigBird every layer (window + global tokens).
+    const bool windowed = config_.WindowedLayer(static_cast<int>(layer));
+    context.mask.window = windowed ? config_.attention_window : 0;
+    context.mask.global_tokens = windowed ? config_.global_tokens : 0;
+    x = (*blocks_)[block_of_layer_[layer]]->as<Block>()->forward(x, memory, context);
+  }
   if (final_norm_) x = final_norm_(x);
+  if (project_out_) x = project_out_(x);
+  return x;
+}
+
+// ----------------------------------------------------------------------------------------- transformer
+
+TransformerImpl::TransformerImpl(const ModelConfig& c, const BuildOptions& options) : config_(c) {
+  const auto o = torch::TensorOptions().dtype(torch::kFloat).device(options.device);
+  tokens_ = register_module("tokens", Embedding(c.vocab, c.EffectiveEmbeddingSize(), o));
+  if (c.arch == ArchKind::kDecoder) {
+    stack_ = register_module("decoder", Stack(c, StackImpl::Kind::kDecoderOnly, options.attention, o));
+  } else {
+    stack_ = register_module("encoder", Stack(c, StackImpl::Kind::kEncoder, options.attention, o));
+  }
+  if (c.arch == ArchKind::kEncoderDecoder)
+    decoder_ = register_module("decoder", Stack(c, StackImpl::Kind::kCrossDecoder, options.attention, o));
+  if (c.pooler) pooler_ = register_module("pooler", Linear(c.hidden, c.hidden, true, o));
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& decoder_input_ids) {
+  auto embed = [&](const torch::Tensor& ids) {
+    auto x = tokens_(ids);
+    return config_.scale_embedding ? x * std::sqrt(static_cast<double>(config_.hidden)) : x;
+  };
+  auto x = stack_(embed(input_ids), torch::Tensor());
+  if (decoder_) return decoder_(embed(decoder_input_ids.defined() ? decoder_input_ids : input_ids), x);
   if (pooler_) {
     // The pooled first token is part of the base model's work; its value is not needed here.
     (void)torch::tanh(pooler_(x.select(1, 0)));
@@ -127,6 +406,19 @@ int64_t TransformerImpl::ParameterCount() const {
   int64_t total = 0;
   for (const auto& p : parameters()) total += p.numel();
   return total;
+}
+
+int64_t TransformerImpl::OutputWidth() const {
+  const bool in_out = config_.EffectiveEmbeddingSize() != config_.hidden &&
+                      config_.embedding_projection == EmbeddingProjection::kInOut;
+  return in_out ? config_.EffectiveEmbeddingSize() : config_.hidden;
+}
+
+int64_t MetaParameterCount(const ModelConfig& config) {
+  BuildOptions options;
+  options.device = torch::kMeta;
+  Transformer model(config, options);
+  return model->ParameterCount();
 }
 
 }  // namespace tscale

@@ -1,19 +1,62 @@
 // A transformer built from a ModelConfig, in the spirit of nanoGPT: one readable file, with every
-// architecture variant (encoder/decoder, norms, activations, positions, GQA) selected by config data.
+// architecture variant of the catalog selected by config data, not by per-model classes:
 //
-// Weights are random (seeded by the caller through torch::manual_seed); the network's shapes, and so its
-// compute and memory profile, are those of the real model. forward() returns the last hidden states.
+//   Transformer   shared token embedding + one Stack (encoder, or decoder-only) + a cross-attending decoder
+//                 Stack for encoder-decoders + the BERT-style pooler;
+//   Stack         position scheme, token types, embedding norm/projection, its Blocks, final norm;
+//   Block         pre-LN / post-LN / parallel residual, optional cross-attention;
+//   SelfAttention self- or cross-attention: MHA/GQA/MQA, rotary, per-projection biases, and the few
+//                 architecture-specific extras (Longformer global projections, DeBERTa position projections,
+//                 ProphetNet's relative-bias projection); the attention itself is runner/attention.h's Attend;
+//   FeedForward   GELU / GELU-tanh / ReLU / SwiGLU, dense or grouped (SqueezeBERT).
+//
+// Every layer takes TensorOptions, so the same code builds the model with real random weights (seeded by the
+// caller through torch::manual_seed) or shape-only on the meta device (torch::kMeta: nothing allocated), which
+// is how models too large for this machine are counted. forward() returns the last hidden states.
 #pragma once
 
 #include <torch/torch.h>
 
 #include "common/model_config.h"
+#include "runner/attention.h"
+#include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
 
+struct BuildOptions {
+  // torch::kCPU (or another real device): random weights. torch::kMeta: shapes only, for counting parameters.
+  torch::Device device = torch::kCPU;
+  v1::AttentionImpl attention = v1::ATTENTION_IMPL_EAGER;
+};
+
+// y = x W^T + b. With groups > 1 the weight is block-diagonal (SqueezeBERT's grouped 1x1 convolutions): each
+// of the `groups` slices of the input maps only to its slice of the output, so it holds in*out/groups weights.
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias, const torch::TensorOptions& options, int64_t groups = 1);
+  torch::Tensor forward(const torch::Tensor& x);
+  const torch::Tensor& bias() const { return bias_; }
+
+ private:
+  int64_t groups_;
+  torch::Tensor weight_, bias_;  // weight: [out, in] dense, [groups, out/groups, in/groups] grouped
+};
+TORCH_MODULE(Linear);
+
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t rows, int64_t width, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& ids);
+  const torch::Tensor& weight() const { return weight_; }
+
+ private:
+  torch::Tensor weight_;
+};
+TORCH_MODULE(Embedding);
+
 class NormImpl : public torch::nn::Module {
  public:
-  NormImpl(NormType type, int64_t width, double eps);
+  NormImpl(NormType type, int64_t width, double eps, bool bias, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
@@ -23,58 +66,109 @@ class NormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Norm);
 
+// What a stack computes once per forward and hands to every layer's attention.
+struct LayerContext {
+  AttentionMask mask;                     // causal / window / global / ALiBi / T5 relative bias
+  torch::Tensor rotary_cos, rotary_sin;   // [seq, rotary_dims] (rotary position scheme), else undefined
+  torch::Tensor relative_embeddings;      // DeBERTa: [2 * relative_positions, hidden], else undefined
+};
+
 class SelfAttentionImpl : public torch::nn::Module {
  public:
-  explicit SelfAttentionImpl(const ModelConfig& config);
-  torch::Tensor forward(const torch::Tensor& x);
+  // cross: queries from x, keys and values from the encoder output (no mask, no positions).
+  // decoder: this attention is in a causal (decoder) stack, where ProphetNet has its relative projection.
+  SelfAttentionImpl(const ModelConfig& config, bool cross, bool decoder, v1::AttentionImpl impl,
+                    const torch::TensorOptions& options);
+  // memory: the encoder output for cross-attention, undefined for self-attention.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, const LayerContext& context);
 
  private:
+  torch::Tensor Heads(const torch::Tensor& projected, int64_t heads) const;  // [b, n, h*hd] -> [b, h, n, hd]
+  void ApplyGlobalProjections(const torch::Tensor& x, torch::Tensor* q, torch::Tensor* k, torch::Tensor* v);
+
   int64_t heads_, kv_heads_, head_dim_;
-  bool causal_;
-  torch::nn::Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, out_{nullptr};
+  int global_tokens_;
+  bool cross_;
+  v1::AttentionImpl impl_;
+  Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, out_{nullptr};
+  Linear q_global_{nullptr}, k_global_{nullptr}, v_global_{nullptr};  // Longformer
+  Linear pos_key_{nullptr}, pos_query_{nullptr};                      // DeBERTa
+  Linear relative_projection_{nullptr};                               // ProphetNet decoder
+  int relative_buckets_ = 0, relative_max_distance_ = 0, relative_positions_ = 0;
 };
 TORCH_MODULE(SelfAttention);
 
 class FeedForwardImpl : public torch::nn::Module {
  public:
-  explicit FeedForwardImpl(const ModelConfig& config);
+  FeedForwardImpl(const ModelConfig& config, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
   Activation activation_;
-  torch::nn::Linear up_{nullptr}, gate_{nullptr}, down_{nullptr};
+  Linear up_{nullptr}, gate_{nullptr}, down_{nullptr};
 };
 TORCH_MODULE(FeedForward);
 
 class BlockImpl : public torch::nn::Module {
  public:
-  explicit BlockImpl(const ModelConfig& config);
-  torch::Tensor forward(torch::Tensor x);
+  BlockImpl(const ModelConfig& config, bool cross_attention, bool decoder, v1::AttentionImpl impl,
+            const torch::TensorOptions& options);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& memory, const LayerContext& context);
 
  private:
   NormPlacement placement_;
-  Norm norm1_{nullptr}, norm2_{nullptr};
-  SelfAttention attention_{nullptr};
+  bool parallel_;
+  Norm attention_norm_{nullptr}, cross_norm_{nullptr}, mlp_norm_{nullptr};  // mlp_norm_ absent when shared
+  SelfAttention attention_{nullptr}, cross_attention_{nullptr};
   FeedForward mlp_{nullptr};
 };
 TORCH_MODULE(Block);
 
-class TransformerImpl : public torch::nn::Module {
+// One stack of blocks with its own position embedding, norms and projections.
+class StackImpl : public torch::nn::Module {
  public:
-  explicit TransformerImpl(const ModelConfig& config);
-  // input_ids: [batch, seq] int64. Returns hidden states [batch, seq, hidden].
-  torch::Tensor forward(const torch::Tensor& input_ids);
-  int64_t ParameterCount() const;
+  enum class Kind { kEncoder, kDecoderOnly, kCrossDecoder };
+  StackImpl(const ModelConfig& config, Kind kind, v1::AttentionImpl impl, const torch::TensorOptions& options);
+  // token_embeddings: [b, n, embedding_size] from the shared table; memory: encoder output (kCrossDecoder).
+  torch::Tensor forward(torch::Tensor token_embeddings, const torch::Tensor& memory);
 
  private:
   torch::Tensor PositionIds(int64_t seq_len, const torch::Device& device) const;
+  LayerContext Context(const torch::Tensor& x) const;
 
   ModelConfig config_;
-  torch::nn::Embedding tokens_{nullptr}, positions_{nullptr}, token_types_{nullptr};
+  Kind kind_;
+  bool causal_;
+  Embedding positions_{nullptr}, token_types_{nullptr}, relative_bias_{nullptr}, relative_embeddings_{nullptr};
+  Embedding ngram_{nullptr};
+  torch::Tensor sinusoids_;  // Pegasus: a frozen parameter (counted in the published total)
   Norm embedding_norm_{nullptr}, final_norm_{nullptr};
-  torch::nn::Linear embedding_projection_{nullptr}, pooler_{nullptr};
+  Linear embedding_projection_{nullptr}, project_in_{nullptr}, project_out_{nullptr};
   torch::nn::ModuleList blocks_;
+  std::vector<int> block_of_layer_;  // layer -> index in blocks_ (ALBERT reuses one block for every layer)
+  torch::Tensor alibi_slopes_;       // not a parameter: a function of the head count
+};
+TORCH_MODULE(Stack);
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const ModelConfig& config, const BuildOptions& options = {});
+  // input_ids: [batch, seq] int64. Encoder-decoders also take decoder_input_ids [batch, dec_seq] (undefined:
+  // input_ids) and return the decoder's hidden states. Returns [batch, seq, OutputWidth()].
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& decoder_input_ids = {});
+  int64_t ParameterCount() const;
+  int64_t OutputWidth() const;
+
+ private:
+  ModelConfig config_;
+  Embedding tokens_{nullptr};  // shared by encoder and decoder, counted once
+  Stack stack_{nullptr};       // the encoder, or the decoder of a decoder-only model
+  Stack decoder_{nullptr};     // encoder-decoder only
+  Linear pooler_{nullptr};
 };
 TORCH_MODULE(Transformer);
+
+// The number of parameters of `config`'s model, from tensors built on the meta device (nothing allocated).
+int64_t MetaParameterCount(const ModelConfig& config);
 
 }  // namespace tscale

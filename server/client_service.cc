@@ -14,7 +14,7 @@ namespace tscale {
 grpc::Status ClientService::SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
                                         v1::SubmitSweepResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
-  auto jobs = PlanSweep(request->spec(), *ctx_.catalog);
+  auto jobs = PlanSweep(request->spec(), *ctx_.catalog, ctx_.planner);
   if (!jobs.ok()) return ToGrpcStatus(jobs.status());
   const int count = static_cast<int>(jobs->size());
   auto sweep_id = ctx_.store->CreateSweep(request->spec(), std::move(jobs).value(), NowUnixMs());

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> catalog_dirs;
   std::string port_file;
   std::string log_level = "info";
-  double lease_s = 30, heartbeat_s = 5;
+  double lease_s = 30, heartbeat_s = 5, default_max_cv = tscale::PlannerLimits().default_max_cv;
   int max_attempts = 3, quarantine_after = 2;
   bool allow_remote = false, allow_insecure_remote = false;
   std::string tls_cert, tls_key, client_token_file, worker_token_file;
@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
   app.add_option("--lease-s", lease_s, "lease duration past the last heartbeat, seconds")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 86400.0));
+  app.add_option("--max-cv", default_max_cv,
+                 "noise threshold for sweeps that set none: a result whose latency coefficient of variation is above "
+                 "it is invalid; 0 = no noise check")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--heartbeat-s", heartbeat_s, "heartbeat interval asked of workers, seconds")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
@@ -141,6 +146,7 @@ int main(int argc, char** argv) {
   context.work_signal = &work_signal;
   context.event_signal = &event_signal;
   context.heartbeat_interval_s = heartbeat_s;
+  context.planner.default_max_cv = default_max_cv;
   tscale::ClientService client_service(context);
   tscale::WorkerServiceImpl worker_service(context);
 

@@ -9,6 +9,7 @@
 #include "server/auth.h"
 #include "server/change_signal.h"
 #include "server/store.h"
+#include "server/sweep_planner.h"
 #include "tscale/v1/tscale.grpc.pb.h"
 
 namespace tscale {
@@ -22,6 +23,7 @@ struct CoordinatorContext {
   double heartbeat_interval_s = 5.0;
   double max_claim_wait_s = 10.0;  // cap on a worker's long-poll
   double default_keepalive_s = 10.0;
+  PlannerLimits planner;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

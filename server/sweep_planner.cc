@@ -22,7 +22,7 @@ Status CheckAxisSize(const char* name, const List& list, const PlannerLimits& li
 }
 
 // Fills zero fields of `m` from the defaults and range-checks the result.
-Status ResolveMeasurement(v1::MeasurementSettings* m) {
+Status ResolveMeasurement(v1::MeasurementSettings* m, double default_max_cv) {
   const v1::MeasurementSettings d = DefaultMeasurement();
   auto check_nonneg = [](const char* name, double value) {
     return (value < 0 || !std::isfinite(value)) ? Field(std::string("measurement.") + name, "must be >= 0")
@@ -45,7 +45,7 @@ Status ResolveMeasurement(v1::MeasurementSettings* m) {
   if (m->max_time_s() == 0) m->set_max_time_s(std::max(d.max_time_s(), m->min_time_s()));
   if (m->seed() == 0) m->set_seed(d.seed());
   if (m->timeout_s() == 0) m->set_timeout_s(d.timeout_s());
-  if (m->max_cv() == 0) m->set_max_cv(d.max_cv());
+  if (m->max_cv() == 0) m->set_max_cv(default_max_cv);
   if (m->max_iters() < m->min_iters()) return Field("measurement.max_iters", "must be >= min_iters");
   if (m->max_time_s() < m->min_time_s()) return Field("measurement.max_time_s", "must be >= min_time_s");
   if (m->threads() > 1024) return Field("measurement.threads", "must be <= 1024");
@@ -168,7 +168,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
                                " jobs; the limit is " + std::to_string(limits.max_jobs));
 
   v1::MeasurementSettings measurement = spec.measurement();
-  TSCALE_RETURN_IF_ERROR(ResolveMeasurement(&measurement));
+  TSCALE_RETURN_IF_ERROR(ResolveMeasurement(&measurement, limits.default_max_cv));
 
   std::vector<PlannedJob> jobs;
   jobs.reserve(static_cast<size_t>(total));

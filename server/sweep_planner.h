@@ -18,6 +18,9 @@ struct PlannerLimits {
   int max_batch = 4096;
   int max_repetitions = 1000;
   int max_axis_values = 1000;  // entries in any one list of the spec
+  // Not a limit but the planner's one policy default: the noise threshold (coefficient of variation) of sweeps
+  // that set none. 0 = no noise check (test clusters, whose tiny models time in milliseconds on busy cores).
+  double default_max_cv = 0.25;
 };
 
 // The measurement settings a job gets when the sweep leaves them at zero.

@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads, "runner threads when a job does not set them (0 = cores / slots)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--memory-limit", memory_limit, "per-job memory limit when the job sets none (e.g. 4G)");
+  app.add_option("--peak-flops", options.peak_flops,
+                 "the device's peak FLOP/s for validity checks (default: measured once by a matmul probe and cached)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--drain-timeout-s", options.drain_timeout_s,
                  "after SIGTERM, how long running jobs may finish before their leases are released")
       ->capture_default_str()

@@ -128,6 +128,9 @@ std::vector<std::string> Worker::ChildEnvironment(int threads, int64_t memory_li
                                   "OMP_NUM_THREADS=" + std::to_string(threads),
                                   "TSCALE_WORKER_PID=" + std::to_string(getpid())};
   if (memory_limit > 0) env.push_back("TSCALE_MEMORY_LIMIT_BYTES=" + std::to_string(memory_limit));
+  // The runner caches host measurements (its matmul peak probe) here, so only the first job pays for them.
+  env.push_back("TSCALE_CACHE_DIR=" + (fs::path(options_.state_dir) / "cache").string());
+  if (options_.peak_flops > 0) env.push_back("TSCALE_PEAK_FLOPS=" + std::to_string(options_.peak_flops));
   for (const char* keep : {"HOME", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "TMPDIR"}) {
     if (const char* value = std::getenv(keep)) env.push_back(std::string(keep) + "=" + value);
   }

@@ -36,6 +36,7 @@ struct WorkerOptions {
   int threads = 0;                 // runner threads when the job leaves it to the worker; 0 = cores / slots
                                    // (a job's or this count is capped at cores / slots)
   int64_t memory_limit_bytes = 0;  // per job, when the job sets none; 0 = none
+  double peak_flops = 0;           // the device's configured peak for validity checks; 0 = the runner probes it
   double claim_wait_s = 2;         // long-poll length
   double drain_timeout_s = 1800;   // after SIGTERM, running jobs get this long before they are released
   int max_jobs = 0;                // exit after this many jobs (0 = run until stopped)

@@ -31,7 +31,7 @@ class EndToEnd : public ::testing::Test {
         testing::kServerBinary,
         std::vector<std::string>{"--listen", "127.0.0.1:0", "--port-file", dir_.File("port"), "--db",
                                  dir_.File("tscale.db"), "--catalog", testing::kCatalogDir, "--catalog",
-                                 testing::kTestModelsDir, "--heartbeat-s", "1", "--lease-s", "10"},
+                                 testing::kTestModelsDir, "--heartbeat-s", "1", "--lease-s", "10", "--max-cv", "0"},
         dir_.File("server.log"));
     ASSERT_TRUE(server_->started());
     for (int i = 0; i < 300 && !std::filesystem::exists(dir_.File("port")); ++i) std::this_thread::sleep_for(100ms);

@@ -6,9 +6,12 @@
 
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "common/catalog.h"
 #include "common/runner_protocol.h"
+#include "runner/attention.h"
+#include "runner/transformer.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
 #include "worker/child_process.h"
@@ -36,6 +39,95 @@ v1::JobSpec TinyJob(const std::string& model, int seq_len) {
   m->set_threads(1);
   m->set_seed(42);
   return job;
+}
+
+// A catalog model shrunk to test size, as a job.
+v1::JobSpec ShrunkJob(const std::string& model, int seq_len) {
+  Catalog catalog;
+  EXPECT_TRUE(catalog.LoadDirectory(testing::kCatalogDir).ok());
+  const ModelConfig* found = catalog.Find(model);
+  EXPECT_NE(found, nullptr) << model;
+  ModelConfig c = found ? *found : ModelConfig{};
+  c.hidden = 64;
+  c.heads = 4;
+  if (c.head_dim > 0) c.head_dim = 16;
+  c.ffn = 128;
+  c.vocab = 300;
+  c.layers = 2;
+  if (c.decoder_layers > 0) c.decoder_layers = 2;
+  v1::JobSpec job = TinyJob("tiny-gpt2", seq_len);
+  job.set_model_id(c.id);
+  job.set_model_config_json(ModelConfigToJson(c));
+  return job;
+}
+
+bool CpuRuns(torch::ScalarType type) {
+  try {
+    auto a = torch::ones({4, 4}, torch::TensorOptions().dtype(type));
+    (void)torch::matmul(a, a).sum().item<float>();
+    (void)torch::layer_norm(a, {4}).sum().item<float>();
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+TEST(JobRunner, EncoderDecoderGetsDecoderInputsOfItsOwnLength) {
+  for (const char* model : {"microsoft/GODEL-v1_1-base-seq2seq", "facebook/bart-base"}) {
+    SCOPED_TRACE(model);
+    v1::JobSpec job = ShrunkJob(model, 24);
+    job.set_decoder_length(8);
+    v1::Result r = RunJob(job);
+    ASSERT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message();
+    auto config = ParseModelConfig(job.model_config_json());
+    ASSERT_TRUE(config.ok());
+    EXPECT_EQ(r.parameter_count(), MetaParameterCount(*config));
+    EXPECT_GE(r.latency().count(), 5);
+  }
+}
+
+TEST(JobRunner, DecoderLengthPastTheLimitExceedsContext) {
+  v1::JobSpec job = ShrunkJob("facebook/bart-base", 16);
+  job.set_decoder_length(1025);  // BART: 1024 usable positions per stack
+  v1::Result r = RunJob(job);
+  EXPECT_EQ(r.outcome(), v1::OUTCOME_EXCEEDS_CONTEXT) << r.message();
+  EXPECT_EQ(r.load_time_ms(), 0);
+}
+
+TEST(JobRunner, AttentionImplementationIsPassedToTheModel) {
+  v1::JobSpec job = TinyJob("tiny-gpt2", 32);
+  job.set_attention(v1::ATTENTION_IMPL_MEMORY_EFFICIENT);
+  v1::Result r = RunJob(job);
+  EXPECT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message();
+  job.set_attention(v1::ATTENTION_IMPL_FUSED);
+  r = RunJob(job);
+  if (FusedAttentionAvailable()) {
+    EXPECT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message();
+  } else {
+    EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
+    EXPECT_NE(r.message().find("fused"), std::string::npos) << r.message();
+    EXPECT_EQ(r.load_time_ms(), 0);  // refused before building
+  }
+}
+
+// bf16/fp16 run where this libtorch's CPU kernels have them, and are a clear error where they do not.
+TEST(JobRunner, ReducedPrecisionRunsOrIsAClearError) {
+  for (auto [dtype, type, name] : {std::tuple{v1::DTYPE_BF16, torch::kBFloat16, "bf16"},
+                                   std::tuple{v1::DTYPE_FP16, torch::kHalf, "fp16"}}) {
+    SCOPED_TRACE(name);
+    v1::JobSpec job = TinyJob("tiny-bert", 16);
+    job.set_dtype(dtype);
+    v1::Result r = RunJob(job);
+    if (CpuRuns(type)) {
+      ASSERT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message();
+      EXPECT_EQ(r.environment().dtype(), dtype);
+      EXPECT_EQ(r.parameter_count(), 172'480);
+    } else {
+      EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
+      EXPECT_NE(r.message().find(std::string("dtype ") + name + " is not supported"), std::string::npos)
+          << r.message();
+    }
+  }
 }
 
 TEST(JobRunner, MeasuresTinyEncoder) {

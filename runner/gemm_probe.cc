@@ -1,0 +1,87 @@
+#include "runner/gemm_probe.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+namespace tscale {
+namespace {
+
+void Synchronize(const torch::Device& device) {
+  if (device.is_cuda()) {
+#if TORCH_VERSION_MAJOR >= 2
+    torch::cuda::synchronize();
+#else
+    // 1.13 has no torch::cuda::synchronize in the C++ API; a device-to-host copy waits for the stream.
+    (void)torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
+#endif
+  } else if (device.is_mps()) {
+    (void)torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
+  }
+}
+
+std::string CacheKey(torch::ScalarType dtype, const torch::Device& device, int threads) {
+  std::string key = "gemm-" + device.str() + "-" + std::string(c10::toString(dtype)) + "-" + std::to_string(threads) +
+                    "t-torch" + TORCH_VERSION;
+  for (char& c : key)
+    if (c == ':' || c == '/' || c == ' ') c = '_';
+  return key;
+}
+
+}  // namespace
+
+double MeasureGemmFlops(torch::ScalarType dtype, const torch::Device& device) {
+  torch::InferenceMode guard;
+  double best = 0;
+  // 1024 is large enough for BLAS to reach its rate and small enough to cost ~0.2 s at ~50 GFLOP/s.
+  for (int64_t n : {1024}) {
+    auto options = torch::TensorOptions().dtype(dtype).device(device);
+    torch::manual_seed(0);
+    const auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
+    (void)torch::mm(a, b);  // warm-up: BLAS threads and buffers
+    Synchronize(device);
+    for (int rep = 0; rep < 6; ++rep) {  // the best of several: contention only ever slows a matmul down
+      const auto start = std::chrono::steady_clock::now();
+      (void)torch::mm(a, b);
+      Synchronize(device);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (s > 0) best = std::max(best, 2.0 * n * n * n / s);
+    }
+  }
+  return best;
+}
+
+double GemmPeakFlops(torch::ScalarType dtype, const torch::Device& device, int threads, const std::string& cache_dir) {
+  if (const char* configured = std::getenv("TSCALE_PEAK_FLOPS")) {
+    const double value = std::atof(configured);
+    if (value > 0) return value;
+  }
+  const std::filesystem::path path =
+      cache_dir.empty() ? std::filesystem::path() : std::filesystem::path(cache_dir) / CacheKey(dtype, device, threads);
+  if (!path.empty()) {
+    std::ifstream in(path);
+    double cached = 0;
+    if (in >> cached && cached > 0) return cached;
+  }
+  const double measured = MeasureGemmFlops(dtype, device);
+  if (!path.empty() && measured > 0) {
+    // Written aside and renamed, so a concurrent job never reads half a number.
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    const std::string tmp = path.string() + ".tmp" + std::to_string(::getpid());
+    {
+      std::ofstream out(tmp);
+      char text[64];
+      std::snprintf(text, sizeof text, "%.6e\n", measured);
+      out << text;
+    }
+    std::filesystem::rename(tmp, path, ec);
+  }
+  return measured;
+}
+
+}  // namespace tscale
