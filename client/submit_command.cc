@@ -167,7 +167,8 @@ Command AddSubmitCommand(CLI::App& app) {
   c->add_option("--warmup", o->warmup, "warm-up forwards (default 2)");
   c->add_option("--min-iters", o->min_iters, "minimum timed forwards (default 5)");
   c->add_option("--min-time-s", o->min_time_s, "minimum timed seconds (default 1)");
-  c->add_option("--threads", o->threads, "runner threads (default: the worker's cores)");
+  c->add_option("--threads", o->threads,
+                "runner threads (default: the worker's share of its cores, cores / slots; more is clamped to that)");
   c->add_option("--job-timeout-s", o->job_timeout_s, "execution limit of one job (default 1800)");
   c->add_flag("--extend-context", o->extend_context, "run past the models' position limits");
   c->add_option("--device", o->device, "run only on workers of this device kind: cpu, cuda, mps");

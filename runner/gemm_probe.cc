@@ -38,7 +38,8 @@ double MeasureGemmFlops(torch::ScalarType dtype, const torch::Device& device) {
   torch::InferenceMode guard;
   double best = 0;
   // 1024 is large enough for BLAS to reach its rate and small enough to cost ~0.2 s at ~50 GFLOP/s.
-  for (int64_t n : {1024}) {
+  constexpr int64_t n = 1024;
+  {
     auto options = torch::TensorOptions().dtype(dtype).device(device);
     torch::manual_seed(0);
     const auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
@@ -55,19 +56,21 @@ double MeasureGemmFlops(torch::ScalarType dtype, const torch::Device& device) {
   return best;
 }
 
-double GemmPeakFlops(torch::ScalarType dtype, const torch::Device& device, int threads, const std::string& cache_dir) {
+double GemmPeakFlops(torch::ScalarType dtype, const torch::Device& device, int threads, const std::string& cache_dir,
+                     bool refresh) {
   if (const char* configured = std::getenv("TSCALE_PEAK_FLOPS")) {
     const double value = std::atof(configured);
     if (value > 0) return value;
   }
   const std::filesystem::path path =
       cache_dir.empty() ? std::filesystem::path() : std::filesystem::path(cache_dir) / CacheKey(dtype, device, threads);
+  double cached = 0;
   if (!path.empty()) {
     std::ifstream in(path);
-    double cached = 0;
-    if (in >> cached && cached > 0) return cached;
+    if (!(in >> cached) || cached < 0) cached = 0;
+    if (cached > 0 && !refresh) return cached;
   }
-  const double measured = MeasureGemmFlops(dtype, device);
+  const double measured = std::max(cached, MeasureGemmFlops(dtype, device));
   if (!path.empty() && measured > 0) {
     // Written aside and renamed, so a concurrent job never reads half a number.
     std::error_code ec;

@@ -17,7 +17,8 @@ namespace tscale {
 // The matmul peak is measured by a short probe (gemm_probe.h) on a possibly busy machine, and contention only
 // ever lowers it (on this shared 2-core VM the same probe read 38-45 GFLOP/s within minutes). The check is for
 // physically impossible timings, which are off by orders of magnitude (unsynchronised GPU clocks), not for a
-// model that happened to meet a quieter moment than the probe: an achieved rate up to twice the probe passes.
+// model that happened to meet a quieter moment than the probe: an achieved rate up to twice the probe passes,
+// and the runner probes again (keeping the better figure) before it calls a result impossible.
 inline constexpr double kPeakTolerance = 2.0;
 
 struct VerdictInputs {

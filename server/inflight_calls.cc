@@ -56,11 +56,6 @@ void InFlightCalls::End() {
   if (--in_flight_ == 0) idle_.notify_all();
 }
 
-int InFlightCalls::count() {
-  std::lock_guard lock(mu_);
-  return in_flight_;
-}
-
 bool InFlightCalls::WaitUntilIdle(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
   return idle_.wait_until(lock, deadline, [&] { return in_flight_ == 0; });

@@ -26,7 +26,6 @@ class InFlightCalls {
 
   // Blocks until no counted call is in progress or `deadline` passes; true in the first case.
   bool WaitUntilIdle(std::chrono::steady_clock::time_point deadline);
-  int count();
 
   // Whether a call of `method` (full name, "/package.Service/Method") of `type` is counted.
   static bool EndsByItself(const char* method, grpc::experimental::ServerRpcInfo::Type type);

@@ -1,13 +1,12 @@
 #include "server/store.h"
 
-#include "common/wall_search.h"
-
 #include <algorithm>
 #include <array>
 #include <exception>
 #include <new>
 
 #include "common/outcome.h"
+#include "common/wall_search.h"
 #include "server/migrations.h"
 
 namespace tscale {
@@ -136,6 +135,14 @@ void Store::CommitGroup(PendingWrite* const* group, size_t size) noexcept {
       member->status = savepoint.ok() ? RunBody(*member->body) : savepoint;
       if (!member->status.ok() && savepoint.ok()) db_.Exec("ROLLBACK TO write_op");
       if (savepoint.ok()) db_.Exec("RELEASE write_op");
+      if (sqlite3_get_autocommit(db_.handle())) {
+        // SQLite rolled the whole transaction back (I/O error, disk full, out of memory): nothing of the group
+        // was stored, so every member fails, and none of the rest may run outside a transaction.
+        const Status rolled_back = Status::Internal("the database rolled the transaction back: " + db_.ErrorMessage());
+        for (size_t j = 0; j < size; ++j)
+          if (j > i || group[j]->status.ok()) group[j]->status = rolled_back;
+        return;
+      }
     }
     if (Status commit = db_.Exec("COMMIT"); !commit.ok()) {
       db_.Exec("ROLLBACK");

@@ -65,7 +65,6 @@ v1::MeasurementSettings DefaultMeasurement() {
   m.set_max_time_s(60.0);
   m.set_seed(1234);
   m.set_timeout_s(1800.0);
-  m.set_max_cv(0.25);
   return m;
 }
 

@@ -231,7 +231,8 @@ StatusOr<ChildExit> RunChild(const ChildSpec& spec, std::chrono::milliseconds ti
   }
   if (exited) KillProcessGroup(pid);  // not if it is gone already (SIGCHLD ignored): its pid is free for reuse
   int status = 0;
-  ReapChild(pid, /*wait=*/true, &status, &result.usage);
+  if (!ReapChild(pid, /*wait=*/true, &status, &result.usage))  // status 0 would read as "exited 0"
+    return Status::Internal("cannot reap child " + std::to_string(pid) + ": " + std::strerror(errno));
   result.wall_s = std::chrono::duration<double>(Clock::now() - started).count();
   if (WIFEXITED(status)) {
     result.exited = true;

@@ -158,7 +158,7 @@ void ApplyMemoryBudget(int64_t limit_bytes, v1::Result* result) {
   result->set_outcome(v1::OUTCOME_OOM);
   result->clear_invalid_reasons();
   result->set_message("peak RSS " + std::to_string(peak >> 20) + " MiB went over the memory limit of " +
-                      std::to_string(limit_bytes >> 20) + " MiB (between the watchdog's samples)");
+                      std::to_string(limit_bytes >> 20) + " MiB (the runner's exact high-water mark)");
 }
 
 }  // namespace tscale

@@ -127,8 +127,8 @@ v1::Result ClassifyChildExit(const ChildExit& exit, const std::optional<std::str
   if (Status valid = ValidateResult(result, ""); !valid.ok()) {
     v1::Result fallback;
     fallback.set_outcome(v1::OUTCOME_ERROR);
-    fallback.set_message(FitText("the worker built a result the coordinator would refuse: " + valid.message(),
-                                 kMaxMessageText, false));
+    fallback.set_message(
+        FitText("the worker built a result the coordinator would refuse: " + valid.message(), kMaxMessageText, false));
     fallback.set_exit_code(result.exit_code());
     fallback.set_wall_time_s(result.wall_time_s());
     *fallback.mutable_memory() = result.memory();

@@ -138,6 +138,9 @@ std::vector<std::string> Worker::ChildEnvironment(int threads, int64_t memory_li
 }
 
 int Worker::Run() {
+  // Host measurements the runner cached (its matmul peak) hold for one worker run: the host's speed changes.
+  std::error_code cleared;
+  fs::remove_all(fs::path(options_.state_dir) / "cache", cleared);
   if (Status opened = outbox_.Open(); !opened.ok()) {
     spdlog::error("{}", opened.ToString());
     return 1;
@@ -415,7 +418,7 @@ void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
     ApplyMemoryBudget(MemoryLimitFor(attempt->job), &result);
     spdlog::info("attempt {}: {} {}", attempt_id, OutcomeName(result.outcome()), result.message());
     if (Status stored = outbox_.Put(attempt_id, result); !stored.ok())
-      spdlog::error("outbox: {} (the result is kept in memory only)", stored.ToString());
+      spdlog::error("outbox: {}: the result is lost; its lease will expire and the job run again", stored.ToString());
     DeliverPending();
   }
   FillSlots();
