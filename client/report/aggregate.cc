@@ -213,23 +213,34 @@ std::vector<CategoryLoadMemory> LoadAndMemoryByCategory(const std::vector<CellSu
   return out;
 }
 
-std::vector<CategoryThroughput> ThroughputByCategoryLength(const std::vector<CellSummary>& cells) {
+namespace {
+
+// The spread across a category's models of one per-cell figure, per length; cells without a figure (value
+// returns nothing: not ok, or not measured) are left out.
+template <typename Entry, typename Value>
+std::vector<Entry> SpreadByCategoryLength(const std::vector<CellSummary>& cells, Value value) {
   std::map<std::pair<std::string, int>, std::vector<double>> grouped;
   for (const auto& cell : cells)
-    if (cell.cause == Cause::kOk) grouped[{cell.category, cell.seq_len}].push_back(cell.tokens_per_s);
-  std::vector<CategoryThroughput> out;
+    if (std::optional<double> v = value(cell)) grouped[{cell.category, cell.seq_len}].push_back(*v);
+  std::vector<Entry> out;
   for (auto& [key, values] : grouped) out.push_back({key.first, key.second, SpreadOf(values)});
   return out;
 }
 
+}  // namespace
+
+std::vector<CategoryThroughput> ThroughputByCategoryLength(const std::vector<CellSummary>& cells) {
+  return SpreadByCategoryLength<CategoryThroughput>(cells, [](const CellSummary& cell) -> std::optional<double> {
+    if (cell.cause != Cause::kOk) return std::nullopt;
+    return cell.tokens_per_s;
+  });
+}
+
 std::vector<CategoryMemory> MemoryByCategoryLength(const std::vector<CellSummary>& cells) {
-  std::map<std::pair<std::string, int>, std::vector<double>> grouped;
-  for (const auto& cell : cells)
-    if (cell.cause == Cause::kOk && cell.peak_rss_bytes > 0)
-      grouped[{cell.category, cell.seq_len}].push_back(static_cast<double>(cell.peak_rss_bytes) / (1024.0 * 1024.0));
-  std::vector<CategoryMemory> out;
-  for (auto& [key, values] : grouped) out.push_back({key.first, key.second, SpreadOf(values)});
-  return out;
+  return SpreadByCategoryLength<CategoryMemory>(cells, [](const CellSummary& cell) -> std::optional<double> {
+    if (cell.cause != Cause::kOk || cell.peak_rss_bytes <= 0) return std::nullopt;
+    return static_cast<double>(cell.peak_rss_bytes) / (1024.0 * 1024.0);
+  });
 }
 
 std::optional<PowerFit> FitPowerLaw(const std::vector<std::pair<double, double>>& points) {
