@@ -39,19 +39,17 @@ double MeasureGemmFlops(torch::ScalarType dtype, const torch::Device& device) {
   double best = 0;
   // 1024 is large enough for BLAS to reach its rate and small enough to cost ~0.2 s at ~50 GFLOP/s.
   constexpr int64_t n = 1024;
-  {
-    auto options = torch::TensorOptions().dtype(dtype).device(device);
-    torch::manual_seed(0);
-    const auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
-    (void)torch::mm(a, b);  // warm-up: BLAS threads and buffers
+  const auto options = torch::TensorOptions().dtype(dtype).device(device);
+  torch::manual_seed(0);
+  const auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
+  (void)torch::mm(a, b);  // warm-up: BLAS threads and buffers
+  Synchronize(device);
+  for (int rep = 0; rep < 6; ++rep) {  // the best of several: contention only ever slows a matmul down
+    const auto start = std::chrono::steady_clock::now();
+    (void)torch::mm(a, b);
     Synchronize(device);
-    for (int rep = 0; rep < 6; ++rep) {  // the best of several: contention only ever slows a matmul down
-      const auto start = std::chrono::steady_clock::now();
-      (void)torch::mm(a, b);
-      Synchronize(device);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (s > 0) best = std::max(best, 2.0 * n * n * n / s);
-    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (s > 0) best = std::max(best, 2.0 * n * n * n / s);
   }
   return best;
 }

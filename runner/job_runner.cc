@@ -181,11 +181,12 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   memory->set_activation_bytes(memory->peak_rss_bytes() - memory->after_load_rss_bytes());
 
   // After the peak RSS is read: the probe's matrices must not count as the model's memory.
-  const char* cache_dir = std::getenv("TSCALE_CACHE_DIR");
-  double peak_flops = GemmPeakFlops(*scalar_type, torch::kCPU, at::get_num_threads(), cache_dir ? cache_dir : "");
+  const char* cache_env = std::getenv("TSCALE_CACHE_DIR");
+  const std::string cache_dir = cache_env ? cache_env : "";
+  const int threads = at::get_num_threads();
+  double peak_flops = GemmPeakFlops(*scalar_type, torch::kCPU, threads, cache_dir);
   if (peak_flops > 0 && result->achieved_flops() > peak_flops * kPeakTolerance)  // before calling it impossible
-    peak_flops = GemmPeakFlops(*scalar_type, torch::kCPU, at::get_num_threads(), cache_dir ? cache_dir : "",
-                               /*refresh=*/true);
+    peak_flops = GemmPeakFlops(*scalar_type, torch::kCPU, threads, cache_dir, /*refresh=*/true);
   result->set_peak_flops_fraction(peak_flops > 0 ? result->achieved_flops() / peak_flops : 0);
 
   VerdictInputs verdict;
