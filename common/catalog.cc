@@ -5,6 +5,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "common/hf_config.h"
+
 namespace tscale {
 
 Status Catalog::Add(ModelConfig config) {
@@ -20,28 +24,75 @@ Status Catalog::Add(ModelConfig config) {
   return Status::Ok();
 }
 
+namespace {
+
+StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in.is_open() || in.bad()) return Status::Internal("cannot read " + path.string());
+  return text.str();
+}
+
+// A JSON file is a Hugging Face config.json when it names a model_type and no tscale arch.
+bool LooksLikeHfConfig(const std::string& text) {
+  auto doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return doc.is_object() && doc.contains("model_type") && !doc.contains("arch");
+}
+
+// One catalog entry from a file: a tscale config (relative file paths resolve against its directory) or an
+// HF config.json (named after the file).
+StatusOr<ModelConfig> ParseConfigFile(const std::filesystem::path& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  if (LooksLikeHfConfig(*text)) return ParseHfConfig(*text, path.stem().string());
+  return ParseModelConfig(*text, path.parent_path().string());
+}
+
+// An HF model directory: config.json, and model.safetensors when the weights are there too.
+StatusOr<ModelConfig> ParseHfDirectory(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  auto text = ReadFile(dir / "config.json");
+  if (!text.ok()) return text.status();
+  auto config = ParseHfConfig(*text, dir.filename().string());
+  if (!config.ok()) return config.status();
+  std::error_code ec;
+  if (fs::exists(dir / "model.safetensors", ec)) {
+    config->weights = (dir / "model.safetensors").string();
+  } else if (fs::exists(dir / "model.safetensors.index.json", ec)) {
+    return Status::InvalidArgument(
+        "sharded checkpoints (model.safetensors.index.json) are not supported; "
+        "save the model as one model.safetensors");
+  }
+  TSCALE_RETURN_IF_ERROR(Validate(*config));
+  return config;
+}
+
+}  // namespace
+
 Status Catalog::LoadDirectory(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::NotFound("model catalog directory not found: " + dir);
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+  const fs::path root = fs::absolute(dir, ec);
+  std::vector<fs::path> files, model_dirs;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
     if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+    if (entry.is_directory() && fs::is_regular_file(entry.path() / "config.json")) model_dirs.push_back(entry.path());
   }
   if (ec) return Status::Internal("cannot list " + dir + ": " + ec.message());
   std::sort(files.begin(), files.end());
+  std::sort(model_dirs.begin(), model_dirs.end());
 
   Catalog staged = *this;
-  for (const auto& path : files) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) return Status::Internal("cannot read " + path.string());
-    auto config = ParseModelConfig(text.str());
-    if (!config.ok()) return Status::InvalidArgument(path.string() + ": " + config.status().message());
+  auto stage = [&](const fs::path& where, StatusOr<ModelConfig> config) {
+    if (!config.ok()) return Status::InvalidArgument(where.string() + ": " + config.status().message());
     Status added = staged.Add(std::move(config).value());
-    if (!added.ok()) return Status::InvalidArgument(path.string() + ": " + added.message());
-  }
+    if (!added.ok()) return Status::InvalidArgument(where.string() + ": " + added.message());
+    return Status::Ok();
+  };
+  for (const auto& path : files) TSCALE_RETURN_IF_ERROR(stage(path, ParseConfigFile(path)));
+  for (const auto& path : model_dirs) TSCALE_RETURN_IF_ERROR(stage(path, ParseHfDirectory(path)));
   *this = std::move(staged);
   return Status::Ok();
 }

@@ -1,5 +1,5 @@
-// Catalog: the set of model architectures the coordinator can schedule, loaded from JSON files
-// (one ModelConfig per file). Lookups accept the canonical id or any alias.
+// Catalog: the set of model architectures the coordinator can schedule, loaded from directories of model
+// files. Lookups accept the canonical id or any alias.
 #pragma once
 
 #include <map>
@@ -13,8 +13,13 @@ namespace tscale {
 
 class Catalog {
  public:
-  // Adds every *.json file in `dir`. Fails on the first bad file (naming it) or on an id/alias that is
-  // already taken; on failure the catalog is left unchanged.
+  // Adds every model in `dir`:
+  //   NAME.json          a tscale config (docs/model-config.md), or a Hugging Face config.json (it has a
+  //                      model_type and no arch) whose id is its _name_or_path, else NAME;
+  //   NAME/config.json   a Hugging Face model directory, id as above; NAME/model.safetensors, when present,
+  //                      becomes the model's weights.
+  // Fails on the first bad file (naming it) or on an id/alias that is already taken; on failure the catalog
+  // is left unchanged.
   Status LoadDirectory(const std::string& dir);
   Status Add(ModelConfig config);
 

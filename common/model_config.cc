@@ -106,9 +106,15 @@ int64_t LinearParams(int64_t in, int64_t out, bool bias, int64_t groups = 1) {
   return in * out / groups + (bias ? out : 0);
 }
 
-int64_t QWidth(const ModelConfig& c) { return int64_t{c.heads} * c.EffectiveHeadDim(); }
-int64_t KvWidth(const ModelConfig& c) { return int64_t{c.EffectiveKvHeads()} * c.EffectiveHeadDim(); }
-int64_t Groups(const ModelConfig& c) { return c.conv_groups > 0 ? c.conv_groups : 1; }
+int64_t QWidth(const ModelConfig& c) {
+  return int64_t{c.heads} * c.EffectiveHeadDim();
+}
+int64_t KvWidth(const ModelConfig& c) {
+  return int64_t{c.EffectiveKvHeads()} * c.EffectiveHeadDim();
+}
+int64_t Groups(const ModelConfig& c) {
+  return c.conv_groups > 0 ? c.conv_groups : 1;
+}
 
 // q, k, v and output projections, with what each family adds to self-attention (DeBERTa's position
 // projections, Longformer's global q/k/v, ProphetNet's relative-bucket projection in the decoder).
@@ -200,8 +206,7 @@ double StackFlops(const ModelConfig& c, int layers, bool causal, double memory, 
     flops += 2 * batch * t * BlockWeightMacs(c);
     flops += 4 * batch * AttentionPairs(c, layer, causal, t) * q;  // QK^T and AV
     if (memory > 0) flops += 2 * batch * (2 * t * d * q + 2 * memory * d * kv) + 4 * batch * t * memory * q;
-    if (c.global_projections)
-      flops += 2 * batch * std::min<double>(c.global_tokens, t) * (d * q + 2 * d * kv);
+    if (c.global_projections) flops += 2 * batch * std::min<double>(c.global_tokens, t) * (d * q + 2 * d * kv);
     if (c.relative_positions > 0) flops += 2 * (2.0 * c.relative_positions) * d * 2 * q;  // pos_proj, pos_q_proj
   }
   return flops;
@@ -215,7 +220,9 @@ const char* ArchKindName(ArchKind kind) {
 
 namespace {
 
-Status Bad(const std::string& field, const std::string& why) { return Status::InvalidArgument(field + ": " + why); }
+Status Bad(const std::string& field, const std::string& why) {
+  return Status::InvalidArgument(field + ": " + why);
+}
 
 Status ValidateShape(const ModelConfig& c) {
   if (c.id.empty()) return Bad("id", "must not be empty");
@@ -237,7 +244,7 @@ Status ValidateShape(const ModelConfig& c) {
   if (seq2seq && c.EffectiveEmbeddingSize() != c.hidden)
     return Bad("embedding_size", "a factorised embedding is not supported in an encoder-decoder");
   if (c.type_vocab < 0 || c.type_vocab > 1024) return Bad("type_vocab", "must be in 0..1024");
-  if (c.shared_layer_groups < 0 || c.shared_layer_groups > c.layers || 
+  if (c.shared_layer_groups < 0 || c.shared_layer_groups > c.layers ||
       (c.shared_layer_groups > 0 && c.layers % c.shared_layer_groups != 0))
     return Bad("shared_layer_groups", "must be 0 or divide layers (" + std::to_string(c.layers) + ")");
   if (seq2seq && c.shared_layer_groups > 0) return Bad("shared_layer_groups", "not supported in an encoder-decoder");
@@ -301,6 +308,19 @@ Status ValidateAttentionPattern(const ModelConfig& c) {
   return Status::Ok();
 }
 
+// The path travels to a worker and is opened there by the runner: it must not depend on anyone's working
+// directory, and must be a plain path.
+Status ValidateModelFile(const char* field, const std::string& path) {
+  if (path.empty()) return Status::Ok();
+  if (path.size() > 4096) return Bad(field, "path is longer than 4096 bytes");
+  if (path[0] != '/')
+    return Bad(field, "\"" + path +
+                          "\" must be an absolute path (a catalog file's relative paths are resolved "
+                          "against its directory)");
+  if (path.find('\0') != std::string::npos) return Bad(field, "path contains a NUL byte");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status Validate(const ModelConfig& c) {
@@ -310,10 +330,14 @@ Status Validate(const ModelConfig& c) {
   if (!(c.norm_eps > 0 && c.norm_eps < 1)) return Bad("norm_eps", "must be in (0, 1)");
   if (c.published_params_m < 0) return Bad("published_params_m", "must not be negative");
   if (c.reference_params < 0) return Bad("reference_params", "must not be negative");
+  TSCALE_RETURN_IF_ERROR(ValidateModelFile("weights", c.weights));
+  TSCALE_RETURN_IF_ERROR(ValidateModelFile("torchscript", c.torchscript));
+  if (!c.weights.empty() && !c.torchscript.empty())
+    return Bad("weights", "a TorchScript module carries its own weights; give weights or torchscript, not both");
   return Status::Ok();
 }
 
-StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
+StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text, const std::string& base_dir) {
   json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::InvalidArgument("model config: not valid JSON");
   if (!doc.is_object()) return Status::InvalidArgument("model config: top level must be a JSON object");
@@ -377,7 +401,11 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   r.Get("reference_params", &c.reference_params);
   r.Get("params_note", &c.params_note);
   r.Get("notes", &c.notes);
+  r.Get("weights", &c.weights);
+  r.Get("torchscript", &c.torchscript);
   if (!r.status().ok()) return r.status();
+  for (std::string* path : {&c.weights, &c.torchscript})
+    if (!path->empty() && !base_dir.empty() && (*path)[0] != '/') *path = base_dir + "/" + *path;
   if (c.aliases.size() > 64) return Status::InvalidArgument("aliases: at most 64");
   TSCALE_RETURN_IF_ERROR(Validate(c));
   return c;
@@ -440,6 +468,8 @@ std::string ModelConfigToJson(const ModelConfig& c) {
       {"reference_params", c.reference_params},
       {"params_note", c.params_note},
       {"notes", c.notes},
+      {"weights", c.weights},
+      {"torchscript", c.torchscript},
   };
   return j.dump(2);
 }
@@ -452,8 +482,8 @@ int64_t AnalyticParameterCount(const ModelConfig& c) {
   total += EmbeddingProjectionParams(c);
   total += StackExtrasParams(c) + parameter_sets * BlockParams(c);
   if (seq2seq) total += StackExtrasParams(c) + c.decoder_layers * DecoderBlockParams(c);
-  total += int64_t{c.ngram} * c.hidden;                         // ProphetNet n-gram stream embeddings
-  total += 2 * int64_t{c.relative_positions} * c.hidden;        // DeBERTa relative embeddings
+  total += int64_t{c.ngram} * c.hidden;                   // ProphetNet n-gram stream embeddings
+  total += 2 * int64_t{c.relative_positions} * c.hidden;  // DeBERTa relative embeddings
   if (c.pooler) total += LinearParams(c.hidden, c.hidden, true);
   return total;
 }

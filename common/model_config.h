@@ -38,7 +38,7 @@ struct ModelConfig {
   ArchKind arch = ArchKind::kEncoder;
   int layers = 0;          // encoder or decoder blocks (the stack that exists); encoder blocks of an encoder-decoder
   int decoder_layers = 0;  // encoder-decoder only: decoder blocks (self-attention, cross-attention, FFN)
-  int hidden = 0;  // d_model
+  int hidden = 0;          // d_model
   int heads = 0;
   int kv_heads = 0;  // 0 = heads (MHA); fewer = GQA/MQA
   int head_dim = 0;  // 0 = hidden / heads
@@ -48,21 +48,21 @@ struct ModelConfig {
   EmbeddingProjection embedding_projection = EmbeddingProjection::kAfterNorm;  // added: see the enum
 
   PositionScheme position = PositionScheme::kLearned;
-  int position_rows = 0;     // rows of the learned position table
-  int position_offset = 0;   // RoBERTa/OPT: positions start at this row
-  int max_input_tokens = 0;  // longest accepted input; 0 = no table bound
-  bool position_clamp = false;  // added: positions past the table's last row reuse it (ProphetNet), so a
-                                // learned table sets no hard limit (max_input_tokens 0)
-  int trained_context = 0;      // added: pretraining sequence length where known (informational); 0 = unknown
-  int type_vocab = 0;        // token-type rows; 0 = none
-  int rotary_dims = 0;           // rotary: leading head dims rotated (GPT-J 64 of 256, Pythia 16 of 64); 0 = all
-  double rotary_base = 10000;    // rotary: theta
-  int relative_buckets = 0;      // relative_buckets (T5; ProphetNet's decoder): bias buckets; 0 = none
+  int position_rows = 0;          // rows of the learned position table
+  int position_offset = 0;        // RoBERTa/OPT: positions start at this row
+  int max_input_tokens = 0;       // longest accepted input; 0 = no table bound
+  bool position_clamp = false;    // added: positions past the table's last row reuse it (ProphetNet), so a
+                                  // learned table sets no hard limit (max_input_tokens 0)
+  int trained_context = 0;        // added: pretraining sequence length where known (informational); 0 = unknown
+  int type_vocab = 0;             // token-type rows; 0 = none
+  int rotary_dims = 0;            // rotary: leading head dims rotated (GPT-J 64 of 256, Pythia 16 of 64); 0 = all
+  double rotary_base = 10000;     // rotary: theta
+  int relative_buckets = 0;       // relative_buckets (T5; ProphetNet's decoder): bias buckets; 0 = none
   int relative_max_distance = 0;  // relative_buckets: the distance where buckets stop growing
   bool relative_bias_projection = false;  // added, encoder-decoder only: the decoder self-attention's bucket
                                           // logits come from a per-layer Linear(d, buckets x heads) (ProphetNet)
                                           // rather than one buckets x heads table per stack (T5)
-  bool scale_embedding = false;  // token embeddings times sqrt(hidden) (Pegasus, Blenderbot)
+  bool scale_embedding = false;           // token embeddings times sqrt(hidden) (Pegasus, Blenderbot)
 
   NormType norm = NormType::kLayerNorm;
   double norm_eps = 1e-5;
@@ -84,13 +84,19 @@ struct ModelConfig {
   int attention_window = 0;  // sliding window in tokens a query sees (causal: itself and the previous ones;
                              // bidirectional: half on each side); 0 = full attention
   WindowLayers window_layers = WindowLayers::kAll;
-  int global_tokens = 0;     // with a window: the first N tokens attend to and are seen by every token
-                             // (Longformer's global attention, BigBird's global blocks)
+  int global_tokens = 0;            // with a window: the first N tokens attend to and are seen by every token
+                                    // (Longformer's global attention, BigBird's global blocks)
   bool global_projections = false;  // Longformer: separate q/k/v weights for global attention (3 d x d + bias)
-  int conv_groups = 0;      // SqueezeBERT: q/k/v and FFN projections as grouped 1x1 convolutions; 0 = dense
-  int relative_positions = 0;  // DeBERTa v1: disentangled attention over 2 x this many relative embeddings
-  int ngram = 0;            // ProphetNet: n-gram predict streams (their embedding rows; the main stream is run)
-  std::string approximation;  // how an exotic architecture is approximated; empty = built faithfully
+  int conv_groups = 0;              // SqueezeBERT: q/k/v and FFN projections as grouped 1x1 convolutions; 0 = dense
+  int relative_positions = 0;       // DeBERTa v1: disentangled attention over 2 x this many relative embeddings
+  int ngram = 0;                    // ProphetNet: n-gram predict streams (their embedding rows; the main stream is run)
+  std::string approximation;        // how an exotic architecture is approximated; empty = built faithfully
+
+  // A user model's own files, as absolute paths on the worker host (the runner reads them; the coordinator
+  // never does). Both empty: the modules are built with seeded random weights, as for the catalog.
+  std::string weights;      // a .safetensors file loaded into the built modules (tscale or Hugging Face names)
+  std::string torchscript;  // a TorchScript module run instead of the built modules; the shape fields above
+                            // describe it for the context check and listings (no FLOPs are claimed)
 
   double published_params_m = 0;  // the study's base-model count in millions (rounded to 0.1 M)
   int64_t reference_params = 0;   // exact count from the architecture facts file, when known
@@ -111,8 +117,10 @@ struct ModelConfig {
 // Checks ranges and combinations; the message names the field ("heads: must divide hidden (768)").
 Status Validate(const ModelConfig& config);
 
-// Parses a tscale JSON model config (the catalog format, documented in docs/model-config.md).
-StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text);
+// Parses a tscale JSON model config (the catalog format, documented in docs/model-config.md). Relative
+// `weights` and `torchscript` paths are resolved against `base_dir` (the directory of the config file); with
+// no base_dir they must be absolute.
+StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text, const std::string& base_dir = "");
 std::string ModelConfigToJson(const ModelConfig& config);
 
 // The base-model parameter count implied by the architecture (no LM head), computed from shapes.

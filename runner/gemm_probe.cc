@@ -8,21 +8,10 @@
 
 #include <unistd.h>
 
+#include "runner/device.h"
+
 namespace tscale {
 namespace {
-
-void Synchronize(const torch::Device& device) {
-  if (device.is_cuda()) {
-#if TORCH_VERSION_MAJOR >= 2
-    torch::cuda::synchronize();
-#else
-    // 1.13 has no torch::cuda::synchronize in the C++ API; a device-to-host copy waits for the stream.
-    (void)torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
-#endif
-  } else if (device.is_mps()) {
-    (void)torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
-  }
-}
 
 std::string CacheKey(torch::ScalarType dtype, const torch::Device& device, int threads) {
   std::string key = "gemm-" + device.str() + "-" + std::string(c10::toString(dtype)) + "-" + std::to_string(threads) +
@@ -43,11 +32,11 @@ double MeasureGemmFlops(torch::ScalarType dtype, const torch::Device& device) {
   torch::manual_seed(0);
   const auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
   (void)torch::mm(a, b);  // warm-up: BLAS threads and buffers
-  Synchronize(device);
+  SynchronizeDevice(device);
   for (int rep = 0; rep < 6; ++rep) {  // the best of several: contention only ever slows a matmul down
     const auto start = std::chrono::steady_clock::now();
     (void)torch::mm(a, b);
-    Synchronize(device);
+    SynchronizeDevice(device);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (s > 0) best = std::max(best, 2.0 * n * n * n / s);
   }

@@ -2,18 +2,22 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 
+#include "common/hf_config.h"
 #include "common/host_info.h"
 #include "common/latency_stats.h"
 #include "common/model_config.h"
 #include "common/outcome.h"
 #include "common/runner_protocol.h"
 #include "common/version.h"
+#include "runner/device.h"
 #include "runner/gemm_probe.h"
+#include "runner/model_source.h"
 #include "runner/timed_loop.h"
 #include "runner/transformer.h"
 #include "runner/verdict.h"
@@ -41,38 +45,41 @@ StatusOr<torch::ScalarType> ScalarTypeFor(v1::DType dtype) {
   }
 }
 
-// Whether this libtorch runs the model's operations in `type` on the CPU (libtorch 1.13 has no fp16 matmul on
+// Whether this libtorch runs the model's operations in `type` on `device` (libtorch 1.13 has no fp16 matmul on
 // CPU, for example). Tried on a tiny tensor before anything is built, so the job ends with a clear `error`.
-Status CheckDtypeSupported(torch::ScalarType type) {
+Status CheckDtypeSupported(torch::ScalarType type, const torch::Device& device) {
   if (type == torch::kFloat32) return Status::Ok();
   try {
     torch::InferenceMode inference;
-    auto a = torch::ones({4, 4}, torch::TensorOptions().dtype(type));
+    auto a = torch::ones({4, 4}, torch::TensorOptions().dtype(type).device(device));
     auto y = torch::matmul(a, a.transpose(0, 1));
     y = torch::layer_norm(y, {4}, torch::ones({4}, a.options()), torch::zeros({4}, a.options()), 1e-5);
     y = torch::softmax(torch::gelu(y), -1) + torch::silu(y) + torch::relu(y);
-    (void)torch::embedding(a, torch::zeros({2}, torch::kLong)).sum().item<float>();
+    (void)torch::embedding(a, torch::zeros({2}, torch::TensorOptions().dtype(torch::kLong).device(device)))
+        .sum()
+        .item<float>();
     (void)y.sum().item<float>();
   } catch (const std::exception& e) {
     std::string why = e.what();
     why = why.substr(0, why.find('\n'));
     const char* name = type == torch::kHalf ? "fp16" : type == torch::kBFloat16 ? "bf16" : c10::toString(type);
-    return Status::InvalidArgument("dtype " + std::string(name) + " is not supported on this CPU by libtorch " +
-                                   TORCH_VERSION + ": " + why);
+    return Status::InvalidArgument("dtype " + std::string(name) + " is not supported on " + device.str() +
+                                   " by libtorch " + TORCH_VERSION + ": " + why);
   }
   return Status::Ok();
 }
 
-void FillEnvironment(const v1::JobSpec& job, v1::Environment* env) {
+void FillEnvironment(const v1::JobSpec& job, const torch::Device& device, v1::Environment* env) {
   const HostFacts host = ReadHostFacts();
+  const DeviceDescription described = Describe(device);
   env->set_hostname(host.hostname);
   env->set_os(host.os);
   env->set_cpu_model(host.cpu_model);
   env->set_cpu_cores(host.cpu_cores);
   env->set_ram_bytes(host.ram_bytes);
-  env->set_device_kind(v1::DEVICE_KIND_CPU);
-  env->set_device_name(host.cpu_model);
-  env->set_device_memory_bytes(host.ram_bytes);
+  env->set_device_kind(described.kind);
+  env->set_device_name(described.name);
+  env->set_device_memory_bytes(described.memory_bytes);
   env->set_torch_version(TORCH_VERSION);
   env->set_blas(ResolvedBlasLibrary());
   env->set_threads(at::get_num_threads());
@@ -120,41 +127,48 @@ int DecoderLength(const v1::JobSpec& job) {
 // The measurement itself; exceptions propagate to RunJob, which types them.
 void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* result) {
   const auto& m = job.measurement();
-  if (job.device_kind() != v1::DEVICE_KIND_UNSPECIFIED && job.device_kind() != v1::DEVICE_KIND_CPU)
-    throw std::runtime_error("device " + DeviceKindName(job.device_kind()) + " is not supported by this runner yet");
+  auto device_or = DeviceFor(job.device_kind());
+  if (!device_or.ok()) throw std::runtime_error(device_or.status().message());
+  const torch::Device device = *device_or;
   auto scalar_type = ScalarTypeFor(job.dtype());
   if (!scalar_type.ok()) throw std::runtime_error(scalar_type.status().message());
-  Status dtype_ok = CheckDtypeSupported(*scalar_type);
+  Status dtype_ok = CheckDtypeSupported(*scalar_type, device);
   if (!dtype_ok.ok()) throw std::runtime_error(dtype_ok.message());
   if (job.attention() == v1::ATTENTION_IMPL_FUSED && !FusedAttentionAvailable())
     throw std::runtime_error("attention fused: libtorch " TORCH_VERSION
                              " has no scaled_dot_product_attention (needs 2.0 or later)");
   if (m.threads() > 0) at::set_num_threads(m.threads());
-  FillEnvironment(job, result->mutable_environment());
+  FillEnvironment(job, device, result->mutable_environment());
 
   ProgressReporter progress;
   progress.Report("loading", 0, 0);
   auto* memory = result->mutable_memory();
   memory->set_baseline_rss_bytes(CurrentRssBytes());
+  const int64_t device_baseline = DeviceAllocatedBytes(device);
   torch::manual_seed(m.seed());
   const auto build_start = std::chrono::steady_clock::now();
   BuildOptions build;
+  build.device = device;
   build.attention = job.attention() == v1::ATTENTION_IMPL_UNSPECIFIED ? v1::ATTENTION_IMPL_EAGER : job.attention();
-  Transformer model(config, build);  // built in fp32 (initialisation), then converted
-  if (*scalar_type != torch::kFloat32) model->to(*scalar_type);
-  model->eval();
+  auto model = LoadMeasuredModel(config, build, *scalar_type);
+  if (!model.ok()) throw std::runtime_error(model.status().message());
+  SynchronizeDevice(device);
   result->set_load_time_ms(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - build_start).count());
-  result->set_parameter_count(model->ParameterCount());
+  result->set_parameter_count(model->parameter_count);
+  if (!model->note.empty()) result->set_message(model->note);
   memory->set_after_load_rss_bytes(CurrentRssBytes());
+  const int64_t device_after_load = DeviceAllocatedBytes(device);
+  ResetDevicePeak(device);
 
   torch::InferenceMode inference;
+  // Token ids are drawn on the CPU, so a seed gives the same inputs on every device.
   torch::manual_seed(m.seed() + 1);
   const int batch = job.batch_size() > 0 ? job.batch_size() : 1;
-  auto input_ids = torch::randint(config.vocab, {batch, job.seq_len()}, torch::kLong);
+  auto input_ids = torch::randint(config.vocab, {batch, job.seq_len()}, torch::kLong).to(device);
   torch::Tensor decoder_input_ids;  // encoder-decoders: their own length, default the encoder's
   if (config.arch == ArchKind::kEncoderDecoder)
-    decoder_input_ids = torch::randint(config.vocab, {batch, DecoderLength(job)}, torch::kLong);
+    decoder_input_ids = torch::randint(config.vocab, {batch, DecoderLength(job)}, torch::kLong).to(device);
 
   LoopSettings loop;
   loop.warmup_iters = m.warmup_iters();
@@ -163,9 +177,17 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   loop.min_time_s = m.min_time_s();
   loop.max_iters = std::max(loop.min_iters, m.max_iters());
   loop.max_time_s = m.max_time_s() > 0 ? m.max_time_s() : 60.0;
+  int64_t device_peak = 0;
   LoopSamples samples = RunTimedLoop(
-      loop, [&] { model->forward(input_ids, decoder_input_ids); },
-      [&](const char* phase, int done, double last_ms) { progress.Report(phase, done, last_ms); });
+      loop,
+      [&] {
+        model->forward(input_ids, decoder_input_ids);
+        SynchronizeDevice(device);  // inside the timed call: the clock stops when the device has finished
+      },
+      [&](const char* phase, int done, double last_ms) {
+        device_peak = std::max(device_peak, DeviceAllocatedPeakBytes(device));  // MPS: sampled per forward
+        progress.Report(phase, done, last_ms);
+      });
 
   result->set_warmup_iters(samples.warmup_iters);
   for (double ms : samples.samples_ms) result->add_samples_ms(ms);
@@ -173,20 +195,31 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const double median_s = result->latency().median_ms() / 1000.0;
   const double tokens = static_cast<double>(batch) * job.seq_len();
   result->set_tokens_per_second(median_s > 0 ? tokens / median_s : 0);
-  result->set_flops_per_forward(ForwardFlops(config, batch, job.seq_len(), DecoderLength(job)));
-  result->set_achieved_flops(median_s > 0 ? result->flops_per_forward() / median_s : 0);
+  // A TorchScript module is opaque: the config's shapes are the user's description of it, not something
+  // measured, so no FLOPs are claimed (and none can be called impossible).
+  if (config.torchscript.empty()) {
+    result->set_flops_per_forward(ForwardFlops(config, batch, job.seq_len(), DecoderLength(job)));
+    result->set_achieved_flops(median_s > 0 ? result->flops_per_forward() / median_s : 0);
+  }
 
   memory->set_peak_rss_bytes(PeakRssBytes());
-  memory->set_model_bytes(memory->after_load_rss_bytes() - memory->baseline_rss_bytes());
-  memory->set_activation_bytes(memory->peak_rss_bytes() - memory->after_load_rss_bytes());
+  if (device.is_cpu()) {
+    memory->set_model_bytes(memory->after_load_rss_bytes() - memory->baseline_rss_bytes());
+    memory->set_activation_bytes(memory->peak_rss_bytes() - memory->after_load_rss_bytes());
+  } else {  // on an accelerator, model and activations live in its memory, not in the runner's RSS
+    device_peak = std::max({device_peak, DeviceAllocatedPeakBytes(device), device_after_load});
+    memory->set_device_peak_bytes(device_peak);
+    memory->set_model_bytes(device_after_load - device_baseline);
+    memory->set_activation_bytes(device_peak > 0 ? device_peak - device_after_load : 0);
+  }
 
-  // After the peak RSS is read: the probe's matrices must not count as the model's memory.
+  // After the peak memory is read: the probe's matrices must not count as the model's memory.
   const char* cache_env = std::getenv("TSCALE_CACHE_DIR");
   const std::string cache_dir = cache_env ? cache_env : "";
   const int threads = at::get_num_threads();
-  double peak_flops = GemmPeakFlops(*scalar_type, torch::kCPU, threads, cache_dir);
+  double peak_flops = GemmPeakFlops(*scalar_type, device, threads, cache_dir);
   if (peak_flops > 0 && result->achieved_flops() > peak_flops * kPeakTolerance)  // before calling it impossible
-    peak_flops = GemmPeakFlops(*scalar_type, torch::kCPU, threads, cache_dir, /*refresh=*/true);
+    peak_flops = GemmPeakFlops(*scalar_type, device, threads, cache_dir, /*refresh=*/true);
   result->set_peak_flops_fraction(peak_flops > 0 ? result->achieved_flops() / peak_flops : 0);
 
   VerdictInputs verdict;
@@ -206,21 +239,33 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
 }  // namespace
 
 v1::WorkerCapabilities ProbeDevice() {
-  v1::WorkerCapabilities device;
-  const HostFacts host = ReadHostFacts();
+  torch::Device device(torch::kCPU);
   if (torch::cuda::is_available()) {
-    device.set_device_kind(v1::DEVICE_KIND_CUDA);
-    device.set_device_name("cuda:0 (" + std::to_string(torch::cuda::device_count()) + " devices)");
+    device = torch::Device(torch::kCUDA, 0);
   } else if (at::hasMPS()) {
-    device.set_device_kind(v1::DEVICE_KIND_MPS);
-    device.set_device_name("mps");
-    device.set_device_memory_bytes(host.ram_bytes);  // unified memory
-  } else {
-    device.set_device_kind(v1::DEVICE_KIND_CPU);
-    device.set_device_name(host.cpu_model);
-    device.set_device_memory_bytes(host.ram_bytes);
+    device = torch::Device(torch::kMPS);
   }
-  return device;
+  const DeviceDescription described = Describe(device);
+  v1::WorkerCapabilities capabilities;
+  capabilities.set_device_kind(described.kind);
+  capabilities.set_device_name(described.name);
+  if (described.memory_bytes > 0) capabilities.set_device_memory_bytes(described.memory_bytes);
+  return capabilities;
+}
+
+StatusOr<std::string> ParameterNames(const std::string& config_text) {
+  auto config = ParseModelConfig(config_text);
+  if (!config.ok()) {
+    // Not a tscale config: an HF config.json, or report the tscale error.
+    auto hf = ParseHfConfig(config_text, "model");
+    if (!hf.ok()) return config.status();
+    config = std::move(hf);
+  }
+  try {
+    return ParameterNamesText(*config);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(e.what());
+  }
 }
 
 v1::Result RunJob(const v1::JobSpec& job) {

@@ -4,6 +4,9 @@
 // Never throws: allocator failures become OUTCOME_OOM, other failures OUTCOME_ERROR.
 #pragma once
 
+#include <string>
+
+#include "common/status.h"
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
@@ -13,5 +16,9 @@ v1::Result RunJob(const v1::JobSpec& job);
 // The device this process's libtorch would run on: kind, name and memory (CUDA and MPS behind availability
 // checks; CPU otherwise).
 v1::WorkerCapabilities ProbeDevice();
+
+// The tscale parameter names and shapes of a model config (tscale JSON or a Hugging Face config.json), one
+// "name [shape]" per line: the names a .safetensors file may use. Built on the meta device (nothing allocated).
+StatusOr<std::string> ParameterNames(const std::string& config_text);
 
 }  // namespace tscale

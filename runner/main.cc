@@ -25,8 +25,10 @@ namespace {
 void Usage() {
   std::cerr << "usage: tscale-runner --job JOB.json --result RESULT.json\n"
                "       tscale-runner --probe-device\n"
+               "       tscale-runner --parameter-names CONFIG.json\n"
                "Measures one tscale job (a tscale.v1.JobSpec in JSON) and writes a tscale.v1.Result; or prints the\n"
-               "device libtorch sees as tscale.v1.WorkerCapabilities JSON.\n";
+               "device libtorch sees as tscale.v1.WorkerCapabilities JSON; or lists the parameter names and shapes\n"
+               "a model config (tscale or Hugging Face config.json) builds, the names a .safetensors file may use.\n";
 }
 
 // With a memory limit from the worker, the runner caps its own address space a little above what it has
@@ -71,6 +73,19 @@ int main(int argc, char** argv) {
       std::string json;
       google::protobuf::util::MessageToJsonString(tscale::ProbeDevice(), &json);
       std::cout << json << std::endl;
+      return 0;
+    }
+    if (arg == "--parameter-names" && i + 1 < argc) {
+      std::ifstream config_file(argv[i + 1], std::ios::binary);
+      std::stringstream config_text;
+      config_text << config_file.rdbuf();
+      auto names = config_file ? tscale::ParameterNames(config_text.str())
+                               : tscale::Status::NotFound(std::string("cannot read ") + argv[i + 1]);
+      if (!names.ok()) {
+        std::cerr << "tscale-runner: " << argv[i + 1] << ": " << names.status().message() << "\n";
+        return tscale::kRunnerExitBadJob;
+      }
+      std::cout << *names;
       return 0;
     }
     if ((arg == "--job" || arg == "--result") && i + 1 < argc) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/catalog.h"
+#include "support/temp_dir.h"
 #include "support/test_paths.h"
 
 namespace tscale {
@@ -89,7 +90,7 @@ TEST(ModelConfig, CatalogCoversTheStudy) {
     EXPECT_EQ(exotic, !model.approximation.empty()) << model.approximation;
   }
   const std::map<std::string, int> expected = {
-      {"Generative LLM", 35}, {"BERT Family", 27}, {"Other", 10},        {"Compressed", 3},
+      {"Generative LLM", 35}, {"BERT Family", 27},          {"Other", 10},     {"Compressed", 3},
       {"Small LLM", 3},       {"Efficient Transformer", 2}, {"Code Model", 1}, {"Long-context reference", 3}};
   EXPECT_EQ(per_category, expected);
 }
@@ -298,8 +299,7 @@ TEST(ModelConfig, ForwardFlopsCountOnlyVisibleKeysInWindows) {
     const double saved = 4 * (static_cast<double>(t) * t - VisiblePairs(t, false, 8, 2)) * d * L;
     EXPECT_DOUBLE_EQ(ForwardFlops(*bert, 1, t) - ForwardFlops(windowed, 1, t), saved);
   }
-  auto gpt = ParseModelConfig(
-      ReadText(std::filesystem::path(testing::kTestModelsDir) / "tiny-gpt2.json"));
+  auto gpt = ParseModelConfig(ReadText(std::filesystem::path(testing::kTestModelsDir) / "tiny-gpt2.json"));
   ASSERT_TRUE(gpt.ok());
   ModelConfig local = *gpt;
   local.attention_window = 4;
@@ -339,6 +339,70 @@ TEST(Catalog, FindsByIdAndAliasAndRejectsDuplicates) {
   EXPECT_FALSE(again.ok());
   EXPECT_NE(again.message().find("already in the catalog"), std::string::npos);
   EXPECT_EQ(catalog.size(), before);  // a failed load leaves the catalog unchanged
+}
+
+// A user model directory as Hugging Face saves one, an HF config.json on its own, and a tscale config whose
+// weights path is relative to its own file: all load, with the weights as absolute paths for the worker.
+TEST(Catalog, LoadsUserModelsFromHuggingFaceFilesAndRelativeWeights) {
+  testing::TempDir dir;
+  const std::string gpt2 =
+      R"({"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "vocab_size": 100, "n_positions": 64})";
+  std::filesystem::create_directories(dir.File("my-gpt2"));
+  std::ofstream(dir.File("my-gpt2/config.json")) << gpt2;
+  std::ofstream(dir.File("my-gpt2/model.safetensors")) << "read by the runner, not the coordinator";
+  std::ofstream(dir.File("bare-gpt2.json")) << gpt2;
+  nlohmann::json local = TinyBertJson();
+  local["id"] = "user/local-bert";
+  local["aliases"] = {"local-bert"};
+  local["weights"] = "files/bert.safetensors";
+  std::ofstream(dir.File("local.json")) << local.dump();
+  std::filesystem::create_directories(dir.File("not-a-model"));  // no config.json: not a model, ignored
+
+  Catalog catalog;
+  Status loaded = catalog.LoadDirectory(dir.path().string());
+  ASSERT_TRUE(loaded.ok()) << loaded.ToString();
+  EXPECT_EQ(catalog.size(), 3u);
+  const ModelConfig* directory = catalog.Find("my-gpt2");
+  ASSERT_NE(directory, nullptr);
+  EXPECT_EQ(directory->weights, dir.File("my-gpt2/model.safetensors"));
+  EXPECT_EQ(directory->arch, ArchKind::kDecoder);
+  EXPECT_EQ(directory->category, "User");
+  const ModelConfig* bare = catalog.Find("bare-gpt2");
+  ASSERT_NE(bare, nullptr);
+  EXPECT_EQ(bare->weights, "");  // random weights
+  EXPECT_EQ(AnalyticParameterCount(*bare), AnalyticParameterCount(*directory));
+  const ModelConfig* relative = catalog.Find("local-bert");
+  ASSERT_NE(relative, nullptr);
+  EXPECT_EQ(relative->weights, dir.path().string() + "/files/bert.safetensors");
+  // The paths survive the trip to the worker inside the job's config JSON.
+  EXPECT_EQ(ParseModelConfig(ModelConfigToJson(*relative))->weights, relative->weights);
+}
+
+TEST(Catalog, RejectsWhatItCannotUseNamingTheFile) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.File("sharded"));
+  std::ofstream(dir.File("sharded/config.json"))
+      << R"({"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "vocab_size": 100})";
+  std::ofstream(dir.File("sharded/model.safetensors.index.json")) << "{}";
+  Catalog catalog;
+  Status sharded = catalog.LoadDirectory(dir.path().string());
+  EXPECT_FALSE(sharded.ok());
+  EXPECT_NE(sharded.message().find("sharded"), std::string::npos) << sharded.message();
+  EXPECT_NE(sharded.message().find(dir.File("sharded")), std::string::npos) << sharded.message();
+  EXPECT_EQ(catalog.size(), 0u);
+
+  nlohmann::json config = TinyBertJson();
+  config["weights"] = "relative.safetensors";  // no directory to resolve it against
+  auto relative = ParseModelConfig(config.dump());
+  ASSERT_FALSE(relative.ok());
+  EXPECT_NE(relative.status().message().find("weights: \"relative.safetensors\" must be an absolute path"),
+            std::string::npos)
+      << relative.status().message();
+  config["weights"] = "/models/w.safetensors";
+  config["torchscript"] = "/models/m.pt";
+  auto both = ParseModelConfig(config.dump());
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("give weights or torchscript, not both"), std::string::npos);
 }
 
 TEST(Catalog, MissingDirectoryIsNotFound) {

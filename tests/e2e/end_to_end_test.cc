@@ -6,9 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "server/sqlite.h"
+#include "support/cluster.h"
+#include "support/safetensors_file.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
 #include "support/test_process.h"
@@ -290,6 +293,86 @@ TEST_F(EndToEnd, MalformedSweepFilesAreRejectedByTheClient) {
   ASSERT_TRUE(accepted.ok());
   EXPECT_EQ(accepted->exit_code, 0) << accepted->stderr_tail;
   EXPECT_NE(accepted->stdout_tail.find("1 jobs"), std::string::npos) << accepted->stdout_tail;
+}
+
+// The tscale parameter names and shapes `tscale-runner --parameter-names` lists for an HF config.json.
+std::vector<std::pair<std::string, std::vector<int64_t>>> ParameterNames(const std::string& config_path) {
+  ChildSpec spec;
+  spec.program = testing::kRunnerBinary;
+  spec.args = {"--parameter-names", config_path};
+  std::vector<std::pair<std::string, std::vector<int64_t>>> names;
+  spec.on_stdout_line = [&](const std::string& line) {  // "name [a, b]"
+    const size_t open = line.find(" [");
+    std::vector<int64_t> shape;
+    std::stringstream dims(line.substr(open + 2));
+    for (int64_t dim; dims >> dim; dims.ignore(2)) shape.push_back(dim);
+    names.emplace_back(line.substr(0, open), shape);
+  };
+  auto exit = RunChild(spec, 1000ms, nullptr);
+  EXPECT_TRUE(exit.ok() && exit->exited && exit->exit_code == 0) << (exit.ok() ? exit->stderr_tail : "");
+  return names;
+}
+
+// A safetensors file with every listed tensor in F32, all elements `value`; returns the element count.
+int64_t WriteConstantSafetensors(const std::string& path,
+                                 const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors,
+                                 float value) {
+  std::vector<testing::SafetensorsEntry> entries;
+  int64_t total = 0;
+  for (const auto& [name, shape] : tensors) {
+    int64_t numel = 1;
+    for (int64_t dim : shape) numel *= dim;
+    total += numel;
+    std::string bytes;
+    for (int64_t i = 0; i < numel; ++i) bytes.append(reinterpret_cast<const char*>(&value), sizeof value);
+    entries.push_back({name, "F32", shape, bytes});
+  }
+  testing::WriteSafetensorsFile(path, entries);
+  return total;
+}
+
+// A user's model without recompiling, end to end: Hugging Face model directories (config.json plus a
+// model.safetensors written under the names the runner lists) given to the coordinator with --catalog, run by
+// a worker's runner child with those weights. A truncated weights file ends its job `error`, naming the file.
+TEST(UserModels, HuggingFaceDirectoriesWithSafetensorsRunEndToEnd) {
+  testing::Cluster cluster;
+  const std::string models = cluster.dir().File("user-models");
+  const std::string config =
+      R"({"model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 2, "vocab_size": 100, "n_positions": 64})";
+  for (const char* name : {"my-gpt2", "broken-gpt2"}) {
+    std::filesystem::create_directories(models + "/" + name);
+    std::ofstream(models + "/" + name + "/config.json") << config;
+  }
+  const auto names = ParameterNames(models + "/my-gpt2/config.json");
+  ASSERT_GT(names.size(), 10u);
+  const int64_t parameters = WriteConstantSafetensors(models + "/my-gpt2/model.safetensors", names, 0.01f);
+  WriteConstantSafetensors(models + "/broken-gpt2/model.safetensors", names, 0.01f);
+  std::filesystem::resize_file(models + "/broken-gpt2/model.safetensors",
+                               std::filesystem::file_size(models + "/broken-gpt2/model.safetensors") - 64);
+
+  ASSERT_TRUE(cluster.StartServer({"--heartbeat-s", "0.5", "--lease-s", "3", "--catalog", models}));
+  auto worker = cluster.StartWorker("user-models-worker");
+  v1::SweepSpec spec;
+  spec.add_models("my-gpt2");
+  spec.add_models("broken-gpt2");
+  spec.add_seq_lengths(16);
+  spec.mutable_measurement()->set_min_time_s(0.05);
+  spec.mutable_measurement()->set_min_iters(3);
+  const auto jobs = cluster.WaitAllFinished(cluster.Submit(spec), 120s);
+  ASSERT_EQ(jobs.jobs_size(), 2) << cluster.Logs();
+  std::map<std::string, v1::Result> by_model;
+  for (const auto& job : jobs.jobs()) by_model[job.spec().model_id()] = job.result();
+  const v1::Result& loaded = by_model["my-gpt2"];
+  ASSERT_EQ(loaded.outcome(), v1::OUTCOME_OK) << loaded.message() << cluster.Logs();
+  EXPECT_EQ(loaded.parameter_count(), parameters);
+  EXPECT_NE(loaded.message().find("weights: " + std::to_string(names.size()) + " tensors from " + models +
+                                  "/my-gpt2/model.safetensors (tscale names)"),
+            std::string::npos)
+      << loaded.message();
+  const v1::Result& broken = by_model["broken-gpt2"];
+  EXPECT_EQ(broken.outcome(), v1::OUTCOME_ERROR);
+  EXPECT_NE(broken.message().find("broken-gpt2/model.safetensors"), std::string::npos) << broken.message();
+  EXPECT_NE(broken.message().find("truncated"), std::string::npos) << broken.message();
 }
 
 TEST(ClientCli, UnreachableServerIsOneLineAndExitOne) {

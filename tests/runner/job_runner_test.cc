@@ -3,15 +3,20 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <torch/script.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <tuple>
 
 #include "common/catalog.h"
+#include "common/outcome.h"
 #include "common/runner_protocol.h"
 #include "runner/attention.h"
 #include "runner/transformer.h"
+#include "support/safetensors_file.h"
+#include "support/shrunk_model.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
 #include "worker/child_process.h"
@@ -43,18 +48,7 @@ v1::JobSpec TinyJob(const std::string& model, int seq_len) {
 
 // A catalog model shrunk to test size, as a job.
 v1::JobSpec ShrunkJob(const std::string& model, int seq_len) {
-  Catalog catalog;
-  EXPECT_TRUE(catalog.LoadDirectory(testing::kCatalogDir).ok());
-  const ModelConfig* found = catalog.Find(model);
-  EXPECT_NE(found, nullptr) << model;
-  ModelConfig c = found ? *found : ModelConfig{};
-  c.hidden = 64;
-  c.heads = 4;
-  if (c.head_dim > 0) c.head_dim = 16;
-  c.ffn = 128;
-  c.vocab = 300;
-  c.layers = 2;
-  if (c.decoder_layers > 0) c.decoder_layers = 2;
+  const ModelConfig c = testing::ShrunkCatalogModel(model);
   v1::JobSpec job = TinyJob("tiny-gpt2", seq_len);
   job.set_model_id(c.id);
   job.set_model_config_json(ModelConfigToJson(c));
@@ -112,8 +106,8 @@ TEST(JobRunner, AttentionImplementationIsPassedToTheModel) {
 
 // bf16/fp16 run where this libtorch's CPU kernels have them, and are a clear error where they do not.
 TEST(JobRunner, ReducedPrecisionRunsOrIsAClearError) {
-  for (auto [dtype, type, name] : {std::tuple{v1::DTYPE_BF16, torch::kBFloat16, "bf16"},
-                                   std::tuple{v1::DTYPE_FP16, torch::kHalf, "fp16"}}) {
+  for (auto [dtype, type, name] :
+       {std::tuple{v1::DTYPE_BF16, torch::kBFloat16, "bf16"}, std::tuple{v1::DTYPE_FP16, torch::kHalf, "fp16"}}) {
     SCOPED_TRACE(name);
     v1::JobSpec job = TinyJob("tiny-bert", 16);
     job.set_dtype(dtype);
@@ -124,8 +118,7 @@ TEST(JobRunner, ReducedPrecisionRunsOrIsAClearError) {
       EXPECT_EQ(r.parameter_count(), 172'480);
     } else {
       EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
-      EXPECT_NE(r.message().find(std::string("dtype ") + name + " is not supported"), std::string::npos)
-          << r.message();
+      EXPECT_NE(r.message().find(std::string("dtype ") + name + " is not supported"), std::string::npos) << r.message();
     }
   }
 }
@@ -170,6 +163,156 @@ TEST(JobRunner, BadConfigIsError) {
   v1::Result r = RunJob(job);
   EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
   EXPECT_NE(r.message().find("arch: required field is missing"), std::string::npos) << r.message();
+}
+
+// A user's TorchScript module, written through libtorch's own TorchScript compiler (no Python needed).
+int64_t WriteTorchScript(const std::string& path, bool seq2seq) {
+  torch::jit::Module module("UserModel");
+  module.register_parameter("embedding", torch::randn({300, 32}), false);
+  module.register_parameter("projection", torch::randn({32, 32}), false);
+  if (seq2seq) {
+    module.define(R"(
+def forward(self, ids, decoder_ids):
+    return torch.matmul(torch.embedding(self.embedding, decoder_ids), self.projection) + torch.embedding(self.embedding, ids).mean()
+)");
+  } else {
+    module.define(R"(
+def forward(self, ids):
+    return torch.matmul(torch.embedding(self.embedding, ids), self.projection)
+)");
+  }
+  module.save(path);
+  return 300 * 32 + 32 * 32;
+}
+
+v1::JobSpec WithConfig(v1::JobSpec job, const std::function<void(ModelConfig*)>& edit) {
+  auto parsed = ParseModelConfig(job.model_config_json());
+  EXPECT_TRUE(parsed.ok());
+  ModelConfig config = parsed.ok() ? *parsed : ModelConfig{};
+  edit(&config);
+  job.set_model_config_json(ModelConfigToJson(config));
+  return job;
+}
+
+TEST(JobRunner, RunsATorchScriptModuleFile) {
+  testing::TempDir dir;
+  for (bool seq2seq : {false, true}) {
+    SCOPED_TRACE(seq2seq ? "encoder-decoder" : "decoder");
+    const int64_t parameters = WriteTorchScript(dir.File("model.pt"), seq2seq);
+    v1::JobSpec job = seq2seq ? ShrunkJob("facebook/bart-base", 16) : TinyJob("tiny-gpt2", 16);
+    job = WithConfig(job, [&](ModelConfig* c) {
+      c->torchscript = dir.File("model.pt");
+      c->vocab = 300;  // the module's embedding rows: token ids are drawn below the config's vocab
+    });
+    v1::Result r = RunJob(job);
+    ASSERT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message();
+    EXPECT_EQ(r.parameter_count(), parameters);  // the module's own tensors, not the config's shapes
+    EXPECT_GE(r.samples_ms_size(), 5);
+    EXPECT_GT(r.load_time_ms(), 0);
+    EXPECT_EQ(r.flops_per_forward(), 0);  // an opaque module: no FLOPs claimed from the config's shapes
+    EXPECT_NE(r.message().find("torchscript: " + dir.File("model.pt")), std::string::npos) << r.message();
+  }
+}
+
+TEST(JobRunner, ABadTorchScriptFileIsAnError) {
+  testing::TempDir dir;
+  WriteTorchScript(dir.File("model.pt"), false);
+  std::ifstream in(dir.File("model.pt"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(dir.File("cut.pt"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  for (auto [file, expected] :
+       {std::pair{"cut.pt", "is not a loadable TorchScript module"}, {"absent.pt", "torchscript: cannot read"}}) {
+    SCOPED_TRACE(file);
+    v1::Result r =
+        RunJob(WithConfig(TinyJob("tiny-gpt2", 16), [&](ModelConfig* c) { c->torchscript = dir.File(file); }));
+    EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
+    EXPECT_NE(r.message().find(expected), std::string::npos) << r.message();
+    EXPECT_EQ(r.samples_ms_size(), 0);
+  }
+  // A module whose forward takes other inputs fails when called, as an error naming the call.
+  v1::Result wrong_inputs = RunJob(WithConfig(ShrunkJob("facebook/bart-base", 16), [&](ModelConfig* c) {
+    c->torchscript = dir.File("model.pt");  // forward(ids) given (ids, decoder_ids)
+  }));
+  EXPECT_EQ(wrong_inputs.outcome(), v1::OUTCOME_ERROR);
+  EXPECT_NE(wrong_inputs.message().find("forward"), std::string::npos) << wrong_inputs.message();
+}
+
+// Real weights through the whole job: the result says what was loaded; a truncated file ends the job as an error.
+TEST(JobRunner, LoadsSafetensorsWeightsNamedInTheConfig) {
+  testing::TempDir dir;
+  v1::JobSpec job = TinyJob("tiny-gpt2", 16);
+  auto config = ParseModelConfig(job.model_config_json());
+  ASSERT_TRUE(config.ok());
+  torch::manual_seed(3);
+  Transformer source(*config);
+  std::vector<testing::SafetensorsEntry> entries;
+  for (const auto& item : source->named_parameters()) {
+    auto t = item.value().detach().contiguous();
+    entries.push_back({item.key(), "F32", t.sizes().vec(),
+                       std::string(static_cast<const char*>(t.data_ptr()), t.numel() * sizeof(float))});
+  }
+  testing::WriteSafetensorsFile(dir.File("model.safetensors"), entries);
+  // A truncated download: the whole header, half the data.
+  std::filesystem::copy_file(dir.File("model.safetensors"), dir.File("cut.safetensors"));
+  std::filesystem::resize_file(dir.File("cut.safetensors"), std::filesystem::file_size(dir.File("cut.safetensors")) -
+                                                                entries.back().bytes.size() / 2);
+
+  v1::Result r = RunJob(WithConfig(job, [&](ModelConfig* c) { c->weights = dir.File("model.safetensors"); }));
+  ASSERT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message();
+  EXPECT_EQ(r.parameter_count(), source->ParameterCount());
+  EXPECT_NE(r.message().find("weights: " + std::to_string(source->named_parameters().size()) + " tensors from " +
+                             dir.File("model.safetensors") + " (tscale names)"),
+            std::string::npos)
+      << r.message();
+
+  v1::Result cut = RunJob(WithConfig(job, [&](ModelConfig* c) { c->weights = dir.File("cut.safetensors"); }));
+  EXPECT_EQ(cut.outcome(), v1::OUTCOME_ERROR);
+  EXPECT_NE(cut.message().find("cut.safetensors"), std::string::npos) << cut.message();
+  EXPECT_NE(cut.message().find("truncated"), std::string::npos) << cut.message();
+}
+
+// `tscale-runner --parameter-names` reads an HF config.json too, and a bad file is a one-line error.
+TEST(RunnerBinary, ListsParameterNamesOfAnHfConfig) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("config.json"))
+      << R"({"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "vocab_size": 100, "n_positions": 64})";
+  ChildSpec spec;
+  spec.program = testing::kRunnerBinary;
+  spec.args = {"--parameter-names", dir.File("config.json")};
+  std::stringstream names;
+  spec.on_stdout_line = [&](const std::string& line) { names << line << "\n"; };
+  auto exit = RunChild(spec, std::chrono::milliseconds(1000), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->exit_code, 0) << exit->stderr_tail;
+  EXPECT_NE(names.str().find("tokens.weight [100, 32]\n"), std::string::npos) << names.str();
+  EXPECT_NE(names.str().find("decoder.blocks.0.attention.q.weight [32, 32]\n"), std::string::npos) << names.str();
+
+  std::ofstream(dir.File("bad.json")) << R"({"model_type": "mamba"})";
+  spec.args = {"--parameter-names", dir.File("bad.json")};
+  exit = RunChild(spec, std::chrono::milliseconds(1000), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->exit_code, kRunnerExitBadJob);
+  EXPECT_NE(exit->stderr_tail.find("bad.json"), std::string::npos) << exit->stderr_tail;
+}
+
+// A job for a device this host's libtorch cannot see ends `error` naming the device, before anything is built.
+TEST(JobRunner, AnUnavailableDeviceIsAClearError) {
+  for (auto [kind, available] : {std::pair{v1::DEVICE_KIND_CUDA, torch::cuda::is_available()},
+                                 {v1::DEVICE_KIND_MPS, at::hasMPS()}}) {
+    if (available) continue;  // a real device runs the job (the CPU test above is the same path)
+    v1::JobSpec job = TinyJob("tiny-gpt2", 16);
+    job.set_device_kind(kind);
+    v1::Result r = RunJob(job);
+    EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
+    EXPECT_NE(r.message().find("device " + DeviceKindName(kind) + ": libtorch"), std::string::npos) << r.message();
+    EXPECT_EQ(r.load_time_ms(), 0);
+  }
+  // The CPU's result names the CPU as its device, with no device allocator peak.
+  v1::Result cpu = RunJob(TinyJob("tiny-gpt2", 16));
+  ASSERT_EQ(cpu.outcome(), v1::OUTCOME_OK) << cpu.message();
+  EXPECT_EQ(cpu.environment().device_kind(), v1::DEVICE_KIND_CPU);
+  EXPECT_EQ(cpu.memory().device_peak_bytes(), 0);
+  EXPECT_GT(cpu.memory().model_bytes(), 0);
 }
 
 TEST(RunnerBinary, WritesResultFileAndExitsZero) {
