@@ -81,8 +81,9 @@ void AddBiasBlock(torch::Tensor& scores, const AttentionMask& m, int64_t p0, int
 void CheckInputs(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& m) {
   if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
     throw std::invalid_argument("attention: q, k, v must be [batch, heads, length, head_dim]");
-  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(1) != q.size(1) || v.size(1) != q.size(1))
-    throw std::invalid_argument("attention: q, k, v must agree in batch and heads (expand GQA/MQA first)");
+  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(1) != v.size(1) || k.size(1) == 0 ||
+      q.size(1) % k.size(1) != 0)
+    throw std::invalid_argument("attention: q, k, v must agree in batch, and k and v heads must divide q heads");
   if (k.size(2) != v.size(2) || k.size(3) != q.size(3))
     throw std::invalid_argument("attention: k and v lengths, or q and k head dims, differ");
   const int64_t heads = q.size(1);
@@ -97,12 +98,32 @@ void CheckInputs(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
   if (m.window < 0 || m.global_tokens < 0) throw std::invalid_argument("attention: negative window or global tokens");
 }
 
-[[maybe_unused]] bool HasBias(const AttentionMask& m) { return m.alibi_slopes.defined() || m.relative_bias.defined(); }
+[[maybe_unused]] bool HasBias(const AttentionMask& m) {
+  return m.alibi_slopes.defined() || m.relative_bias.defined();
+}
+
+// GQA/MQA without expanding k and v: query head h uses key/value head h / group (repeat_interleave's order), so
+// the `group` query heads of one key head are folded into one [group * nq] matrix multiplied by that head's keys.
+// The views are free; k and v are never copied per query head.
+torch::Tensor GroupedScores(const torch::Tensor& q, const torch::Tensor& k) {
+  const int64_t batch = q.size(0), heads = q.size(1), nq = q.size(2), kv_heads = k.size(1);
+  if (kv_heads == heads) return torch::matmul(q, k.transpose(-2, -1));
+  auto folded = q.reshape({batch, kv_heads, heads / kv_heads * nq, q.size(3)});
+  return torch::matmul(folded, k.transpose(-2, -1)).view({batch, heads, nq, k.size(2)});
+}
+
+// probs [batch, heads, nq, nk] times v [batch, kv_heads, nk, dv] -> [batch, heads, nq, dv], grouped as above.
+torch::Tensor GroupedValues(const torch::Tensor& probs, const torch::Tensor& v) {
+  const int64_t batch = probs.size(0), heads = probs.size(1), nq = probs.size(2), kv_heads = v.size(1);
+  if (kv_heads == heads) return torch::matmul(probs, v);
+  auto folded = probs.reshape({batch, kv_heads, heads / kv_heads * nq, probs.size(3)});
+  return torch::matmul(folded, v).view({batch, heads, nq, v.size(3)});
+}
 
 torch::Tensor Eager(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& m) {
   const int64_t nq = q.size(2), nk = k.size(2), offset = nk - nq;
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(3)));
-  auto scores = torch::matmul(q * scale, k.transpose(-2, -1));  // [batch, heads, nq, nk]
+  auto scores = GroupedScores(q * scale, k);  // [batch, heads, nq, nk]
   AddBiasBlock(scores, m, offset, nq, 0, nk);
   auto hidden = HiddenBlock(m, offset, nq, 0, nk, q.device());
   if (hidden.defined()) {
@@ -114,7 +135,7 @@ torch::Tensor Eager(const torch::Tensor& q, const torch::Tensor& k, const torch:
   // A query row with every key hidden (only possible with causal and more queries than keys) gets zeros.
   if (m.causal && offset < 0) probs.nan_to_num_(0.0);
   if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
-  return torch::matmul(probs, v);
+  return GroupedValues(probs, v);
 }
 
 torch::Tensor MemoryEfficient(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -150,10 +171,9 @@ torch::Tensor MemoryEfficient(const torch::Tensor& q, const torch::Tensor& k, co
       const bool soft_all_hidden = dmin > soft_upper || dmax < soft_lower;
       const bool touches_global = m.global_tokens > 0 && (j0 < m.global_tokens || p0 < m.global_tokens);
       if (soft_all_hidden && !touches_global) continue;
-      const bool need_mask =
-          (m.causal && dmax > 0) || (window && !(dmin >= soft_lower && dmax <= soft_upper));
+      const bool need_mask = (m.causal && dmax > 0) || (window && !(dmin >= soft_lower && dmax <= soft_upper));
 
-      auto s = torch::matmul(qb, kf.narrow(2, j0, nk).transpose(-2, -1));  // [batch, heads, nq, nk]
+      auto s = GroupedScores(qb, kf.narrow(2, j0, nk));  // [batch, heads, nq, nk]
       AddBiasBlock(s, m, p0, nq, j0, nk);
       if (need_mask) s.masked_fill_(HiddenBlock(m, p0, nq, j0, nk, q.device()), kNegInf);
 
@@ -163,7 +183,7 @@ torch::Tensor MemoryEfficient(const torch::Tensor& q, const torch::Tensor& k, co
       s.sub_(safe_max).exp_();
       auto correction = (row_max - safe_max).exp_();
       row_sum.mul_(correction).add_(s.sum(-1, /*keepdim=*/true));
-      acc.mul_(correction).add_(torch::matmul(s, vf.narrow(2, j0, nk)));
+      acc.mul_(correction).add_(GroupedValues(s, vf.narrow(2, j0, nk)));
       row_max = new_max;
     }
     // Rows that saw no key have sum 0 and acc 0: clamping the divisor leaves them 0.
@@ -173,8 +193,13 @@ torch::Tensor MemoryEfficient(const torch::Tensor& q, const torch::Tensor& k, co
   return out;
 }
 
-torch::Tensor Fused(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& m) {
+torch::Tensor Fused(const torch::Tensor& q, const torch::Tensor& k_in, const torch::Tensor& v_in,
+                    const AttentionMask& m) {
 #if TORCH_VERSION_MAJOR >= 2
+  // scaled_dot_product_attention takes grouped k and v only from 2.5 (enable_gqa): expand them here.
+  const int64_t group = q.size(1) / k_in.size(1);
+  const auto k = group == 1 ? k_in : k_in.repeat_interleave(group, /*dim=*/1);
+  const auto v = group == 1 ? v_in : v_in.repeat_interleave(group, /*dim=*/1);
   const int64_t nq = q.size(2), nk = k.size(2), offset = nk - nq;
   const bool rules = m.causal || m.window > 0;
   if (!rules && !HasBias(m)) return torch::scaled_dot_product_attention(q, k, v);
@@ -190,8 +215,8 @@ torch::Tensor Fused(const torch::Tensor& q, const torch::Tensor& k, const torch:
   return torch::scaled_dot_product_attention(q, k, v, additive);
 #else
   (void)q;
-  (void)k;
-  (void)v;
+  (void)k_in;
+  (void)v_in;
   (void)m;
   throw std::runtime_error("attention fused: this libtorch (" + std::to_string(TORCH_VERSION_MAJOR) + "." +
                            std::to_string(TORCH_VERSION_MINOR) +
@@ -231,9 +256,10 @@ int64_t RelativeBucket(int64_t relative_position, bool bidirectional, int bucket
   }
   const int64_t max_exact = n / 2;
   if (rp < max_exact) return result + rp;
-  const float log_ratio = static_cast<float>(std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
-  const float scaled = std::log(static_cast<float>(rp) / static_cast<float>(max_exact)) / log_ratio *
-                       static_cast<float>(n - max_exact);
+  const float log_ratio =
+      static_cast<float>(std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
+  const float scaled =
+      std::log(static_cast<float>(rp) / static_cast<float>(max_exact)) / log_ratio * static_cast<float>(n - max_exact);
   const int64_t large = std::min<int64_t>(max_exact + static_cast<int64_t>(scaled), n - 1);
   return result + large;
 }

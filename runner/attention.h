@@ -30,10 +30,11 @@ struct AttentionMask {
   int relative_buckets = 0, relative_max_distance = 0;
 };
 
-// q: [batch, heads, q_len, head_dim]; k, v: [batch, heads, k_len, head_dim] (GQA/MQA already expanded by the
-// caller). Returns [batch, heads, q_len, head_dim]. Scores are scaled by 1/sqrt(head_dim). For cross-attention
-// pass an AttentionMask{} (no mask) and k_len != q_len. Throws std::runtime_error for fused on a libtorch
-// without it.
+// q: [batch, heads, q_len, head_dim]; k, v: [batch, kv_heads, k_len, head_dim], kv_heads dividing heads (GQA/MQA
+// unexpanded: query head h uses key/value head h / (heads / kv_heads); eager and memory_efficient never copy k
+// and v per query head). Returns [batch, heads, q_len, head_dim]. Scores are scaled by 1/sqrt(head_dim). For
+// cross-attention pass an AttentionMask{} (no mask) and k_len != q_len. Throws std::runtime_error for fused on a
+// libtorch without it.
 torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& mask,
                      v1::AttentionImpl impl);
 

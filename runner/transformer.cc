@@ -104,7 +104,8 @@ NormImpl::NormImpl(NormType type, int64_t width, double eps, bool bias, const to
     : type_(type), eps_(eps) {
   weight_ = register_parameter("weight", NewTensor({width}, options, Fill::kOnes));
   // RMSNorm (T5, Llama) has a scale only.
-  if (type_ == NormType::kLayerNorm && bias) bias_ = register_parameter("bias", NewTensor({width}, options, Fill::kZeros));
+  if (type_ == NormType::kLayerNorm && bias)
+    bias_ = register_parameter("bias", NewTensor({width}, options, Fill::kZeros));
 }
 
 torch::Tensor NormImpl::forward(const torch::Tensor& x) {
@@ -200,11 +201,7 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Te
     mask.relative_buckets = static_cast<int>(rows);
     mask.relative_max_distance = relative_positions_;
   }
-  if (kv_heads_ != heads_) {  // GQA/MQA: each key/value head serves heads/kv_heads query heads
-    k = k.repeat_interleave(heads_ / kv_heads_, /*dim=*/1);
-    v = v.repeat_interleave(heads_ / kv_heads_, /*dim=*/1);
-  }
-  auto y = Attend(q, k, v, mask, impl_);
+  auto y = Attend(q, k, v, mask, impl_);  // GQA/MQA: k and v keep their kv_heads (Attend groups the queries)
   return out_(y.transpose(1, 2).reshape({x.size(0), x.size(1), heads_ * head_dim_}));
 }
 
@@ -277,8 +274,8 @@ StackImpl::StackImpl(const ModelConfig& c, Kind kind, v1::AttentionImpl impl, co
     positions_ = register_module("positions", Embedding(c.position_rows, embed_width, o));
   if (c.position == PositionScheme::kSinusoidal && c.position_rows > 0) {
     // Pegasus keeps its sinusoids in a frozen nn.Parameter, and the published count includes them.
-    auto table = IsMeta(o) ? torch::empty({c.position_rows, embed_width}, o)
-                           : Sinusoids(c.position_rows, embed_width).to(o);
+    auto table =
+        IsMeta(o) ? torch::empty({c.position_rows, embed_width}, o) : Sinusoids(c.position_rows, embed_width).to(o);
     sinusoids_ = register_parameter("sinusoids", table, /*requires_grad=*/false);
   }
   if (c.position == PositionScheme::kRelativeBuckets && c.relative_buckets > 0) {
@@ -409,8 +406,8 @@ int64_t TransformerImpl::ParameterCount() const {
 }
 
 int64_t TransformerImpl::OutputWidth() const {
-  const bool in_out = config_.EffectiveEmbeddingSize() != config_.hidden &&
-                      config_.embedding_projection == EmbeddingProjection::kInOut;
+  const bool in_out =
+      config_.EffectiveEmbeddingSize() != config_.hidden && config_.embedding_projection == EmbeddingProjection::kInOut;
   return in_out ? config_.EffectiveEmbeddingSize() : config_.hidden;
 }
 

@@ -100,15 +100,35 @@ TEST(AttentionAgree, T5RelativeBias) {
   ExpectAgree(Random(2, 4, kLen, kLen, 32), m);
 }
 
-TEST(AttentionAgree, GqaExpandedAndNonContiguous) {
-  // 2 key/value heads serving 6 query heads, expanded by the caller; q as a transposed view, as a model makes it.
-  torch::manual_seed(3);
-  auto q = torch::randn({2, kLen, 6, 32}).transpose(1, 2);
-  auto k = torch::randn({2, 2, kLen, 32}).repeat_interleave(3, 1);
-  auto v = torch::randn({2, 2, kLen, 32}).repeat_interleave(3, 1);
-  AttentionMask m;
-  m.causal = true;
-  ExpectAgree({q, k, v}, m);
+// GQA (2 key/value heads for 6 query heads) and MQA (1 for 6), given unexpanded: the same result as the same
+// keys and values expanded per query head, with a per-head ALiBi bias and a window so a wrong head mapping shows;
+// q as a transposed view, as a model makes it.
+TEST(AttentionAgree, GroupedKeysAndValuesEqualTheirExpansion) {
+  c10::InferenceMode guard;
+  for (int64_t kv_heads : {2, 1}) {
+    SCOPED_TRACE(kv_heads);
+    torch::manual_seed(3);
+    auto q = torch::randn({2, kLen, 6, 32}).transpose(1, 2);
+    auto k = torch::randn({2, kv_heads, kLen, 32});
+    auto v = torch::randn({2, kv_heads, kLen, 32});
+    AttentionMask m;
+    m.causal = true;
+    m.window = 300;
+    m.alibi_slopes = AlibiSlopes(6);
+    const int64_t group = 6 / kv_heads;
+    auto k_expanded = k.repeat_interleave(group, 1), v_expanded = v.repeat_interleave(group, 1);
+    for (auto impl : {ATTENTION_IMPL_EAGER, ATTENTION_IMPL_MEMORY_EFFICIENT}) {
+      auto grouped = Attend(q, k, v, m, impl);
+      auto expanded = Attend(q, k_expanded, v_expanded, m, impl);
+      ASSERT_EQ(grouped.sizes(), expanded.sizes());
+      EXPECT_LT(MaxAbsDiff(grouped, expanded), 1e-5) << impl;
+    }
+    ExpectAgree({q, k, v}, m);
+  }
+  // Key/value heads that do not divide the query heads are refused.
+  EXPECT_THROW(Attend(torch::randn({1, 6, 8, 16}), torch::randn({1, 4, 8, 16}), torch::randn({1, 4, 8, 16}), {},
+                      ATTENTION_IMPL_EAGER),
+               std::invalid_argument);
 }
 
 TEST(AttentionAgree, CrossAttention) {
