@@ -56,6 +56,7 @@ StatusOr<ModelConfig> ParseHfDirectory(const std::filesystem::path& dir) {
   if (!text.ok()) return text.status();
   auto config = ParseHfConfig(*text, dir.filename().string());
   if (!config.ok()) return config.status();
+  // A directory with weights tscale cannot read is refused rather than run with random weights unnoticed.
   std::error_code ec;
   if (fs::exists(dir / "model.safetensors", ec)) {
     config->weights = (dir / "model.safetensors").string();
@@ -63,6 +64,10 @@ StatusOr<ModelConfig> ParseHfDirectory(const std::filesystem::path& dir) {
     return Status::InvalidArgument(
         "sharded checkpoints (model.safetensors.index.json) are not supported; "
         "save the model as one model.safetensors");
+  } else if (fs::exists(dir / "pytorch_model.bin", ec) || fs::exists(dir / "pytorch_model.bin.index.json", ec)) {
+    return Status::InvalidArgument(
+        "only .safetensors weights are read, and this directory has pytorch_model.bin; "
+        "save it with save_pretrained(..., safe_serialization=True)");
   }
   TSCALE_RETURN_IF_ERROR(Validate(*config));
   return config;
@@ -77,8 +82,10 @@ Status Catalog::LoadDirectory(const std::string& dir) {
   const fs::path root = fs::absolute(dir, ec);
   std::vector<fs::path> files, model_dirs;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
-    if (entry.is_directory() && fs::is_regular_file(entry.path() / "config.json")) model_dirs.push_back(entry.path());
+    std::error_code entry_ec;  // an unreadable entry is skipped, never thrown
+    if (entry.is_regular_file(entry_ec) && entry.path().extension() == ".json") files.push_back(entry.path());
+    if (entry.is_directory(entry_ec) && fs::is_regular_file(entry.path() / "config.json", entry_ec))
+      model_dirs.push_back(entry.path());
   }
   if (ec) return Status::Internal("cannot list " + dir + ": " + ec.message());
   std::sort(files.begin(), files.end());

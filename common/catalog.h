@@ -15,9 +15,9 @@ class Catalog {
  public:
   // Adds every model in `dir`:
   //   NAME.json          a tscale config (docs/model-config.md), or a Hugging Face config.json (it has a
-  //                      model_type and no arch) whose id is its _name_or_path, else NAME;
-  //   NAME/config.json   a Hugging Face model directory, id as above; NAME/model.safetensors, when present,
-  //                      becomes the model's weights.
+  //                      model_type and no arch) with id NAME;
+  //   NAME/config.json   a Hugging Face model directory with id NAME; NAME/model.safetensors, when present,
+  //                      becomes the model's weights (a directory with only PyTorch .bin weights is refused).
   // Fails on the first bad file (naming it) or on an id/alias that is already taken; on failure the catalog
   // is left unchanged.
   Status LoadDirectory(const std::string& dir);

@@ -789,16 +789,21 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   }
 
   ModelConfig c;
-  // A saved checkpoint often records where it was saved ("/home/me/ckpt"), which names no model: only a hub id
-  // ("org/name") is taken.
-  c.id = r.String("_name_or_path", "");
-  if (c.id.empty() || c.id[0] == '/' || c.id[0] == '.' || c.id[0] == '~' || c.id.find('\\') != std::string::npos)
-    c.id = id;
+  // The caller's name wins: save_pretrained writes the *base* model's hub id into every fine-tuned checkpoint, so
+  // _name_or_path would give two fine-tunes of one base (or a fine-tune and the catalog's base) the same id.
+  // Without a name, a hub id ("org/name") is taken, never a local path ("/home/me/ckpt").
+  c.id = id;
+  if (c.id.empty()) {
+    const std::string recorded = r.String("_name_or_path", "");
+    const bool local_path = !recorded.empty() && (recorded[0] == '/' || recorded[0] == '.' || recorded[0] == '~' ||
+                                                  recorded.find('\\') != std::string::npos);
+    if (!local_path) c.id = recorded;
+  }
   c.family = type;
   c.category = "User";
   family->map(r, &c);
   TSCALE_RETURN_IF_ERROR(r.status());
-  if (c.id.empty()) return Status::InvalidArgument("_name_or_path: no model id given");
+  if (c.id.empty()) return Status::InvalidArgument("_name_or_path: no model id given (and no name from the caller)");
   TSCALE_RETURN_IF_ERROR(Validate(c));
   return c;
 }

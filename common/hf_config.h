@@ -29,7 +29,8 @@
 
 namespace tscale {
 
-// `id` names the model when the config's "_name_or_path" is absent or a local path ("/home/me/ckpt").
+// `id` names the model (a catalog passes the file or directory name). Only when it is empty is the config's
+// "_name_or_path" used, and only when that is a hub id, not a local path ("/home/me/ckpt").
 StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::string& id);
 
 // The model_type values ParseHfConfig accepts, in the order its error message lists them.

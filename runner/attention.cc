@@ -104,7 +104,7 @@ void CheckInputs(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
 
 // GQA/MQA without expanding k and v: query head h uses key/value head h / group (repeat_interleave's order), so
 // the `group` query heads of one key head are folded into one [group * nq] matrix multiplied by that head's keys.
-// The views are free; k and v are never copied per query head.
+// k and v are never copied per query head; q is copied once when it is a strided view (as the model's is).
 torch::Tensor GroupedScores(const torch::Tensor& q, const torch::Tensor& k) {
   const int64_t batch = q.size(0), heads = q.size(1), nq = q.size(2), kv_heads = k.size(1);
   if (kv_heads == heads) return torch::matmul(q, k.transpose(-2, -1));

@@ -25,6 +25,8 @@ StatusOr<torch::Device> DeviceFor(v1::DeviceKind kind) {
     case v1::DEVICE_KIND_CUDA:
       if (!torch::cuda::is_available())
         return Status::Unavailable("device cuda: libtorch " TORCH_VERSION " on this host sees no CUDA device");
+      // CUDA starts lazily, and its allocator statistics throw until it has: start it now, before any is read.
+      (void)torch::empty({1}, torch::TensorOptions().device(torch::kCUDA, 0));
       return torch::Device(torch::kCUDA, 0);
     case v1::DEVICE_KIND_MPS:
       if (!at::hasMPS()) return Status::Unavailable("device mps: libtorch " TORCH_VERSION " on this host has no MPS");

@@ -14,8 +14,8 @@
 
 namespace tscale {
 
-// The torch device for a job's device kind (unspecified = CPU); UNAVAILABLE when this host's libtorch cannot
-// run on it, naming what is missing.
+// The torch device for a job's device kind (unspecified = CPU), started (CUDA initialises lazily); UNAVAILABLE
+// when this host's libtorch cannot run on it, naming what is missing.
 StatusOr<torch::Device> DeviceFor(v1::DeviceKind kind);
 
 struct DeviceDescription {

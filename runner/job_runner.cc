@@ -217,7 +217,8 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const char* cache_env = std::getenv("TSCALE_CACHE_DIR");
   const std::string cache_dir = cache_env ? cache_env : "";
   const int threads = at::get_num_threads();
-  double peak_flops = GemmPeakFlops(*scalar_type, device, threads, cache_dir);
+  // A TorchScript job claims no FLOPs, so it has nothing to compare with a peak.
+  double peak_flops = config.torchscript.empty() ? GemmPeakFlops(*scalar_type, device, threads, cache_dir) : 0;
   if (peak_flops > 0 && result->achieved_flops() > peak_flops * kPeakTolerance)  // before calling it impossible
     peak_flops = GemmPeakFlops(*scalar_type, device, threads, cache_dir, /*refresh=*/true);
   result->set_peak_flops_fraction(peak_flops > 0 ? result->achieved_flops() / peak_flops : 0);
@@ -253,8 +254,8 @@ v1::WorkerCapabilities ProbeDevice() {
   return capabilities;
 }
 
-StatusOr<std::string> ParameterNames(const std::string& config_text) {
-  auto config = ParseModelConfig(config_text);
+StatusOr<std::string> ParameterNames(const std::string& config_text, const std::string& base_dir) {
+  auto config = ParseModelConfig(config_text, base_dir);
   if (!config.ok()) {
     // Not a tscale config: an HF config.json, or report the tscale error.
     auto hf = ParseHfConfig(config_text, "model");

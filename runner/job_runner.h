@@ -19,6 +19,7 @@ v1::WorkerCapabilities ProbeDevice();
 
 // The tscale parameter names and shapes of a model config (tscale JSON or a Hugging Face config.json), one
 // "name [shape]" per line: the names a .safetensors file may use. Built on the meta device (nothing allocated).
-StatusOr<std::string> ParameterNames(const std::string& config_text);
+// `base_dir` resolves a tscale config's relative file paths (the config file's directory).
+StatusOr<std::string> ParameterNames(const std::string& config_text, const std::string& base_dir);
 
 }  // namespace tscale

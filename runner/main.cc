@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -79,7 +80,8 @@ int main(int argc, char** argv) {
       std::ifstream config_file(argv[i + 1], std::ios::binary);
       std::stringstream config_text;
       config_text << config_file.rdbuf();
-      auto names = config_file ? tscale::ParameterNames(config_text.str())
+      const std::string base_dir = std::filesystem::absolute(argv[i + 1]).parent_path().string();
+      auto names = config_file ? tscale::ParameterNames(config_text.str(), base_dir)
                                : tscale::Status::NotFound(std::string("cannot read ") + argv[i + 1]);
       if (!names.ok()) {
         std::cerr << "tscale-runner: " << argv[i + 1] << ": " << names.status().message() << "\n";
@@ -114,7 +116,6 @@ int main(int argc, char** argv) {
     }
   }
 #endif
-  CapAddressSpace();
   // Inter-op threads can only be set before any parallel work; one keeps the measurement single-stream.
   at::set_num_interop_threads(1);
 
@@ -132,6 +133,10 @@ int main(int argc, char** argv) {
     return tscale::kRunnerExitBadJob;
   }
 
+  // CUDA reserves huge virtual address ranges when it starts, so an address-space cap would fail every GPU job:
+  // the cap is for jobs whose memory is the host's.
+  if (job.device_kind() == tscale::v1::DEVICE_KIND_UNSPECIFIED || job.device_kind() == tscale::v1::DEVICE_KIND_CPU)
+    CapAddressSpace();
   tscale::v1::Result result = tscale::RunJob(job);
   std::string json;
   google::protobuf::util::MessageToJsonString(result, &json);

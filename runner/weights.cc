@@ -66,9 +66,9 @@ const std::vector<Family>& Families() {
        {"model."},
        {
            {R"(embed_tokens\.weight)", {"tokens.weight"}},
-           {R"(layers\.(\d+)\.self_attn\.([qkv])_proj\.weight)", {"decoder.blocks.$1.attention.$2.weight"}},
-           {R"(layers\.(\d+)\.self_attn\.o_proj\.weight)", {"decoder.blocks.$1.attention.out.weight"}},
-           {R"(layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight)", {"decoder.blocks.$1.mlp.$2.weight"}},
+           {R"(layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias))", {"decoder.blocks.$1.attention.$2.$3"}},
+           {R"(layers\.(\d+)\.self_attn\.o_proj\.(weight|bias))", {"decoder.blocks.$1.attention.out.$2"}},
+           {R"(layers\.(\d+)\.mlp\.(gate|up|down)_proj\.(weight|bias))", {"decoder.blocks.$1.mlp.$2.$3"}},
            {R"(layers\.(\d+)\.input_layernorm\.weight)", {"decoder.blocks.$1.attention_norm.weight"}},
            {R"(layers\.(\d+)\.post_attention_layernorm\.weight)", {"decoder.blocks.$1.mlp_norm.weight"}},
            {R"(norm\.weight)", {"decoder.final_norm.weight"}},
@@ -100,7 +100,10 @@ class NameMapper {
 
   // The HF name's assignments, or none when the tensor fills no parameter.
   std::vector<Assignment> Map(std::string name) const {
-    if (!family_) return {};
+    // libstdc++'s std::regex recurses per character: a hostile megabyte-long name would overflow the stack. No
+    // parameter name is anywhere near this long.
+    constexpr size_t kMaxNameBytes = 256;
+    if (!family_ || name.size() > kMaxNameBytes) return {};
     for (const char* prefix : family_->prefixes)
       if (name.rfind(prefix, 0) == 0) name = name.substr(std::string(prefix).size());
     // Checkpoints saved by old BERT code name LayerNorm parameters gamma and beta.
@@ -148,8 +151,11 @@ bool HostIsLittleEndian() {
 }  // namespace
 
 std::string WeightsLoaded::Summary(const std::string& path) const {
+  std::string random;
+  for (const auto& name : kept_random) random += (random.empty() ? "" : ", ") + name;
   return "weights: " + std::to_string(tensors) + " tensors from " + path + " (" + naming + " names" +
-         (skipped > 0 ? ", " + std::to_string(skipped) + " tensors that are no parameter skipped" : "") + ")";
+         (skipped > 0 ? ", " + std::to_string(skipped) + " tensors that are no parameter skipped" : "") + ")" +
+         (random.empty() ? "" : "; not in the file, so seeded random as HF does: " + random);
 }
 
 StatusOr<WeightsLoaded> LoadSafetensorsWeights(torch::nn::Module& model, const ModelConfig& config,
@@ -228,14 +234,22 @@ StatusOr<WeightsLoaded> LoadSafetensorsWeights(torch::nn::Module& model, const M
       const Assignment& a = assignments[i];
       torch::Tensor part = a.transpose && source.dim() == 2 ? source.t() : source;
       if (a.parts > 1) part = part.chunk(a.parts, 0)[static_cast<size_t>(a.part)];
-      targets[i]->copy_(part);  // converts to the parameter's dtype and device
+      // Converted on the host first: a device may lack the file's dtype (MPS has no float64).
+      targets[i]->copy_(part.to(targets[i]->scalar_type()));
     }
     ++loaded.tensors;
   }
 
   std::vector<std::string> missing;
-  for (const auto& [name, tensor] : parameters)
-    if (!filled_by.count(name)) missing.push_back(name);
+  for (const auto& [name, tensor] : parameters) {
+    if (filled_by.count(name)) continue;
+    // HF's MLM checkpoints (RoBERTa's, many BERTs') have no pooler; HF itself initialises it randomly then.
+    if (used_hf_names && name.rfind("pooler.", 0) == 0) {
+      loaded.kept_random.push_back(name);
+      continue;
+    }
+    missing.push_back(name);
+  }
   if (!missing.empty()) {
     std::string examples;
     for (size_t i = 0; i < missing.size() && i < 4; ++i) examples += (i ? ", " : "") + missing[i];

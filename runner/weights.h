@@ -8,14 +8,16 @@
 // File tensors that fill no parameter (LM heads, position-id buffers) are skipped and counted.
 //
 // Contract: either every parameter of the model was filled exactly once from a tensor of its shape (converted
-// to the parameter's dtype), or an error names what is wrong: a malformed or truncated file, a parameter no
-// tensor fills, two tensors for one parameter, a shape or dtype mismatch. Nothing crashes on a hostile file;
-// on error the model's weights are unspecified (the job ends, nothing is measured).
+// to the parameter's dtype) - except a BERT-style pooler missing from an HF-named file, which keeps its seeded
+// weights as HF's own loader does and is listed in kept_random - or an error names what is wrong: a malformed or
+// truncated file, a parameter no tensor fills, two tensors for one parameter, a shape or dtype mismatch. Nothing
+// crashes on a hostile file; on error the model's weights are unspecified (the job ends, nothing is measured).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 #include "common/model_config.h"
 #include "common/status.h"
@@ -23,9 +25,10 @@
 namespace tscale {
 
 struct WeightsLoaded {
-  int tensors = 0;                                     // file tensors copied into parameters
-  int skipped = 0;                                     // file tensors that are no parameter of the model
-  std::string naming;                                  // "tscale" or the HF family whose names were read
+  int tensors = 0;                       // file tensors copied into parameters
+  int skipped = 0;                       // file tensors that are no parameter of the model
+  std::string naming;                    // "tscale" or the HF family whose names were read
+  std::vector<std::string> kept_random;  // HF files only: parameters HF also leaves random when absent (pooler)
   std::string Summary(const std::string& path) const;  // one line for the result's message
 };
 

@@ -216,13 +216,19 @@ TEST(HfConfig, MatchesTheCatalogEntries) {
   }
 }
 
-TEST(HfConfig, IdIsNameOrPathElseTheGivenName) {
-  EXPECT_EQ(ParseHfConfig(kBertBase, "x")->id, "bert-base-uncased");  // _name_or_path wins
+// The caller's name wins (a fine-tune's config records its base model's hub id); without one, a hub-id
+// _name_or_path is used, and a local path never is.
+TEST(HfConfig, IdIsTheGivenNameElseAHubNameOrPath) {
+  EXPECT_EQ(ParseHfConfig(kBertBase, "my-finetune")->id, "my-finetune");
+  EXPECT_EQ(ParseHfConfig(kBertBase, "")->id, "bert-base-uncased");
   EXPECT_EQ(ParseHfConfig(kGpt2, "user/my-gpt")->id, "user/my-gpt");
   auto saved = nlohmann::json::parse(kGpt2);
   for (const char* local : {"/home/patrick/opt-125m", "./checkpoints/step-100", "~/models/x"}) {
     saved["_name_or_path"] = local;  // where a checkpoint was saved names no model
     EXPECT_EQ(ParseHfConfig(saved.dump(), "user/my-gpt")->id, "user/my-gpt") << local;
+    auto unnamed = ParseHfConfig(saved.dump(), "");
+    ASSERT_FALSE(unnamed.ok()) << local;
+    EXPECT_NE(unnamed.status().message().find("no model id"), std::string::npos);
   }
   EXPECT_EQ(ParseHfConfig(kGpt2, "user/my-gpt")->category, "User");
   EXPECT_EQ(ParseHfConfig(kGpt2, "user/my-gpt")->family, "gpt2");

@@ -391,6 +391,16 @@ TEST(Catalog, RejectsWhatItCannotUseNamingTheFile) {
   EXPECT_NE(sharded.message().find(dir.File("sharded")), std::string::npos) << sharded.message();
   EXPECT_EQ(catalog.size(), 0u);
 
+  // PyTorch-only weights would silently run random weights: refused, naming the way out.
+  testing::TempDir bin_dir;
+  std::filesystem::create_directories(bin_dir.File("bin-only"));
+  std::ofstream(bin_dir.File("bin-only/config.json"))
+      << R"({"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "vocab_size": 100})";
+  std::ofstream(bin_dir.File("bin-only/pytorch_model.bin")) << "pickle";
+  Status bin_only = catalog.LoadDirectory(bin_dir.path().string());
+  EXPECT_FALSE(bin_only.ok());
+  EXPECT_NE(bin_only.message().find("safe_serialization=True"), std::string::npos) << bin_only.message();
+
   nlohmann::json config = TinyBertJson();
   config["weights"] = "relative.safetensors";  // no directory to resolve it against
   auto relative = ParseModelConfig(config.dump());

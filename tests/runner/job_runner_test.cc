@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
+#include <nlohmann/json.hpp>
+
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -286,6 +288,18 @@ TEST(RunnerBinary, ListsParameterNamesOfAnHfConfig) {
   EXPECT_EQ(exit->exit_code, 0) << exit->stderr_tail;
   EXPECT_NE(names.str().find("tokens.weight [100, 32]\n"), std::string::npos) << names.str();
   EXPECT_NE(names.str().find("decoder.blocks.0.attention.q.weight [32, 32]\n"), std::string::npos) << names.str();
+
+  // A tscale config from a catalog directory, its weights path relative to it, as the docs say to use it.
+  auto tscale_config =
+      nlohmann::json::parse(ModelConfigToJson(*ParseModelConfig(TinyJob("tiny-gpt2", 8).model_config_json())));
+  tscale_config["weights"] = "weights/model.safetensors";
+  std::ofstream(dir.File("tscale.json")) << tscale_config.dump();
+  spec.args = {"--parameter-names", dir.File("tscale.json")};
+  names.str("");
+  exit = RunChild(spec, std::chrono::milliseconds(1000), nullptr);
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->exit_code, 0) << exit->stderr_tail;
+  EXPECT_NE(names.str().find("decoder.blocks.1.mlp.down.weight [64, 256]\n"), std::string::npos) << names.str();
 
   std::ofstream(dir.File("bad.json")) << R"({"model_type": "mamba"})";
   spec.args = {"--parameter-names", dir.File("bad.json")};

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <utility>
 #include <vector>
@@ -128,12 +129,31 @@ TEST(Weights, HuggingFaceBertNames) {
       hf.push_back({hf_layer + "output.LayerNorm." + k, p[ours + "mlp_norm." + k]});
     }
   }
+  // A hostile name of 100 000 digits is skipped unmatched (matching it with std::regex would overflow the stack).
+  hf.push_back({"bert.encoder.layer." + std::string(100000, '7') + ".output.dense.bias", torch::zeros({2})});
   WriteSafetensors(dir.File("bert.safetensors"), hf);
   auto loaded = Load(target, c, dir.File("bert.safetensors"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  EXPECT_EQ(loaded->skipped, 2);  // position_ids and the MLM head's bias
+  EXPECT_EQ(loaded->skipped, 3);  // position_ids, the MLM head's bias, the hostile name
   EXPECT_EQ(loaded->naming, "bert");
+  EXPECT_TRUE(loaded->kept_random.empty());
   EXPECT_TRUE(torch::equal(Forward(target, c), Forward(source, c)));
+
+  // An MLM checkpoint without the pooler (RoBERTa's) loads, as in HF: the pooler keeps its seeded weights and the
+  // summary says so. Any other missing parameter is still an error.
+  hf.erase(
+      std::remove_if(hf.begin(), hf.end(), [](const auto& t) { return t.first.find("pooler") != std::string::npos; }),
+      hf.end());
+  WriteSafetensors(dir.File("mlm.safetensors"), hf);
+  Transformer fresh = Build(c, 2);
+  auto mlm = Load(fresh, c, dir.File("mlm.safetensors"));
+  ASSERT_TRUE(mlm.ok()) << mlm.status().ToString();
+  EXPECT_EQ(mlm->kept_random, (std::vector<std::string>{"pooler.bias", "pooler.weight"}));
+  EXPECT_NE(mlm->Summary("f").find("not in the file, so seeded random as HF does: pooler.bias, pooler.weight"),
+            std::string::npos);
+  hf.erase(hf.begin());  // the word embeddings
+  WriteSafetensors(dir.File("mlm.safetensors"), hf);
+  EXPECT_FALSE(Load(fresh, c, dir.File("mlm.safetensors")).ok());
 }
 
 // GPT-2's Conv1D layers store [in, out], and its c_attn holds q, k and v in one matrix.
