@@ -45,14 +45,15 @@ StatusOr<MeasuredModel> LoadTorchScript(const ModelConfig& config, const BuildOp
 StatusOr<MeasuredModel> LoadMeasuredModel(const ModelConfig& config, const BuildOptions& options,
                                           torch::ScalarType dtype) {
   if (!config.torchscript.empty()) return LoadTorchScript(config, options, dtype);
-  Transformer transformer(config, options);  // in fp32 (the initialisation), converted below
+  BuildOptions in_dtype = options;
+  in_dtype.dtype = dtype;
+  Transformer transformer(config, in_dtype);
   MeasuredModel model;
-  if (!config.weights.empty()) {
+  if (!config.weights.empty()) {  // the file's tensors are converted to the parameters' dtype as they are copied
     auto loaded = LoadSafetensorsWeights(*transformer, config, config.weights);
     if (!loaded.ok()) return loaded.status();
     model.note = loaded->Summary(config.weights);
   }
-  if (dtype != torch::kFloat32) transformer->to(dtype);
   transformer->eval();
   model.parameter_count = transformer->ParameterCount();
   model.forward = [transformer](const torch::Tensor& ids, const torch::Tensor& decoder_ids) mutable {

@@ -21,7 +21,8 @@ struct MeasuredModel {
   std::string note;             // what was loaded from files, for the result's message; empty for random weights
 };
 
-// Builds or loads the model on options.device in `dtype`, in eval mode. A bad weights or TorchScript file is an
+// Builds or loads the model on options.device in `dtype` (the built model's parameters are created in it; a
+// TorchScript module is converted), in eval mode. A bad weights or TorchScript file is an
 // error status naming it; libtorch's own failures (an allocator out of memory) propagate as exceptions.
 StatusOr<MeasuredModel> LoadMeasuredModel(const ModelConfig& config, const BuildOptions& options,
                                           torch::ScalarType dtype);

@@ -26,6 +26,9 @@ namespace tscale {
 struct BuildOptions {
   // torch::kCPU (or another real device): random weights. torch::kMeta: shapes only, for counting parameters.
   torch::Device device = torch::kCPU;
+  // The parameters' dtype, used from the start: no fp32 copy to convert afterwards (which would double a bf16
+  // model's memory during the build and leave freed fp32 pages in the after-load RSS).
+  torch::ScalarType dtype = torch::kFloat;
   v1::AttentionImpl attention = v1::ATTENTION_IMPL_EAGER;
 };
 
@@ -68,9 +71,9 @@ TORCH_MODULE(Norm);
 
 // What a stack computes once per forward and hands to every layer's attention.
 struct LayerContext {
-  AttentionMask mask;                     // causal / window / global / ALiBi / T5 relative bias
-  torch::Tensor rotary_cos, rotary_sin;   // [seq, rotary_dims] (rotary position scheme), else undefined
-  torch::Tensor relative_embeddings;      // DeBERTa: [2 * relative_positions, hidden], else undefined
+  AttentionMask mask;                    // causal / window / global / ALiBi / T5 relative bias
+  torch::Tensor rotary_cos, rotary_sin;  // [seq, rotary_dims] (rotary position scheme), else undefined
+  torch::Tensor relative_embeddings;     // DeBERTa: [2 * relative_positions, hidden], else undefined
 };
 
 class SelfAttentionImpl : public torch::nn::Module {

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "common/catalog.h"
+#include "support/shrunk_model.h"
 #include "support/test_paths.h"
 
 namespace tscale {
@@ -160,12 +161,13 @@ struct Inputs {
 Inputs MakeInputs(const ModelConfig& c, int64_t batch, int64_t length, int64_t decoder_length) {
   Inputs in;
   in.ids = torch::randint(c.vocab, {batch, length}, torch::kLong);
-  if (c.arch == ArchKind::kEncoderDecoder) in.decoder_ids = torch::randint(c.vocab, {batch, decoder_length}, torch::kLong);
+  if (c.arch == ArchKind::kEncoderDecoder)
+    in.decoder_ids = torch::randint(c.vocab, {batch, decoder_length}, torch::kLong);
   return in;
 }
 
 torch::Tensor Forward(const ModelConfig& c, const Inputs& in, uint64_t seed,
-                  v1::AttentionImpl impl = v1::ATTENTION_IMPL_EAGER) {
+                      v1::AttentionImpl impl = v1::ATTENTION_IMPL_EAGER) {
   torch::manual_seed(seed);
   BuildOptions options;
   options.attention = impl;
@@ -302,6 +304,34 @@ TEST(Transformer, GroupedLinearIsBlockDiagonal) {
   auto y2 = grouped(x2);
   EXPECT_FALSE(torch::allclose(y.narrow(1, 0, 3), y2.narrow(1, 0, 3)));
   EXPECT_TRUE(torch::allclose(y.narrow(1, 3, 9), y2.narrow(1, 3, 9)));
+}
+
+// A model built for a reduced-precision job has its parameters in that dtype from the start (no fp32 copy), for
+// every structural variant, and runs.
+TEST(Transformer, BuildsParametersInTheRequestedDtype) {
+  for (const char* id : {"bert-base-uncased", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "microsoft/GODEL-v1_1-base-seq2seq",
+                         "bigscience/bloom-560m", "google/pegasus-xsum", "albert-base-v2"}) {
+    SCOPED_TRACE(id);
+    const ModelConfig c = testing::ShrunkCatalogModel(id);
+    BuildOptions options;
+    options.dtype = torch::kBFloat16;
+    torch::manual_seed(1);
+    Transformer model(c, options);
+    model->eval();
+    for (const auto& item : model->named_parameters())
+      EXPECT_EQ(item.value().scalar_type(), torch::kBFloat16) << item.key();
+    torch::manual_seed(1);
+    Transformer fp32(c);
+    EXPECT_EQ(model->ParameterCount(), fp32->ParameterCount());
+    auto reference = fp32->named_parameters();
+    for (const auto& item : model->named_parameters())  // the same seed draws the same weights, rounded
+      EXPECT_TRUE(torch::equal(item.value(), reference[item.key()].to(torch::kBFloat16))) << item.key();
+    torch::NoGradGuard no_grad;
+    auto ids = torch::randint(c.vocab, {1, 16}, torch::kLong);
+    auto out = model->forward(ids, c.arch == ArchKind::kEncoderDecoder ? ids.narrow(1, 0, 8) : torch::Tensor());
+    EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::isfinite(out.to(torch::kFloat)).all().item<bool>());
+  }
 }
 
 }  // namespace
