@@ -40,15 +40,6 @@ bool LooksLikeHfConfig(const std::string& text) {
   return doc.is_object() && doc.contains("model_type") && !doc.contains("arch");
 }
 
-// One catalog entry from a file: a tscale config (relative file paths resolve against its directory) or an
-// HF config.json (named after the file).
-StatusOr<ModelConfig> ParseConfigFile(const std::filesystem::path& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  if (LooksLikeHfConfig(*text)) return ParseHfConfig(*text, path.stem().string());
-  return ParseModelConfig(*text, path.parent_path().string());
-}
-
 // An HF model directory: config.json, and model.safetensors when the weights are there too.
 StatusOr<ModelConfig> ParseHfDirectory(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
@@ -75,6 +66,14 @@ StatusOr<ModelConfig> ParseHfDirectory(const std::filesystem::path& dir) {
 
 }  // namespace
 
+StatusOr<ModelConfig> ReadModelConfigFile(const std::string& path) {
+  const std::filesystem::path file = std::filesystem::absolute(path);
+  auto text = ReadFile(file);
+  if (!text.ok()) return text.status();
+  if (LooksLikeHfConfig(*text)) return ParseHfConfig(*text, file.stem().string());
+  return ParseModelConfig(*text, file.parent_path().string());
+}
+
 Status Catalog::LoadDirectory(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -98,7 +97,7 @@ Status Catalog::LoadDirectory(const std::string& dir) {
     if (!added.ok()) return Status::InvalidArgument(where.string() + ": " + added.message());
     return Status::Ok();
   };
-  for (const auto& path : files) TSCALE_RETURN_IF_ERROR(stage(path, ParseConfigFile(path)));
+  for (const auto& path : files) TSCALE_RETURN_IF_ERROR(stage(path, ReadModelConfigFile(path.string())));
   for (const auto& path : model_dirs) TSCALE_RETURN_IF_ERROR(stage(path, ParseHfDirectory(path)));
   *this = std::move(staged);
   return Status::Ok();

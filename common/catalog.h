@@ -33,4 +33,8 @@ class Catalog {
   std::map<std::string, size_t> index_;  // id and aliases -> position in models_
 };
 
+// One model config file: a tscale config (its relative weights/torchscript paths resolved against the file's
+// directory) or a Hugging Face config.json (it has a model_type and no arch), whose id is the file's name.
+StatusOr<ModelConfig> ReadModelConfigFile(const std::string& path);
+
 }  // namespace tscale

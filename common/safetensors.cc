@@ -13,6 +13,13 @@ namespace {
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the format's own recommended bound
 constexpr size_t kMaxRank = 16;
 
+// The file's first 8 bytes: the header length, little-endian. `file` holds at least 8 bytes.
+uint64_t HeaderLength(std::string_view file) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file[static_cast<size_t>(i)]);
+  return n;
+}
+
 Status Bad(const std::string& what) {
   return Status::InvalidArgument("safetensors: " + what);
 }
@@ -31,8 +38,7 @@ StatusOr<SafetensorsHeader> ParseSafetensors(std::string_view file, uint64_t fil
   if (file_size < 8 || file.size() < 8)
     return Status::DataLoss("safetensors: the file is " + std::to_string(file_size) +
                             " bytes, shorter than its 8-byte header length");
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file[static_cast<size_t>(i)]);
+  const uint64_t n = HeaderLength(file);
   if (n > kMaxHeaderBytes) return Bad("header length " + std::to_string(n) + " exceeds 100 MiB");
   if (n > file_size - 8)
     return Status::DataLoss("safetensors: header length " + std::to_string(n) + " runs past the end of the " +
@@ -109,18 +115,14 @@ StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::string prefix(8, '\0');
   if (!in.read(prefix.data(), 8)) return Status::DataLoss("safetensors: " + path + " is shorter than 8 bytes");
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(prefix[static_cast<size_t>(i)]);
+  const uint64_t n = HeaderLength(prefix);
   if (n <= kMaxHeaderBytes && n <= size - 8) {
     prefix.resize(8 + n);
     if (!in.read(prefix.data() + 8, static_cast<std::streamsize>(n)))
       return Status::DataLoss("safetensors: cannot read the header of " + path);
   }
   auto header = ParseSafetensors(prefix, size);
-  if (!header.ok())
-    return Status(header.status().code() == Status::Code::kDataLoss
-                      ? Status::DataLoss(path + ": " + header.status().message())
-                      : Status::InvalidArgument(path + ": " + header.status().message()));
+  if (!header.ok()) return header.status().Annotated(path + ": ");
   return header;
 }
 

@@ -49,6 +49,8 @@ class Status {
   const std::string& message() const { return message_; }
   // "INVALID_ARGUMENT: seq_lengths[2]: must be positive".
   std::string ToString() const;
+  // The same code with `prefix` before the message, for a caller that adds where the error happened.
+  Status Annotated(const std::string& prefix) const { return Status(code_, prefix + message_); }
 
  private:
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}

@@ -69,33 +69,24 @@ DeviceDescription Describe(const torch::Device& device) {
   return d;
 }
 
-int64_t DeviceAllocatedBytes(const torch::Device& device) {
-#if TSCALE_WITH_CUDA
-  if (device.is_cuda())
-    return c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device.index()))
-        .allocated_bytes[0]
-        .current;
-#endif
-#if TSCALE_HAS_MPS_MEMORY
-  if (device.is_mps()) return static_cast<int64_t>(at::detail::getMPSHooks().getCurrentAllocatedMemory());
-#endif
-  (void)device;
-  return 0;
-}
-
-int64_t DeviceAllocatedPeakBytes(const torch::Device& device) {
+DeviceMemory ReadDeviceMemory(const torch::Device& device) {
+  DeviceMemory memory;
 #if TSCALE_WITH_CUDA
   if (device.is_cuda()) {
     // Index 0 of each statistic is the aggregate over pool types in every libtorch version.
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device.index()));
-    return stats.allocated_bytes[0].peak;
+    memory.allocated_bytes = stats.allocated_bytes[0].current;
+    memory.peak_bytes = stats.allocated_bytes[0].peak;
   }
 #endif
 #if TSCALE_HAS_MPS_MEMORY
-  if (device.is_mps()) return static_cast<int64_t>(at::detail::getMPSHooks().getDriverAllocatedMemory());
+  if (device.is_mps()) {
+    memory.allocated_bytes = static_cast<int64_t>(at::detail::getMPSHooks().getCurrentAllocatedMemory());
+    memory.peak_bytes = static_cast<int64_t>(at::detail::getMPSHooks().getDriverAllocatedMemory());
+  }
 #endif
   (void)device;
-  return 0;
+  return memory;
 }
 
 void ResetDevicePeak(const torch::Device& device) {

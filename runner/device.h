@@ -29,13 +29,15 @@ DeviceDescription Describe(const torch::Device& device);
 // forward has finished when it returns).
 void SynchronizeDevice(const torch::Device& device);
 
-// The allocator's peak since the last reset, in bytes. CUDA: the caching allocator's peak of allocated bytes.
-// MPS (libtorch >= 2.1): the driver-allocated memory, which holds the allocator's cached heap and so never
-// shrinks during a run; sampled by the caller after each forward. 0 on the CPU, or when this libtorch has no
-// way to read it.
-int64_t DeviceAllocatedPeakBytes(const torch::Device& device);
-// What the allocator holds for live tensors now (CUDA, MPS >= 2.1; 0 elsewhere).
-int64_t DeviceAllocatedBytes(const torch::Device& device);
+// What the device allocator holds, in bytes; both 0 on the CPU, or when this libtorch has no way to read them.
+struct DeviceMemory {
+  int64_t allocated_bytes = 0;  // for live tensors now (CUDA, MPS >= 2.1)
+  // The peak since the last reset. CUDA: the caching allocator's peak of allocated bytes. MPS (libtorch >= 2.1):
+  // the driver-allocated memory, which holds the allocator's cached heap and so never shrinks during a run; the
+  // caller samples it after each forward.
+  int64_t peak_bytes = 0;
+};
+DeviceMemory ReadDeviceMemory(const torch::Device& device);
 void ResetDevicePeak(const torch::Device& device);
 
 }  // namespace tscale

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "common/hf_config.h"
+#include "common/catalog.h"
 #include "common/host_info.h"
 #include "common/latency_stats.h"
 #include "common/model_config.h"
@@ -144,7 +144,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   progress.Report("loading", 0, 0);
   auto* memory = result->mutable_memory();
   memory->set_baseline_rss_bytes(CurrentRssBytes());
-  const int64_t device_baseline = DeviceAllocatedBytes(device);
+  const int64_t device_baseline = ReadDeviceMemory(device).allocated_bytes;
   torch::manual_seed(m.seed());
   const auto build_start = std::chrono::steady_clock::now();
   BuildOptions build;
@@ -158,7 +158,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   result->set_parameter_count(model->parameter_count);
   if (!model->note.empty()) result->set_message(model->note);
   memory->set_after_load_rss_bytes(CurrentRssBytes());
-  const int64_t device_after_load = DeviceAllocatedBytes(device);
+  const int64_t device_after_load = ReadDeviceMemory(device).allocated_bytes;
   ResetDevicePeak(device);
 
   torch::InferenceMode inference;
@@ -185,7 +185,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
         SynchronizeDevice(device);  // inside the timed call: the clock stops when the device has finished
       },
       [&](const char* phase, int done, double last_ms) {
-        device_peak = std::max(device_peak, DeviceAllocatedPeakBytes(device));  // MPS: sampled per forward
+        device_peak = std::max(device_peak, ReadDeviceMemory(device).peak_bytes);  // MPS: sampled per forward
         progress.Report(phase, done, last_ms);
       });
 
@@ -207,7 +207,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
     memory->set_model_bytes(memory->after_load_rss_bytes() - memory->baseline_rss_bytes());
     memory->set_activation_bytes(memory->peak_rss_bytes() - memory->after_load_rss_bytes());
   } else {  // on an accelerator, model and activations live in its memory, not in the runner's RSS
-    device_peak = std::max({device_peak, DeviceAllocatedPeakBytes(device), device_after_load});
+    device_peak = std::max({device_peak, ReadDeviceMemory(device).peak_bytes, device_after_load});
     memory->set_device_peak_bytes(device_peak);
     memory->set_model_bytes(device_after_load - device_baseline);
     memory->set_activation_bytes(device_peak > 0 ? device_peak - device_after_load : 0);
@@ -254,14 +254,9 @@ v1::WorkerCapabilities ProbeDevice() {
   return capabilities;
 }
 
-StatusOr<std::string> ParameterNames(const std::string& config_text, const std::string& base_dir) {
-  auto config = ParseModelConfig(config_text, base_dir);
-  if (!config.ok()) {
-    // Not a tscale config: an HF config.json, or report the tscale error.
-    auto hf = ParseHfConfig(config_text, "model");
-    if (!hf.ok()) return config.status();
-    config = std::move(hf);
-  }
+StatusOr<std::string> ParameterNames(const std::string& path) {
+  auto config = ReadModelConfigFile(path);
+  if (!config.ok()) return config.status();
   try {
     return ParameterNamesText(*config);
   } catch (const std::exception& e) {

@@ -17,9 +17,9 @@ v1::Result RunJob(const v1::JobSpec& job);
 // checks; CPU otherwise).
 v1::WorkerCapabilities ProbeDevice();
 
-// The tscale parameter names and shapes of a model config (tscale JSON or a Hugging Face config.json), one
-// "name [shape]" per line: the names a .safetensors file may use. Built on the meta device (nothing allocated).
-// `base_dir` resolves a tscale config's relative file paths (the config file's directory).
-StatusOr<std::string> ParameterNames(const std::string& config_text, const std::string& base_dir);
+// The tscale parameter names and shapes of the model config file at `path` (tscale JSON or a Hugging Face
+// config.json, as a catalog reads it), one "name [shape]" per line: the names a .safetensors file may use. Built
+// on the meta device (nothing allocated).
+StatusOr<std::string> ParameterNames(const std::string& path);
 
 }  // namespace tscale

@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -77,12 +76,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg == "--parameter-names" && i + 1 < argc) {
-      std::ifstream config_file(argv[i + 1], std::ios::binary);
-      std::stringstream config_text;
-      config_text << config_file.rdbuf();
-      const std::string base_dir = std::filesystem::absolute(argv[i + 1]).parent_path().string();
-      auto names = config_file ? tscale::ParameterNames(config_text.str(), base_dir)
-                               : tscale::Status::NotFound(std::string("cannot read ") + argv[i + 1]);
+      auto names = tscale::ParameterNames(argv[i + 1]);
       if (!names.ok()) {
         std::cerr << "tscale-runner: " << argv[i + 1] << ": " << names.status().message() << "\n";
         return tscale::kRunnerExitBadJob;

@@ -162,12 +162,7 @@ StatusOr<WeightsLoaded> LoadSafetensorsWeights(torch::nn::Module& model, const M
                                                const std::string& path) {
   if (!HostIsLittleEndian()) return Status::FailedPrecondition("weights: safetensors data is little-endian");
   auto header = ReadSafetensorsHeader(path);
-  if (!header.ok()) {
-    const std::string why = "weights: " + header.status().message();
-    if (header.status().code() == Status::Code::kNotFound) return Status::NotFound(why);
-    if (header.status().code() == Status::Code::kDataLoss) return Status::DataLoss(why);
-    return Status::InvalidArgument(why);
-  }
+  if (!header.ok()) return header.status().Annotated("weights: ");
 
   std::map<std::string, torch::Tensor> parameters;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) parameters[item.key()] = item.value();
