@@ -1,101 +1,9 @@
 #include "common/model_config.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
-#include <map>
 
 namespace tscale {
 namespace {
-
-using nlohmann::json;
-
-template <typename Enum>
-struct EnumNames {
-  std::vector<std::pair<const char*, Enum>> entries;
-
-  const char* Name(Enum value) const {
-    for (const auto& [name, v] : entries)
-      if (v == value) return name;
-    return "?";
-  }
-  std::string Choices() const {
-    std::string out;
-    for (const auto& [name, v] : entries) out += (out.empty() ? "" : ", ") + std::string(name);
-    return out;
-  }
-};
-
-const EnumNames<ArchKind> kArchNames{
-    {{"encoder", ArchKind::kEncoder}, {"decoder", ArchKind::kDecoder}, {"encoder-decoder", ArchKind::kEncoderDecoder}}};
-const EnumNames<PositionScheme> kPositionNames{{{"learned", PositionScheme::kLearned},
-                                                {"sinusoidal", PositionScheme::kSinusoidal},
-                                                {"rotary", PositionScheme::kRotary},
-                                                {"alibi", PositionScheme::kAlibi},
-                                                {"relative_buckets", PositionScheme::kRelativeBuckets},
-                                                {"none", PositionScheme::kNone}}};
-const EnumNames<NormType> kNormNames{{{"layernorm", NormType::kLayerNorm}, {"rmsnorm", NormType::kRmsNorm}}};
-const EnumNames<NormPlacement> kPlacementNames{{{"pre", NormPlacement::kPre}, {"post", NormPlacement::kPost}}};
-const EnumNames<Activation> kActivationNames{{{"gelu", Activation::kGelu},
-                                              {"gelu_tanh", Activation::kGeluTanh},
-                                              {"relu", Activation::kRelu},
-                                              {"silu_gated", Activation::kSiluGated}}};
-
-// Reads optional fields with type checks; the first failure is kept and names the field.
-class FieldReader {
- public:
-  explicit FieldReader(const json& obj) : obj_(obj) {}
-
-  template <typename T>
-  void Get(const char* key, T* out, bool required = false) {
-    if (!status_.ok()) return;
-    auto it = obj_.find(key);
-    if (it == obj_.end() || it->is_null()) {
-      if (required) status_ = Status::InvalidArgument(std::string(key) + ": required field is missing");
-      return;
-    }
-    try {
-      if constexpr (std::is_same_v<T, bool>) {
-        if (!it->is_boolean()) throw std::invalid_argument("expected true or false");
-      } else if constexpr (std::is_integral_v<T>) {
-        if (!it->is_number_integer()) throw std::invalid_argument("expected an integer");
-      } else if constexpr (std::is_floating_point_v<T>) {
-        if (!it->is_number()) throw std::invalid_argument("expected a number");
-      } else if constexpr (std::is_same_v<T, std::string>) {
-        if (!it->is_string()) throw std::invalid_argument("expected a string");
-      }
-      *out = it->get<T>();
-    } catch (const std::exception& e) {
-      status_ = Status::InvalidArgument(std::string(key) + ": " + e.what());
-    }
-  }
-
-  template <typename Enum>
-  void GetEnum(const char* key, const EnumNames<Enum>& names, Enum* out, bool required = false) {
-    std::string text;
-    bool present = obj_.contains(key);
-    Get(key, &text, required);
-    if (!status_.ok() || !present) return;
-    for (const auto& [name, value] : names.entries) {
-      if (text == name) {
-        *out = value;
-        return;
-      }
-    }
-    status_ = Status::InvalidArgument(std::string(key) + ": unknown value \"" + text + "\" (expected one of " +
-                                      names.Choices() + ")");
-  }
-
-  const Status& status() const { return status_; }
-
- private:
-  const json& obj_;
-  Status status_;
-};
-
-const EnumNames<WindowLayers> kWindowLayerNames{{{"all", WindowLayers::kAll}, {"odd", WindowLayers::kOdd}}};
-const EnumNames<EmbeddingProjection> kProjectionNames{
-    {{"after_norm", EmbeddingProjection::kAfterNorm}, {"in_out", EmbeddingProjection::kInOut}}};
 
 int64_t NormParams(const ModelConfig& c, int64_t width) {
   return c.norm == NormType::kLayerNorm && c.bias ? 2 * width : width;
@@ -212,56 +120,39 @@ double StackFlops(const ModelConfig& c, int layers, bool causal, double memory, 
   return flops;
 }
 
-}  // namespace
-
-const char* ArchKindName(ArchKind kind) {
-  return kArchNames.Name(kind);
-}
-
-namespace {
-
 Status Bad(const std::string& field, const std::string& why) {
   return Status::InvalidArgument(field + ": " + why);
 }
 
 Status ValidateShape(const ModelConfig& c) {
   if (c.id.empty()) return Bad("id", "must not be empty");
-  if (c.layers <= 0 || c.layers > 1024) return Bad("layers", "must be in 1..1024");
   const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
   if (seq2seq && (c.decoder_layers <= 0 || c.decoder_layers > 1024))
-    return Bad("decoder_layers", "must be in 1..1024 for an encoder-decoder");
+    return Bad("decoder_layers", "must be at least 1 for an encoder-decoder");
   if (!seq2seq && c.decoder_layers != 0) return Bad("decoder_layers", "only an encoder-decoder has decoder layers");
-  if (c.hidden <= 0 || c.hidden > 65536) return Bad("hidden", "must be in 1..65536");
   if (c.heads <= 0 || c.heads > c.hidden) return Bad("heads", "must be in 1..hidden");
   if (c.head_dim == 0 && c.hidden % c.heads != 0)
     return Bad("heads", "must divide hidden (" + std::to_string(c.hidden) + ") when head_dim is not set");
-  if (c.head_dim < 0 || c.head_dim > 65536) return Bad("head_dim", "must be in 0..65536");
   if (c.kv_heads < 0 || c.kv_heads > c.heads) return Bad("kv_heads", "must be in 0..heads");
   if (c.kv_heads > 0 && c.heads % c.kv_heads != 0) return Bad("kv_heads", "must divide heads");
-  if (c.ffn <= 0 || c.ffn > 1 << 20) return Bad("ffn", "must be in 1..1048576");
-  if (c.vocab <= 0 || c.vocab > 1 << 22) return Bad("vocab", "must be in 1..4194304");
   if (c.embedding_size < 0 || c.embedding_size > c.hidden) return Bad("embedding_size", "must be in 0..hidden");
   if (seq2seq && c.EffectiveEmbeddingSize() != c.hidden)
     return Bad("embedding_size", "a factorised embedding is not supported in an encoder-decoder");
-  if (c.type_vocab < 0 || c.type_vocab > 1024) return Bad("type_vocab", "must be in 0..1024");
   if (c.shared_layer_groups < 0 || c.shared_layer_groups > c.layers ||
       (c.shared_layer_groups > 0 && c.layers % c.shared_layer_groups != 0))
     return Bad("shared_layer_groups", "must be 0 or divide layers (" + std::to_string(c.layers) + ")");
   if (seq2seq && c.shared_layer_groups > 0) return Bad("shared_layer_groups", "not supported in an encoder-decoder");
-  if (c.conv_groups < 0 || c.conv_groups > 1024) return Bad("conv_groups", "must be in 0..1024");
   if (c.conv_groups > 0 && (c.hidden % c.conv_groups != 0 || c.ffn % c.conv_groups != 0 ||
                             (int64_t{c.heads} * c.EffectiveHeadDim()) % c.conv_groups != 0 ||
                             (int64_t{c.EffectiveKvHeads()} * c.EffectiveHeadDim()) % c.conv_groups != 0))
     return Bad("conv_groups", "must divide hidden, ffn and the attention widths");
   if (c.conv_groups > 0 && c.activation == Activation::kSiluGated)
     return Bad("conv_groups", "grouped projections are not supported with silu_gated");
-  if (c.ngram < 0 || c.ngram > 16) return Bad("ngram", "must be in 0..16");
   if (c.ngram > 0 && !seq2seq) return Bad("ngram", "n-gram streams need an encoder-decoder");
   return Status::Ok();
 }
 
 Status ValidatePositions(const ModelConfig& c) {
-  if (c.position_rows < 0 || c.position_rows > 1 << 22) return Bad("position_rows", "must be in 0..4194304");
   if (c.position == PositionScheme::kLearned && c.position_rows <= 0)
     return Bad("position_rows", "a learned position table needs at least one row");
   if (c.position != PositionScheme::kLearned && c.position != PositionScheme::kSinusoidal && c.position_rows > 0)
@@ -269,20 +160,15 @@ Status ValidatePositions(const ModelConfig& c) {
   if (c.position_offset < 0 || (c.position_rows > 0 && c.position_offset >= c.position_rows) ||
       (c.position_rows == 0 && c.position_offset != 0))
     return Bad("position_offset", "must be in 0..position_rows-1");
-  if (c.max_input_tokens < 0) return Bad("max_input_tokens", "must not be negative");
   if (c.position_rows > 0 && c.max_input_tokens > c.position_rows - c.position_offset)
     return Bad("max_input_tokens", "exceeds the usable rows of the position table");
   if (c.position_clamp && c.position_rows == 0) return Bad("position_clamp", "needs a position table");
   if (c.position == PositionScheme::kLearned && c.max_input_tokens == 0 && !c.position_clamp)
     return Bad("max_input_tokens", "0 (no bound) with a learned table needs position_clamp");
-  if (c.trained_context < 0) return Bad("trained_context", "must not be negative");
   if (c.rotary_dims < 0 || c.rotary_dims > c.EffectiveHeadDim() || c.rotary_dims % 2 != 0)
     return Bad("rotary_dims", "must be even and in 0..head_dim (" + std::to_string(c.EffectiveHeadDim()) + ")");
   if (c.rotary_dims > 0 && c.position != PositionScheme::kRotary) return Bad("rotary_dims", "needs position rotary");
   if (!(c.rotary_base > 1 && c.rotary_base < 1e12)) return Bad("rotary_base", "must be in (1, 1e12)");
-  if (c.relative_buckets < 0 || c.relative_buckets > 1024) return Bad("relative_buckets", "must be in 0..1024");
-  if (c.relative_max_distance < 0 || c.relative_max_distance > 1 << 20)
-    return Bad("relative_max_distance", "must be in 0..1048576");
   if (c.relative_bias_projection && c.arch != ArchKind::kEncoderDecoder)
     return Bad("relative_bias_projection", "belongs to the decoder of an encoder-decoder");
   const bool buckets = c.position == PositionScheme::kRelativeBuckets || c.relative_bias_projection;
@@ -290,16 +176,12 @@ Status ValidatePositions(const ModelConfig& c) {
     return Bad("relative_buckets", "relative buckets need relative_buckets >= 2 and relative_max_distance > 0");
   if (!buckets && c.relative_buckets > 0)
     return Bad("relative_buckets", "needs position relative_buckets or relative_bias_projection");
-  if (c.relative_positions < 0 || c.relative_positions > 1 << 16)
-    return Bad("relative_positions", "must be in 0..65536");
   return Status::Ok();
 }
 
 Status ValidateAttentionPattern(const ModelConfig& c) {
-  if (c.attention_window < 0 || c.attention_window > 1 << 24) return Bad("attention_window", "must be in 0..16777216");
   if (c.window_layers != WindowLayers::kAll && c.attention_window == 0)
     return Bad("window_layers", "needs attention_window > 0");
-  if (c.global_tokens < 0 || c.global_tokens > 1 << 20) return Bad("global_tokens", "must be in 0..1048576");
   if (c.global_tokens > 0 && c.attention_window == 0) return Bad("global_tokens", "needs attention_window > 0");
   if (c.global_projections && c.attention_window == 0) return Bad("global_projections", "needs attention_window > 0");
   if ((c.global_tokens > 0 || c.global_projections) && c.causal())
@@ -324,154 +206,18 @@ Status ValidateModelFile(const char* field, const std::string& path) {
 }  // namespace
 
 Status Validate(const ModelConfig& c) {
+  // Single-field ranges live in the field table; what follows are the rules between fields.
+  TSCALE_RETURN_IF_ERROR(CheckFieldRanges(c));
   TSCALE_RETURN_IF_ERROR(ValidateShape(c));
   TSCALE_RETURN_IF_ERROR(ValidatePositions(c));
   TSCALE_RETURN_IF_ERROR(ValidateAttentionPattern(c));
   if (!(c.norm_eps > 0 && c.norm_eps < 1)) return Bad("norm_eps", "must be in (0, 1)");
   if (c.published_params_m < 0) return Bad("published_params_m", "must not be negative");
-  if (c.reference_params < 0) return Bad("reference_params", "must not be negative");
   TSCALE_RETURN_IF_ERROR(ValidateModelFile("weights", c.weights));
   TSCALE_RETURN_IF_ERROR(ValidateModelFile("torchscript", c.torchscript));
   if (!c.weights.empty() && !c.torchscript.empty())
     return Bad("weights", "a TorchScript module carries its own weights; give weights or torchscript, not both");
   return Status::Ok();
-}
-
-StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text, const std::string& base_dir) {
-  json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Status::InvalidArgument("model config: not valid JSON");
-  if (!doc.is_object()) return Status::InvalidArgument("model config: top level must be a JSON object");
-
-  ModelConfig c;
-  FieldReader r(doc);
-  r.Get("id", &c.id, /*required=*/true);
-  r.Get("aliases", &c.aliases);
-  r.Get("category", &c.category);
-  r.Get("family", &c.family);
-  r.GetEnum("arch", kArchNames, &c.arch, /*required=*/true);
-  r.Get("layers", &c.layers, true);
-  r.Get("decoder_layers", &c.decoder_layers);
-  r.Get("hidden", &c.hidden, true);
-  r.Get("heads", &c.heads, true);
-  r.Get("kv_heads", &c.kv_heads);
-  r.Get("head_dim", &c.head_dim);
-  r.Get("ffn", &c.ffn, true);
-  r.Get("vocab", &c.vocab, true);
-  r.Get("embedding_size", &c.embedding_size);
-  r.GetEnum("embedding_projection", kProjectionNames, &c.embedding_projection);
-  r.GetEnum("position", kPositionNames, &c.position, true);
-  r.Get("position_rows", &c.position_rows);
-  r.Get("position_offset", &c.position_offset);
-  r.Get("max_input_tokens", &c.max_input_tokens);
-  r.Get("position_clamp", &c.position_clamp);
-  r.Get("trained_context", &c.trained_context);
-  r.Get("type_vocab", &c.type_vocab);
-  r.Get("rotary_dims", &c.rotary_dims);
-  r.Get("rotary_base", &c.rotary_base);
-  r.Get("relative_buckets", &c.relative_buckets);
-  r.Get("relative_max_distance", &c.relative_max_distance);
-  r.Get("relative_bias_projection", &c.relative_bias_projection);
-  r.Get("scale_embedding", &c.scale_embedding);
-  r.GetEnum("norm", kNormNames, &c.norm);
-  r.Get("norm_eps", &c.norm_eps);
-  r.GetEnum("norm_placement", kPlacementNames, &c.norm_placement);
-  r.Get("embedding_norm", &c.embedding_norm);
-  r.Get("final_norm", &c.final_norm);
-  r.GetEnum("activation", kActivationNames, &c.activation);
-  r.Get("bias", &c.bias);
-  c.qkv_bias = c.attn_out_bias = c.mlp_bias = c.bias;  // the specific biases default to `bias`
-  r.Get("qkv_bias", &c.qkv_bias);
-  c.key_bias = c.qkv_bias;
-  r.Get("key_bias", &c.key_bias);
-  r.Get("attn_out_bias", &c.attn_out_bias);
-  r.Get("mlp_bias", &c.mlp_bias);
-  r.Get("pooler", &c.pooler);
-  r.Get("parallel_residual", &c.parallel_residual);
-  r.Get("shared_block_norm", &c.shared_block_norm);
-  r.Get("shared_layer_groups", &c.shared_layer_groups);
-  r.Get("attention_window", &c.attention_window);
-  r.GetEnum("window_layers", kWindowLayerNames, &c.window_layers);
-  r.Get("global_tokens", &c.global_tokens);
-  r.Get("global_projections", &c.global_projections);
-  r.Get("conv_groups", &c.conv_groups);
-  r.Get("relative_positions", &c.relative_positions);
-  r.Get("ngram", &c.ngram);
-  r.Get("approximation", &c.approximation);
-  r.Get("published_params_m", &c.published_params_m);
-  r.Get("reference_params", &c.reference_params);
-  r.Get("params_note", &c.params_note);
-  r.Get("notes", &c.notes);
-  r.Get("weights", &c.weights);
-  r.Get("torchscript", &c.torchscript);
-  if (!r.status().ok()) return r.status();
-  for (std::string* path : {&c.weights, &c.torchscript})
-    if (!path->empty() && !base_dir.empty() && (*path)[0] != '/') *path = base_dir + "/" + *path;
-  if (c.aliases.size() > 64) return Status::InvalidArgument("aliases: at most 64");
-  TSCALE_RETURN_IF_ERROR(Validate(c));
-  return c;
-}
-
-std::string ModelConfigToJson(const ModelConfig& c) {
-  json j = {
-      {"id", c.id},
-      {"aliases", c.aliases},
-      {"category", c.category},
-      {"family", c.family},
-      {"arch", kArchNames.Name(c.arch)},
-      {"layers", c.layers},
-      {"decoder_layers", c.decoder_layers},
-      {"hidden", c.hidden},
-      {"heads", c.heads},
-      {"kv_heads", c.kv_heads},
-      {"head_dim", c.head_dim},
-      {"ffn", c.ffn},
-      {"vocab", c.vocab},
-      {"embedding_size", c.embedding_size},
-      {"embedding_projection", kProjectionNames.Name(c.embedding_projection)},
-      {"position", kPositionNames.Name(c.position)},
-      {"position_rows", c.position_rows},
-      {"position_offset", c.position_offset},
-      {"max_input_tokens", c.max_input_tokens},
-      {"position_clamp", c.position_clamp},
-      {"trained_context", c.trained_context},
-      {"type_vocab", c.type_vocab},
-      {"rotary_dims", c.rotary_dims},
-      {"rotary_base", c.rotary_base},
-      {"relative_buckets", c.relative_buckets},
-      {"relative_max_distance", c.relative_max_distance},
-      {"relative_bias_projection", c.relative_bias_projection},
-      {"scale_embedding", c.scale_embedding},
-      {"norm", kNormNames.Name(c.norm)},
-      {"norm_eps", c.norm_eps},
-      {"norm_placement", kPlacementNames.Name(c.norm_placement)},
-      {"embedding_norm", c.embedding_norm},
-      {"final_norm", c.final_norm},
-      {"activation", kActivationNames.Name(c.activation)},
-      {"bias", c.bias},
-      {"qkv_bias", c.qkv_bias},
-      {"key_bias", c.key_bias},
-      {"attn_out_bias", c.attn_out_bias},
-      {"mlp_bias", c.mlp_bias},
-      {"pooler", c.pooler},
-      {"parallel_residual", c.parallel_residual},
-      {"shared_block_norm", c.shared_block_norm},
-      {"shared_layer_groups", c.shared_layer_groups},
-      {"attention_window", c.attention_window},
-      {"window_layers", kWindowLayerNames.Name(c.window_layers)},
-      {"global_tokens", c.global_tokens},
-      {"global_projections", c.global_projections},
-      {"conv_groups", c.conv_groups},
-      {"relative_positions", c.relative_positions},
-      {"ngram", c.ngram},
-      {"approximation", c.approximation},
-      {"published_params_m", c.published_params_m},
-      {"reference_params", c.reference_params},
-      {"params_note", c.params_note},
-      {"notes", c.notes},
-      {"weights", c.weights},
-      {"torchscript", c.torchscript},
-  };
-  return j.dump(2);
 }
 
 int64_t AnalyticParameterCount(const ModelConfig& c) {

@@ -29,12 +29,8 @@ enum class WindowLayers { kAll, kOdd };
 // positions are added, and the last hidden state through a bias-free project_out Linear(d, E).
 enum class EmbeddingProjection { kAfterNorm, kInOut };
 
-struct ModelConfig {
-  std::string id;                    // canonical id, e.g. "google-bert/bert-base-uncased"
-  std::vector<std::string> aliases;  // other names users type, e.g. "bert-base-uncased"
-  std::string category;              // the study's category, as catalog data
-  std::string family;                // HF model_type, informational
-
+// The network itself: every field the runner needs to build it, and nothing about where it came from.
+struct ModelArchitecture {
   ArchKind arch = ArchKind::kEncoder;
   int layers = 0;          // encoder or decoder blocks (the stack that exists); encoder blocks of an encoder-decoder
   int decoder_layers = 0;  // encoder-decoder only: decoder blocks (self-attention, cross-attention, FFN)
@@ -90,18 +86,6 @@ struct ModelConfig {
   int conv_groups = 0;              // SqueezeBERT: q/k/v and FFN projections as grouped 1x1 convolutions; 0 = dense
   int relative_positions = 0;       // DeBERTa v1: disentangled attention over 2 x this many relative embeddings
   int ngram = 0;                    // ProphetNet: n-gram predict streams (their embedding rows; the main stream is run)
-  std::string approximation;        // how an exotic architecture is approximated; empty = built faithfully
-
-  // A user model's own files, as absolute paths on the worker host (the runner reads them; the coordinator
-  // never does). Both empty: the modules are built with seeded random weights, as for the catalog.
-  std::string weights;      // a .safetensors file loaded into the built modules (tscale or Hugging Face names)
-  std::string torchscript;  // a TorchScript module run instead of the built modules; the shape fields above
-                            // describe it for the context check and listings (no FLOPs are claimed)
-
-  double published_params_m = 0;  // the study's base-model count in millions (rounded to 0.1 M)
-  int64_t reference_params = 0;   // exact count from the architecture facts file, when known
-  std::string params_note;        // added: why published_params_m is absent (0) or differs by more than 0.5 %
-  std::string notes;
 
   int EffectiveKvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
   int EffectiveHeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
@@ -114,8 +98,35 @@ struct ModelConfig {
   }
 };
 
+// What the catalog says about a model besides its shape: its names, where its figures come from, and a
+// user model's own files.
+struct CatalogEntry {
+  std::string id;                    // canonical id, e.g. "google-bert/bert-base-uncased"
+  std::vector<std::string> aliases;  // other names users type, e.g. "bert-base-uncased"
+  std::string category;              // the study's category, as catalog data
+  std::string family;                // HF model_type, informational
+  std::string approximation;         // how an exotic architecture is approximated; empty = built faithfully
+
+  // A user model's own files, as absolute paths on the worker host (the runner reads them; the coordinator
+  // never does). Both empty: the modules are built with seeded random weights, as for the catalog.
+  std::string weights;      // a .safetensors file loaded into the built modules (tscale or Hugging Face names)
+  std::string torchscript;  // a TorchScript module run instead of the built modules; the architecture's
+                            // fields describe it for the context check and listings (no FLOPs are claimed)
+
+  double published_params_m = 0;  // the study's base-model count in millions (rounded to 0.1 M)
+  int64_t reference_params = 0;   // exact count from the architecture facts file, when known
+  std::string params_note;        // added: why published_params_m is absent (0) or differs by more than 0.5 %
+  std::string notes;
+};
+
+// A catalog model: its architecture and its catalog entry. Parsed and written as one flat JSON object
+// (docs/model-config.md), both halves from one field table (common/model_config_json.cc).
+struct ModelConfig : ModelArchitecture, CatalogEntry {};
+
 // Checks ranges and combinations; the message names the field ("heads: must divide hidden (768)").
 Status Validate(const ModelConfig& config);
+// Checks every integer field against its range in the field table ("layers: must be in 1..1024 (got 0)").
+Status CheckFieldRanges(const ModelConfig& config);
 
 // Parses a tscale JSON model config (the catalog format, documented in docs/model-config.md). Relative
 // `weights` and `torchscript` paths are resolved against `base_dir` (the directory of the config file); with

@@ -28,6 +28,9 @@ std::optional<Enum> ParseShortName(const std::string& name, const char* prefix, 
 std::string OutcomeName(v1::Outcome outcome) {
   return ShortName<v1::Outcome>(v1::Outcome_Name(outcome), "OUTCOME_");
 }
+bool OutcomeWorks(v1::Outcome outcome) {
+  return outcome == v1::OUTCOME_OK || outcome == v1::OUTCOME_INVALID;
+}
 std::optional<v1::Outcome> ParseOutcome(const std::string& name) {
   return ParseShortName<v1::Outcome>(name, "OUTCOME_", v1::Outcome_Name<v1::Outcome>, v1::Outcome_Parse);
 }

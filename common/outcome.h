@@ -9,6 +9,12 @@
 namespace tscale {
 
 std::string OutcomeName(v1::Outcome outcome);
+
+// The one definition of a length that works for a model (docs/report.md), shared by the wall finder and the
+// report: the job ran to the end, so ok, or invalid (it ran; only its statistics were doubtful: too few
+// samples, too noisy, or an implausible FLOP/s). exceeds_context, oom, timeout, crashed and error do not work;
+// cancelled and lost say nothing about the model. Timings and memory figures come from ok jobs only.
+bool OutcomeWorks(v1::Outcome outcome);
 std::optional<v1::Outcome> ParseOutcome(const std::string& name);
 std::string JobStateName(v1::JobState state);
 std::string DTypeName(v1::DType dtype);

@@ -4,22 +4,17 @@
 #include <cmath>
 #include <set>
 
+#include "common/outcome.h"
+
 namespace tscale::wall {
 namespace {
 
 enum class Verdict { kWorks, kFails, kStops };
 
 Verdict VerdictOf(v1::Outcome outcome) {
-  switch (outcome) {
-    case v1::OUTCOME_OK:
-    case v1::OUTCOME_INVALID:
-      return Verdict::kWorks;
-    case v1::OUTCOME_CANCELLED:
-    case v1::OUTCOME_LOST:
-      return Verdict::kStops;
-    default:
-      return Verdict::kFails;
-  }
+  if (OutcomeWorks(outcome)) return Verdict::kWorks;
+  if (outcome == v1::OUTCOME_CANCELLED || outcome == v1::OUTCOME_LOST) return Verdict::kStops;
+  return Verdict::kFails;
 }
 
 struct Bracket {

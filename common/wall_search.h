@@ -7,8 +7,8 @@
 // Summarize on the same rows to report the answer, and PredictWall to set the memory curve's prediction
 // next to the measurement.
 //
-// What counts: ok and invalid (it ran; only its statistics were doubtful) work. exceeds_context, oom,
-// timeout, crashed and error fail, each named as the bracket's cause. cancelled and lost stop the search
+// What counts: OutcomeWorks (common/outcome.h, shared with the report): ok and invalid work. exceeds_context,
+// oom, timeout, crashed and error fail, each named as the bracket's cause. cancelled and lost stop the search
 // where it is (a user's decision, or infrastructure failing past the retry cap: no evidence about the model).
 #pragma once
 

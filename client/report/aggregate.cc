@@ -138,6 +138,7 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
       cell.parameters = std::max(cell.parameters, row->parameters);
       ++cell.jobs;
       const Cause cause = CauseOf(row->outcome);
+      cell.works = cell.works && OutcomeWorks(row->outcome);
       if (cause == Cause::kOk) {
         ++cell.ok_jobs;
         medians.push_back(row->median_ms);
@@ -156,16 +157,25 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
   return cells;
 }
 
+int LengthSuccess::Count(Cause cause) const {
+  if (cause == Cause::kOk) return working_models - invalid_models;
+  if (cause == Cause::kInvalid) return invalid_models;
+  auto it = failures.find(cause);
+  return it == failures.end() ? 0 : it->second;
+}
+
 std::vector<LengthSuccess> SuccessByLength(const std::vector<CellSummary>& cells) {
   std::map<int, LengthSuccess> by_length;
   for (const auto& cell : cells) {
     auto& entry = by_length[cell.seq_len];
     entry.seq_len = cell.seq_len;
     ++entry.models;
-    if (cell.cause == Cause::kOk)
-      ++entry.ok_models;
-    else
+    if (cell.works) {
+      ++entry.working_models;
+      if (cell.cause == Cause::kInvalid) ++entry.invalid_models;
+    } else {
       ++entry.failures[cell.cause];
+    }
   }
   std::vector<LengthSuccess> out;
   for (auto& [length, entry] : by_length) out.push_back(std::move(entry));
@@ -284,8 +294,8 @@ std::vector<ModelScaling> ScalingByModel(const std::vector<CellSummary>& cells) 
     for (const CellSummary* cell : model_cells) {
       s.category = cell->category;
       s.parameters = std::max(s.parameters, cell->parameters);
-      if (cell->cause != Cause::kOk) {
-        // The wall: the first failure after the longest run of ok lengths from the start.
+      if (!cell->works) {
+        // The wall: the first failure after the longest run of working lengths from the start.
         if (s.first_failing_length == 0) {
           s.first_failing_length = cell->seq_len;
           s.failure_cause = cell->cause;
@@ -293,6 +303,7 @@ std::vector<ModelScaling> ScalingByModel(const std::vector<CellSummary>& cells) 
         continue;
       }
       if (s.first_failing_length == 0) s.max_working_length = cell->seq_len;
+      if (cell->ok_jobs == 0) continue;  // it ran, but no figure of it can be trusted
       if (s.min_ok_len == 0) {
         s.min_ok_len = cell->seq_len;
         s.peak_at_min = cell->peak_rss_bytes;

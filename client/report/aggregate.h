@@ -49,6 +49,7 @@ struct CellSummary {
   std::string model_id, category;
   int seq_len = 0;
   Cause cause = Cause::kOk;  // kOk only when every job of the cell is ok
+  bool works = true;         // every job of the cell works (OutcomeWorks: ok or invalid)
   int jobs = 0, ok_jobs = 0;
   double median_ms = 0;        // median over the cell's ok jobs' medians
   double tokens_per_s = 0;     // median over ok jobs
@@ -62,9 +63,12 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows);
 struct LengthSuccess {
   int seq_len = 0;
   int models = 0;  // distinct models with a cell at this length
-  int ok_models = 0;
-  std::map<Cause, int> failures;  // distinct models failing, by cause
-  double success_rate() const { return models > 0 ? static_cast<double>(ok_models) / models : 0; }
+  int working_models = 0;         // cells that work (ok or invalid: common/outcome.h's OutcomeWorks)
+  int invalid_models = 0;         // of those, cells with an invalid job (it ran; figures doubtful)
+  std::map<Cause, int> failures;  // distinct models failing, by cause (never kInvalid: an invalid cell works)
+  double success_rate() const { return models > 0 ? static_cast<double>(working_models) / models : 0; }
+  // Distinct models per outcome column: kOk = working and all ok, kInvalid = working with an invalid job.
+  int Count(Cause cause) const;
 };
 std::vector<LengthSuccess> SuccessByLength(const std::vector<CellSummary>& cells);
 

@@ -10,7 +10,8 @@
 namespace tscale::report {
 namespace {
 
-const Cause kFailureCauses[] = {Cause::kContext, Cause::kMemory,  Cause::kTimeout, Cause::kCrash,
+// The columns after "ok": invalid (it ran, so it works, with doubtful figures), then the failures.
+const Cause kOutcomeColumns[] = {Cause::kContext, Cause::kMemory,  Cause::kTimeout, Cause::kCrash,
                                 Cause::kError,   Cause::kInvalid, Cause::kOther};
 
 const char* CauseColor(Cause cause) {
@@ -87,17 +88,16 @@ std::vector<Series> CategorySeries(const std::vector<Entry>& entries, Value valu
 
 std::string WallSection(const std::vector<CellSummary>& cells) {
   std::vector<Layer> layers = {{"ok", CauseColor(Cause::kOk)}};
-  for (Cause c : kFailureCauses) layers.push_back({CauseName(c), CauseColor(c)});
+  for (Cause c : kOutcomeColumns) layers.push_back({CauseName(c), CauseColor(c)});
   std::vector<StackedBar> bars;
   HtmlTable table(
-      {"length", "models", "ok", "success", "context", "memory", "timeout", "crash", "error", "invalid", "other"});
+      {"length", "models", "working", "success", "context", "memory", "timeout", "crash", "error", "invalid", "other"});
   for (const auto& row : SuccessByLength(cells)) {
-    StackedBar bar{std::to_string(row.seq_len), {static_cast<double>(row.ok_models)}};
+    StackedBar bar{std::to_string(row.seq_len), {static_cast<double>(row.Count(Cause::kOk))}};
     std::vector<std::string> cells_text = {std::to_string(row.seq_len), std::to_string(row.models),
-                                           std::to_string(row.ok_models), Percent(row.success_rate())};
-    for (Cause c : kFailureCauses) {
-      auto it = row.failures.find(c);
-      const int n = it == row.failures.end() ? 0 : it->second;
+                                           std::to_string(row.working_models), Percent(row.success_rate())};
+    for (Cause c : kOutcomeColumns) {
+      const int n = row.Count(c);
       bar.values.push_back(n);
       cells_text.push_back(std::to_string(n));
     }
@@ -114,23 +114,20 @@ std::string WallSection(const std::vector<CellSummary>& cells) {
 
 std::string StudyComparisonSection(const std::vector<Row>& rows, const std::vector<CellSummary>& cells) {
   HtmlTable table({"length", "study: rows", "study: success", "study: \"OOM\"", "tscale: models", "tscale: success",
-                   "context", "memory", "timeout/crash/error", "invalid/other"});
+                   "context", "memory", "timeout/crash/error", "other"});
   std::map<int, LengthSuccess> corrected;
   for (auto& s : SuccessByLength(cells)) corrected[s.seq_len] = s;
   for (const auto& study : StudySuccessByLength(rows)) {
     const LengthSuccess& ours = corrected[study.seq_len];
     auto count = [&](std::initializer_list<Cause> causes) {
       int n = 0;
-      for (Cause c : causes) {
-        auto it = ours.failures.find(c);
-        if (it != ours.failures.end()) n += it->second;
-      }
+      for (Cause c : causes) n += ours.Count(c);
       return std::to_string(n);
     };
     table.Add({std::to_string(study.seq_len), std::to_string(study.rows), Percent(study.success_rate()),
                std::to_string(study.oom), std::to_string(ours.models), Percent(ours.success_rate()),
                count({Cause::kContext}), count({Cause::kMemory}),
-               count({Cause::kTimeout, Cause::kCrash, Cause::kError}), count({Cause::kInvalid, Cause::kOther})});
+               count({Cause::kTimeout, Cause::kCrash, Cause::kError}), count({Cause::kOther})});
   }
   std::string body = table.Render("num");
   HtmlTable means({"category", "study: rows at 512", "study: mean tokens/s", "tscale: models at 512",

@@ -24,7 +24,7 @@ std::string RenderText(const std::vector<CellSummary>& cells) {
   TextTable success;
   for (auto [h, a] : std::vector<std::pair<const char*, A>>{{"length", A::kRight},
                                                             {"models", A::kRight},
-                                                            {"ok", A::kRight},
+                                                            {"working", A::kRight},
                                                             {"success", A::kRight},
                                                             {"context", A::kRight},
                                                             {"memory", A::kRight},
@@ -35,11 +35,8 @@ std::string RenderText(const std::vector<CellSummary>& cells) {
                                                             {"other", A::kRight}})
     success.AddColumn(h, a);
   for (const auto& row : SuccessByLength(cells)) {
-    auto count = [&](Cause c) {
-      auto it = row.failures.find(c);
-      return std::to_string(it == row.failures.end() ? 0 : it->second);
-    };
-    success.AddRow({std::to_string(row.seq_len), std::to_string(row.models), std::to_string(row.ok_models),
+    auto count = [&](Cause c) { return std::to_string(row.Count(c)); };
+    success.AddRow({std::to_string(row.seq_len), std::to_string(row.models), std::to_string(row.working_models),
                     FormatFixed(100.0 * row.success_rate(), 1) + "%", count(Cause::kContext), count(Cause::kMemory),
                     count(Cause::kTimeout), count(Cause::kCrash), count(Cause::kError), count(Cause::kInvalid),
                     count(Cause::kOther)});

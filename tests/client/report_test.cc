@@ -59,13 +59,13 @@ TEST(Report, SuccessByLengthCountsDistinctModelsWithCauses) {
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].seq_len, 128);
   EXPECT_EQ(rows[0].models, 3);  // A counted once despite two jobs
-  EXPECT_EQ(rows[0].ok_models, 2);
+  EXPECT_EQ(rows[0].working_models, 2);
   EXPECT_NEAR(rows[0].success_rate(), 2.0 / 3, 1e-12);
   EXPECT_EQ(rows[0].failures.at(Cause::kError), 1);
   EXPECT_EQ(rows[1].models, 2);
   EXPECT_EQ(rows[1].failures.at(Cause::kMemory), 1);
   EXPECT_EQ(rows[2].models, 1);
-  EXPECT_EQ(rows[2].ok_models, 0);
+  EXPECT_EQ(rows[2].working_models, 0);
   EXPECT_EQ(rows[2].failures.at(Cause::kContext), 1);
 }
 
@@ -263,6 +263,42 @@ TEST(Report, WallsSummariseEachSearchAndPredictFromTheMemoryCurve) {
   EXPECT_NEAR(*w.predicted, 1600, 2);
   EXPECT_FALSE(walls[1].answer.converged);
   EXPECT_EQ(walls[1].answer.max_working_length, 128);
+}
+
+// One definition of "working" (common/outcome.h): an invalid job ran, so the per-model table and the wall
+// finder put the wall at the same length, and its doubtful figures stay out of the fits.
+TEST(Report, InvalidWorksForThePerModelTableAndTheWallFinderAlike) {
+  auto probe = [](int64_t id, int len, v1::Outcome outcome) {
+    Row r = Job(id, "V", "X", len, outcome, 10.0 * len, 1000, outcome == v1::OUTCOME_OK ? 100 : 0);
+    r.sweep_id = 3;
+    r.variant = "fp32/eager";
+    r.wall_start = 128;
+    r.wall_max = 512;
+    r.wall_resolution = 128;
+    return r;
+  };
+  const std::vector<Row> rows = {probe(1, 128, v1::OUTCOME_OK), probe(2, 256, v1::OUTCOME_INVALID),
+                                 probe(3, 512, v1::OUTCOME_OOM), probe(4, 384, v1::OUTCOME_OOM)};
+  const auto cells = Cells(rows);
+  const auto scaling = ScalingByModel(cells);
+  ASSERT_EQ(scaling.size(), 1u);
+  EXPECT_EQ(scaling[0].max_working_length, 256);
+  EXPECT_EQ(scaling[0].first_failing_length, 384);
+  EXPECT_EQ(scaling[0].failure_cause, Cause::kMemory);
+  EXPECT_FALSE(scaling[0].latency_fit.has_value());  // one ok length: the invalid one is not fitted
+  const auto walls = Walls(rows);
+  ASSERT_EQ(walls.size(), 1u);
+  EXPECT_EQ(walls[0].answer.max_working_length, scaling[0].max_working_length);
+  EXPECT_EQ(walls[0].answer.first_failing_length, scaling[0].first_failing_length);
+
+  const auto success = SuccessByLength(cells);
+  ASSERT_EQ(success.size(), 4u);
+  EXPECT_EQ(success[1].seq_len, 256);
+  EXPECT_EQ(success[1].working_models, 1);
+  EXPECT_EQ(success[1].Count(Cause::kInvalid), 1);
+  EXPECT_EQ(success[1].Count(Cause::kOk), 0);
+  EXPECT_TRUE(success[1].failures.empty());
+  EXPECT_DOUBLE_EQ(success[1].success_rate(), 1.0);
 }
 
 }  // namespace

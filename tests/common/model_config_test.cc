@@ -227,11 +227,11 @@ TEST(ModelConfig, ErrorsNameTheField) {
       {"position_clamp", "yes", "position_clamp: expected true or false"},
       {"shared_block_norm", true, "shared_block_norm: needs parallel_residual"},
       {"embedding_projection", "sideways", "embedding_projection: unknown value"},
-      {"trained_context", -1, "trained_context: must not be negative"},
+      {"trained_context", -1, "trained_context: must be in 0..1073741824 (got -1)"},
       {"qkv_bias", 1, "qkv_bias: expected true or false"},
       {"approximation", 7, "approximation: expected a string"},
       {"relative_bias_projection", true, "relative_bias_projection: belongs to the decoder of an encoder-decoder"},
-      {"decoder_layers", -1, "decoder_layers: only an encoder-decoder"},
+      {"decoder_layers", -1, "decoder_layers: must be in 0..1024 (got -1)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.field);
@@ -245,6 +245,70 @@ TEST(ModelConfig, ErrorsNameTheField) {
     EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
     EXPECT_NE(parsed.status().message().find(c.expected), std::string::npos) << parsed.status().message();
   }
+}
+
+// A JSON integer is never truncated into a C++ int: 4294967308 would otherwise become 12 and validate.
+TEST(ModelConfig, IntegersOutsideTheirRangeAreRefusedNamingKeyAndRange) {
+  struct Case {
+    const char* field;
+    nlohmann::json value;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"layers", 4294967308ULL, "layers: must be in 1..1024 (got 4294967308)"},
+      {"layers", -4294967284LL, "layers: must be in 1..1024 (got -4294967284)"},
+      {"hidden", 18446744073709551615ULL, "hidden: must be in 1..65536 (got 18446744073709551615)"},
+      {"vocab", 2147483648LL, "vocab: must be in 1..4194304"},
+      {"heads", 4294967297LL, "heads: must be in 1..65536"},
+      {"position_rows", 4294967360LL, "position_rows: must be in 0..4194304"},
+      {"reference_params", -1, "reference_params: must be in 0..1125899906842624"},
+      {"layers", 12.0, "layers: expected an integer"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.field);
+    auto doc = TinyBertJson();
+    doc[c.field] = c.value;
+    auto parsed = ParseModelConfig(doc.dump());
+    ASSERT_FALSE(parsed.ok()) << "accepted " << doc[c.field].dump();
+    EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(parsed.status().message().find(c.expected), std::string::npos) << parsed.status().message();
+  }
+}
+
+TEST(ModelConfig, ValidateChecksTheTableRangesOfConfigsBuiltInCode) {
+  auto config = ParseModelConfig(TinyBertJson().dump());
+  ASSERT_TRUE(config.ok());
+  ModelConfig c = *config;
+  c.ngram = 17;
+  EXPECT_NE(Validate(c).message().find("ngram: must be in 0..16 (got 17)"), std::string::npos) << Validate(c).message();
+}
+
+TEST(ModelConfig, AMisspeltFieldIsRefusedNotIgnored) {
+  auto doc = TinyBertJson();
+  doc["kv_head"] = 2;
+  auto parsed = ParseModelConfig(doc.dump());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("kv_head: unknown field"), std::string::npos) << parsed.status().message();
+}
+
+// What the fuzz target checks on random input, here on every catalog model: parse -> write -> parse gives
+// the same config (written again, the same text).
+TEST(ModelConfig, EveryCatalogModelRoundTripsToTheSameText) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(testing::kCatalogDir)) {
+    if (entry.path().extension() != ".json") continue;
+    const std::string text = ReadText(entry.path());
+    if (text.find("\"model_type\"") != std::string::npos && text.find("\"arch\"") == std::string::npos) continue;
+    SCOPED_TRACE(entry.path().string());
+    auto first = ParseModelConfig(text);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    const std::string written = ModelConfigToJson(*first);
+    auto second = ParseModelConfig(written);
+    ASSERT_TRUE(second.ok()) << second.status().ToString();
+    EXPECT_EQ(ModelConfigToJson(*second), written);
+    ++checked;
+  }
+  EXPECT_GE(checked, 80);
 }
 
 TEST(ModelConfig, RejectsMalformedJson) {

@@ -68,8 +68,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #elif TSCALE_FUZZ_TARGET_model_config
   auto config = tscale::ParseModelConfig(input);
   if (config.ok()) {
-    auto again = tscale::ParseModelConfig(tscale::ModelConfigToJson(*config));
+    // parse -> write -> parse must give the same config: nothing truncated, defaulted or dropped on the way.
+    const std::string written = tscale::ModelConfigToJson(*config);
+    auto again = tscale::ParseModelConfig(written);
     CHECK(again.ok());
+    CHECK(tscale::ModelConfigToJson(*again) == written);
     CHECK(tscale::AnalyticParameterCount(*again) == tscale::AnalyticParameterCount(*config));
     (void)tscale::ForwardFlops(*config, 1, 128);
   }
