@@ -21,6 +21,7 @@
 #include "runner/timed_loop.h"
 #include "runner/transformer.h"
 #include "runner/verdict.h"
+#include "runner/workload.h"
 
 namespace tscale {
 namespace {
@@ -124,7 +125,7 @@ int DecoderLength(const v1::JobSpec& job) {
   return job.decoder_length() > 0 ? job.decoder_length() : job.seq_len();
 }
 
-// The measurement itself; exceptions propagate to RunJob, which types them.
+// The measurement every workload shares; exceptions propagate to RunJob, which types them.
 void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* result) {
   const auto& m = job.measurement();
   auto device_or = DeviceFor(job.device_kind());
@@ -162,13 +163,8 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   ResetDevicePeak(device);
 
   torch::InferenceMode inference;
-  // Token ids are drawn on the CPU, so a seed gives the same inputs on every device.
-  torch::manual_seed(m.seed() + 1);
-  const int batch = job.batch_size() > 0 ? job.batch_size() : 1;
-  auto input_ids = torch::randint(config.vocab, {batch, job.seq_len()}, torch::kLong).to(device);
-  torch::Tensor decoder_input_ids;  // encoder-decoders: their own length, default the encoder's
-  if (config.arch == ArchKind::kEncoderDecoder)
-    decoder_input_ids = torch::randint(config.vocab, {batch, DecoderLength(job)}, torch::kLong).to(device);
+  std::unique_ptr<Workload> workload = MakeWorkload(job, config, &model.value());
+  workload->Prepare(device);
 
   LoopSettings loop;
   loop.warmup_iters = m.warmup_iters();
@@ -181,7 +177,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   LoopSamples samples = RunTimedLoop(
       loop,
       [&] {
-        model->forward(input_ids, decoder_input_ids);
+        workload->Step();
         SynchronizeDevice(device);  // inside the timed call: the clock stops when the device has finished
       },
       [&](const char* phase, int done, double last_ms) {
@@ -193,13 +189,11 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   for (double ms : samples.samples_ms) result->add_samples_ms(ms);
   FillLatency(samples.samples_ms, result->mutable_latency());
   const double median_s = result->latency().median_ms() / 1000.0;
-  const double tokens = static_cast<double>(batch) * job.seq_len();
-  result->set_tokens_per_second(median_s > 0 ? tokens / median_s : 0);
-  // A TorchScript module is opaque: the config's shapes are the user's description of it, not something
-  // measured, so no FLOPs are claimed (and none can be called impossible).
-  if (config.torchscript.empty()) {
-    result->set_flops_per_forward(ForwardFlops(config, batch, job.seq_len(), DecoderLength(job)));
-    result->set_achieved_flops(median_s > 0 ? result->flops_per_forward() / median_s : 0);
+  result->set_tokens_per_second(median_s > 0 ? workload->TokensPerStep() / median_s : 0);
+  const double flops = workload->FlopsPerStep();
+  if (flops > 0) {  // none claimed, none can be called impossible
+    result->set_flops_per_forward(flops);
+    result->set_achieved_flops(median_s > 0 ? flops / median_s : 0);
   }
 
   memory->set_peak_rss_bytes(PeakRssBytes());
@@ -217,8 +211,8 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const char* cache_env = std::getenv("TSCALE_CACHE_DIR");
   const std::string cache_dir = cache_env ? cache_env : "";
   const int threads = at::get_num_threads();
-  // A TorchScript job claims no FLOPs, so it has nothing to compare with a peak.
-  double peak_flops = config.torchscript.empty() ? GemmPeakFlops(*scalar_type, device, threads, cache_dir) : 0;
+  // A workload that claims no FLOPs has nothing to compare with a peak.
+  double peak_flops = flops > 0 ? GemmPeakFlops(*scalar_type, device, threads, cache_dir) : 0;
   if (peak_flops > 0 && result->achieved_flops() > peak_flops * kPeakTolerance)  // before calling it impossible
     peak_flops = GemmPeakFlops(*scalar_type, device, threads, cache_dir, /*refresh=*/true);
   result->set_peak_flops_fraction(peak_flops > 0 ? result->achieved_flops() / peak_flops : 0);
@@ -235,6 +229,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const std::vector<std::string> reasons = InvalidReasons(verdict);
   for (const auto& reason : reasons) result->add_invalid_reasons(reason);
   result->set_outcome(reasons.empty() ? v1::OUTCOME_OK : v1::OUTCOME_INVALID);
+  workload->FillResult(result);
 }
 
 }  // namespace

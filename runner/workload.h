@@ -1,0 +1,39 @@
+// A workload: what one timed step of a job does. job_runner.cc owns everything the workloads share — the
+// device, the model's load, the warm-up and timed loop, statistics, memory, the FLOP/s verdict and the
+// environment — and asks the job's workload for its inputs, its step, the work in one step and its own result
+// fields. So a new workload (decode with a KV cache, a training step) is one new implementation of this
+// interface plus its case in MakeWorkload, over the same MeasuredModel.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "common/model_config.h"
+#include "runner/model_source.h"
+#include "tscale/v1/tscale.pb.h"
+
+namespace tscale {
+
+class Workload {
+ public:
+  virtual ~Workload() = default;
+
+  // Draws the step's inputs, seeded by the job. Called once, after the model is loaded and before the loop;
+  // what it allocates counts as the job's memory, not the model's.
+  virtual void Prepare(const torch::Device& device) = 0;
+  // One timed step. The caller synchronises the device after it, inside the timed region.
+  virtual void Step() = 0;
+  // Tokens one step processes: tokens/s = this / median step time.
+  virtual double TokensPerStep() const = 0;
+  // Analytic FLOPs of one step; 0 when none can be claimed (a TorchScript module is opaque), which also
+  // means no FLOP/s verdict.
+  virtual double FlopsPerStep() const = 0;
+  // The workload's own result fields, after the loop (none for the forward).
+  virtual void FillResult(v1::Result* /*result*/) const {}
+};
+
+// The workload the job asks for, over its loaded model. `model` must outlive the workload.
+std::unique_ptr<Workload> MakeWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
+
+}  // namespace tscale
