@@ -91,35 +91,30 @@ Field Int(const char* key, T Owner::*member, int64_t min, int64_t max, bool requ
   return {key, required, read, [=](const ModelConfig& c) { return json(c.*member); }, check};
 }
 
-template <typename Owner>
-Field Bool(const char* key, bool Owner::*member) {
+// A value stored as JSON holds it: a bool, a double (no range here: their bounds are open intervals that Validate
+// states per field) or a string.
+template <typename Owner, typename T>
+Field Plain(const char* key, T Owner::*member, bool (json::*holds)() const noexcept, const char* expected,
+            bool required = false) {
   auto read = [=](const json& v, ModelConfig* c) -> Status {
-    if (!v.is_boolean()) return Wrong(key, "expected true or false");
-    c->*member = v.get<bool>();
-    return Status::Ok();
-  };
-  return {key, false, read, [=](const ModelConfig& c) { return json(c.*member); }, nullptr};
-}
-
-// Doubles have no range here: their bounds are open intervals that Validate states per field.
-template <typename Owner>
-Field Double(const char* key, double Owner::*member) {
-  auto read = [=](const json& v, ModelConfig* c) -> Status {
-    if (!v.is_number()) return Wrong(key, "expected a number");
-    c->*member = v.get<double>();
-    return Status::Ok();
-  };
-  return {key, false, read, [=](const ModelConfig& c) { return json(c.*member); }, nullptr};
-}
-
-template <typename Owner>
-Field String(const char* key, std::string Owner::*member, bool required = false) {
-  auto read = [=](const json& v, ModelConfig* c) -> Status {
-    if (!v.is_string()) return Wrong(key, "expected a string");
-    c->*member = v.get<std::string>();
+    if (!(v.*holds)()) return Wrong(key, expected);
+    c->*member = v.get<T>();
     return Status::Ok();
   };
   return {key, required, read, [=](const ModelConfig& c) { return json(c.*member); }, nullptr};
+}
+
+template <typename Owner>
+Field Bool(const char* key, bool Owner::*member) {
+  return Plain(key, member, &json::is_boolean, "expected true or false");
+}
+template <typename Owner>
+Field Double(const char* key, double Owner::*member) {
+  return Plain(key, member, &json::is_number, "expected a number");
+}
+template <typename Owner>
+Field String(const char* key, std::string Owner::*member, bool required = false) {
+  return Plain(key, member, &json::is_string, "expected a string", required);
 }
 
 template <typename Owner>

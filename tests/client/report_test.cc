@@ -242,10 +242,10 @@ TEST(Report, WallsSummariseEachSearchAndPredictFromTheMemoryCurve) {
     r.memory_limit_bytes = 300LL << 20;
     return r;
   };
-  std::vector<Row> rows = {probe(1, 128, v1::OUTCOME_OK, 0),   probe(2, 256, v1::OUTCOME_OK, 0),
-                           probe(3, 512, v1::OUTCOME_OK, 0),   probe(4, 1024, v1::OUTCOME_OOM, 0),
-                           probe(5, 768, v1::OUTCOME_OK, 0),   probe(6, 896, v1::OUTCOME_OOM, 0),
-                           probe(7, 832, v1::OUTCOME_OK, 0),   probe(8, 128, v1::OUTCOME_OK, 1),
+  std::vector<Row> rows = {probe(1, 128, v1::OUTCOME_OK, 0),     probe(2, 256, v1::OUTCOME_OK, 0),
+                           probe(3, 512, v1::OUTCOME_OK, 0),     probe(4, 1024, v1::OUTCOME_OOM, 0),
+                           probe(5, 768, v1::OUTCOME_OK, 0),     probe(6, 896, v1::OUTCOME_OOM, 0),
+                           probe(7, 832, v1::OUTCOME_OK, 0),     probe(8, 128, v1::OUTCOME_OK, 1),
                            Job(9, "W", "X", 128, v1::OUTCOME_OK)};  // not a probe: ignored
   auto walls = Walls(rows);
   ASSERT_EQ(walls.size(), 2u);
