@@ -7,130 +7,17 @@
 namespace tscale {
 namespace {
 
-bool IsMeta(const torch::TensorOptions& options) {
-  return options.device().type() == c10::DeviceType::Meta;
-}
-
-enum class Fill { kNormal, kZeros, kOnes };
-
-// A new weight tensor. On the meta device it only has a shape; otherwise it is initialised as HF initialises
-// these layers (normal(0, 0.02) weights, zero biases, unit norm scales), from the caller's torch seed.
-torch::Tensor NewTensor(torch::IntArrayRef shape, const torch::TensorOptions& options, Fill fill) {
-  torch::NoGradGuard no_grad;
-  auto t = torch::empty(shape, options);
-  if (IsMeta(options)) return t;
-  switch (fill) {
-    case Fill::kNormal:
-      // Drawn in fp32 and rounded, one tensor at a time: libtorch's bf16/fp16 normal_ on the CPU is about 4x
-      // slower, and this way a seed draws the same weights (rounded) in every dtype.
-      if (t.scalar_type() == torch::kFloat)
-        t.normal_(0.0, 0.02);
-      else
-        t.copy_(torch::empty(shape, options.dtype(torch::kFloat)).normal_(0.0, 0.02));
-      break;
-    case Fill::kZeros:
-      t.zero_();
-      break;
-    case Fill::kOnes:
-      t.fill_(1.0);
-      break;
-  }
-  return t;
-}
-
-// The sinusoidal table of Pegasus (HF PegasusSinusoidalPositionalEmbedding): sin in the first half of the
-// width, cos in the second, frequencies 1 / 10000^(2i / width).
-torch::Tensor Sinusoids(int64_t rows, int64_t width) {
-  const int64_t half = width / 2;
-  auto position = torch::arange(rows, torch::kDouble).unsqueeze(1);
-  auto frequency = torch::exp(torch::arange(half, torch::kDouble) * (-std::log(10000.0) * 2.0 / width));
-  auto angle = position * frequency.unsqueeze(0);
-  auto table = torch::zeros({rows, width}, torch::kDouble);
-  table.narrow(1, 0, half).copy_(torch::sin(angle));
-  table.narrow(1, half, half).copy_(torch::cos(angle));
-  return table.to(torch::kFloat);
-}
-
-// Rotary position embedding on the leading `cos.size(-1)` dims of each head. One convention for every
-// rotary model, GPT-NeoX's "rotate half" (the rotated dims split into two halves that form the pairs); GPT-J
-// pairs interleaved dims instead, which is the same arithmetic on a permutation of the dims, so the compute and
-// memory are identical and only trained weights could tell the two apart.
-torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  const int64_t rotary = cos.size(-1), head_dim = x.size(-1);
-  auto rot = x.narrow(-1, 0, rotary);
-  auto x1 = rot.narrow(-1, 0, rotary / 2), x2 = rot.narrow(-1, rotary / 2, rotary / 2);
-  auto rotated = rot * cos + torch::cat({-x2, x1}, -1) * sin;
-  if (rotary == head_dim) return rotated;
-  return torch::cat({rotated, x.narrow(-1, rotary, head_dim - rotary)}, -1);
-}
-
 int64_t Groups(const ModelConfig& c) {
   return c.conv_groups > 1 ? c.conv_groups : 1;
 }
 
 }  // namespace
 
-// ----------------------------------------------------------------------------------------------- layers
-
-LinearImpl::LinearImpl(int64_t in, int64_t out, bool bias, const torch::TensorOptions& options, int64_t groups)
-    : groups_(groups) {
-  if (groups < 1 || in % groups != 0 || out % groups != 0)
-    throw std::invalid_argument("grouped linear: " + std::to_string(groups) + " groups must divide " +
-                                std::to_string(in) + " and " + std::to_string(out));
-  if (groups_ == 1) {
-    weight_ = register_parameter("weight", NewTensor({out, in}, options, Fill::kNormal));
-  } else {
-    weight_ = register_parameter("weight", NewTensor({groups, out / groups, in / groups}, options, Fill::kNormal));
-  }
-  if (bias) bias_ = register_parameter("bias", NewTensor({out}, options, Fill::kZeros));
-}
-
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  if (groups_ == 1) return torch::linear(x, weight_, bias_);
-  // Block-diagonal product as one batched matmul over the groups: [g, N, in/g] x [g, in/g, out/g].
-  auto sizes = x.sizes().vec();
-  const int64_t in = sizes.back(), rows = x.numel() / in;
-  auto grouped = x.reshape({rows, groups_, in / groups_}).transpose(0, 1);
-  auto y = torch::bmm(grouped, weight_.transpose(1, 2)).transpose(0, 1).reshape({rows, -1});
-  if (bias_.defined()) y = y + bias_;
-  sizes.back() = y.size(-1);
-  return y.view(sizes);
-}
-
-EmbeddingImpl::EmbeddingImpl(int64_t rows, int64_t width, const torch::TensorOptions& options) {
-  weight_ = register_parameter("weight", NewTensor({rows, width}, options, Fill::kNormal));
-}
-
-torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
-  return torch::embedding(weight_, ids);
-}
-
-NormImpl::NormImpl(NormType type, int64_t width, double eps, bool bias, const torch::TensorOptions& options)
-    : type_(type), eps_(eps) {
-  weight_ = register_parameter("weight", NewTensor({width}, options, Fill::kOnes));
-  // RMSNorm (T5, Llama) has a scale only.
-  if (type_ == NormType::kLayerNorm && bias)
-    bias_ = register_parameter("bias", NewTensor({width}, options, Fill::kZeros));
-}
-
-torch::Tensor NormImpl::forward(const torch::Tensor& x) {
-  if (type_ == NormType::kLayerNorm) return torch::layer_norm(x, {x.size(-1)}, weight_, bias_, eps_);
-  // RMSNorm statistics in fp32, as HF computes them, so bf16/fp16 runs do not lose the variance.
-  auto xf = x.to(torch::kFloat);
-  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-  return normed.to(x.scalar_type()) * weight_;
-}
-
 // ------------------------------------------------------------------------------------------- attention
 
-SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c, bool cross, bool decoder, v1::AttentionImpl impl,
-                                     const torch::TensorOptions& o)
-    : heads_(c.heads),
-      kv_heads_(c.EffectiveKvHeads()),
-      head_dim_(c.EffectiveHeadDim()),
-      global_tokens_(c.global_tokens),
-      cross_(cross),
-      impl_(impl) {
+AttentionImpl::AttentionImpl(const ModelConfig& c, bool cross, bool decoder, v1::AttentionImpl impl,
+                             const torch::TensorOptions& o)
+    : heads_(c.heads), kv_heads_(c.EffectiveKvHeads()), head_dim_(c.EffectiveHeadDim()), cross_(cross), impl_(impl) {
   const int64_t d = c.hidden, q_width = heads_ * head_dim_, kv_width = kv_heads_ * head_dim_;
   // SqueezeBERT groups q/k/v of self-attention but not the output projection (post_attention_groups = 1).
   const int64_t groups = cross ? 1 : Groups(c);
@@ -138,45 +25,17 @@ SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c, bool cross, bool deco
   k_ = register_module("k", Linear(d, kv_width, c.key_bias, o, groups));  // DeBERTa: no key bias
   v_ = register_module("v", Linear(d, kv_width, c.qkv_bias, o, groups));
   out_ = register_module("out", Linear(q_width, d, c.attn_out_bias, o));
-  if (cross) return;  // the extras below belong to self-attention
-  if (c.global_projections) {
-    q_global_ = register_module("q_global", Linear(d, q_width, c.qkv_bias, o));
-    k_global_ = register_module("k_global", Linear(d, kv_width, c.qkv_bias, o));
-    v_global_ = register_module("v_global", Linear(d, kv_width, c.qkv_bias, o));
-  }
-  if (c.relative_positions > 0) {  // DeBERTa: pos_proj (no bias) and pos_q_proj (bias)
-    relative_positions_ = c.relative_positions;
-    pos_key_ = register_module("pos_key", Linear(d, q_width, false, o));
-    pos_query_ = register_module("pos_query", Linear(d, q_width, true, o));
-  }
-  if (decoder && c.relative_bias_projection && c.relative_buckets > 0) {  // ProphetNet decoder self-attention
-    relative_buckets_ = c.relative_buckets;
-    relative_max_distance_ = c.relative_max_distance;
-    relative_projection_ = register_module("relative_projection", Linear(d, c.relative_buckets * heads_, true, o));
-  }
+  if (!cross) extras_ = AttentionExtras(*this, c, decoder, o);
 }
 
-torch::Tensor SelfAttentionImpl::Heads(const torch::Tensor& projected, int64_t heads) const {
+torch::Tensor AttentionImpl::Heads(const torch::Tensor& projected, int64_t heads) const {
   return projected.view({projected.size(0), projected.size(1), heads, head_dim_}).transpose(1, 2);
 }
 
-// Longformer approximated: its global tokens (the first global_tokens positions) take their queries, keys and
-// values from the separate global projections; every other token uses the local ones.
-void SelfAttentionImpl::ApplyGlobalProjections(const torch::Tensor& x, torch::Tensor* q, torch::Tensor* k,
-                                               torch::Tensor* v) {
-  const int64_t n = x.size(1), g = std::min<int64_t>(global_tokens_, n);
-  if (g == 0) return;
-  auto head = x.narrow(1, 0, g);
-  *q = torch::cat({q_global_(head), q->narrow(1, g, n - g)}, 1);
-  *k = torch::cat({k_global_(head), k->narrow(1, g, n - g)}, 1);
-  *v = torch::cat({v_global_(head), v->narrow(1, g, n - g)}, 1);
-}
-
-torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory,
-                                         const LayerContext& context) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory, const LayerContext& context) {
   const auto& source = cross_ ? memory : x;
   auto q = q_(x), k = k_(source), v = v_(source);
-  if (q_global_) ApplyGlobalProjections(x, &q, &k, &v);
+  if (!cross_) extras_.Project(x, &q, &k, &v);
   q = Heads(q, heads_);
   k = Heads(k, kv_heads_);
   v = Heads(v, kv_heads_);
@@ -185,27 +44,7 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Te
     k = ApplyRotary(k, context.rotary_cos, context.rotary_sin);
   }
   AttentionMask mask = cross_ ? AttentionMask{} : context.mask;  // cross-attention sees the whole encoder output
-  if (relative_projection_) {
-    // ProphetNet approximated: HF projects every query's hidden state to its own bucket logits. Attend takes one
-    // [buckets, heads] table, and one built from the hidden states would mix later tokens (or other batch
-    // items) into earlier outputs; the table is the projection's response to a zero state (its bias). The
-    // omitted per-token projection is 2 * d * buckets * heads FLOPs per token.
-    mask.relative_bias = relative_projection_->bias().view({relative_buckets_, heads_});
-    mask.relative_buckets = relative_buckets_;
-    mask.relative_max_distance = relative_max_distance_;
-  }
-  if (pos_key_) {
-    // DeBERTa approximated: the relative embeddings go through pos_proj and pos_q_proj as in HF (the same
-    // parameters and projection work), and their per-head product becomes a [2k, heads] bias that Attend adds
-    // by relative position. HF's content-to-position and position-to-content terms gather a different bias
-    // per query, which one shared table cannot express; their O(n * 2k * head_dim) products are omitted.
-    const int64_t rows = context.relative_embeddings.size(0);
-    auto pos_key = pos_key_(context.relative_embeddings).view({rows, heads_, head_dim_});
-    auto pos_query = pos_query_(context.relative_embeddings).view({rows, heads_, head_dim_});
-    mask.relative_bias = (pos_key * pos_query).sum(-1) / std::sqrt(static_cast<double>(head_dim_));
-    mask.relative_buckets = static_cast<int>(rows);
-    mask.relative_max_distance = relative_positions_;
-  }
+  if (!cross_) extras_.Bias(context, &mask);
   auto y = Attend(q, k, v, mask, impl_);  // GQA/MQA: k and v keep their kv_heads (Attend groups the queries)
   return out_(y.transpose(1, 2).reshape({x.size(0), x.size(1), heads_ * head_dim_}));
 }
@@ -240,10 +79,10 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool cross_attention, bool decoder, v
     : placement_(c.norm_placement), parallel_(c.parallel_residual) {
   auto norm = [&] { return Norm(c.norm, c.hidden, c.norm_eps, c.bias, o); };
   attention_norm_ = register_module("attention_norm", norm());
-  attention_ = register_module("attention", SelfAttention(c, false, decoder, impl, o));
+  attention_ = register_module("attention", Attention(c, false, decoder, impl, o));
   if (cross_attention) {
     cross_norm_ = register_module("cross_norm", norm());
-    cross_attention_ = register_module("cross_attention", SelfAttention(c, true, decoder, impl, o));
+    cross_attention_ = register_module("cross_attention", Attention(c, true, decoder, impl, o));
   }
   // GPT-J, Phi, Falcon: one norm feeds both parallel branches.
   if (!(parallel_ && c.shared_block_norm)) mlp_norm_ = register_module("mlp_norm", norm());
@@ -313,17 +152,6 @@ StackImpl::StackImpl(const ModelConfig& c, Kind kind, v1::AttentionImpl impl, co
   if (in_out) project_out_ = register_module("project_out", Linear(d, e, false, o));
 }
 
-torch::Tensor StackImpl::PositionIds(int64_t seq_len, const torch::Device& device) const {
-  auto ids = torch::arange(seq_len, torch::TensorOptions().dtype(torch::kLong).device(device));
-  const int64_t usable = config_.position_rows - config_.position_offset;
-  if (seq_len > usable) {
-    // ProphetNet clamps positions to its last row. Elsewhere this is an extended-context run: positions wrap,
-    // so the arithmetic and memory are those of a model whose table was extended.
-    ids = config_.position_clamp ? ids.clamp_max(usable - 1) : ids.remainder(usable);
-  }
-  return ids + config_.position_offset;
-}
-
 LayerContext StackImpl::Context(const torch::Tensor& x) const {
   LayerContext context;
   context.mask.causal = causal_;
@@ -335,26 +163,16 @@ LayerContext StackImpl::Context(const torch::Tensor& x) const {
     context.mask.relative_max_distance = config_.relative_max_distance;
   }
   if (relative_embeddings_) context.relative_embeddings = relative_embeddings_->weight();
-  if (config_.position == PositionScheme::kRotary) {
-    // cos/sin of position * theta^(-2i/r) for the r rotated dims (a buffer in HF, not a parameter).
-    const int64_t rotary = config_.EffectiveRotaryDims();
-    auto options = torch::TensorOptions().dtype(torch::kFloat).device(x.device());
-    auto inv_freq = torch::pow(config_.rotary_base, torch::arange(0, rotary, 2, options) / static_cast<double>(rotary))
-                        .reciprocal();
-    auto angles = torch::outer(torch::arange(n, options), inv_freq);
-    auto emb = torch::cat({angles, angles}, -1);
-    context.rotary_cos = emb.cos().to(x.scalar_type());
-    context.rotary_sin = emb.sin().to(x.scalar_type());
-  }
+  if (config_.position == PositionScheme::kRotary) RotaryTables(config_, n, x, &context);
   return context;
 }
 
 torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory) {
   const int64_t n = x.size(1);
   if (project_in_) x = project_in_(x);
-  if (positions_) x = x + positions_(PositionIds(n, x.device())).unsqueeze(0);
+  if (positions_) x = x + positions_(PositionIds(config_, n, x.device())).unsqueeze(0);
   if (sinusoids_.defined()) {
-    x = x + sinusoids_.index_select(0, PositionIds(n, x.device())).unsqueeze(0);
+    x = x + sinusoids_.index_select(0, PositionIds(config_, n, x.device())).unsqueeze(0);
   } else if (config_.position == PositionScheme::kSinusoidal) {
     x = x + Sinusoids(n, x.size(-1)).to(x.options()).unsqueeze(0);  // no table: computed for this length
   }

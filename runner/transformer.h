@@ -5,12 +5,12 @@
 //                 Stack for encoder-decoders + the BERT-style pooler;
 //   Stack         position scheme, token types, embedding norm/projection, its Blocks, final norm;
 //   Block         pre-LN / post-LN / parallel residual, optional cross-attention;
-//   SelfAttention self- or cross-attention: MHA/GQA/MQA, rotary, per-projection biases, and the few
-//                 architecture-specific extras (Longformer global projections, DeBERTa position projections,
-//                 ProphetNet's relative-bias projection); the attention itself is runner/attention.h's Attend;
+//   Attention     self- or cross-attention: MHA/GQA/MQA, rotary, per-projection biases; the attention itself is
+//                 runner/attention.h's Attend, the family approximations runner/attention_extras.h;
 //   FeedForward   GELU / GELU-tanh / ReLU / SwiGLU, dense or grouped (SqueezeBERT).
 //
-// Every layer takes TensorOptions, so the same code builds the model with real random weights (seeded by the
+// Layers (Linear, Embedding, Norm) are runner/layers.h, position schemes runner/positions.h. Every layer takes
+// TensorOptions, so the same code builds the model with real random weights (seeded by the
 // caller through torch::manual_seed) or shape-only on the meta device (torch::kMeta: nothing allocated), which
 // is how models too large for this machine are counted. forward() returns the last hidden states.
 #pragma once
@@ -19,6 +19,9 @@
 
 #include "common/model_config.h"
 #include "runner/attention.h"
+#include "runner/attention_extras.h"
+#include "runner/layers.h"
+#include "runner/positions.h"
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
@@ -32,74 +35,27 @@ struct BuildOptions {
   v1::AttentionImpl attention = v1::ATTENTION_IMPL_EAGER;
 };
 
-// y = x W^T + b. With groups > 1 the weight is block-diagonal (SqueezeBERT's grouped 1x1 convolutions): each
-// of the `groups` slices of the input maps only to its slice of the output, so it holds in*out/groups weights.
-class LinearImpl : public torch::nn::Module {
+// Multi-head attention, self or cross: MHA/GQA/MQA, rotary, per-projection biases; the attention itself is
+// runner/attention.h's Attend. Family approximations (Longformer, DeBERTa, ProphetNet) are AttentionExtras.
+class AttentionImpl : public torch::nn::Module {
  public:
-  LinearImpl(int64_t in, int64_t out, bool bias, const torch::TensorOptions& options, int64_t groups = 1);
-  torch::Tensor forward(const torch::Tensor& x);
-  const torch::Tensor& bias() const { return bias_; }
-
- private:
-  int64_t groups_;
-  torch::Tensor weight_, bias_;  // weight: [out, in] dense, [groups, out/groups, in/groups] grouped
-};
-TORCH_MODULE(Linear);
-
-class EmbeddingImpl : public torch::nn::Module {
- public:
-  EmbeddingImpl(int64_t rows, int64_t width, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& ids);
-  const torch::Tensor& weight() const { return weight_; }
-
- private:
-  torch::Tensor weight_;
-};
-TORCH_MODULE(Embedding);
-
-class NormImpl : public torch::nn::Module {
- public:
-  NormImpl(NormType type, int64_t width, double eps, bool bias, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  NormType type_;
-  double eps_;
-  torch::Tensor weight_, bias_;
-};
-TORCH_MODULE(Norm);
-
-// What a stack computes once per forward and hands to every layer's attention.
-struct LayerContext {
-  AttentionMask mask;                    // causal / window / global / ALiBi / T5 relative bias
-  torch::Tensor rotary_cos, rotary_sin;  // [seq, rotary_dims] (rotary position scheme), else undefined
-  torch::Tensor relative_embeddings;     // DeBERTa: [2 * relative_positions, hidden], else undefined
-};
-
-class SelfAttentionImpl : public torch::nn::Module {
- public:
-  // cross: queries from x, keys and values from the encoder output (no mask, no positions).
-  // decoder: this attention is in a causal (decoder) stack, where ProphetNet has its relative projection.
-  SelfAttentionImpl(const ModelConfig& config, bool cross, bool decoder, v1::AttentionImpl impl,
-                    const torch::TensorOptions& options);
+  // cross: queries from x, keys and values from the encoder output (no mask, no positions, no extras).
+  // decoder: this attention is in a causal (decoder) stack.
+  AttentionImpl(const ModelConfig& config, bool cross, bool decoder, v1::AttentionImpl impl,
+                const torch::TensorOptions& options);
   // memory: the encoder output for cross-attention, undefined for self-attention.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, const LayerContext& context);
 
  private:
   torch::Tensor Heads(const torch::Tensor& projected, int64_t heads) const;  // [b, n, h*hd] -> [b, h, n, hd]
-  void ApplyGlobalProjections(const torch::Tensor& x, torch::Tensor* q, torch::Tensor* k, torch::Tensor* v);
 
   int64_t heads_, kv_heads_, head_dim_;
-  int global_tokens_;
   bool cross_;
   v1::AttentionImpl impl_;
   Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, out_{nullptr};
-  Linear q_global_{nullptr}, k_global_{nullptr}, v_global_{nullptr};  // Longformer
-  Linear pos_key_{nullptr}, pos_query_{nullptr};                      // DeBERTa
-  Linear relative_projection_{nullptr};                               // ProphetNet decoder
-  int relative_buckets_ = 0, relative_max_distance_ = 0, relative_positions_ = 0;
+  AttentionExtras extras_;
 };
-TORCH_MODULE(SelfAttention);
+TORCH_MODULE(Attention);
 
 class FeedForwardImpl : public torch::nn::Module {
  public:
@@ -122,7 +78,7 @@ class BlockImpl : public torch::nn::Module {
   NormPlacement placement_;
   bool parallel_;
   Norm attention_norm_{nullptr}, cross_norm_{nullptr}, mlp_norm_{nullptr};  // mlp_norm_ absent when shared
-  SelfAttention attention_{nullptr}, cross_attention_{nullptr};
+  Attention attention_{nullptr}, cross_attention_{nullptr};
   FeedForward mlp_{nullptr};
 };
 TORCH_MODULE(Block);
@@ -136,7 +92,6 @@ class StackImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor token_embeddings, const torch::Tensor& memory);
 
  private:
-  torch::Tensor PositionIds(int64_t seq_len, const torch::Device& device) const;
   LayerContext Context(const torch::Tensor& x) const;
 
   ModelConfig config_;
