@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "common/file_io.h"
+#include "common/families/family.h"
 #include "common/hf_config.h"
 
 namespace tscale {
@@ -26,12 +26,9 @@ Status Catalog::Add(ModelConfig config) {
 
 namespace {
 
+// Model configs are a few KiB: the cap only keeps a stray large file in a catalog directory from being read.
 StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in.is_open() || in.bad()) return Status::Internal("cannot read " + path.string());
-  return text.str();
+  return ReadWholeFile(path.string(), size_t{16} << 20);
 }
 
 // A JSON file is a Hugging Face config.json when it names a model_type and no tscale arch.
@@ -71,7 +68,10 @@ StatusOr<ModelConfig> ReadModelConfigFile(const std::string& path) {
   auto text = ReadFile(file);
   if (!text.ok()) return text.status();
   if (LooksLikeHfConfig(*text)) return ParseHfConfig(*text, file.stem().string());
-  return ParseModelConfig(*text, file.parent_path().string());
+  auto config = ParseModelConfig(*text, file.parent_path().string());
+  // The family's home states what tscale approximates for it; a config that says nothing takes that text.
+  if (config.ok() && config->approximation.empty()) config->approximation = families::FamilyApproximation(*config);
+  return config;
 }
 
 Status Catalog::LoadDirectory(const std::string& dir) {

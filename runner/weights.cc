@@ -6,82 +6,19 @@
 #include <set>
 #include <vector>
 
+#include "common/families/family.h"
 #include "common/safetensors.h"
 
 namespace tscale {
 namespace {
 
-// One Hugging Face name pattern and the tscale parameter(s) it fills. With several targets the tensor is split
-// into that many equal parts along its first dimension (after the transpose): GPT-2's fused c_attn is q, k, v.
-struct NameRule {
-  const char* pattern;
-  std::vector<const char*> targets;  // regex replacement formats ($1, $2 are the pattern's groups)
-  bool transpose = false;            // GPT-2's Conv1D stores [in, out]; tscale's Linear stores [out, in]
-};
+using families::HfNameRule;
+using families::HfWeightNames;
 
-struct Family {
-  std::vector<const char*> names;     // HF model_type values
-  std::vector<const char*> prefixes;  // head-model checkpoints nest the base model under one of these
-  std::vector<NameRule> rules;
-};
-
-const std::vector<Family>& Families() {
-  static const std::vector<Family> families = {
-      {{"bert", "roberta", "xlm-roberta"},
-       {"bert.", "roberta."},
-       {
-           {R"(embeddings\.word_embeddings\.weight)", {"tokens.weight"}},
-           {R"(embeddings\.position_embeddings\.weight)", {"encoder.positions.weight"}},
-           {R"(embeddings\.token_type_embeddings\.weight)", {"encoder.token_types.weight"}},
-           {R"(embeddings\.LayerNorm\.(weight|bias))", {"encoder.embedding_norm.$1"}},
-           {R"(encoder\.layer\.(\d+)\.attention\.self\.query\.(weight|bias))", {"encoder.blocks.$1.attention.q.$2"}},
-           {R"(encoder\.layer\.(\d+)\.attention\.self\.key\.(weight|bias))", {"encoder.blocks.$1.attention.k.$2"}},
-           {R"(encoder\.layer\.(\d+)\.attention\.self\.value\.(weight|bias))", {"encoder.blocks.$1.attention.v.$2"}},
-           {R"(encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias))",
-            {"encoder.blocks.$1.attention.out.$2"}},
-           {R"(encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.(weight|bias))",
-            {"encoder.blocks.$1.attention_norm.$2"}},  // post-norm: the norm after the attention residual
-           {R"(encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias))", {"encoder.blocks.$1.mlp.up.$2"}},
-           {R"(encoder\.layer\.(\d+)\.output\.dense\.(weight|bias))", {"encoder.blocks.$1.mlp.down.$2"}},
-           {R"(encoder\.layer\.(\d+)\.output\.LayerNorm\.(weight|bias))", {"encoder.blocks.$1.mlp_norm.$2"}},
-           {R"(pooler\.dense\.(weight|bias))", {"pooler.$1"}},
-       }},
-      {{"gpt2"},
-       {"transformer."},
-       {
-           {R"(wte\.weight)", {"tokens.weight"}},
-           {R"(wpe\.weight)", {"decoder.positions.weight"}},
-           {R"(h\.(\d+)\.ln_1\.(weight|bias))", {"decoder.blocks.$1.attention_norm.$2"}},
-           {R"(h\.(\d+)\.attn\.c_attn\.(weight|bias))",
-            {"decoder.blocks.$1.attention.q.$2", "decoder.blocks.$1.attention.k.$2",
-             "decoder.blocks.$1.attention.v.$2"},
-            true},
-           {R"(h\.(\d+)\.attn\.c_proj\.(weight|bias))", {"decoder.blocks.$1.attention.out.$2"}, true},
-           {R"(h\.(\d+)\.ln_2\.(weight|bias))", {"decoder.blocks.$1.mlp_norm.$2"}},
-           {R"(h\.(\d+)\.mlp\.c_fc\.(weight|bias))", {"decoder.blocks.$1.mlp.up.$2"}, true},
-           {R"(h\.(\d+)\.mlp\.c_proj\.(weight|bias))", {"decoder.blocks.$1.mlp.down.$2"}, true},
-           {R"(ln_f\.(weight|bias))", {"decoder.final_norm.$1"}},
-       }},
-      {{"llama", "mistral"},
-       {"model."},
-       {
-           {R"(embed_tokens\.weight)", {"tokens.weight"}},
-           {R"(layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias))", {"decoder.blocks.$1.attention.$2.$3"}},
-           {R"(layers\.(\d+)\.self_attn\.o_proj\.(weight|bias))", {"decoder.blocks.$1.attention.out.$2"}},
-           {R"(layers\.(\d+)\.mlp\.(gate|up|down)_proj\.(weight|bias))", {"decoder.blocks.$1.mlp.$2.$3"}},
-           {R"(layers\.(\d+)\.input_layernorm\.weight)", {"decoder.blocks.$1.attention_norm.weight"}},
-           {R"(layers\.(\d+)\.post_attention_layernorm\.weight)", {"decoder.blocks.$1.mlp_norm.weight"}},
-           {R"(norm\.weight)", {"decoder.final_norm.weight"}},
-       }},
-  };
-  return families;
-}
-
-const Family* FamilyOf(const std::string& model_type) {
-  for (const auto& family : Families())
-    for (const char* name : family.names)
-      if (model_type == name) return &family;
-  return nullptr;
+// The HF name rules of config's family (common/families/), or nullptr when it has none.
+const HfWeightNames* HfNamesOf(const std::string& model_type) {
+  const families::FamilySpec* family = families::FindFamily(model_type);
+  return family ? family->hf_weight_names : nullptr;
 }
 
 // Where one file tensor goes: a parameter, optionally after a transpose and as part `part` of `parts`.
@@ -93,7 +30,7 @@ struct Assignment {
 
 class NameMapper {
  public:
-  explicit NameMapper(const Family* family) : family_(family) {
+  explicit NameMapper(const HfWeightNames* family) : family_(family) {
     if (!family) return;
     for (const auto& rule : family->rules) patterns_.emplace_back(rule.pattern);
   }
@@ -114,7 +51,7 @@ class NameMapper {
     for (size_t i = 0; i < patterns_.size(); ++i) {
       std::smatch match;
       if (!std::regex_match(name, match, patterns_[i])) continue;
-      const NameRule& rule = family_->rules[i];
+      const HfNameRule& rule = family_->rules[i];
       std::vector<Assignment> out;
       for (size_t part = 0; part < rule.targets.size(); ++part)
         out.push_back({match.format(rule.targets[part]), rule.transpose, static_cast<int>(part),
@@ -125,7 +62,7 @@ class NameMapper {
   }
 
  private:
-  const Family* family_;
+  const HfWeightNames* family_;
   std::vector<std::regex> patterns_;
 };
 
@@ -166,7 +103,7 @@ StatusOr<WeightsLoaded> LoadSafetensorsWeights(torch::nn::Module& model, const M
 
   std::map<std::string, torch::Tensor> parameters;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) parameters[item.key()] = item.value();
-  const Family* family = FamilyOf(config.family);
+  const HfWeightNames* family = HfNamesOf(config.family);
   const NameMapper mapper(family);
 
   std::ifstream file(path, std::ios::binary);

@@ -1,10 +1,10 @@
 // Real weights for a built Transformer, from a local .safetensors file.
 //
 // A file tensor fills a parameter when its name is the parameter's own tscale name (`tscale-runner
-// --parameter-names CONFIG` lists them) or, for the families below, its Hugging Face name, with HF's layout
-// undone (GPT-2's Conv1D weights are transposed and its fused c_attn is split into q, k, v):
-//   bert, roberta, xlm-roberta (optionally under "bert."/"roberta."), gpt2 (optionally under "transformer."),
-//   llama, mistral (under "model.").
+// --parameter-names CONFIG` lists them) or, for the families whose home in common/families/ has HF weight names,
+// its Hugging Face name, with HF's layout undone (GPT-2's Conv1D weights are transposed and its fused c_attn is
+// split into q, k, v): today bert, roberta, xlm-roberta (optionally under "bert."/"roberta."), gpt2 (optionally
+// under "transformer."), llama, mistral (under "model.").
 // File tensors that fill no parameter (LM heads, position-id buffers) are skipped and counted.
 //
 // Contract: either every parameter of the model was filled exactly once from a tensor of its shape (converted

@@ -56,25 +56,8 @@ FAMILIES = {
                bias=False),
 }
 
-APPROXIMATIONS = {
-    "prophetnet": "ProphetNet n-gram streams: only the main stream runs; the n-gram predict streams are not run "
-                  "(their embeddings are allocated and counted). The decoder's relative-position logits come from "
-                  "the bucket projection's bias as one [buckets, heads] table instead of a per-token projection.",
-    "squeezebert": "SqueezeBERT's grouped 1x1 convolutions (q/k/v and FFN, groups=4) run as grouped linear layers: "
-                   "the same weights and arithmetic; the attention output projection stays dense (groups=1).",
-    "deberta": "DeBERTa's disentangled attention: the relative embeddings go through pos_proj/pos_q_proj as in HF, "
-               "but the content-to-position and position-to-content (c2p/p2c) terms are replaced by one "
-               "[2 x 512, heads] relative-position bias shared by all queries; their per-query gathers and "
-               "O(n x 2k x head_dim) products are not computed.",
-    "big_bird": "BigBird's block-sparse attention (block 64: 3 sliding + 3 random + 2 global blocks per query "
-                "block) is approximated by a 384-token sliding window (3 sliding + 3 random blocks' worth of keys) "
-                "plus 128 global tokens (the first and last global blocks taken as the first 128 tokens): about the "
-                "same 512 keys per query, without the random block placement. HF uses full attention at <= 704 tokens.",
-    "longformer": "Longformer: a sliding window of 512 (256 each side) plus global attention on the first token "
-                  "([CLS]), whose queries, keys and values come from the separate global projections (HF uses "
-                  "them for the global rows over all keys); HF's chunked banded computation and padding "
-                  "to a multiple of 512 are replaced by a masked (eager) or blocked window.",
-}
+# What tscale approximates for a family is stated in that family's home (common/families/NAME.cc) and filled in
+# when a catalog file is read, so no text is written (or copied) here.
 
 
 # Output key order: the order of ModelConfigToJson, so a catalog file reads like the documented format.
@@ -189,7 +172,6 @@ def build(r):
     window = window_of(r)
     if window:
         c["attention_window"] = window
-    c["approximation"] = APPROXIMATIONS.get(r["model_type"], "")
     c["published_params_m"] = float(r["published_params_m"]) if r["published_params_m"] else 0.0
     c["reference_params"] = int(r["computed_params"])
     if not r["published_params_m"]:

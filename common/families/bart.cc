@@ -1,0 +1,53 @@
+// BART, Pegasus and Blenderbot: one key set, three layouts.
+#include "common/families/family.h"
+#include "common/families/hf_reader.h"
+
+namespace tscale::families {
+namespace {
+
+// BART, Pegasus and Blenderbot share their keys; nn.LayerNorm's default eps (1e-5) is not in the config.
+void BartKeys(HfReader& r, ModelConfig* c) {
+  c->arch = ArchKind::kEncoderDecoder;
+  c->hidden = r.RequiredInt("d_model");
+  c->layers = r.RequiredInt("encoder_layers");
+  c->decoder_layers = r.RequiredInt("decoder_layers");
+  c->heads = SameInBothStacks(r, "encoder_attention_heads", "decoder_attention_heads");
+  c->ffn = SameInBothStacks(r, "encoder_ffn_dim", "decoder_ffn_dim");
+  c->vocab = r.RequiredInt("vocab_size");
+  c->activation = Act(r, "activation_function", "gelu");
+  c->scale_embedding = r.Bool("scale_embedding", false);
+}
+
+// Legacy keys in some configs (normalize_before, add_final_layer_norm, normalize_embedding) are not read by the
+// current HF classes, whose layout is fixed per model_type; they are ignored here as there.
+void Bart(HfReader& r, ModelConfig* c) {
+  BartKeys(r, c);
+  c->norm_placement = NormPlacement::kPost;
+  c->embedding_norm = true;  // layernorm_embedding
+  // BartLearnedPositionalEmbedding: max_position_embeddings + 2 rows, the first two skipped.
+  LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 1024) + 2, 2, c);
+}
+
+void Pegasus(HfReader& r, ModelConfig* c) {
+  BartKeys(r, c);
+  c->norm_placement = NormPlacement::kPre;
+  c->final_norm = true;
+  // Fixed sinusoids stored as a frozen max_position_embeddings-row parameter per stack (counted, and a hard limit).
+  c->position = PositionScheme::kSinusoidal;
+  c->position_rows = c->max_input_tokens = r.Int("max_position_embeddings", 1024);
+  if (r.ok() && c->position_rows < 1) r.Fail("max_position_embeddings", "must be at least 1");
+}
+
+void Blenderbot(HfReader& r, ModelConfig* c) {
+  BartKeys(r, c);
+  c->norm_placement = NormPlacement::kPre;
+  c->final_norm = true;
+  LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 128), 0, c);
+}
+
+}  // namespace
+
+const FamilySpec kBart{"bart", Bart, nullptr, nullptr};
+const FamilySpec kPegasus{"pegasus", Pegasus, nullptr, nullptr};
+const FamilySpec kBlenderbot{"blenderbot", Blenderbot, nullptr, nullptr};
+}  // namespace tscale::families

@@ -1,0 +1,24 @@
+// GPT-NeoX / Pythia: parallel residual, partial rotary.
+#include "common/families/family.h"
+#include "common/families/hf_reader.h"
+
+namespace tscale::families {
+namespace {
+
+void GptNeox(HfReader& r, ModelConfig* c) {
+  DecoderLayout(c);
+  ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);
+  c->norm_eps = r.Number("layer_norm_eps", 1e-5);
+  c->activation = Act(r, "hidden_act", "gelu");
+  // use_parallel_residual false is the sequential pre-norm block: the same two norms, so it maps directly.
+  c->parallel_residual = r.Bool("use_parallel_residual", true);
+  const bool attention_bias = r.Bool("attention_bias", true);
+  LinearBiases(c, attention_bias, attention_bias, true);
+  if (!r.ok() || c->heads == 0) return;
+  Rotary(r, "rotary_emb_base", "rotary_pct", 0.25, c);
+}
+
+}  // namespace
+
+const FamilySpec kGptNeox{"gpt_neox", GptNeox, nullptr, nullptr};
+}  // namespace tscale::families

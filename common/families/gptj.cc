@@ -1,0 +1,27 @@
+// GPT-J: parallel residual, partial rotary.
+#include "common/families/family.h"
+#include "common/families/hf_reader.h"
+
+namespace tscale::families {
+namespace {
+
+void Gptj(HfReader& r, ModelConfig* c) {
+  DecoderLayout(c);
+  c->parallel_residual = c->shared_block_norm = true;
+  ReadShape(r, {"n_layer", "n_embd", "n_head", nullptr}, c);
+  c->ffn = FfnOr4d(r, "n_inner", *c);
+  c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
+  c->activation = Act(r, "activation_function", "gelu_new");
+  LinearBiases(c, false, false, true);  // attention bias-free, MLP biased
+  c->position = PositionScheme::kRotary;
+  // rotary_dim: absent means 64, null means the whole head. Theta is fixed at 10000 in GPT-J.
+  const int rotary = r.IsNull("rotary_dim") ? 0 : r.Int("rotary_dim", 64, 1);
+  c->rotary_dims = c->heads > 0 && rotary == c->hidden / c->heads ? 0 : rotary;
+  // HF gathers sin/cos from an n_positions-row buffer, so longer inputs fail: a hard limit without a table.
+  c->max_input_tokens = r.Int("n_positions", 2048);
+}
+
+}  // namespace
+
+const FamilySpec kGptj{"gptj", Gptj, nullptr, nullptr};
+}  // namespace tscale::families
