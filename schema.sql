@@ -1,4 +1,4 @@
--- tscale coordinator schema, version 3: the whole current schema, applied by tscale-server to an empty
+-- tscale coordinator schema, version 4: the whole current schema, applied by tscale-server to an empty
 -- database. A database of an older version is upgraded in place by the ordered steps in server/migrations.cc,
 -- keyed on PRAGMA user_version; tests check that the upgraded schema equals this one.
 -- Protobuf blobs hold the full message; the columns beside them are what queries filter on.
@@ -39,7 +39,9 @@ CREATE TABLE workers (
   capabilities  BLOB    NOT NULL,              -- tscale.v1.WorkerCapabilities
   registered_ms INTEGER NOT NULL,
   last_seen_ms  INTEGER NOT NULL,
-  session       INTEGER NOT NULL DEFAULT 0     -- incremented by every registration (daemon restart)
+  session       INTEGER NOT NULL DEFAULT 0,    -- incremented by every registration (daemon restart)
+  instance      TEXT    NOT NULL DEFAULT ''    -- the registering daemon's instance id (version 4): a registration
+                                               -- with another one is refused while the session is live
 );
 
 -- One row per lease. The id is the fencing token.
@@ -93,4 +95,4 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_sweep ON events(sweep_id, id);
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

@@ -6,8 +6,15 @@
 //
 //   tscale_load_test --server-binary build/server/tscale-server --jobs 10000 --workers 50
 //
+// Every figure comes with the two things that decide it on a given disk: the disk's fsync rate where the
+// database lives (measured before and after the run, as dd with oflag=dsync would), and how many writes shared
+// each commit (the server's group-commit counters). --fsync-delay-ms reproduces a slow disk: it sets the
+// server's test-only TSCALE_TEST_FSYNC_DELAY_MS, which adds that delay to every fsync of the database.
+//
 // Exit 0 when every job has exactly one result; 1 otherwise.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -17,6 +24,7 @@
 #include <iostream>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/latency_stats.h"
@@ -113,6 +121,28 @@ void RunSimulatedWorker(const std::string& address, int index, const std::atomic
   }
 }
 
+// Synchronous 4 KiB writes per second in `dir` (like dd bs=4k count=N oflag=dsync): what one commit costs.
+double FsyncRate(const std::string& dir, int writes = 300) {
+  const std::string path = dir + "/fsync-probe";
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_DSYNC, 0600);
+  if (fd < 0) return 0;
+  std::string block(4096, 'x');
+  const auto start = Clock::now();
+  int done = 0;
+  for (; done < writes; ++done)
+    if (write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) break;
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  close(fd);
+  unlink(path.c_str());
+  return s > 0 ? done / s : 0;
+}
+
+bool ServerWrites(v1::TscaleService::Stub& client, v1::ServerStatus* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  return client.GetServerStatus(&ctx, v1::ServerStatusRequest(), out).ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,6 +154,12 @@ int main(int argc, char** argv) {
   app.add_option("--jobs", jobs, "jobs in the sweep (a multiple of 10)")->capture_default_str();
   app.add_option("--workers", workers, "simulated workers")->capture_default_str();
   app.add_option("--json", json_out, "also write the figures to this file");
+  double fsync_delay_ms = 0;
+  app.add_option("--fsync-delay-ms", fsync_delay_ms,
+                 "TEST ONLY: make every fsync of the server's database this much slower (a slow disk)")
+      ->check(CLI::Range(0.0, 1000.0));
+  std::string label;
+  app.add_option("--label", label, "names this run in the output (e.g. the build)");
   CLI11_PARSE(app, argc, argv);
   if (jobs % 10 != 0 || jobs < 10 || jobs > 10'000 || workers < 1 || workers > 500) {
     std::cerr << "--jobs must be a multiple of 10 in 10..10000; --workers in 1..500\n";
@@ -131,6 +167,8 @@ int main(int argc, char** argv) {
   }
 
   tscale::testing::TempDir dir;
+  if (fsync_delay_ms > 0) setenv("TSCALE_TEST_FSYNC_DELAY_MS", std::to_string(fsync_delay_ms).c_str(), 1);
+  const double fsync_before = FsyncRate(dir.path().string());
   tscale::testing::ServerProcess server(dir.path().string(), dir.File("load.db"),
                                         {"--log-level", "warn", "--lease-s", "60"});
   if (!server.started()) {
@@ -154,6 +192,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  v1::ServerStatus writes_before, writes_after;
+  const bool have_writes = ServerWrites(*client, &writes_before);
   std::atomic<bool> stop{false};
   std::vector<WorkerStats> stats(static_cast<size_t>(workers));
   std::vector<std::thread> threads;
@@ -178,6 +218,12 @@ int main(int argc, char** argv) {
   elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
   for (auto& t : threads) t.join();
+  const bool have_writes_after = have_writes && ServerWrites(*client, &writes_after);
+  const double fsync_after = FsyncRate(dir.path().string());
+  const int64_t run_writes = writes_after.store_writes() - writes_before.store_writes();
+  const int64_t run_commits = writes_after.store_commits() - writes_before.store_commits();
+  const bool counted = have_writes_after && run_commits > 0;  // an older server reports no counters
+  const double writes_per_commit = counted ? static_cast<double>(run_writes) / static_cast<double>(run_commits) : 0;
 
   std::vector<double> claims, empty_claims, completes;
   int completed = 0, duplicates = 0, errors = 0;
@@ -212,6 +258,16 @@ int main(int argc, char** argv) {
   const auto empty = tscale::Summarize(empty_claims);
   const auto complete = tscale::Summarize(completes);
   const double per_second = completed / elapsed_s;
+  std::ostringstream conditions;
+  conditions << "disk fsync " << static_cast<int>(fsync_before) << "/s before, " << static_cast<int>(fsync_after)
+             << "/s after; test fsync delay " << fsync_delay_ms << " ms; writes per commit ";
+  if (counted)
+    conditions << "mean " << writes_per_commit << ", max " << writes_after.store_max_group() << " (" << run_writes
+               << " writes, " << run_commits << " commits)";
+  else
+    conditions << "not reported by this server";
+  if (!label.empty()) std::cout << "run: " << label << "\n";
+  std::cout << conditions.str() << "\n";
   std::cout << "jobs " << jobs << ", simulated workers " << workers << ", submit " << submit_s << " s\n"
             << "completed " << completed << " in " << elapsed_s << " s: " << per_second << " completions/s\n"
             << "claim latency (with a job) ms: p50 " << claim.median << ", p90 " << claim.p90 << ", p99 " << claim.p99
@@ -225,7 +281,10 @@ int main(int argc, char** argv) {
                             << ", \"completions_per_s\": " << per_second << ", \"claim_p50_ms\": " << claim.median
                             << ", \"claim_p99_ms\": " << claim.p99 << ", \"complete_p50_ms\": " << complete.median
                             << ", \"complete_p99_ms\": " << complete.p99 << ", \"lost\": " << lost
-                            << ", \"duplicated\": " << duplicated << "}\n";
+                            << ", \"duplicated\": " << duplicated << ", \"fsync_per_s_before\": " << fsync_before
+                            << ", \"fsync_per_s_after\": " << fsync_after << ", \"fsync_delay_ms\": " << fsync_delay_ms
+                            << ", \"writes_per_commit_mean\": " << writes_per_commit
+                            << ", \"writes_per_commit_max\": " << writes_after.store_max_group() << "}\n";
   }
   const bool correct = lost == 0 && duplicated == 0 && result_rows == jobs && errors == 0;
   std::cout << (correct ? "PASS" : "FAIL") << ": zero lost and zero duplicated results required\n";

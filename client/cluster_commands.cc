@@ -1,6 +1,7 @@
 // tscale-client workers and models: what the coordinator knows about its workers and its catalog.
 #include <chrono>
 #include <iostream>
+#include <set>
 
 #include "client/commands.h"
 #include "client/table.h"
@@ -48,6 +49,18 @@ Command AddModelsCommand(CLI::App& app) {
             auto ctx = conn.Context();
             grpc::Status rpc = conn.stub->ListModels(ctx.get(), request, &response);
             if (!rpc.ok()) return conn.Fail(rpc);
+            // A mistyped category must not look like an empty catalog.
+            if (!category->empty() && response.models().empty()) {
+              int code = kExitOk;
+              auto all = FetchModels(conn, &code);
+              if (!all) return code;
+              std::set<std::string> known;
+              for (const auto& m : all->models()) known.insert(m.category());
+              std::string list;
+              for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+              return UsageError("models: --category: no catalog model has category \"" + *category +
+                                "\" (known: " + list + ")");
+            }
             TextTable table;
             table.AddColumn("id");
             table.AddColumn("category");

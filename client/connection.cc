@@ -1,17 +1,19 @@
 #include "client/connection.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "common/grpc_channel.h"
 
 namespace tscale::client {
 
 Status Connection::Open() {
-  auto loaded = LoadToken(token_file, "TSCALE_TOKEN");
+  auto loaded = LoadToken(server.token_file, "TSCALE_TOKEN");
   if (!loaded.ok()) return loaded.status();
   token = *loaded;
-  auto channel = MakeChannel({address, tls_ca, token});
+  auto channel = MakeChannel({server.address, server.tls_ca, token});
   if (!channel.ok()) return channel.status();
   stub = v1::TscaleService::NewStub(*channel);
   return Status::Ok();
@@ -28,7 +30,8 @@ std::unique_ptr<grpc::ClientContext> Connection::Context() const {
 int Connection::Fail(const grpc::Status& status) const {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
       status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    std::cerr << "tscale-client: cannot reach tscale-server at " << address << ": " << status.error_message() << "\n";
+    std::cerr << "tscale-client: cannot reach tscale-server at " << server.address << ": " << status.error_message()
+              << "\n";
     return kExitServer;
   }
   std::cerr << "tscale-client: " << status.error_message() << "\n";
@@ -41,6 +44,13 @@ int Connection::Fail(const grpc::Status& status) const {
     default:
       return kExitServer;
   }
+}
+
+bool RetryTransient(const grpc::Status& status, const std::string& what, int* failures) {
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE || ++*failures > kMaxTransientRetries) return false;
+  std::cerr << "tscale-client: " << what << " interrupted (" << status.error_message() << "); retrying" << std::endl;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500 * std::min(*failures, 4)));
+  return true;
 }
 
 int UsageError(const std::string& message) {

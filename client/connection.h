@@ -1,8 +1,9 @@
-// tscale-client's link to the coordinator: flags, credentials, per-call deadlines, and how a failed call
-// becomes one line on stderr and an exit code.
+// tscale-client's link to the coordinator: flags, credentials, per-call deadlines, how a failed call becomes
+// one line on stderr and an exit code, and how long a transient outage is ridden out.
 //
-// Exit codes (documented in the README): 0 success; 1 the server could not be reached or failed; 2 bad
-// arguments, a request the server rejected as invalid or not found, or refused credentials; 3 --wait gave up.
+// Exit codes (common/cli_flags.h, documented in the README): 0 success; 1 the server could not be reached or
+// failed; 2 bad arguments, a request the server rejected as invalid or not found, or refused credentials;
+// 3 --wait gave up.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -11,17 +12,19 @@
 #include <optional>
 #include <string>
 
+#include "common/cli_flags.h"
 #include "common/status.h"
 #include "tscale/v1/tscale.grpc.pb.h"
 
 namespace tscale::client {
 
-inline constexpr int kExitOk = 0, kExitServer = 1, kExitUsage = 2, kExitWaitTimeout = 3;
+inline constexpr int kExitOk = cli::kExitOk, kExitServer = cli::kExitFailure, kExitUsage = cli::kExitUsage,
+                     kExitWaitTimeout = cli::kExitWaitTimeout;
 
 struct Connection {
-  std::string address = "127.0.0.1:50051";
+  cli::ServerFlags server;
   double timeout_s = 30;
-  std::string tls_ca, token_file, token;
+  std::string token;
   std::unique_ptr<v1::TscaleService::Stub> stub;
 
   Status Open();                                         // reads the token, builds the channel
@@ -29,6 +32,13 @@ struct Connection {
   // Prints one line for a failed call and returns its exit code: "your request" (2) vs "the server" (1).
   int Fail(const grpc::Status& status) const;
 };
+
+// Rides out a coordinator that is briefly away (restarting, say): for an UNAVAILABLE status it prints why
+// `what` is retried, waits (0.5 s, growing to 2 s) and returns true, at most kMaxTransientRetries times in a
+// row (about a minute); *failures counts them and the caller resets it after a call that worked. False for
+// any other status, and once the budget is spent: then the caller fails with the status.
+inline constexpr int kMaxTransientRetries = 30;
+bool RetryTransient(const grpc::Status& status, const std::string& what, int* failures);
 
 // Prints "tscale-client: <message>" and returns kExitUsage.
 int UsageError(const std::string& message);

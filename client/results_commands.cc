@@ -3,8 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "client/commands.h"
@@ -13,6 +13,7 @@
 #include "client/report/render_html.h"
 #include "client/report/render_text.h"
 #include "client/table.h"
+#include "common/file_io.h"
 #include "common/outcome.h"
 
 namespace tscale::client {
@@ -75,37 +76,59 @@ struct ReportOptions {
   std::string csv, category, model, html;
 };
 
-// The rows a report is made from: a CSV export, or the coordinator's finished jobs. 0 or an exit code.
-int LoadRows(Connection& conn, const ReportOptions& o, std::vector<report::Row>* rows) {
+// The rows a report is made from: a CSV export, or the coordinator's finished jobs matching the filters.
+// *unfinished counts the matching jobs that have no result yet (a sweep still running). 0 or an exit code.
+int LoadRows(Connection& conn, const ReportOptions& o, std::vector<report::Row>* rows, int* unfinished) {
+  *unfinished = 0;
+  auto wanted = [&](const std::string& model_id, const std::string& category) {
+    return (o.category.empty() || category == o.category) && (o.model.empty() || model_id == o.model);
+  };
   if (!o.csv.empty()) {
-    std::ifstream in(o.csv);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = report::FromCsv(text.str());
+    auto text = ReadWholeFile(o.csv);
+    if (!text.ok()) return UsageError(text.status().message());
+    auto parsed = report::FromCsv(*text);
     if (!parsed.ok()) return UsageError(o.csv + ": " + parsed.status().message());
     *rows = std::move(parsed).value();
-    return kExitOk;
+  } else {
+    v1::ListResultsRequest request;
+    request.set_sweep_id(o.sweep);
+    v1::ListResultsResponse jobs;
+    grpc::Status status = ListAllResults(conn, request, &jobs);
+    if (!status.ok()) return conn.Fail(status);
+    int code = kExitOk;
+    auto catalog = FetchModels(conn, &code);
+    if (!catalog) return code;
+    *rows = report::RowsFrom(jobs, *catalog);
+    std::map<std::string, std::string> category_of;
+    for (const auto& m : catalog->models()) category_of[m.id()] = m.category();
+    for (const auto& job : jobs.jobs())
+      if (job.state() != v1::JOB_STATE_FINISHED && wanted(job.spec().model_id(), category_of[job.spec().model_id()]))
+        ++*unfinished;
   }
-  v1::ListResultsRequest request;
-  request.set_sweep_id(o.sweep);
-  v1::ListResultsResponse jobs;
-  grpc::Status status = ListAllResults(conn, request, &jobs);
-  if (!status.ok()) return conn.Fail(status);
-  int code = kExitOk;
-  auto catalog = FetchModels(conn, &code);
-  if (!catalog) return code;
-  *rows = report::RowsFrom(jobs, *catalog);
+  rows->erase(std::remove_if(rows->begin(), rows->end(),
+                             [&](const report::Row& row) { return !wanted(row.model_id, row.category); }),
+              rows->end());
   return kExitOk;
 }
 
-int WriteHtml(const ReportOptions& o, const std::vector<report::Row>& rows) {
+// "sweep 3 is still running: 4 of 12 jobs have no result yet; these tables cover the 8 that finished."
+std::string PartialNote(const ReportOptions& o, size_t finished, int unfinished) {
+  const std::string scope = o.sweep > 0 ? "sweep " + std::to_string(o.sweep) : "the sweeps";
+  if (finished == 0)
+    return scope + " is still running: none of its " + std::to_string(unfinished) + " matching jobs has finished yet";
+  return scope + " is still running: " + std::to_string(unfinished) + " of " + std::to_string(finished + unfinished) +
+         " matching jobs have no result yet; these tables cover the " + std::to_string(finished) + " that finished";
+}
+
+int WriteHtml(const ReportOptions& o, const std::vector<report::Row>& rows, int unfinished) {
   report::HtmlReportOptions options;
   options.scope = !o.csv.empty() ? o.csv : o.sweep > 0 ? "sweep " + std::to_string(o.sweep) : "every sweep";
   if (!o.category.empty()) options.scope += ", category " + o.category;
   if (!o.model.empty()) options.scope += ", model " + o.model;
-  std::ofstream out(o.html, std::ios::binary | std::ios::trunc);
-  out << report::RenderHtml(rows, options);
-  if (!out.flush()) return UsageError("report: cannot write " + o.html);
+  if (unfinished > 0) options.scope += " (still running: " + std::to_string(unfinished) + " jobs not finished yet)";
+  // Atomic: a report being regenerated is never seen half-written by a browser or a CI step reading it.
+  const Status written = WriteFileAtomically(o.html, report::RenderHtml(rows, options));
+  if (!written.ok()) return UsageError("report: " + written.message());
   std::cerr << "tscale-client: HTML report written to " << o.html << "\n";
   return kExitOk;
 }
@@ -174,18 +197,15 @@ Command AddReportCommand(CLI::App& app) {
                 "also write the report as one self-contained HTML file with SVG charts to this path");
   return {c, [o](Connection& conn) {
             std::vector<report::Row> rows;
-            if (int code = LoadRows(conn, *o, &rows); code != kExitOk) return code;
-            rows.erase(std::remove_if(rows.begin(), rows.end(),
-                                      [&](const report::Row& row) {
-                                        return (!o->category.empty() && row.category != o->category) ||
-                                               (!o->model.empty() && row.model_id != o->model);
-                                      }),
-                       rows.end());
-            if (rows.empty()) return UsageError("report: no finished jobs match");
+            int unfinished = 0;
+            if (int code = LoadRows(conn, *o, &rows, &unfinished); code != kExitOk) return code;
+            // A running sweep is reported as far as it has got, saying what is missing: not an error.
+            if (unfinished > 0) std::cout << PartialNote(*o, rows.size(), unfinished) << "\n\n";
+            if (rows.empty()) return unfinished > 0 ? kExitOk : UsageError("report: no finished jobs match");
             std::cout << report::RenderText(report::Cells(rows));
             const std::string walls = report::RenderWalls(report::Walls(rows));
             if (!walls.empty()) std::cout << "\n" << walls;
-            return o->html.empty() ? kExitOk : WriteHtml(*o, rows);
+            return o->html.empty() ? kExitOk : WriteHtml(*o, rows, unfinished);
           }};
 }
 

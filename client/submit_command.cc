@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -11,13 +11,17 @@
 #include "client/commands.h"
 #include "client/sweep_request.h"
 #include "common/byte_size.h"
+#include "common/file_io.h"
 #include "common/outcome.h"
 
 namespace tscale::client {
 namespace {
 
+// MeasurementSettings.max_cv's explicit "no noise check" (proto/tscale/v1/tscale.proto).
+constexpr double kMaxCvOff = -1;
+
 struct SubmitOptions {
-  std::string sweep_file, preset, name, device, min_device_memory;
+  std::string sweep_file, preset, name, device, min_device_memory, max_cv;
   std::vector<std::string> models, categories, lengths, dtypes, attention, required_labels, tags;
   std::vector<int> batches;
   int repetitions = 1, warmup = 0, min_iters = 0, threads = 0;
@@ -28,23 +32,31 @@ struct SubmitOptions {
   CLI::App* command = nullptr;
 };
 
-// Polls the sweep until every job has finished; prints a line whenever progress changes.
+// Polls the sweep until every job has finished; prints a line whenever progress changes. A coordinator that is
+// briefly unreachable (restarting, say) is waited for, as `watch` does; only --wait-max-s ends the wait early.
 int WaitForSweep(Connection& conn, int64_t sweep_id, double max_wait_s) {
   const auto give_up =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(max_wait_s * 1000));
   std::string last_line;
+  int failures = 0;
   while (true) {
     v1::GetSweepRequest request;
     request.set_sweep_id(sweep_id);
     v1::SweepStatus status;
     auto ctx = conn.Context();
     grpc::Status rpc = conn.stub->GetSweep(ctx.get(), request, &status);
-    if (!rpc.ok()) return conn.Fail(rpc);
+    const bool timed_out = max_wait_s > 0 && std::chrono::steady_clock::now() > give_up;
+    if (!rpc.ok()) {
+      if (timed_out || !RetryTransient(rpc, "wait for sweep " + std::to_string(sweep_id), &failures))
+        return conn.Fail(rpc);
+      continue;
+    }
+    failures = 0;
     std::string line = SweepStatusLine(status);
     if (line != last_line) std::cout << line << std::endl;
     last_line = line;
     if (status.done()) return kExitOk;
-    if (max_wait_s > 0 && std::chrono::steady_clock::now() > give_up) {
+    if (timed_out) {
       std::cerr << "tscale-client: sweep " << sweep_id << " not finished after " << max_wait_s << " s\n";
       return kExitWaitTimeout;
     }
@@ -55,10 +67,9 @@ int WaitForSweep(Connection& conn, int64_t sweep_id, double max_wait_s) {
 // Everything the flags say, layered over the sweep file and the preset; 0 or an exit code.
 int BuildSpec(Connection& conn, SubmitOptions& o, v1::SweepSpec* spec) {
   if (!o.sweep_file.empty()) {
-    std::ifstream in(o.sweep_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), spec);
+    auto text = ReadWholeFile(o.sweep_file, size_t{64} << 20);
+    if (!text.ok()) return UsageError("sweep file: " + text.status().message());
+    auto parsed = google::protobuf::util::JsonStringToMessage(*text, spec);
     if (!parsed.ok()) return UsageError("sweep file " + o.sweep_file + ": " + std::string(parsed.message()));
   }
   std::vector<std::string> models = o.models;
@@ -141,6 +152,15 @@ int BuildSpec(Connection& conn, SubmitOptions& o, v1::SweepSpec* spec) {
   if (o.min_time_s) m->set_min_time_s(o.min_time_s);
   if (o.threads) m->set_threads(o.threads);
   if (o.job_timeout_s) m->set_timeout_s(o.job_timeout_s);
+  if (o.max_cv == "off") {
+    m->set_max_cv(kMaxCvOff);
+  } else if (!o.max_cv.empty()) {
+    char* end = nullptr;
+    const double cv = std::strtod(o.max_cv.c_str(), &end);
+    if (end != o.max_cv.c_str() + o.max_cv.size() || !(cv > 0))
+      return UsageError("--max-cv: \"" + o.max_cv + "\" is neither a positive number nor \"off\"");
+    m->set_max_cv(cv);
+  }
   return kExitOk;
 }
 
@@ -170,6 +190,9 @@ Command AddSubmitCommand(CLI::App& app) {
   c->add_option("--threads", o->threads,
                 "runner threads (default: the worker's share of its cores, cores / slots; more is clamped to that)");
   c->add_option("--job-timeout-s", o->job_timeout_s, "execution limit of one job (default 1800)");
+  c->add_option("--max-cv", o->max_cv,
+                "noise check: a result whose latency coefficient of variation is above this is invalid; "
+                "off turns the check off (default: the coordinator's, tscale-server --max-cv)");
   c->add_flag("--extend-context", o->extend_context, "run past the models' position limits");
   c->add_option("--device", o->device, "run only on workers of this device kind: cpu, cuda, mps");
   c->add_option("--min-device-memory", o->min_device_memory, "run only on workers with this much device memory (16G)");
@@ -182,9 +205,12 @@ Command AddSubmitCommand(CLI::App& app) {
   c->add_option("--wall-max", o->wall_max, "with --find-wall: stop growing here (default: the coordinator's cap)");
   c->add_option("--wall-resolution", o->wall_resolution,
                 "with --find-wall: the final bracket's width in tokens (default 64)");
-  c->add_flag("--wait", o->wait, "wait until every job has finished");
-  c->add_option("--wait-max-s", o->wait_max_s, "with --wait: give up after this long (0 = never)");
-  c->add_flag("--results", o->show_results, "with --wait: print the results table at the end");
+  CLI::Option* wait =
+      c->add_flag("--wait", o->wait, "wait until every job has finished (rides out a coordinator restart, like watch)");
+  c->add_option("--wait-max-s", o->wait_max_s, "with --wait: give up after this long (0 = never)")
+      ->check(CLI::Range(0.0, 365 * 86400.0))
+      ->needs(wait);
+  c->add_flag("--results", o->show_results, "with --wait: print the results table at the end")->needs(wait);
 
   return {c, [o](Connection& conn) {
             v1::SweepSpec spec;

@@ -78,10 +78,8 @@ int WatchSweep(Connection& conn, int64_t sweep_id, int64_t after_event_id) {
       }
     }
     grpc::Status status = reader->Finish();
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || ++failures > 30) return conn.Fail(status);
-    std::cerr << "tscale-client: watch interrupted (" << status.error_message() << "); resuming after event " << cursor
-              << std::endl;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500 * std::min(failures, 4)));
+    if (!RetryTransient(status, "watch (resuming after event " + std::to_string(cursor) + ")", &failures))
+      return conn.Fail(status);
   }
 }
 
@@ -92,8 +90,13 @@ std::string SweepStatusLine(const v1::SweepStatus& s) {
                      std::to_string(s.total_jobs()) + " finished, " + std::to_string(s.running() + s.leased()) +
                      " running, " + std::to_string(s.queued()) + " queued";
   std::string outcomes;
-  // protobuf maps iterate in no fixed order; sort so repeated lines compare equal.
-  const std::map<std::string, int> sorted(s.outcome_counts().begin(), s.outcome_counts().end());
+  // protobuf maps iterate in no fixed order; sort so repeated lines compare equal. The keys are the enum's
+  // value names ("OUTCOME_EXCEEDS_CONTEXT"); users read the short names everywhere else ("exceeds_context").
+  std::map<std::string, int> sorted;
+  for (const auto& [key, count] : s.outcome_counts()) {
+    v1::Outcome outcome{};
+    sorted[v1::Outcome_Parse(key, &outcome) ? OutcomeName(outcome) : key] += count;
+  }
   for (const auto& [name, count] : sorted)
     outcomes += (outcomes.empty() ? "" : ", ") + name + "=" + std::to_string(count);
   if (!outcomes.empty()) line += " [" + outcomes + "]";

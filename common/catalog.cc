@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/file_io.h"
 #include "common/families/family.h"
+#include "common/file_io.h"
 #include "common/hf_config.h"
 
 namespace tscale {

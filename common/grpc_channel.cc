@@ -1,17 +1,16 @@
 #include "common/grpc_channel.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "common/file_io.h"
 
 namespace tscale {
 
 StatusOr<std::string> ReadSecretFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string value = text.str();
+  auto text = ReadWholeFile(path, size_t{1} << 20);  // a token or a PEM bundle
+  if (!text.ok())
+    return text.status().code() == Status::Code::kNotFound ? Status::NotFound("cannot read " + path) : text.status();
+  std::string value = std::move(text).value();
   const char* ws = " \t\r\n";
   value.erase(0, value.find_first_not_of(ws) == std::string::npos ? value.size() : value.find_first_not_of(ws));
   value.erase(value.find_last_not_of(ws) + 1);

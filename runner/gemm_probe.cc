@@ -1,13 +1,12 @@
 #include "runner/gemm_probe.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
-#include <unistd.h>
-
+#include "common/file_io.h"
 #include "runner/device.h"
 
 namespace tscale {
@@ -53,23 +52,22 @@ double GemmPeakFlops(torch::ScalarType dtype, const torch::Device& device, int t
       cache_dir.empty() ? std::filesystem::path() : std::filesystem::path(cache_dir) / CacheKey(dtype, device, threads);
   double cached = 0;
   if (!path.empty()) {
-    std::ifstream in(path);
-    if (!(in >> cached) || cached < 0) cached = 0;
+    if (auto text = ReadWholeFile(path.string(), 4096); text.ok()) {
+      char* end = nullptr;
+      cached = std::strtod(text->c_str(), &end);
+      if (end == text->c_str() || !std::isfinite(cached) || cached < 0) cached = 0;
+    }
     if (cached > 0 && !refresh) return cached;
   }
   const double measured = std::max(cached, MeasureGemmFlops(dtype, device));
   if (!path.empty() && measured > 0) {
-    // Written aside and renamed, so a concurrent job never reads half a number.
+    // Written aside and renamed, so a concurrent job never reads half a number. A cache that cannot be
+    // written costs the next job a probe, nothing more.
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
-    const std::string tmp = path.string() + ".tmp" + std::to_string(::getpid());
-    {
-      std::ofstream out(tmp);
-      char text[64];
-      std::snprintf(text, sizeof text, "%.6e\n", measured);
-      out << text;
-    }
-    std::filesystem::rename(tmp, path, ec);
+    char text[64];
+    std::snprintf(text, sizeof text, "%.6e\n", measured);
+    (void)WriteFileAtomically(path.string(), text, 0600);
   }
   return measured;
 }

@@ -205,6 +205,10 @@ grpc::Status ClientService::GetServerStatus(grpc::ServerContext* context, const 
   response->set_workers(static_cast<int>(workers->size()));
   response->set_uptime_s(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started).count());
+  const GroupCommitStats writes = ctx_.store->write_stats();
+  response->set_store_writes(writes.writes);
+  response->set_store_commits(writes.commits);
+  response->set_store_max_group(writes.max_group);
   return grpc::Status::OK;
 }
 

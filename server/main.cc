@@ -12,12 +12,15 @@
 #include <vector>
 
 #include "common/catalog.h"
+#include "common/cli_flags.h"
+#include "common/file_io.h"
 #include "common/grpc_channel.h"
 #include "common/host_info.h"
 #include "common/version.h"
 #include "server/auth.h"
 #include "server/change_signal.h"
 #include "server/inflight_calls.h"
+#include "server/request_validation.h"
 #include "server/services.h"
 #include "server/store.h"
 
@@ -51,9 +54,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 86400.0));
   app.add_option("--max-cv", default_max_cv,
                  "noise threshold for sweeps that set none: a result whose latency coefficient of variation is above "
-                 "it is invalid; 0 = no noise check")
+                 "it is invalid; 0 = no noise check (a sweep's own max_cv, or -1 for off, wins)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, tscale::kMaxMaxCv));
   app.add_option("--heartbeat-s", heartbeat_s, "heartbeat interval asked of workers, seconds")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
@@ -64,7 +67,7 @@ int main(int argc, char** argv) {
                  "worker restarts during one job's attempts before the job is quarantined")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  tscale::cli::AddLogLevelFlag(app, &log_level);
   app.add_flag("--allow-remote", allow_remote, "permit binding a non-loopback address (needs TLS and tokens)");
   app.add_flag("--allow-insecure-remote", allow_insecure_remote,
                "with --allow-remote: permit plaintext and no tokens off loopback (not recommended)");
@@ -76,10 +79,10 @@ int main(int argc, char** argv) {
   app.add_option("--worker-token-file", worker_token_file, "file holding the bearer token workers must present")
       ->envname("TSCALE_WORKER_TOKEN_FILE")
       ->check(CLI::ExistingFile);
-  app.set_version_flag("--version", tscale::kVersion);
-  CLI11_PARSE(app, argc, argv);
+  tscale::cli::AddVersionFlag(app);
+  if (auto code = tscale::cli::Parse(app, argc, argv)) return *code;
 
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  tscale::cli::ApplyLogLevel(log_level);
   if (tls_cert.empty() != tls_key.empty()) {
     spdlog::error("--tls-cert and --tls-key go together");
     return 2;
@@ -179,14 +182,25 @@ int main(int argc, char** argv) {
     spdlog::error("cannot listen on {}", listen);
     return 1;
   }
+  // Probes that name a service (Kubernetes' gRPC probes do) get an answer for each service, not only for "".
+  if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+    health->SetServingStatus(tscale::v1::TscaleService::service_full_name(), true);
+    health->SetServingStatus(tscale::v1::WorkerService::service_full_name(), true);
+  }
   spdlog::info(
       "tscale-server {} listening on port {} ({}, client auth {}, worker auth {}; db {}, schema v{}, {} models)",
       tscale::kVersion, bound_port, tls_cert.empty() ? "plaintext" : "TLS",
       auth.enabled(tscale::Audience::kClient) ? "on" : "off", auth.enabled(tscale::Audience::kWorker) ? "on" : "off",
       db_path, (*store)->schema_version(), catalog.size());
+  // Whoever waits for the port file (a supervisor, a test) must never read half a number, nor wait forever
+  // for a file that was never written: a failed write ends start-up.
   if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << bound_port << "\n";
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+    if (tscale::Status written = tscale::WriteFileAtomically(port_file, std::to_string(bound_port) + "\n");
+        !written.ok()) {
+      spdlog::error("--port-file: {}", written.message());
+      server->Shutdown();
+      return 1;
+    }
   }
 
   // Leases of workers that vanished are requeued even when no other worker claims for a while.

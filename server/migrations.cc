@@ -56,6 +56,9 @@ const std::vector<UpgradeStep>& UpgradeSteps() {
        "ALTER TABLE attempts ADD COLUMN metric_events INTEGER NOT NULL DEFAULT 0;"
        "PRAGMA user_version = 3;",
        BackfillJobRequirements},
+      {4,
+       "ALTER TABLE workers ADD COLUMN instance TEXT NOT NULL DEFAULT '';"
+       "PRAGMA user_version = 4;"},
   };
   return steps;
 }

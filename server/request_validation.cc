@@ -1,6 +1,7 @@
 #include "server/request_validation.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace tscale {
 namespace {
@@ -9,7 +10,43 @@ Status Field(const std::string& name, const std::string& why) {
   return Status::InvalidArgument(name + ": " + why);
 }
 
+std::string Number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 }  // namespace
+
+Status ValidateMeasurement(const v1::MeasurementSettings& m, const std::string& prefix) {
+  auto count = [&](const char* name, int64_t value, int64_t max) {
+    return value < 0 || value > max
+               ? Field(prefix + name, std::to_string(value) + " is not in 0.." + std::to_string(max))
+               : Status::Ok();
+  };
+  auto seconds = [&](const char* name, double value, double max) {
+    return !(value >= 0 && value <= max)  // NaN too
+               ? Field(prefix + name, Number(value) + " is not a number of seconds in 0.." + Number(max))
+               : Status::Ok();
+  };
+  TSCALE_RETURN_IF_ERROR(count("warmup_iters", m.warmup_iters(), kMaxWarmupIters));
+  TSCALE_RETURN_IF_ERROR(seconds("warmup_min_s", m.warmup_min_s(), kMaxTimingS));
+  TSCALE_RETURN_IF_ERROR(count("min_iters", m.min_iters(), kMaxMeasuredIters));
+  TSCALE_RETURN_IF_ERROR(seconds("min_time_s", m.min_time_s(), kMaxTimingS));
+  TSCALE_RETURN_IF_ERROR(count("max_iters", m.max_iters(), kMaxMeasuredIters));
+  TSCALE_RETURN_IF_ERROR(seconds("max_time_s", m.max_time_s(), kMaxTimingS));
+  TSCALE_RETURN_IF_ERROR(count("threads", m.threads(), kMaxThreads));
+  // seed: every uint64 is a seed (0 = the default one).
+  if (m.memory_limit_bytes() != 0 &&
+      (m.memory_limit_bytes() < kMinMemoryLimitBytes || m.memory_limit_bytes() > kMaxMemoryLimitBytes))
+    return Field(prefix + "memory_limit_bytes",
+                 std::to_string(m.memory_limit_bytes()) + " is neither 0 (the worker's default) nor in 1 MiB..1 PiB");
+  TSCALE_RETURN_IF_ERROR(seconds("timeout_s", m.timeout_s(), kMaxTimeoutS));
+  if (!(m.max_cv() == kMaxCvOff || (m.max_cv() >= 0 && m.max_cv() <= kMaxMaxCv)))
+    return Field(prefix + "max_cv", Number(m.max_cv()) + " is not a threshold in 0.." + Number(kMaxMaxCv) +
+                                        " (0 = the coordinator's default) or -1 (no noise check)");
+  return Status::Ok();
+}
 
 Status ValidateWorkerId(const std::string& id) {
   if (id.empty()) return Field("worker_id", "must not be empty");
@@ -19,6 +56,7 @@ Status ValidateWorkerId(const std::string& id) {
 
 Status ValidateRegister(const v1::RegisterWorkerRequest& request) {
   TSCALE_RETURN_IF_ERROR(ValidateWorkerId(request.worker_id()));
+  if (request.instance_id().size() > 128) return Field("instance_id", "at most 128 characters");
   const auto& caps = request.capabilities();
   if (!v1::DeviceKind_IsValid(caps.device_kind()) || caps.device_kind() == v1::DEVICE_KIND_UNSPECIFIED)
     return Field("capabilities.device_kind", "must be cpu, cuda or mps");

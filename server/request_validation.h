@@ -27,6 +27,22 @@ inline constexpr int kMaxListResults = 10'000;
 inline constexpr int64_t kMaxListResultsSamples = 1'000'000;
 inline constexpr int64_t kMaxListResultsBytes = 32 << 20;
 
+// A sweep's MeasurementSettings, field by field (0 = the coordinator's default for every field). Any larger value
+// is refused with INVALID_ARGUMENT naming the field, so no setting can hold a worker for nonsense (max_time_s
+// 1e300 would keep timing until the job's timeout killed it).
+inline constexpr int kMaxWarmupIters = 10'000;
+inline constexpr int kMaxMeasuredIters = 1'000'000;  // min_iters and max_iters
+inline constexpr double kMaxTimingS = 3600;          // warmup_min_s, min_time_s, max_time_s
+inline constexpr int kMaxThreads = 1024;
+inline constexpr int64_t kMinMemoryLimitBytes = 1 << 20;  // memory_limit_bytes: 0, or 1 MiB..1 PiB
+inline constexpr int64_t kMaxMemoryLimitBytes = int64_t{1} << 50;
+inline constexpr double kMaxTimeoutS = 7 * 24 * 3600;  // timeout_s: a week
+inline constexpr double kMaxMaxCv = 10;                // max_cv: 0 = default, -1 = off, else (0, 10]
+inline constexpr double kMaxCvOff = -1;
+// `prefix` names the message's place, e.g. "spec.measurement.". Checks each field alone; how fields relate
+// (max_iters >= min_iters, ...) is checked by the planner once the defaults are filled in.
+Status ValidateMeasurement(const v1::MeasurementSettings& m, const std::string& prefix);
+
 Status ValidateWorkerId(const std::string& id);
 Status ValidateRegister(const v1::RegisterWorkerRequest& request);
 Status ValidateClaim(const v1::ClaimJobRequest& request);

@@ -11,11 +11,13 @@
 // down (-> lost, quarantined). Every transition is also appended to the events table, the watch stream.
 // A completion is accepted as a duplicate only from the attempt that completed the job: an attempt whose job
 // was cancelled or ended `lost` meanwhile gets ABORTED, like any other stale fencing token.
+//
+// Files: store.cc (open, routing match), store_writer.{h,cc} (the group-commit queue every write goes
+// through), store_lifecycle.cc (the job lifecycle above), store_wall_search.cc (the wall finder's next probe,
+// an explicit step of the completion), store_queries.cc (reads).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +28,7 @@
 
 #include "common/status.h"
 #include "server/sqlite.h"
+#include "server/store_writer.h"
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
@@ -33,7 +36,9 @@ namespace tscale {
 struct StoreOptions {
   int64_t lease_ms = 30'000;  // a lease lasts this long past its last heartbeat
   int max_attempts = 3;       // leases per job before it ends `lost`
-  int quarantine_after = 2;   // worker restarts during one job's attempts before it is quarantined
+  // Worker restarts during one job's attempts before it is quarantined; a restart counts against the newest
+  // attempt the worker held only (see Store::WorkerDeath).
+  int quarantine_after = 2;
   int busy_timeout_ms = 10'000;
   int64_t worker_live_ms = 60'000;  // a worker not seen for this long does not count as live
   // Progress events one attempt may store; more are refused (RESOURCE_EXHAUSTED). At the runner's rate of
@@ -75,6 +80,7 @@ struct RegisteredWorker {
 struct CompletionOutcome {
   bool duplicate = false;  // the same attempt had completed before; `stored` is the first result
   v1::Result stored;
+  bool queued_probe = false;  // the completion queued its wall search's next probe: claimers may wake for it
 };
 
 class Store {
@@ -89,9 +95,11 @@ class Store {
   // Stores the sweep and all its jobs in one transaction; returns the sweep id.
   StatusOr<int64_t> CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms);
 
-  // Records the worker and starts a new session of it; attempts of its previous session end.
+  // Records the worker and starts a new session of it; attempts of its previous session end. ALREADY_EXISTS
+  // when `instance_id` is not empty and differs from the previous session's while that session is live (seen
+  // within options().worker_live_ms): another daemon holds the worker id.
   StatusOr<RegisteredWorker> RegisterWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps,
-                                            int64_t now_ms);
+                                            int64_t now_ms, const std::string& instance_id = "");
 
   // Leases the oldest queued job this worker can run, or returns nullopt. Expired leases are requeued
   // first. NOT_FOUND when the worker never registered.
@@ -129,41 +137,47 @@ class Store {
   StatusOr<JobPage> ListJobs(const ResultFilter& filter);
   StatusOr<std::vector<v1::WorkerView>> ListWorkers();
   StatusOr<std::map<std::string, int>> CountJobsByState();
+  // How well writes group into commits (GetServerStatus reports it; bench/load_test.cc prints it).
+  GroupCommitStats write_stats() const { return writer_.stats(); }
+
+  // A worker restart that ended one of a job's attempts. `counted` when the attempt was the newest one live on
+  // that worker session: only those count towards quarantine_after.
+  struct WorkerDeath {
+    int64_t attempt_id = 0;
+    std::string worker_id;
+    int64_t leased_ms = 0, ended_ms = 0;
+    bool counted = false;
+  };
 
  private:
   friend class StoreTestPeer;  // tests/server/store_test.cc drives Write directly
   explicit Store(StoreOptions options) : options_(options) {}
 
-  struct PendingWrite {
-    const std::function<Status()>* body = nullptr;
-    Status status;
-    bool done = false;
-    std::condition_variable cv;
-  };
-  // Runs `body` in a write transaction shared with the writes queued beside it (group commit); returns the
-  // body's status, or the commit's when the commit fails. Bodies must not call Write. A body that throws
-  // fails alone with INTERNAL (its changes rolled back); the exception never leaves Write.
-  Status Write(const std::function<Status()>& body);
-  void CommitGroup(PendingWrite* const* group, size_t size) noexcept;
+  // Runs `body` through the group-commit queue (server/store_writer.h).
+  Status Write(const std::function<Status()>& body) { return writer_.Write(body); }
   StatusOr<int> ExpireLeasesLocked(int64_t now_ms);
+  StatusOr<std::vector<WorkerDeath>> WorkerDeathsLocked(int64_t job_id);
   // Ends a live attempt for `reason` and requeues, loses or quarantines its job.
   Status EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms,
                           bool counts_against_cap = true);
   StatusOr<v1::SweepStatus> SweepStatusLocked(int64_t sweep_id, int64_t now_ms);
   Status WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepStatus* status);
-  Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
   Status InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms);
-  // For a wall-finder probe that just finished: creates its search's next probe, if any, in the same
-  // transaction, so each probe exists exactly once (docs/wall-finder.md).
-  Status AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms);
+  // Stores a job's result and marks it finished; it does not advance a wall search (the caller does).
+  Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
+  // For a wall-finder probe that just completed: creates its search's next probe, if any, in the completion's
+  // transaction, so each probe exists exactly once (docs/wall-finder.md). Called by CompleteJob only: a
+  // cancelled or lost probe stops its search, so those paths have no next probe to create.
+  // Returns whether a probe was queued.
+  StatusOr<bool> AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms);
+  Status MarkRunningLocked(int64_t job_id, int64_t attempt_id, const std::string& worker_id, int64_t now_ms);
   Status AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
                            const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms);
 
   StoreOptions options_;
-  std::mutex queue_mu_;  // guards queue_
-  std::deque<PendingWrite*> queue_;
   std::mutex mu_;  // guards db_: one statement sequence at a time
   sql::Database db_;
+  GroupCommitQueue writer_{db_, mu_};
   int schema_version_ = 0;
 };
 

@@ -19,8 +19,9 @@ struct PlannerLimits {
   int max_repetitions = 1000;
   int max_axis_values = 1000;  // entries in any one list of the spec
   // Not a limit but the planner's one policy default: the noise threshold (coefficient of variation) of sweeps
-  // that set none (a sweep's max_cv 0 means "the default"). Set server-side (tscale-server --max-cv); 0 here
-  // turns the check off for every such sweep (test clusters, whose tiny models time in milliseconds).
+  // that set none (a sweep's max_cv 0 means "the default", -1 "no check"). Set server-side (tscale-server
+  // --max-cv); 0 here turns the check off for every such sweep (test clusters, whose tiny models time in
+  // milliseconds). Jobs carry the resolved value: a positive threshold, or -1 for no check.
   double default_max_cv = 0.25;
 };
 

@@ -14,8 +14,12 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context, con
   if (Status auth = ctx_.auth->Check(*context, Audience::kWorker); !auth.ok()) return ToGrpcStatus(auth);
   if (Status valid = ValidateRegister(*request); !valid.ok()) return ToGrpcStatus(valid);
   const auto& caps = request->capabilities();
-  auto registered = ctx_.store->RegisterWorker(request->worker_id(), caps, NowUnixMs());
-  if (!registered.ok()) return ToGrpcStatus(registered.status());
+  auto registered = ctx_.store->RegisterWorker(request->worker_id(), caps, NowUnixMs(), request->instance_id());
+  if (!registered.ok()) {
+    if (registered.status().code() == Status::Code::kAlreadyExists)
+      spdlog::warn("registration of worker {} refused: {}", request->worker_id(), registered.status().message());
+    return ToGrpcStatus(registered.status());
+  }
   spdlog::info("worker {} registered (session {}): {} {} ({} cores)", request->worker_id(), registered->session,
                DeviceKindName(caps.device_kind()), caps.hostname(), caps.cpu_cores());
   if (registered->requeued_attempts > 0) {
@@ -112,6 +116,9 @@ grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext* context, const 
     return ToGrpcStatus(completion.status());
   }
   if (!completion->duplicate) ctx_.event_signal->Notify();
+  // A wall search's next probe is new claimable work: wake the long-polling claims now, or the probe waits
+  // for their next periodic retry (up to a second per probe).
+  if (completion->queued_probe) ctx_.work_signal->Notify();
   if (!completion->duplicate)
     spdlog::info("job {} finished: {} (attempt {})", completion->stored.job_id(), OutcomeName(outcome),
                  request->attempt_id());

@@ -11,12 +11,14 @@
 #include <filesystem>
 
 #include "common/byte_size.h"
+#include "common/cli_flags.h"
 #include "common/grpc_channel.h"
 #include "common/host_info.h"
 #include "common/outcome.h"
 #include "common/version.h"
 #include "worker/capabilities.h"
 #include "worker/child_process.h"
+#include "worker/state_dir.h"
 #include "worker/worker.h"
 
 namespace {
@@ -63,15 +65,15 @@ int main(int argc, char** argv) {
   options.runner_path = DefaultRunnerPath();
   options.worker_id = tscale::ReadHostFacts().hostname;
   std::vector<std::string> labels;
-  std::string device = "auto", memory_limit, log_level = "info", tls_ca, token_file;
-  app.add_option("--server", options.server_address, "coordinator address")
-      ->envname("TSCALE_SERVER")
-      ->capture_default_str();
+  std::string device = "auto", memory_limit, log_level = "info";
+  tscale::cli::ServerFlags server;
+  server.address = options.server_address;
+  tscale::cli::AddServerFlags(app, &server, "TSCALE_WORKER_TOKEN_FILE", "TSCALE_WORKER_TOKEN");
   app.add_option("--id", options.worker_id, "stable worker id (default: hostname)")->capture_default_str();
   app.add_option("--runner", options.runner_path, "path of tscale-runner")->capture_default_str();
   app.add_option("--state-dir", options.state_dir,
-                 "directory for the outbox and per-job files; keep it across restarts (default: a temp directory "
-                 "named after the worker id)");
+                 "private directory for the outbox and per-job files; keep it across restarts (default: "
+                 "worker-<id> under $STATE_DIRECTORY, else $XDG_STATE_HOME/tscale, else ~/.local/state/tscale)");
   app.add_option("--slots", options.slots, "jobs run at once (benchmarks should not share a device)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
@@ -93,16 +95,11 @@ int main(int argc, char** argv) {
   app.add_option("--claim-wait-s", options.claim_wait_s, "long-poll length of a claim")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60.0));
-  app.add_option("--tls-ca", tls_ca, "PEM roots to verify the coordinator's TLS certificate")
-      ->envname("TSCALE_TLS_CA")
-      ->check(CLI::ExistingFile);
-  app.add_option("--token-file", token_file, "file holding the worker bearer token (or env TSCALE_WORKER_TOKEN)")
-      ->envname("TSCALE_WORKER_TOKEN_FILE")
-      ->check(CLI::ExistingFile);
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
-  app.set_version_flag("--version", tscale::kVersion);
-  CLI11_PARSE(app, argc, argv);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  tscale::cli::AddLogLevelFlag(app, &log_level);
+  tscale::cli::AddVersionFlag(app);
+  if (auto code = tscale::cli::Parse(app, argc, argv)) return *code;
+  tscale::cli::ApplyLogLevel(log_level);
+  options.server_address = server.address;
 
   if (access(options.runner_path.c_str(), X_OK) != 0) {
     spdlog::error("--runner: {} is not an executable file", options.runner_path);
@@ -116,8 +113,20 @@ int main(int argc, char** argv) {
     }
     options.memory_limit_bytes = *bytes;
   }
-  if (options.state_dir.empty())
-    options.state_dir = (std::filesystem::temp_directory_path() / ("tscale-worker-" + options.worker_id)).string();
+  if (options.state_dir.empty()) {
+    auto state_dir = tscale::DefaultStateDir(options.worker_id);
+    if (!state_dir.ok()) {
+      spdlog::error("--state-dir: {}", state_dir.status().message());
+      return 2;
+    }
+    options.state_dir = *state_dir;
+  }
+  // Before anything reads or writes there: a directory another user can write to is refused (see state_dir.h).
+  if (tscale::Status prepared = tscale::PrepareStateDir(options.state_dir); !prepared.ok()) {
+    spdlog::error("--state-dir: {}", prepared.message());
+    return 2;
+  }
+  spdlog::info("state directory {}", options.state_dir);
 
   tscale::v1::WorkerCapabilities caps = tscale::DetectCapabilities(tscale::v1::DEVICE_KIND_CPU, labels, options.slots);
   if (device == "auto") {
@@ -141,7 +150,7 @@ int main(int argc, char** argv) {
       caps.device_name().empty() ? "name unknown" : caps.device_name(),
       caps.device_memory_bytes() > 0 ? std::to_string(caps.device_memory_bytes() >> 20) + " MiB" : "memory unknown");
 
-  auto token = tscale::LoadToken(token_file, "TSCALE_WORKER_TOKEN");
+  auto token = tscale::LoadToken(server.token_file, "TSCALE_WORKER_TOKEN");
   if (!token.ok()) {
     spdlog::error("worker token: {}", token.status().message());
     return 2;
@@ -149,7 +158,7 @@ int main(int argc, char** argv) {
   options.token = *token;
   // The runner must never see the token: it is not in the child's environment, and it leaves ours too.
   unsetenv("TSCALE_WORKER_TOKEN");
-  auto channel = tscale::MakeChannel({options.server_address, tls_ca, options.token});
+  auto channel = tscale::MakeChannel({options.server_address, server.tls_ca, options.token});
   if (!channel.ok()) {
     spdlog::error("{}", channel.status().message());
     return 2;

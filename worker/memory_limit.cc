@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file_io.h"
+
 #ifdef __APPLE__
 #include <libproc.h>
 #endif
@@ -15,13 +17,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Kernel files (cgroupfs, /proc): empty when unreadable, which every caller treats as "not there".
 std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = ReadWholeFile(path.string(), size_t{1} << 20);
+  return text.ok() ? std::move(text).value() : std::string();
 }
 
+// Not WriteFileAtomically: a cgroup control file is an interface written in place, never replaced.
 bool WriteAll(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -31,7 +33,7 @@ bool WriteAll(const fs::path& path, const std::string& text) {
 
 // The mount point of the cgroup2 filesystem, from /proc/self/mountinfo.
 std::optional<std::string> Cgroup2Mount() {
-  std::ifstream in("/proc/self/mountinfo");
+  std::istringstream in(ReadAll("/proc/self/mountinfo"));
   std::string line;
   while (std::getline(in, line)) {
     const size_t dash = line.find(" - ");
@@ -58,7 +60,7 @@ StatusOr<CgroupV2> CgroupV2::Detect() {
   if (!mount) return Status::FailedPrecondition("no cgroup2 filesystem is mounted");
   std::string own;  // this process's cgroup v2 path, from the "0::" line
   {
-    std::ifstream in("/proc/self/cgroup");
+    std::istringstream in(ReadAll("/proc/self/cgroup"));
     std::string line;
     while (std::getline(in, line))
       if (line.rfind("0::", 0) == 0) own = line.substr(3);

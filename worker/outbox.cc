@@ -1,10 +1,11 @@
 #include "worker/outbox.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "common/file_io.h"
 
 namespace tscale {
 
@@ -18,17 +19,22 @@ Status Outbox::Open() {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return Status::Unavailable("cannot create outbox " + dir_ + ": " + ec.message());
+  ::chmod(dir_.c_str(), 0700);  // results are delivered with the worker's token: private, like the state dir
+  // Temporary files of writes a crash interrupted (their result was never counted as written).
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("attempt-", 0) == 0 && name.find(".result.tmp") != std::string::npos) fs::remove(entry.path(), ec);
+  }
   return Status::Ok();
 }
 
 Status Outbox::Put(int64_t attempt_id, const v1::Result& result) {
-  const std::string path = Path(attempt_id), tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!result.SerializeToOstream(&out) || !out.flush()) return Status::Unavailable("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::Unavailable("cannot rename " + tmp);
-  return Status::Ok();
+  std::string bytes;
+  if (!result.SerializeToString(&bytes))
+    return Status::Internal("cannot serialise the result of attempt " + std::to_string(attempt_id));
+  // Durable before it counts as written: the file and the directory entry are fsynced (file_io.h), so a result
+  // the worker goes on to acknowledge survives a power loss, and a crash mid-write leaves no partial file.
+  return WriteFileAtomically(Path(attempt_id), bytes, 0600);
 }
 
 std::vector<std::pair<int64_t, v1::Result>> Outbox::Pending(int* skipped) const {
@@ -45,9 +51,10 @@ std::vector<std::pair<int64_t, v1::Result>> Outbox::Pending(int* skipped) const 
       if (skipped) ++*skipped;
       continue;
     }
-    std::ifstream in(entry.path(), std::ios::binary);
+    constexpr size_t kMaxResultBytes = 64 << 20;
+    auto bytes = ReadWholeFile(entry.path().string(), kMaxResultBytes);
     v1::Result result;
-    if (attempt_id <= 0 || !result.ParseFromIstream(&in)) {
+    if (attempt_id <= 0 || !bytes.ok() || !result.ParseFromString(*bytes)) {
       if (skipped) ++*skipped;
       continue;
     }

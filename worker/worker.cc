@@ -7,12 +7,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 
+#include "common/file_io.h"
 #include "common/grpc_channel.h"
 #include "common/host_info.h"
 #include "common/outcome.h"
@@ -30,12 +30,14 @@ std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
 }
 
-std::optional<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+// The runner's result file, if it wrote one. The runner is not trusted with the worker's memory: a result
+// is a few KiB, so anything past the cap is refused (and classified as no result).
+std::optional<std::string> ReadResultFile(const fs::path& path) {
+  constexpr size_t kMaxResultBytes = 64 << 20;
+  auto text = ReadWholeFile(path.string(), kMaxResultBytes);
+  if (text.ok()) return std::move(text).value();
+  if (text.status().code() != Status::Code::kNotFound) spdlog::warn("result file: {}", text.status().message());
+  return std::nullopt;
 }
 
 template <typename Response>
@@ -56,6 +58,21 @@ bool IsDefinitive(grpc::StatusCode code) {
     default:
       return false;
   }
+}
+
+// This daemon's instance id, kept in its state directory so that a restart of the same daemon presents the same
+// one to the coordinator, and a second daemon started with the same worker id (another state directory) does not.
+std::string InstanceId(const std::string& state_dir) {
+  const std::string path = (fs::path(state_dir) / "instance-id").string();
+  if (auto kept = ReadWholeFile(path, 256); kept.ok() && !kept->empty()) return *kept;
+  std::random_device random;
+  char id[33];
+  for (int i = 0; i < 4; ++i) std::snprintf(id + 8 * i, 9, "%08x", static_cast<unsigned>(random()));
+  if (Status written = WriteFileAtomically(path, id, 0600); !written.ok()) {
+    spdlog::warn("{}: registering without an instance id (duplicate worker ids go undetected)", written.message());
+    return "";
+  }
+  return id;
 }
 
 }  // namespace
@@ -208,6 +225,7 @@ void Worker::Register() {
   v1::RegisterWorkerRequest request;
   request.set_worker_id(options_.worker_id);
   *request.mutable_capabilities() = capabilities_;
+  request.set_instance_id(InstanceId(options_.state_dir));
   Rpc<Reply<v1::RegisterWorkerResponse>>(
       [this, request] {
         Reply<v1::RegisterWorkerResponse> reply;
@@ -217,6 +235,14 @@ void Worker::Register() {
       [this](Reply<v1::RegisterWorkerResponse> reply) {
         if (stopping_) return;
         if (!reply.status.ok()) {
+          if (reply.status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+            // Retrying would only fight the other daemon for the id (each registration ends the other's jobs).
+            spdlog::error("worker id {} is already in use by another live worker: {}; exiting with code {}",
+                          options_.worker_id, reply.status.error_message(), kExitWorkerIdInUse);
+            exit_code_ = kExitWorkerIdInUse;
+            draining_ = true;
+            return MaybeStop();
+          }
           if (IsDefinitive(reply.status.error_code())) {
             spdlog::error("coordinator refused registration: {}", reply.status.error_message());
             exit_code_ = 1;
@@ -305,7 +331,14 @@ void Worker::StartAttempt(const v1::Lease& lease) {
   fs::create_directories(attempt->dir, ec);
   std::string job_json;
   google::protobuf::util::MessageToJsonString(attempt->job, &job_json);
-  std::ofstream(attempt->dir / "job.json", std::ios::binary | std::ios::trunc) << job_json;
+  // A job file the worker cannot write (a full or read-only disk) is the host's failure, not the job's: the
+  // runner would reject the missing file and the job be stored `error` for good.
+  const Status job_written = ec ? Status::Unavailable("cannot create " + attempt->dir.string() + ": " + ec.message())
+                                : WriteFileAtomically((attempt->dir / "job.json").string(), job_json, 0600);
+  if (!job_written.ok()) {
+    fs::remove_all(attempt->dir, ec);
+    return AbandonAttempt(attempt_id, "job file: " + job_written.message());
+  }
 
   ExecutionOptions exec;
   exec.spec.program = options_.runner_path;
@@ -395,7 +428,7 @@ void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
     if (!closed.ok()) spdlog::debug("progress stream ended: {}", closed.error_message());
   });
 
-  const std::optional<std::string> result_json = ReadFile(attempt->dir / "result.json");
+  const std::optional<std::string> result_json = ReadResultFile(attempt->dir / "result.json");
   std::error_code ec;
   fs::remove_all(attempt->dir, ec);
 

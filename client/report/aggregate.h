@@ -62,7 +62,7 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows);
 
 struct LengthSuccess {
   int seq_len = 0;
-  int models = 0;  // distinct models with a cell at this length
+  int models = 0;                 // distinct models with a cell at this length
   int working_models = 0;         // cells that work (ok or invalid: common/outcome.h's OutcomeWorks)
   int invalid_models = 0;         // of those, cells with an invalid job (it ran; figures doubtful)
   std::map<Cause, int> failures;  // distinct models failing, by cause (never kInvalid: an invalid cell works)

@@ -12,7 +12,7 @@ namespace {
 
 // The columns after "ok": invalid (it ran, so it works, with doubtful figures), then the failures.
 const Cause kOutcomeColumns[] = {Cause::kContext, Cause::kMemory,  Cause::kTimeout, Cause::kCrash,
-                                Cause::kError,   Cause::kInvalid, Cause::kOther};
+                                 Cause::kError,   Cause::kInvalid, Cause::kOther};
 
 const char* CauseColor(Cause cause) {
   switch (cause) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "server/sqlite.h"
 #include "support/cluster.h"
@@ -145,6 +146,17 @@ TEST_F(ClientEndToEnd, UsageErrorsNameTheFlagAndStoreNothing) {
       {{"results", "--sweep", "42"}, "sweep 42 does not exist"},
       {{"submit", "--models", "tiny-bert", "--wall-start", "64"}, "need --find-wall"},
       {{"submit", "--models", "tiny-bert", "--find-wall", "--lengths", "16"}, "not used with find_wall"},
+      // Flags CLI11 refuses exit 2 too (not its 104-114), naming the flag.
+      {{"status", "--bogus"}, "--bogus"},
+      {{"submit", "--models", "tiny-bert", "--lengths", "16", "--results"}, "--results requires --wait"},
+      {{"submit", "--models", "tiny-bert", "--lengths", "16", "--wait-max-s", "5"}, "--wait-max-s requires --wait"},
+      {{"submit", "--models", "tiny-bert", "--lengths", "16", "--repetitions", "0"}, "--repetitions"},
+      {{"submit", "--models", "tiny-bert", "--lengths", "16", "--max-cv", "noisy"}, "--max-cv"},
+      {{"--timeout-s", "0", "status"}, "--timeout-s: must be a number of seconds above 0"},
+      {{"status", "--timeout-s", "-1"}, "--timeout-s: must be a number of seconds above 0"},
+      {{"models", "--category", "Nope"}, "no catalog model has category \"Nope\" (known: "},
+      // The coordinator's bounds on measurement settings, reached from the command line.
+      {{"submit", "--models", "tiny-bert", "--lengths", "16", "--min-time-s", "1e300"}, "spec.measurement.min_time_s"},
   };
   for (const auto& c : cases) {
     auto run = Cli(c.args);
@@ -153,6 +165,134 @@ TEST_F(ClientEndToEnd, UsageErrorsNameTheFlagAndStoreNothing) {
     EXPECT_EQ(std::count(run.stderr_tail.begin(), run.stderr_tail.end(), '\n'), 1) << run.stderr_tail;
   }
   EXPECT_TRUE(StoredSweeps().empty());
+}
+
+// The connection flags work after the subcommand too.
+TEST_F(ClientEndToEnd, GlobalFlagsMayFollowTheSubcommand) {
+  ChildSpec spec;
+  spec.program = testing::kClientBinary;
+  spec.args = {"status", "--server", cluster_.server().address(), "--timeout-s", "5"};
+  spec.deadline = 60s;
+  auto run = RunChild(spec, 1000ms, nullptr);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->exit_code, 0) << run->stderr_tail;
+}
+
+// Exit 2 for a bad flag in every binary, and --log-level names in any case (a typo is refused, naming the
+// valid levels, instead of silently turning logging off).
+TEST_F(ClientEndToEnd, EveryBinaryExitsTwoOnABadFlagAndReadsLogLevelsInAnyCase) {
+  auto run = [](const std::string& program, std::vector<std::string> args) {
+    ChildSpec spec;
+    spec.program = program;
+    spec.args = std::move(args);
+    spec.deadline = 60s;
+    auto exit = RunChild(spec, 1000ms, nullptr);
+    EXPECT_TRUE(exit.ok());
+    return exit.ok() ? *exit : ChildExit{};
+  };
+  struct Case {
+    std::string program;
+    std::vector<std::string> args;
+    std::string names;
+  };
+  const std::vector<Case> refused = {
+      {testing::kServerBinary, {"--bogus"}, "--bogus"},
+      {testing::kServerBinary, {"--lease-s", "soon"}, "--lease-s"},
+      {testing::kServerBinary, {"--log-level", "INFOO"}, "trace, debug, info, warn, error, critical, off"},
+      {testing::kServerBinary, {"--max-cv", "-1"}, "--max-cv"},
+      {testing::kWorkerBinary, {"--bogus"}, "--bogus"},
+      {testing::kWorkerBinary, {"--log-level", "verbose"}, "trace, debug, info, warn, error, critical, off"},
+      {testing::kRunnerBinary, {"--bogus"}, "--bogus"},
+      {testing::kClientBinary, {"--log-level", "info", "status"}, "--log-level"},  // the client has no logging
+  };
+  for (const auto& c : refused) {
+    auto exit = run(c.program, c.args);
+    EXPECT_TRUE(exit.exited && exit.exit_code == 2) << c.program << " " << c.args[0] << ": " << exit.exit_code;
+    EXPECT_NE((exit.stdout_tail + exit.stderr_tail).find(c.names), std::string::npos)
+        << exit.stdout_tail << exit.stderr_tail;
+  }
+  // Upper-case levels are honoured: an error the daemon refuses to start on is logged, not swallowed.
+  auto server = run(testing::kServerBinary, {"--log-level", "WARN", "--listen", "0.0.0.0:0"});
+  EXPECT_EQ(server.exit_code, 2);
+  EXPECT_NE((server.stdout_tail + server.stderr_tail).find("refusing to listen"), std::string::npos)
+      << server.stdout_tail << server.stderr_tail;
+  auto worker = run(testing::kWorkerBinary, {"--log-level", "Error", "--runner", "/nonexistent/tscale-runner"});
+  EXPECT_EQ(worker.exit_code, 2);
+  EXPECT_NE((worker.stdout_tail + worker.stderr_tail).find("--runner"), std::string::npos)
+      << worker.stdout_tail << worker.stderr_tail;
+}
+
+// `report` on a sweep still running reports what has finished, says how much is missing, and exits 0.
+TEST_F(ClientEndToEnd, ReportOnARunningSweepCoversWhatHasFinished) {
+  auto submitted = Cli({"submit", "--models", "tiny-bert", "--lengths", "16,32"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.stderr_tail;
+  auto nothing_yet = Cli({"report", "--sweep", "1"});
+  EXPECT_EQ(nothing_yet.exit_code, 0) << nothing_yet.stderr_tail;
+  EXPECT_NE(nothing_yet.stdout_tail.find("sweep 1 is still running: none of its 2 matching jobs has finished yet"),
+            std::string::npos)
+      << nothing_yet.stdout_tail;
+
+  // A simulated worker finishes one of the two jobs.
+  auto worker =
+      v1::WorkerService::NewStub(grpc::CreateChannel(cluster_.server().address(), grpc::InsecureChannelCredentials()));
+  v1::RegisterWorkerRequest reg;
+  reg.set_worker_id("sim");
+  reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
+  v1::RegisterWorkerResponse registered;
+  ASSERT_TRUE(worker->RegisterWorker(cluster_.Ctx().get(), reg, &registered).ok());
+  v1::ClaimJobRequest claim;
+  claim.set_worker_id("sim");
+  v1::ClaimJobResponse claimed;
+  ASSERT_TRUE(worker->ClaimJob(cluster_.Ctx().get(), claim, &claimed).ok());
+  ASSERT_TRUE(claimed.has_job());
+  v1::CompleteJobRequest complete;
+  complete.set_worker_id("sim");
+  complete.set_attempt_id(claimed.lease().attempt_id());
+  complete.mutable_result()->set_outcome(v1::OUTCOME_EXCEEDS_CONTEXT);
+  complete.mutable_result()->set_message("too long");
+  v1::CompleteJobResponse completed;
+  ASSERT_TRUE(worker->CompleteJob(cluster_.Ctx().get(), complete, &completed).ok());
+
+  auto partial = Cli({"report", "--sweep", "1"});
+  EXPECT_EQ(partial.exit_code, 0) << partial.stderr_tail;
+  EXPECT_NE(partial.stdout_tail.find(
+                "sweep 1 is still running: 1 of 2 matching jobs have no result yet; these tables cover the 1 that "
+                "finished"),
+            std::string::npos)
+      << partial.stdout_tail;
+  EXPECT_NE(partial.stdout_tail.find("Peak memory by category and length"), std::string::npos) << partial.stdout_tail;
+  // status shows the outcome by its short name, whatever the wire's map key.
+  auto status = Cli({"status", "--sweep", "1"});
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_NE(status.stdout_tail.find("[exceeds_context=1]"), std::string::npos) << status.stdout_tail;
+}
+
+// submit --wait rides out a coordinator restart as watch does, instead of giving up on the first outage.
+TEST_F(ClientEndToEnd, WaitRidesOutACoordinatorRestart) {
+  const int port = cluster_.server().port();
+  const std::string log = cluster_.dir().File("client-wait.log");
+  testing::TestProcess client(
+      testing::kClientBinary,
+      {"--server", cluster_.server().address(), "--timeout-s", "5", "submit", "--models", "tiny-bert", "--lengths",
+       "16", "--min-time-s", "0.05", "--min-iters", "3", "--wait", "--wait-max-s", "150"},
+      log);
+  ASSERT_TRUE(client.started());
+  for (int i = 0; i < 100 && testing::TestProcess::ReadFile(log).find("0/1 finished") == std::string::npos; ++i)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_NE(testing::TestProcess::ReadFile(log).find("0/1 finished"), std::string::npos)
+      << testing::TestProcess::ReadFile(log);
+  cluster_.server().process().Stop();
+  std::this_thread::sleep_for(2s);  // several polls find nobody there
+  ASSERT_FALSE(client.Poll().has_value()) << testing::TestProcess::ReadFile(log);
+  ASSERT_TRUE(cluster_.StartServer({"--heartbeat-s", "0.5", "--lease-s", "3"}, port)) << cluster_.Logs();
+  auto worker = cluster_.StartWorker("w1");
+  std::optional<int> exit;
+  for (int i = 0; i < 1500 && !(exit = client.Poll()); ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(exit.has_value()) << testing::TestProcess::ReadFile(log);
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << testing::TestProcess::ReadFile(log) << cluster_.Logs();
+  const std::string output = testing::TestProcess::ReadFile(log);
+  EXPECT_NE(output.find("wait for sweep 1 interrupted"), std::string::npos) << output;
+  EXPECT_NE(output.find("1/1 finished"), std::string::npos) << output;
 }
 
 }  // namespace

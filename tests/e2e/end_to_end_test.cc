@@ -99,8 +99,8 @@ TEST_F(EndToEnd, SweepCompletesWithOneTypedResultPerJob) {
   v1::SweepStatus done = WaitDone(submitted.sweep_id(), 180s);
   ASSERT_TRUE(done.done()) << "server:\n" << server_->Log() << "\nworker:\n" << worker_->Log();
   EXPECT_EQ(done.finished(), 8);
-  EXPECT_EQ(done.outcome_counts().at("ok"), 7);
-  EXPECT_EQ(done.outcome_counts().at("exceeds_context"), 1);
+  EXPECT_EQ(done.outcome_counts().at("OUTCOME_OK"), 7);
+  EXPECT_EQ(done.outcome_counts().at("OUTCOME_EXCEEDS_CONTEXT"), 1);
 
   v1::ListResultsRequest list;
   list.set_sweep_id(submitted.sweep_id());

@@ -2,16 +2,27 @@
 // limit, crash, hang, fail or flood are each classified correctly and the same worker then runs a normal job;
 // a real libtorch job over its memory limit ends `oom`; results survive coordinator outages and worker
 // restarts; SIGTERM drains; slots run jobs side by side without more threads than cores; the runner inherits
-// no descriptor and leaves no orphan; a runner that cannot be spawned costs attempts, never an `error`.
+// no descriptor and leaves no orphan; a runner that cannot be spawned, or a job file that cannot be written,
+// costs attempts, never an `error`. Then the files the daemons trust at start-up (the worker's state
+// directory, the server's port file) and the runner's address-space cap at 32 threads.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <google/protobuf/util/json_util.h>
+
 #include <fstream>
 
+#include "common/file_io.h"
 #include "common/host_info.h"
+#include "common/runner_protocol.h"
 #include "support/cluster.h"
 #include "support/processes.h"
+#include "support/temp_dir.h"
+#include "support/test_paths.h"
+#include "support/test_process.h"
+#include "worker/child_process.h"
+#include "worker/memory_limit.h"
 
 namespace tscale {
 namespace {
@@ -295,6 +306,28 @@ TEST_F(WorkerTest, SpawnFailureEndsLostNotError) {
   EXPECT_FALSE(worker->Poll().has_value()) << "the worker must keep serving: " << cluster_.Logs();
 }
 
+// A job file the worker cannot write (here: each attempt's job.json path is taken by a directory, as a full or
+// read-only disk would refuse it) is the host's failure like a failed spawn: never the job's `error`.
+TEST_F(WorkerTest, AJobFileThatCannotBeWrittenEndsLostNotError) {
+  const std::string attempts = cluster_.StateDir("w1") + "/attempts";
+  for (int id = 1; id <= 50; ++id)
+    std::filesystem::create_directories(attempts + "/attempt-" + std::to_string(id) + "/job.json/occupied");
+  ASSERT_EQ(chmod(cluster_.StateDir("w1").c_str(), 0700), 0);
+  auto worker = cluster_.StartWorker("w1", {}, testing::kMisbehavingRunner);
+  v1::SweepSpec spec;
+  spec.add_models("misbehave/exit7");  // would end `error` if its runner ever ran
+  spec.add_seq_lengths(8);
+  auto jobs = cluster_.WaitAllFinished(cluster_.Submit(spec), 90s);
+  ASSERT_EQ(testing::Cluster::Finished(jobs), 1) << cluster_.Logs();
+  const auto& job = jobs.jobs(0);
+  EXPECT_EQ(job.result().outcome(), v1::OUTCOME_LOST) << job.result().message() << cluster_.Logs();
+  EXPECT_EQ(job.attempts(), 3);
+  const std::string logs = cluster_.Logs();
+  EXPECT_NE(logs.find("job file: cannot rename"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("infrastructure failure"), std::string::npos) << logs;
+  EXPECT_FALSE(worker->Poll().has_value()) << "the worker must keep serving: " << logs;
+}
+
 // The runner is started without the coordinator's credentials: a worker token in the worker's environment
 // or file never reaches the child's environment.
 TEST_F(WorkerTest, RunnerNeverSeesTheWorkersToken) {
@@ -334,6 +367,142 @@ TEST_F(WorkerTest, AdvertisesDetectedCapabilities) {
   EXPECT_NE(caps.os().find("Linux"), std::string::npos);
   EXPECT_EQ(std::vector<std::string>(caps.labels().begin(), caps.labels().end()),
             (std::vector<std::string>{"lab-a", "fast-disk"}));
+}
+
+// ---- Files the daemons trust at start-up: the worker's state directory, the server's port file ----
+
+// Waits up to `limit` for `process` to exit; its wait status, or nullopt if it still runs.
+std::optional<int> ExitWithin(testing::TestProcess& process, std::chrono::seconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  std::optional<int> status;
+  while (!(status = process.Poll()) && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(50ms);
+  return status;
+}
+
+std::vector<std::string> WorkerArgs(std::vector<std::string> extra) {
+  // No coordinator listens on port 1: these tests end before a worker would need one.
+  std::vector<std::string> args = {"--server", "127.0.0.1:1", "--runner", testing::kRunnerBinary, "--device", "cpu"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST(DaemonStartup, WorkerRefusesAStateDirectoryOthersCanWrite) {
+  testing::TempDir dir;
+  const std::string state = dir.File("shared-state");
+  ASSERT_EQ(mkdir(state.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(state.c_str(), 0777), 0);  // as a directory another user made first in /tmp would be
+  testing::TestProcess worker(testing::kWorkerBinary, WorkerArgs({"--id", "w1", "--state-dir", state}),
+                              dir.File("worker.log"));
+  const auto status = ExitWithin(worker, 30s);
+  ASSERT_TRUE(status.has_value()) << "the worker accepted a world-writable state directory: " << worker.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << worker.Log();
+  EXPECT_NE(worker.Log().find(state), std::string::npos) << worker.Log();
+  EXPECT_NE(worker.Log().find("writable"), std::string::npos) << worker.Log();
+  EXPECT_TRUE(std::filesystem::is_empty(state));  // nothing read or written there
+}
+
+// Without --state-dir the worker uses a private per-user directory, never a predictable one in /tmp.
+TEST(DaemonStartup, WorkerDefaultsToAPrivateDirectoryUnderXdgStateHome) {
+  testing::TempDir dir;
+  setenv("XDG_STATE_HOME", dir.File("xdg").c_str(), 1);
+  unsetenv("STATE_DIRECTORY");
+  testing::TestProcess worker(testing::kWorkerBinary, WorkerArgs({"--id", "w-default"}), dir.File("worker.log"));
+  unsetenv("XDG_STATE_HOME");
+  const std::string state = dir.File("xdg/tscale/worker-w-default");
+  for (int i = 0; i < 200 && !std::filesystem::exists(state + "/outbox"); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(std::filesystem::exists(state + "/outbox")) << worker.Log();
+  struct stat st {};
+  ASSERT_EQ(stat(state.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  EXPECT_NE(worker.Log().find("state directory " + state), std::string::npos) << worker.Log();
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::temp_directory_path() / "tscale-worker-w-default"));
+  EXPECT_FALSE(worker.Poll().has_value()) << worker.Log();
+}
+
+// A port file that cannot be written ends start-up: whoever waits for it would otherwise wait forever.
+TEST(DaemonStartup, ServerWithAnUnwritablePortFileExitsNamingIt) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("plain")) << "a file, so nothing can be created below it (even by root)";
+  const std::string port_file = dir.File("plain/port");
+  testing::TestProcess server(testing::kServerBinary,
+                              {"--listen", "127.0.0.1:0", "--port-file", port_file, "--db", dir.File("tscale.db"),
+                               "--catalog", testing::kTestModelsDir},
+                              dir.File("server.log"));
+  const auto status = ExitWithin(server, 30s);
+  ASSERT_TRUE(status.has_value()) << "the server kept running without its port file: " << server.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << server.Log();
+  EXPECT_NE(server.Log().find("--port-file"), std::string::npos) << server.Log();
+  EXPECT_NE(server.Log().find(port_file), std::string::npos) << server.Log();
+}
+
+// ---- The runner's address-space cap at many threads ----
+
+// At 32 threads the runner's thread pools map gigabytes they never touch (OpenBLAS: a 128 MiB GEMM buffer
+// per thread). A job peaking at 90 % of its memory limit must still end `ok`: before the cap counted those
+// pools, it failed its first threaded matmul (and OpenBLAS, retrying the allocation, hung to the deadline).
+// Run directly, because a worker on this host would cap the job's threads at its cores.
+TEST(RunnerAddressSpace, AJobPeakingAt90PercentOfItsLimitEndsOkAt32Threads) {
+  testing::TempDir dir;
+  v1::JobSpec job;
+  job.set_job_id(1);
+  job.set_model_id("test/tiny-bert");
+  auto config = ReadWholeFile(std::string(testing::kTestModelsDir) + "/tiny-bert.json");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  job.set_model_config_json(*config);
+  job.set_seq_len(16);
+  job.set_batch_size(1);
+  auto* m = job.mutable_measurement();
+  m->set_warmup_iters(2);
+  m->set_min_iters(5);
+  m->set_min_time_s(0.2);
+  m->set_max_iters(1000);
+  m->set_max_time_s(10);
+  m->set_threads(32);
+  m->set_seed(1);
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(job, &json).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir.File("job.json"), json).ok());
+
+  // As the worker runs it (OMP_NUM_THREADS from the job's threads), with or without a limit.
+  auto run = [&](int64_t limit, std::string* stderr_tail) {
+    ChildSpec spec;
+    spec.program = testing::kRunnerBinary;
+    spec.args = {"--job", dir.File("job.json"), "--result", dir.File("result.json")};
+    spec.env = {"PATH=/usr/bin:/bin", "OMP_NUM_THREADS=32"};
+    if (limit > 0) spec.env.push_back("TSCALE_MEMORY_LIMIT_BYTES=" + std::to_string(limit));
+    spec.deadline = std::chrono::seconds(90);  // the old cap hung here rather than failing
+    std::filesystem::remove(dir.File("result.json"));
+    v1::Result result;
+    auto exit = RunChild(spec, std::chrono::milliseconds(200), nullptr);
+    EXPECT_TRUE(exit.ok());
+    if (!exit.ok()) return result;
+    *stderr_tail = exit->stderr_tail;
+    EXPECT_TRUE(exit->exited && exit->exit_code == kRunnerExitResultWritten)
+        << "exited " << exit->exited << " code " << exit->exit_code << " signal " << exit->signal << "\n"
+        << exit->stderr_tail;
+    auto text = ReadWholeFile(dir.File("result.json"));
+    if (text.ok()) EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(*text, &result).ok());
+    return result;
+  };
+  std::string stderr_tail;
+  const v1::Result free_run = run(0, &stderr_tail);
+  ASSERT_EQ(free_run.outcome(), v1::OUTCOME_OK) << free_run.message() << stderr_tail;
+  EXPECT_EQ(free_run.environment().threads(), 32);
+  const int64_t peak = free_run.memory().peak_rss_bytes();
+  ASSERT_GT(peak, 0);
+
+  const int64_t limit = static_cast<int64_t>(static_cast<double>(peak) / 0.9);
+  v1::Result limited = run(limit, &stderr_tail);
+  EXPECT_NE(stderr_tail.find("address space capped"), std::string::npos) << stderr_tail;  // the cap was set
+  ASSERT_EQ(limited.outcome(), v1::OUTCOME_OK) << limited.message() << "\n" << stderr_tail;
+  EXPECT_EQ(limited.environment().threads(), 32);
+  ApplyMemoryBudget(limit, &limited);  // what the worker does with the runner's peak
+  EXPECT_EQ(limited.outcome(), v1::OUTCOME_OK)
+      << "peak " << (limited.memory().peak_rss_bytes() >> 20) << " MiB, limit " << (limit >> 20) << " MiB";
+  std::cout << "32 threads: peak RSS " << (peak >> 20) << " MiB unlimited, "
+            << (limited.memory().peak_rss_bytes() >> 20) << " MiB under a " << (limit >> 20) << " MiB limit; "
+            << stderr_tail;
 }
 
 }  // namespace

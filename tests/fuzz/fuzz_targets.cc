@@ -52,7 +52,10 @@ void PlanAndCheck(const tscale::v1::SweepSpec& spec) {
   auto jobs = tscale::PlanSweep(spec, TestCatalog(), limits);
   if (jobs.ok()) {
     CHECK(!jobs->empty() && static_cast<int>(jobs->size()) <= limits.max_jobs);
-    for (const auto& job : *jobs) CHECK(job.spec.seq_len() > 0 && job.spec.batch_size() > 0);
+    for (const auto& job : *jobs) {
+      CHECK(job.spec.seq_len() > 0 && job.spec.batch_size() > 0);
+      CHECK(tscale::ValidateMeasurement(job.spec.measurement(), "").ok());  // resolved settings stay in bounds
+    }
   } else {
     CHECK(jobs.status().code() == tscale::Status::Code::kInvalidArgument && !jobs.status().message().empty());
   }

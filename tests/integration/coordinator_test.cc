@@ -3,10 +3,13 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -177,7 +180,7 @@ TEST_F(CoordinatorTest, BadSweepsAreRejectedAndStoreNothing) {
          for (int i = 2; i < 1000; ++i) s->add_seq_lengths(i);
          s->set_repetitions(200);
        },
-       "the limit is"},
+       "exceeds the limit of"},
   };
   for (const auto& [mutate, field] : cases) {
     SCOPED_TRACE(field);
@@ -515,7 +518,7 @@ TEST(CoordinatorTls, ServesTlsWithAGeneratedCertificate) {
   v1::ServerStatus status;
   grpc::Status ok = secure->GetServerStatus(&ctx, v1::ServerStatusRequest(), &status);
   ASSERT_TRUE(ok.ok()) << ok.error_message();
-  EXPECT_EQ(status.schema_version(), 3);
+  EXPECT_EQ(status.schema_version(), 4);
 
   auto plain = v1::TscaleService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext plain_ctx;
@@ -537,6 +540,113 @@ TEST(CoordinatorBind, RefusesNonLoopbackWithoutSecurity) {
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << server.Log();
     EXPECT_NE(server.Log().find("refusing to listen on 0.0.0.0:0"), std::string::npos) << server.Log();
   }
+}
+
+}  // namespace
+}  // namespace tscale
+
+namespace tscale {
+namespace {
+
+// A wall search's next probe is created by the previous probe's completion. A worker's claim is usually already
+// waiting by then (it claims as soon as its runner exits, while the result is still being delivered); the probe
+// used to wait for that claim's next periodic retry, up to a second per probe.
+TEST_F(CoordinatorTest, WallFinderProbeWakesAWaitingClaim) {
+  v1::SweepSpec spec;
+  spec.add_models("tiny-bert");
+  spec.set_find_wall(true);
+  spec.mutable_wall()->set_start_length(8);
+  spec.mutable_wall()->set_max_length(64);
+  spec.mutable_wall()->set_resolution(8);
+  Submit(spec);
+  const v1::Lease first = RegisterAndClaim("prober");
+  ASSERT_GT(first.attempt_id(), 0);
+
+  std::atomic<bool> got_probe{false};
+  std::chrono::steady_clock::time_point claimed_at;
+  std::thread waiting([&] {
+    v1::ClaimJobRequest claim;
+    claim.set_worker_id("prober");
+    claim.set_wait_s(5);
+    v1::ClaimJobResponse response;
+    const bool ok = worker_->ClaimJob(Ctx(kWorkerToken).get(), claim, &response).ok();
+    claimed_at = std::chrono::steady_clock::now();
+    got_probe = ok && response.has_job() && response.lease().job().seq_len() == 16;
+  });
+  std::this_thread::sleep_for(300ms);  // the claim is waiting: nothing is claimable yet
+
+  v1::CompleteJobRequest complete;
+  complete.set_worker_id("prober");
+  complete.set_attempt_id(first.attempt_id());
+  complete.mutable_result()->set_outcome(v1::OUTCOME_OK);
+  v1::CompleteJobResponse completed;
+  const auto completing = std::chrono::steady_clock::now();
+  ASSERT_TRUE(worker_->CompleteJob(Ctx(kWorkerToken).get(), complete, &completed).ok());
+  waiting.join();
+  const double gap_ms = std::chrono::duration<double, std::milli>(claimed_at - completing).count();
+  std::cout << "probe gap (completion sent -> next probe claimed): " << gap_ms << " ms\n";
+  EXPECT_TRUE(got_probe);
+  EXPECT_LT(gap_ms, 300) << "the waiting claim was not woken by the new probe";
+}
+
+}  // namespace
+}  // namespace tscale
+
+namespace tscale {
+namespace {
+
+// Two tscale-worker processes with one worker id (the default id is the hostname, so two daemons on one host
+// collide) used to end each other's attempts at every registration. The second is now refused: it says so and
+// exits with its own code, while the first goes on working. A restart of the first (same state directory, so
+// the same instance id) is still a restart.
+TEST_F(CoordinatorTest, SecondWorkerWithTheSameIdExitsWhileTheFirstKeepsWorking) {
+  auto start_worker = [&](const std::string& state, const std::string& log) {
+    std::vector<std::string> args = {
+        "--server",     server_->address(),       "--id", "dup",       "--state-dir", dir_.File(state), "--runner",
+        "/bin/true",    "--claim-wait-s",         "0.5",  "--threads", "1",           "--device",       "cpu",
+        "--token-file", dir_.File("worker.token")};
+    return std::make_unique<testing::TestProcess>(testing::kWorkerBinary, args, dir_.File(log));
+  };
+  auto first = start_worker("state-a", "first.log");
+  auto registered = [&](const std::string& log) {
+    return testing::TestProcess::ReadFile(dir_.File(log)).find("registered with") != std::string::npos;
+  };
+  for (int i = 0; i < 200 && !registered("first.log"); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(registered("first.log")) << first->Log();
+
+  auto second = start_worker("state-b", "second.log");
+  std::optional<int> exit_status;
+  for (int i = 0; i < 300 && !(exit_status = second->Poll()); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(exit_status.has_value()) << "the second worker kept running:\n" << second->Log();
+  ASSERT_TRUE(WIFEXITED(*exit_status));
+  EXPECT_EQ(WEXITSTATUS(*exit_status), 3) << second->Log();
+  EXPECT_NE(second->Log().find("worker id dup is already in use by another live worker"), std::string::npos)
+      << second->Log();
+  EXPECT_NE(second->Log().find("another live worker process holds it"), std::string::npos) << second->Log();
+
+  // The first still runs and still completes jobs under its session.
+  EXPECT_FALSE(first->Poll().has_value()) << first->Log();
+  const int64_t sweep = Submit(TinySweep());
+  v1::ListResultsResponse results;
+  for (int i = 0; i < 200; ++i) {
+    v1::ListResultsRequest list;
+    list.set_sweep_id(sweep);
+    results.Clear();
+    ASSERT_TRUE(client_->ListResults(Ctx(kClientToken).get(), list, &results).ok());
+    if (results.jobs_size() == 1 && results.jobs(0).state() == v1::JOB_STATE_FINISHED) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(results.jobs_size(), 1);
+  EXPECT_EQ(results.jobs(0).state(), v1::JOB_STATE_FINISHED) << first->Log();
+  EXPECT_EQ(results.jobs(0).result().worker_id(), "dup");
+  EXPECT_EQ(results.jobs(0).attempts(), 1) << "no attempt was ended by the second worker";
+
+  // The first worker restarting (kill -9, same state directory) registers again at once.
+  first->Kill();
+  auto restarted = start_worker("state-a", "restarted.log");
+  for (int i = 0; i < 200 && !registered("restarted.log"); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(registered("restarted.log")) << restarted->Log();
+  EXPECT_FALSE(restarted->Poll().has_value());
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <vector>
 
 namespace tscale {
 namespace {
@@ -85,6 +87,65 @@ TEST(RequestValidation, ClientRequests) {
   v1::ListSweepsRequest sweeps;
   sweeps.set_limit(1'000'000);
   ExpectField(ValidateListSweeps(sweeps), "limit");
+}
+
+TEST(RequestValidation, EveryMeasurementSettingIsBounded) {
+  using M = v1::MeasurementSettings;
+  struct Case {
+    const char* field;
+    std::function<void(M*)> set;
+  };
+  const double huge = 1e300;
+  const std::vector<Case> too_large = {
+      {"warmup_iters", [](M* m) { m->set_warmup_iters(kMaxWarmupIters + 1); }},
+      {"warmup_min_s", [&](M* m) { m->set_warmup_min_s(huge); }},
+      {"min_iters", [](M* m) { m->set_min_iters(kMaxMeasuredIters + 1); }},
+      {"min_time_s", [&](M* m) { m->set_min_time_s(huge); }},
+      {"max_iters", [](M* m) { m->set_max_iters(kMaxMeasuredIters + 1); }},
+      {"max_time_s", [&](M* m) { m->set_max_time_s(huge); }},
+      {"max_time_s", [](M* m) { m->set_max_time_s(std::nan("")); }},
+      {"max_time_s", [](M* m) { m->set_max_time_s(INFINITY); }},
+      {"threads", [](M* m) { m->set_threads(kMaxThreads + 1); }},
+      {"memory_limit_bytes", [](M* m) { m->set_memory_limit_bytes(kMaxMemoryLimitBytes + 1); }},
+      {"memory_limit_bytes", [](M* m) { m->set_memory_limit_bytes(1000); }},
+      {"timeout_s", [&](M* m) { m->set_timeout_s(huge); }},
+      {"max_cv", [](M* m) { m->set_max_cv(kMaxMaxCv * 2); }},
+      {"max_cv", [](M* m) { m->set_max_cv(-0.5); }},
+      {"max_cv", [](M* m) { m->set_max_cv(std::nan("")); }},
+  };
+  const std::vector<Case> negative = {
+      {"warmup_iters", [](M* m) { m->set_warmup_iters(-1); }},
+      {"warmup_min_s", [](M* m) { m->set_warmup_min_s(-1); }},
+      {"min_iters", [](M* m) { m->set_min_iters(-1); }},
+      {"min_time_s", [](M* m) { m->set_min_time_s(-1); }},
+      {"max_iters", [](M* m) { m->set_max_iters(-1); }},
+      {"max_time_s", [](M* m) { m->set_max_time_s(-1); }},
+      {"threads", [](M* m) { m->set_threads(-1); }},
+      {"memory_limit_bytes", [](M* m) { m->set_memory_limit_bytes(-1); }},
+      {"timeout_s", [](M* m) { m->set_timeout_s(-1); }},
+  };
+  for (const auto* cases : {&too_large, &negative}) {
+    for (const auto& c : *cases) {
+      M m;
+      c.set(&m);
+      ExpectField(ValidateMeasurement(m, "spec.measurement."), std::string("spec.measurement.") + c.field);
+    }
+  }
+  // The largest accepted values, and the explicit "no noise check".
+  M edge;
+  edge.set_warmup_iters(kMaxWarmupIters);
+  edge.set_warmup_min_s(kMaxTimingS);
+  edge.set_min_iters(kMaxMeasuredIters);
+  edge.set_min_time_s(kMaxTimingS);
+  edge.set_max_iters(kMaxMeasuredIters);
+  edge.set_max_time_s(kMaxTimingS);
+  edge.set_threads(kMaxThreads);
+  edge.set_seed(UINT64_MAX);
+  edge.set_memory_limit_bytes(kMaxMemoryLimitBytes);
+  edge.set_timeout_s(kMaxTimeoutS);
+  edge.set_max_cv(kMaxCvOff);
+  EXPECT_TRUE(ValidateMeasurement(edge, "").ok()) << ValidateMeasurement(edge, "").message();
+  EXPECT_TRUE(ValidateMeasurement(M(), "").ok());  // all defaults
 }
 
 }  // namespace

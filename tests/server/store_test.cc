@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <new>
@@ -75,7 +76,7 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, FreshDatabaseHasLatestSchema) {
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
-  EXPECT_EQ(store_->schema_version(), 3);
+  EXPECT_EQ(store_->schema_version(), 4);
 }
 
 TEST_F(StoreTest, LeaseCompleteAndQuery) {
@@ -95,7 +96,7 @@ TEST_F(StoreTest, LeaseCompleteAndQuery) {
   EXPECT_EQ(status->total_jobs(), 3);
   EXPECT_EQ(status->finished(), 1);
   EXPECT_EQ(status->queued(), 2);
-  EXPECT_EQ(status->outcome_counts().at("ok"), 1);
+  EXPECT_EQ(status->outcome_counts().at("OUTCOME_OK"), 1);
   EXPECT_FALSE(status->done());
 
   ResultFilter filter;
@@ -300,7 +301,7 @@ TEST_F(StoreTest, CancelQueuedAndRunningJobs) {
   auto status = store_->GetSweepStatus(sweep, kNow + 5);
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(status->done());
-  EXPECT_EQ(status->outcome_counts().at("cancelled"), 3);
+  EXPECT_EQ(status->outcome_counts().at("OUTCOME_CANCELLED"), 3);
 }
 
 TEST_F(StoreTest, CancelUnknownIsNotFound) {
@@ -660,6 +661,120 @@ TEST_F(StoreTest, WallSearchesOfRepetitionsAreIndependentAndCancelStopsThem) {
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
   (void)running;
+}
+
+}  // namespace
+}  // namespace tscale
+
+namespace tscale {
+namespace {
+
+int64_t CountSweepsNamed(Store& store, const std::string& name) {
+  sql::Statement count(StoreTestPeer::Db(store), "SELECT COUNT(*) FROM sweeps WHERE name=?");
+  count.Bind(1, name);
+  return count.Step() ? count.ColumnInt(0) : -1;
+}
+
+// A failed write whose savepoint cannot be rolled back (here the body closed it itself, so ROLLBACK TO finds no
+// savepoint) used to commit its partial changes with the group. Now the whole group fails and nothing is stored,
+// including the changes of a good write that shared the group.
+TEST_F(StoreTest, FailedSavepointRollbackFailsTheWholeGroup) {
+  using namespace std::chrono_literals;
+  std::promise<void> release_leader;
+  std::shared_future<void> leader_may_finish = release_leader.get_future().share();
+  std::atomic<bool> leader_running{false};
+  // The leader's group holds only itself; the two writes queued while it runs share the next group.
+  std::thread leader([&] {
+    StoreTestPeer::Write(*store_, [&]() -> Status {
+      leader_running = true;
+      leader_may_finish.wait();
+      return Status::Ok();
+    });
+  });
+  while (!leader_running) std::this_thread::sleep_for(1ms);
+  Status broken, good;
+  std::thread broken_writer([&] {
+    broken = StoreTestPeer::Write(*store_, [&]() -> Status {
+      sql::Statement insert(StoreTestPeer::Db(*store_),
+                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('half-written', x'', 1)");
+      EXPECT_TRUE(insert.Run().ok());
+      EXPECT_TRUE(StoreTestPeer::Db(*store_).Exec("RELEASE write_op").ok());
+      return Status::Internal("the body failed after writing");
+    });
+  });
+  std::this_thread::sleep_for(200ms);  // queued first
+  std::thread good_writer([&] {
+    good = StoreTestPeer::Write(*store_, [&]() -> Status {
+      sql::Statement insert(StoreTestPeer::Db(*store_),
+                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('good', x'', 1)");
+      return insert.Run();
+    });
+  });
+  std::this_thread::sleep_for(200ms);  // queued second, behind the broken one
+  release_leader.set_value();
+  leader.join();
+  broken_writer.join();
+  good_writer.join();
+
+  EXPECT_EQ(broken.code(), Status::Code::kInternal);
+  EXPECT_EQ(good.code(), Status::Code::kInternal) << "shared the group: rolled back with it";
+  EXPECT_NE(good.message().find("whole group"), std::string::npos) << good.ToString();
+  EXPECT_EQ(CountSweepsNamed(*store_, "half-written"), 0);
+  EXPECT_EQ(CountSweepsNamed(*store_, "good"), 0);
+  // The store goes on: the next write commits.
+  EXPECT_GT(Submit(1), 0);
+}
+
+}  // namespace
+}  // namespace tscale
+
+namespace tscale {
+namespace {
+
+// A worker with two slots dies twice while running two jobs. Only the newer job of each death could have taken it
+// down; the older one merely ran beside it. It used to be quarantined all the same ("a job that kills workers").
+TEST_F(StoreTest, WorkerDeathCountsOnlyAgainstItsNewestJobAndTheVerdictListsTheDeaths) {
+  StoreOptions options;
+  options.max_attempts = 5;
+  Reopen(options);
+  Submit(2);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  const int64_t older = Claim("w1", kNow).job().job_id();
+  const int64_t newer = Claim("w1", kNow + 100).job().job_id();
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow + 3'100).ok());  // died 3 s into the newer job
+  // Requeued: the older job is claimed first again, so the newer one is again the newest process.
+  EXPECT_EQ(Claim("w1", kNow + 4'000).job().job_id(), older);
+  EXPECT_EQ(Claim("w1", kNow + 4'100).job().job_id(), newer);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow + 6'100).ok());
+
+  auto page = store_->ListJobs({});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->jobs.size(), 2u);
+  const auto& first = page->jobs[0].spec().job_id() == older ? page->jobs[0] : page->jobs[1];
+  const auto& second = page->jobs[0].spec().job_id() == newer ? page->jobs[0] : page->jobs[1];
+  EXPECT_EQ(first.state(), v1::JOB_STATE_QUEUED) << first.result().message();
+  EXPECT_FALSE(first.result().quarantined());
+  ASSERT_EQ(second.state(), v1::JOB_STATE_FINISHED);
+  const auto& verdict = second.result();
+  EXPECT_EQ(verdict.outcome(), v1::OUTCOME_LOST);
+  EXPECT_TRUE(verdict.quarantined());
+  EXPECT_NE(verdict.message().find("quarantined: 2 workers restarted"), std::string::npos) << verdict.message();
+  // The evidence: each death with its time and how far into the attempt it came.
+  EXPECT_NE(verdict.message().find("worker \"w1\" restarted at 1970-01-01T00:16:43.100Z, 3.0000 s into attempt"),
+            std::string::npos)
+      << verdict.message();
+  EXPECT_NE(verdict.message().find("1970-01-01T00:16:46.100Z, 2.0000 s"), std::string::npos) << verdict.message();
+  EXPECT_NE(verdict.message().find("(counted: its newest job)"), std::string::npos) << verdict.message();
+
+  // The older job's next death, now as the only job on the worker, counts; with the earlier two uncounted it
+  // is still one short of the threshold, and its `lost`-by-cap verdict would list all three.
+  v1::Lease alone = Claim("w1", kNow + 7'000);
+  EXPECT_EQ(alone.job().job_id(), older);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow + 8'000).ok());
+  auto after = store_->ListJobs({});
+  ASSERT_TRUE(after.ok());
+  for (const auto& job : after->jobs)
+    if (job.spec().job_id() == older) EXPECT_EQ(job.state(), v1::JOB_STATE_QUEUED);
 }
 
 }  // namespace

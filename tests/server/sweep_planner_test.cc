@@ -96,7 +96,14 @@ TEST_F(SweepPlannerTest, BadInputNamesTheField) {
          for (int i = 0; i < 990; ++i) s->add_seq_lengths(1 + i);  // 992 lengths x 2 models x 100
          s->set_repetitions(100);
        },
-       "the limit is 100000"},
+       "spec: models (2) x seq_lengths (992) x repetitions (100) = 198400 jobs exceeds the limit of 100000"},
+      {[](v1::SweepSpec* s) { s->mutable_measurement()->set_max_time_s(1e300); }, "spec.measurement.max_time_s"},
+      {[](v1::SweepSpec* s) { s->mutable_measurement()->set_max_cv(-2); }, "spec.measurement.max_cv"},
+      {[](v1::SweepSpec* s) {
+         s->mutable_measurement()->set_min_time_s(20);
+         s->mutable_measurement()->set_timeout_s(20);
+       },
+       "spec.measurement.timeout_s: 20 s must be longer than warmup_min_s + min_time_s (20 s)"},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].expected);
@@ -128,6 +135,41 @@ TEST_F(SweepPlannerTest, AWallSearchStartsOneProbePerCellWithResolvedSettings) {
   auto plain = PlanSweep(Valid(), catalog_);
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE((*plain)[0].spec.has_wall());
+}
+
+TEST_F(SweepPlannerTest, TheSweepSizeErrorNamesEveryAxisThatMultiplies) {
+  v1::SweepSpec spec = Valid();  // 2 models x 2 lengths
+  spec.set_repetitions(5);
+  spec.add_batch_sizes(1);
+  spec.add_batch_sizes(2);
+  PlannerLimits limits;
+  limits.max_jobs = 39;
+  auto jobs = PlanSweep(spec, catalog_, limits);
+  ASSERT_FALSE(jobs.ok());
+  EXPECT_EQ(jobs.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(jobs.status().message(),
+            "spec: models (2) x seq_lengths (2) x batch_sizes (2) x repetitions (5) = 40 jobs exceeds the limit of 39 "
+            "jobs per sweep");
+  limits.max_jobs = 40;
+  EXPECT_TRUE(PlanSweep(spec, catalog_, limits).ok());
+}
+
+TEST_F(SweepPlannerTest, MaxCvZeroIsTheServerDefaultAndMinusOneIsOff) {
+  PlannerLimits limits;
+  limits.default_max_cv = 0.25;
+  auto resolved = [&](double sweep_max_cv, const PlannerLimits& l) {
+    v1::SweepSpec spec = Valid();
+    spec.mutable_measurement()->set_max_cv(sweep_max_cv);
+    auto jobs = PlanSweep(spec, catalog_, l);
+    EXPECT_TRUE(jobs.ok()) << jobs.status().ToString();
+    return jobs.ok() ? (*jobs)[0].spec.measurement().max_cv() : 0.0;
+  };
+  EXPECT_EQ(resolved(0, limits), 0.25);
+  EXPECT_EQ(resolved(0.5, limits), 0.5);
+  EXPECT_EQ(resolved(-1, limits), -1);  // the sweep turns the check off although the server has one
+  limits.default_max_cv = 0;            // tscale-server --max-cv 0: no check by default
+  EXPECT_EQ(resolved(0, limits), -1);   // jobs say "off" one way only
+  EXPECT_EQ(resolved(0.3, limits), 0.3);
 }
 
 }  // namespace

@@ -1,0 +1,543 @@
+// The job lifecycle in the store: sweeps and workers in, then claim, heartbeat, complete, release, metrics,
+// cancel, lease expiry and the requeue/lost/quarantine decision (see store.h for the state machine).
+#include "server/store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+#include "common/outcome.h"
+#include "server/store_internal.h"
+
+namespace tscale {
+
+using store_internal::Parse;
+using store_internal::Serialize;
+
+StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms) {
+  int64_t out_value{};
+  const Status written = Write([&]() -> Status {
+    sql::Statement sweep(db_, "INSERT INTO sweeps(name, spec, created_ms) VALUES(?, ?, ?)");
+    sweep.Bind(1, spec.name()).BindBlob(2, Serialize(spec)).Bind(3, now_ms);
+    TSCALE_RETURN_IF_ERROR(sweep.Run());
+    const int64_t sweep_id = db_.LastInsertRowId();
+
+    for (auto& job : jobs) TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &job, now_ms));
+    out_value = sweep_id;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
+}
+
+StatusOr<RegisteredWorker> Store::RegisterWorker(const std::string& worker_id, const v1::WorkerCapabilities& caps,
+                                                 int64_t now_ms, const std::string& instance_id) {
+  RegisteredWorker out_value{};
+  const Status written = Write([&]() -> Status {
+    // A restart of the same daemon sends the instance id it keeps in its state directory; another daemon with
+    // the same worker id sends its own, and would silently end the first one's attempts (docs/worker.md).
+    sql::Statement previous(db_, "SELECT instance, last_seen_ms, session FROM workers WHERE id=?");
+    previous.Bind(1, worker_id);
+    if (previous.Step()) {
+      const std::string holder = previous.ColumnText(0);
+      const int64_t seen_ago_ms = now_ms - previous.ColumnInt(1);
+      if (!instance_id.empty() && !holder.empty() && holder != instance_id && seen_ago_ms <= options_.worker_live_ms)
+        return Status::AlreadyExists(
+            "worker id \"" + worker_id + "\" is in use: another live worker process holds it (session " +
+            std::to_string(previous.ColumnInt(2)) + ", instance " + holder + ", last seen " +
+            std::to_string(seen_ago_ms / 1000) + " s ago); give each worker its own --id, or, if that worker is " +
+            "gone, retry once it has not been seen for " + std::to_string(options_.worker_live_ms / 1000) + " s");
+    }
+    TSCALE_RETURN_IF_ERROR(previous.status());
+    sql::Statement upsert(
+        db_,
+        "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms, session, instance) VALUES(?,?,?,?,1,?) "
+        "ON CONFLICT(id) DO UPDATE SET capabilities=excluded.capabilities, "
+        "last_seen_ms=excluded.last_seen_ms, session=session+1, instance=excluded.instance");
+    upsert.Bind(1, worker_id).BindBlob(2, Serialize(caps)).Bind(3, now_ms).Bind(4, now_ms).Bind(5, instance_id);
+    TSCALE_RETURN_IF_ERROR(upsert.Run());
+
+    RegisteredWorker out;
+    sql::Statement session(db_, "SELECT session FROM workers WHERE id=?");
+    session.Bind(1, worker_id);
+    if (!session.Step()) return Status::Internal("worker row vanished: " + session.status().message());
+    out.session = session.ColumnInt(0);
+
+    // A new session means the daemon restarted: whatever it was running died with it.
+    sql::Statement live(db_,
+                        "SELECT a.job_id, a.id FROM attempts a JOIN jobs j ON j.current_attempt = a.id "
+                        "WHERE a.worker_id=? AND a.ended_ms IS NULL AND a.worker_session < ?");
+    live.Bind(1, worker_id).Bind(2, out.session);
+    std::vector<std::pair<int64_t, int64_t>> orphaned;
+    while (live.Step()) orphaned.emplace_back(live.ColumnInt(0), live.ColumnInt(1));
+    TSCALE_RETURN_IF_ERROR(live.status());
+    for (const auto& [job_id, attempt_id] : orphaned)
+      TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "worker_restarted", now_ms));
+    out.requeued_attempts = static_cast<int>(orphaned.size());
+    out_value = out;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
+}
+
+Status Store::AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
+                                const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms) {
+  sql::Statement insert(db_,
+                        "INSERT INTO events(sweep_id, job_id, attempt_id, state, outcome, detail, metric, unix_ms) "
+                        "SELECT sweep_id, id, ?, ?, ?, ?, ?, ? FROM jobs WHERE id=?");
+  insert.Bind(1, attempt_id).Bind(2, static_cast<int>(state)).Bind(3, static_cast<int>(outcome)).Bind(4, detail);
+  if (metric)
+    insert.BindBlob(5, Serialize(*metric));
+  else
+    insert.BindNull(5);
+  return insert.Bind(6, now_ms).Bind(7, job_id).Run();
+}
+
+namespace {
+
+std::string UtcTime(int64_t unix_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(unix_ms % 1000));
+  return std::string(text) + millis;
+}
+
+// The evidence behind a `lost` verdict: every worker death during the job, when, and whether it counted.
+std::string DescribeDeaths(const std::vector<Store::WorkerDeath>& deaths) {
+  if (deaths.empty()) return "";
+  std::string out = "; worker deaths:";
+  for (size_t i = 0; i < deaths.size(); ++i) {
+    const auto& d = deaths[i];
+    out += (i == 0 ? " " : ", ") + std::string("worker \"") + d.worker_id + "\" restarted at " + UtcTime(d.ended_ms) +
+           ", " + std::to_string((d.ended_ms - d.leased_ms) / 1000.0).substr(0, 6) + " s into attempt " +
+           std::to_string(d.attempt_id) +
+           (d.counted ? " (counted: its newest job)" : " (not counted: a newer job was running on it)");
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<Store::WorkerDeath>> Store::WorkerDeathsLocked(int64_t job_id) {
+  // A worker restart ends every attempt its previous session held, but at most one of those jobs can have taken
+  // it down. A job that kills its worker does so while its runner is the newest process the worker started, so
+  // only the newest attempt that was live at the death is blamed; the others ran beside an unrelated death.
+  sql::Statement deaths(db_,
+                        "SELECT a.id, a.worker_id, a.leased_ms, a.ended_ms, NOT EXISTS (SELECT 1 FROM attempts b "
+                        "WHERE b.worker_id = a.worker_id AND b.worker_session = a.worker_session AND b.id > a.id "
+                        "AND (b.ended_ms IS NULL OR b.ended_ms >= a.ended_ms)) FROM attempts a "
+                        "WHERE a.job_id=? AND a.end_reason='worker_restarted' ORDER BY a.id");
+  deaths.Bind(1, job_id);
+  std::vector<WorkerDeath> out;
+  while (deaths.Step()) {
+    WorkerDeath d;
+    d.attempt_id = deaths.ColumnInt(0);
+    d.worker_id = deaths.ColumnText(1);
+    d.leased_ms = deaths.ColumnInt(2);
+    d.ended_ms = deaths.ColumnInt(3);
+    d.counted = deaths.ColumnInt(4) != 0;
+    out.push_back(std::move(d));
+  }
+  TSCALE_RETURN_IF_ERROR(deaths.status());
+  return out;
+}
+
+Status Store::EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms,
+                               bool counts_against_cap) {
+  sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason=? WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, reason).Bind(3, attempt_id).Run());
+
+  sql::Statement counts(db_, "SELECT attempts FROM jobs WHERE id=?");
+  counts.Bind(1, job_id);
+  if (!counts.Step()) return Status::Internal("job " + std::to_string(job_id) + " vanished");
+  const int64_t leases = counts.ColumnInt(0);
+  auto deaths = WorkerDeathsLocked(job_id);
+  if (!deaths.ok()) return deaths.status();
+  const int64_t workers_lost = std::count_if(deaths->begin(), deaths->end(), [](const auto& d) { return d.counted; });
+  if (!counts_against_cap) {
+    // Given back, not failed: the lease does not count as an attempt.
+    sql::Statement uncount(db_, "UPDATE jobs SET attempts = attempts - 1 WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(uncount.Bind(1, job_id).Run());
+  }
+
+  if (counts_against_cap && (workers_lost >= options_.quarantine_after || leases >= options_.max_attempts)) {
+    v1::Result lost;
+    lost.set_job_id(job_id);
+    lost.set_attempt_id(attempt_id);
+    lost.set_outcome(v1::OUTCOME_LOST);
+    if (workers_lost >= options_.quarantine_after) {
+      lost.set_quarantined(true);
+      lost.set_message("quarantined: " + std::to_string(workers_lost) +
+                       " workers restarted while running this job (threshold " +
+                       std::to_string(options_.quarantine_after) + ")" + DescribeDeaths(*deaths));
+    } else {
+      lost.set_message(std::to_string(leases) + " attempts ended without a result (cap " +
+                       std::to_string(options_.max_attempts) + "); the last one: " + reason + DescribeDeaths(*deaths));
+    }
+    lost.set_finished_unix_ms(now_ms);
+    return InsertResultLocked(job_id, lost, now_ms);
+  }
+  sql::Statement requeue(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(requeue.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(2, now_ms).Bind(3, job_id).Run());
+  return AppendEventLocked(job_id, attempt_id, v1::JOB_STATE_QUEUED, v1::OUTCOME_UNSPECIFIED,
+                           "requeued: attempt " + std::to_string(attempt_id) + " " + reason, nullptr, now_ms);
+}
+
+StatusOr<int> Store::ExpireLeases(int64_t now_ms) {
+  int out_value{};
+  const Status written = Write([&]() -> Status {
+    auto expired = ExpireLeasesLocked(now_ms);
+    if (!expired.ok()) return expired.status();
+    out_value = *expired;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
+}
+
+StatusOr<int> Store::ExpireLeasesLocked(int64_t now_ms) {
+  sql::Statement find(db_,
+                      "SELECT j.id, a.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                      "WHERE j.state IN (?, ?) AND a.lease_expires_ms < ?");
+  find.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED)).Bind(2, static_cast<int>(v1::JOB_STATE_RUNNING)).Bind(3, now_ms);
+  std::vector<std::pair<int64_t, int64_t>> expired;
+  while (find.Step()) expired.emplace_back(find.ColumnInt(0), find.ColumnInt(1));
+  TSCALE_RETURN_IF_ERROR(find.status());
+  for (const auto& [job_id, attempt_id] : expired)
+    TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "expired", now_ms));
+  return static_cast<int>(expired.size());
+}
+
+StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id, int64_t now_ms) {
+  std::optional<v1::Lease> out_value{};
+  const Status written = Write([&]() -> Status {
+    v1::WorkerCapabilities caps;
+    int64_t session = 0;
+    {
+      sql::Statement worker(db_, "SELECT capabilities, session FROM workers WHERE id=?");
+      worker.Bind(1, worker_id);
+      if (!worker.Step()) {
+        TSCALE_RETURN_IF_ERROR(worker.status());
+        return Status::NotFound("worker \"" + worker_id + "\" is not registered");
+      }
+      TSCALE_RETURN_IF_ERROR(Parse(worker.ColumnBlob(0), &caps, "worker capabilities"));
+      session = worker.ColumnInt(1);
+      sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
+      TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
+    }
+    auto expired = ExpireLeasesLocked(now_ms);
+    if (!expired.ok()) return expired.status();
+
+    // The oldest queued job this worker can run, wherever it is in the queue. Queued jobs share few distinct
+    // requirements (a sweep has one set), so walk those through jobs_by_requirements, one index seek per
+    // set, taking the oldest job of each: a claim costs the same behind 10 or 100,000 jobs it cannot run.
+    sql::Statement next_set(db_,
+                            "SELECT requirements, id FROM jobs WHERE state=?1 AND requirements > ?2 "
+                            "ORDER BY requirements, id LIMIT 1");
+    int64_t chosen_id = 0;
+    std::optional<std::string> previous_set;
+    while (true) {
+      next_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
+      // SQLite sorts every TEXT value before every BLOB, so text '' starts the walk below the first set (x'').
+      if (previous_set)
+        next_set.BindBlob(2, *previous_set);
+      else
+        next_set.Bind(2, std::string());
+      if (!next_set.Step()) break;
+      previous_set = next_set.ColumnBlob(0);
+      const int64_t oldest = next_set.ColumnInt(1);
+      next_set.Reset();
+      v1::Requirements requirements;
+      TSCALE_RETURN_IF_ERROR(Parse(*previous_set, &requirements, "job requirements"));
+      if (WorkerMatches(caps, requirements) && (chosen_id == 0 || oldest < chosen_id)) chosen_id = oldest;
+    }
+    TSCALE_RETURN_IF_ERROR(next_set.status());
+    if (chosen_id == 0) return Status::Ok();  // keeps the lease expiry and last_seen update
+
+    std::optional<v1::JobSpec> chosen;
+    {
+      sql::Statement spec(db_, "SELECT spec FROM jobs WHERE id=?");
+      spec.Bind(1, chosen_id);
+      if (!spec.Step()) return spec.status().ok() ? Status::Internal("queued job vanished") : spec.status();
+      chosen.emplace();
+      TSCALE_RETURN_IF_ERROR(Parse(spec.ColumnBlob(0), &*chosen, "job spec"));
+      chosen->set_job_id(chosen_id);
+    }
+
+    const int64_t expires = now_ms + options_.lease_ms;
+    sql::Statement attempt(db_,
+                           "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms, worker_session) "
+                           "VALUES(?,?,?,?,?)");
+    TSCALE_RETURN_IF_ERROR(
+        attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Bind(5, session).Run());
+    const int64_t attempt_id = db_.LastInsertRowId();
+    sql::Statement lease(db_,
+                         "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED))
+                               .Bind(2, attempt_id)
+                               .Bind(3, now_ms)
+                               .Bind(4, chosen->job_id())
+                               .Run());
+    TSCALE_RETURN_IF_ERROR(AppendEventLocked(chosen->job_id(), attempt_id, v1::JOB_STATE_LEASED,
+                                             v1::OUTCOME_UNSPECIFIED, "leased to " + worker_id, nullptr, now_ms));
+    v1::Lease out;
+    out.set_attempt_id(attempt_id);
+    out.set_lease_expires_unix_ms(expires);
+    *out.mutable_job() = std::move(*chosen);
+    out_value = std::move(out);
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
+}
+
+// LEASED -> RUNNING with its event, once per attempt: on its first heartbeat, progress report or result,
+// whichever comes first, so every job that ran emits LEASED, RUNNING, FINISHED in that order (the proto's
+// SweepEvent contract), however fast it was.
+Status Store::MarkRunningLocked(int64_t job_id, int64_t attempt_id, const std::string& worker_id, int64_t now_ms) {
+  sql::Statement running(db_, "UPDATE jobs SET state=?, updated_ms=? WHERE id=? AND state=?");
+  TSCALE_RETURN_IF_ERROR(running.Bind(1, static_cast<int>(v1::JOB_STATE_RUNNING))
+                             .Bind(2, now_ms)
+                             .Bind(3, job_id)
+                             .Bind(4, static_cast<int>(v1::JOB_STATE_LEASED))
+                             .Run());
+  if (db_.Changes() == 0) return Status::Ok();
+  return AppendEventLocked(job_id, attempt_id, v1::JOB_STATE_RUNNING, v1::OUTCOME_UNSPECIFIED,
+                           "running on " + worker_id, nullptr, now_ms);
+}
+
+StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, const std::vector<int64_t>& attempt_ids,
+                                                int64_t now_ms) {
+  std::vector<int64_t> out_value{};
+  const Status written = Write([&]() -> Status {
+    sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(seen.Bind(1, now_ms).Bind(2, worker_id).Run());
+    if (db_.Changes() == 0) return Status::NotFound("worker \"" + worker_id + "\" is not registered");
+
+    std::vector<int64_t> revoked;
+    for (int64_t attempt_id : attempt_ids) {
+      sql::Statement live(db_,
+                          "SELECT j.id, j.state FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                          "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+      live.Bind(1, attempt_id).Bind(2, worker_id);
+      if (!live.Step()) {
+        TSCALE_RETURN_IF_ERROR(live.status());
+        revoked.push_back(attempt_id);
+        continue;
+      }
+      const int64_t job_id = live.ColumnInt(0);
+      sql::Statement extend(db_, "UPDATE attempts SET lease_expires_ms=? WHERE id=?");
+      TSCALE_RETURN_IF_ERROR(extend.Bind(1, now_ms + options_.lease_ms).Bind(2, attempt_id).Run());
+      TSCALE_RETURN_IF_ERROR(MarkRunningLocked(job_id, attempt_id, worker_id, now_ms));
+    }
+    out_value = std::move(revoked);
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
+}
+
+Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms) {
+  job->spec.set_sweep_id(sweep_id);
+  const auto& s = job->spec;
+  sql::Statement insert(db_,
+                        "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
+                        "repetition, spec, state, created_ms, updated_ms, requirements) "
+                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  insert.Bind(1, sweep_id)
+      .Bind(2, s.model_id())
+      .Bind(3, job->category)
+      .Bind(4, s.seq_len())
+      .Bind(5, s.batch_size())
+      .Bind(6, static_cast<int>(s.dtype()))
+      .Bind(7, static_cast<int>(s.attention()))
+      .Bind(8, s.repetition())
+      .BindBlob(9, Serialize(s))
+      .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
+      .Bind(11, now_ms)
+      .Bind(12, now_ms)
+      .BindBlob(13, Serialize(s.requirements()));
+  return insert.Run();
+}
+
+Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms) {
+  v1::Result without_samples = result;
+  without_samples.clear_samples_ms();
+  sql::Statement insert(db_,
+                        "INSERT INTO results(job_id, attempt_id, outcome, median_ms, tokens_per_second, "
+                        "peak_rss_bytes, parameter_count, load_time_ms, result, finished_ms) "
+                        "VALUES(?,?,?,?,?,?,?,?,?,?)");
+  insert.Bind(1, job_id).Bind(2, result.attempt_id()).Bind(3, static_cast<int>(result.outcome()));
+  if (result.outcome() == v1::OUTCOME_OK || result.outcome() == v1::OUTCOME_INVALID) {
+    insert.Bind(4, result.latency().median_ms()).Bind(5, result.tokens_per_second());
+  } else {
+    insert.BindNull(4).BindNull(5);
+  }
+  insert.Bind(6, result.memory().peak_rss_bytes())
+      .Bind(7, result.parameter_count())
+      .Bind(8, result.load_time_ms())
+      .BindBlob(9, Serialize(without_samples))
+      .Bind(10, now_ms);
+  TSCALE_RETURN_IF_ERROR(insert.Run());
+
+  sql::Statement sample(db_, "INSERT INTO samples(job_id, idx, latency_ms) VALUES(?,?,?)");
+  for (int i = 0; i < result.samples_ms_size(); ++i) {
+    TSCALE_RETURN_IF_ERROR(sample.Bind(1, job_id).Bind(2, i).Bind(3, result.samples_ms(i)).Run());
+    sample.Reset();
+  }
+  sql::Statement finish(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
+  TSCALE_RETURN_IF_ERROR(
+      finish.Bind(1, static_cast<int>(v1::JOB_STATE_FINISHED)).Bind(2, now_ms).Bind(3, job_id).Run());
+  TSCALE_RETURN_IF_ERROR(AppendEventLocked(job_id, result.attempt_id(), v1::JOB_STATE_FINISHED, result.outcome(),
+                                           result.message(), nullptr, now_ms));
+  return Status::Ok();
+}
+
+StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
+                                               int64_t now_ms) {
+  CompletionOutcome out_value{};
+  const Status written = Write([&]() -> Status {
+    sql::Statement attempt(db_,
+                           "SELECT a.job_id, a.worker_id, j.current_attempt, a.end_reason FROM attempts a "
+                           "JOIN jobs j ON j.id = a.job_id WHERE a.id=?");
+    attempt.Bind(1, attempt_id);
+    if (!attempt.Step()) {
+      TSCALE_RETURN_IF_ERROR(attempt.status());
+      return Status::NotFound("attempt " + std::to_string(attempt_id) + " does not exist");
+    }
+    const int64_t job_id = attempt.ColumnInt(0);
+    const std::string owner = attempt.ColumnText(1);
+    const bool is_current = !attempt.ColumnIsNull(2) && attempt.ColumnInt(2) == attempt_id;
+    const bool completed = attempt.ColumnText(3) == "completed";
+
+    sql::Statement existing(db_, "SELECT attempt_id, result, outcome FROM results WHERE job_id=?");
+    existing.Bind(1, job_id);
+    if (existing.Step()) {
+      if (existing.ColumnInt(0) != attempt_id)
+        return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
+                               " was finished by attempt " + std::to_string(existing.ColumnInt(0)));
+      // A cancel or a `lost` verdict records the attempt that was live, but that attempt did not produce the
+      // result: its fencing token is void, so its late completion is refused, not acknowledged as a duplicate.
+      if (!completed)
+        return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
+                               " ended " + OutcomeName(static_cast<v1::Outcome>(existing.ColumnInt(2))) +
+                               " while it ran");
+      out_value.duplicate = true;
+      return Parse(existing.ColumnBlob(1), &out_value.stored, "result");
+    }
+    TSCALE_RETURN_IF_ERROR(existing.status());
+    if (!is_current)
+      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: its lease on job " +
+                             std::to_string(job_id) + " was revoked");
+    if (owner != worker_id)
+      return Status::Aborted("attempt " + std::to_string(attempt_id) + " belongs to worker \"" + owner + "\"");
+
+    result.set_job_id(job_id);
+    result.set_attempt_id(attempt_id);
+    result.set_worker_id(worker_id);
+    if (result.finished_unix_ms() == 0) result.set_finished_unix_ms(now_ms);
+    TSCALE_RETURN_IF_ERROR(MarkRunningLocked(job_id, attempt_id, worker_id, now_ms));  // a job too fast to heartbeat
+    TSCALE_RETURN_IF_ERROR(InsertResultLocked(job_id, result, now_ms));
+    sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='completed' WHERE id=?");
+    TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+    // Only a completion can move a wall search on: a cancelled or lost probe stops it (common/wall_search.h),
+    // so the cancel and lost paths store their results without this step.
+    auto probe = AdvanceWallSearchLocked(job_id, now_ms);
+    if (!probe.ok()) return probe.status();
+    out_value.queued_probe = *probe;
+    out_value.stored = result;
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
+}
+
+Status Store::ReleaseAttempt(const std::string& worker_id, int64_t attempt_id, const std::string& reason,
+                             int64_t now_ms) {
+  return Write([&]() -> Status {
+    sql::Statement live(db_,
+                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+    live.Bind(1, attempt_id).Bind(2, worker_id);
+    if (!live.Step()) {
+      TSCALE_RETURN_IF_ERROR(live.status());
+      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is not a live lease of worker \"" + worker_id +
+                             "\"");
+    }
+    return EndAttemptLocked(live.ColumnInt(0), attempt_id, "released: " + reason, now_ms,
+                            /*counts_against_cap=*/false);
+  });
+}
+
+Status Store::RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms) {
+  return Write([&]() -> Status {
+    sql::Statement live(db_,
+                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+    live.Bind(1, metric.attempt_id()).Bind(2, worker_id);
+    if (!live.Step()) {
+      TSCALE_RETURN_IF_ERROR(live.status());
+      return Status::Aborted("attempt " + std::to_string(metric.attempt_id()) + " is not a live lease of worker \"" +
+                             worker_id + "\"");
+    }
+    // Counted per attempt in the database, so neither new streams nor a server restart reset the bound.
+    sql::Statement count(db_, "UPDATE attempts SET metric_events = metric_events + 1 WHERE id=? AND metric_events < ?");
+    TSCALE_RETURN_IF_ERROR(count.Bind(1, metric.attempt_id()).Bind(2, options_.max_metric_events_per_attempt).Run());
+    if (db_.Changes() == 0)
+      return Status::ResourceExhausted("attempt " + std::to_string(metric.attempt_id()) + " has reported " +
+                                       std::to_string(options_.max_metric_events_per_attempt) +
+                                       " progress events, the most one attempt may store");
+    TSCALE_RETURN_IF_ERROR(MarkRunningLocked(live.ColumnInt(0), metric.attempt_id(), worker_id, now_ms));
+    TSCALE_RETURN_IF_ERROR(AppendEventLocked(live.ColumnInt(0), metric.attempt_id(), v1::JOB_STATE_RUNNING,
+                                             v1::OUTCOME_UNSPECIFIED, metric.phase(), &metric, now_ms));
+    return Status::Ok();
+  });
+}
+
+StatusOr<int> Store::Cancel(int64_t sweep_id, int64_t job_id, int64_t now_ms) {
+  int out_value{};
+  const Status written = Write([&]() -> Status {
+    // The job must exist (in the sweep, when one is named); or, for a whole-sweep cancel, the sweep.
+    sql::Statement exists(db_,
+                          "SELECT (SELECT COUNT(*) FROM jobs WHERE id=?1 AND (?2=0 OR sweep_id=?2)), "
+                          "(SELECT COUNT(*) FROM sweeps WHERE id=?2)");
+    exists.Bind(1, job_id).Bind(2, sweep_id);
+    if (!exists.Step()) return exists.status().ok() ? Status::Internal("count failed") : exists.status();
+    if (job_id > 0 && exists.ColumnInt(0) == 0)
+      return Status::NotFound("job " + std::to_string(job_id) + " does not exist" +
+                              (sweep_id > 0 ? " in sweep " + std::to_string(sweep_id) : ""));
+    if (job_id == 0 && exists.ColumnInt(1) == 0)
+      return Status::NotFound("sweep " + std::to_string(sweep_id) + " does not exist");
+    sql::Statement open_jobs(db_,
+                             "SELECT id, current_attempt FROM jobs WHERE state != ?3 AND "
+                             "((?1 > 0 AND id = ?1) OR (?1 = 0 AND sweep_id = ?2))");
+    open_jobs.Bind(1, job_id).Bind(2, sweep_id).Bind(3, static_cast<int>(v1::JOB_STATE_FINISHED));
+    std::vector<std::pair<int64_t, int64_t>> to_cancel;
+    while (open_jobs.Step())
+      to_cancel.emplace_back(open_jobs.ColumnInt(0), open_jobs.ColumnIsNull(1) ? 0 : open_jobs.ColumnInt(1));
+    TSCALE_RETURN_IF_ERROR(open_jobs.status());
+    for (const auto& [id, attempt_id] : to_cancel) {
+      if (attempt_id > 0) {
+        sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='cancelled' WHERE id=?");
+        TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+      }
+      v1::Result cancelled;
+      cancelled.set_job_id(id);
+      cancelled.set_attempt_id(attempt_id);
+      cancelled.set_outcome(v1::OUTCOME_CANCELLED);
+      cancelled.set_message(attempt_id > 0 ? "cancelled by the user while running" : "cancelled by the user");
+      cancelled.set_finished_unix_ms(now_ms);
+      TSCALE_RETURN_IF_ERROR(InsertResultLocked(id, cancelled, now_ms));
+    }
+    out_value = static_cast<int>(to_cancel.size());
+    return Status::Ok();
+  });
+  if (!written.ok()) return written;
+  return out_value;
+}
+}  // namespace tscale

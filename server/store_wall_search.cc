@@ -1,0 +1,60 @@
+// The wall finder's step in the store: after a probe's completion, the search's next probe (docs/wall-finder.md).
+#include "server/store.h"
+
+#include "common/wall_search.h"
+#include "server/store_internal.h"
+
+namespace tscale {
+
+using store_internal::Parse;
+using store_internal::Serialize;
+
+StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
+  sql::Statement finished(db_, "SELECT sweep_id, category, spec FROM jobs WHERE id=?");
+  finished.Bind(1, job_id);
+  if (!finished.Step()) {
+    if (!finished.status().ok()) return finished.status();
+    return false;
+  }
+  PlannedJob next;
+  const int64_t sweep_id = finished.ColumnInt(0);
+  next.category = finished.ColumnText(1);
+  TSCALE_RETURN_IF_ERROR(Parse(finished.ColumnBlob(2), &next.spec, "job spec"));
+  if (!next.spec.has_wall()) return false;
+
+  // The search's probes so far: the same sweep, model and variant.
+  sql::Statement probes_query(db_,
+                              "SELECT j.seq_len, j.state, r.outcome, r.peak_rss_bytes FROM jobs j "
+                              "LEFT JOIN results r ON r.job_id = j.id WHERE j.sweep_id=? AND j.model_id=? "
+                              "AND j.batch_size=? AND j.dtype=? AND j.attention=? AND j.repetition=? ORDER BY j.id");
+  const auto& s = next.spec;
+  probes_query.Bind(1, sweep_id)
+      .Bind(2, s.model_id())
+      .Bind(3, s.batch_size())
+      .Bind(4, static_cast<int>(s.dtype()))
+      .Bind(5, static_cast<int>(s.attention()))
+      .Bind(6, s.repetition());
+  std::vector<wall::Probe> probes;
+  while (probes_query.Step()) {
+    wall::Probe p;
+    p.seq_len = static_cast<int>(probes_query.ColumnInt(0));
+    p.finished = probes_query.ColumnInt(1) == v1::JOB_STATE_FINISHED;
+    p.outcome = static_cast<v1::Outcome>(probes_query.ColumnInt(2));
+    p.peak_rss_bytes = probes_query.ColumnInt(3);
+    probes.push_back(p);
+  }
+  TSCALE_RETURN_IF_ERROR(probes_query.status());
+  const wall::Step step =
+      wall::NextProbe(probes, {s.wall().start_length(), s.wall().max_length(), s.wall().resolution()});
+  if (step.kind != wall::StepKind::kProbe) return false;
+  next.spec.clear_job_id();
+  next.spec.set_seq_len(step.seq_len);
+  TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &next, now_ms));
+  const int64_t probe_id = db_.LastInsertRowId();
+  TSCALE_RETURN_IF_ERROR(AppendEventLocked(probe_id, 0, v1::JOB_STATE_QUEUED, v1::OUTCOME_UNSPECIFIED,
+                                           "wall finder: next probe at " + std::to_string(step.seq_len) + " tokens",
+                                           nullptr, now_ms));
+  return true;
+}
+
+}  // namespace tscale

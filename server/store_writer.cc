@@ -1,0 +1,129 @@
+#include "server/store_writer.h"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <new>
+#include <string>
+
+namespace tscale {
+namespace {
+
+// The status of a write whose body threw. Building the message may itself throw (out of memory): then the
+// status goes without one.
+Status ThrownWrite(const char* what) noexcept {
+  try {
+    return Status::Internal(std::string("write failed with an exception: ") + what);
+  } catch (...) {
+    return Status::Internal(std::string());
+  }
+}
+
+// A body's exception becomes its status. Unwinding through the group commit instead would leave the
+// transaction open and the writer queue blocked behind an entry whose thread has gone.
+Status RunBody(const std::function<Status()>& body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return ThrownWrite(e.what());
+  } catch (...) {
+    return ThrownWrite("unknown exception");
+  }
+}
+
+}  // namespace
+
+// Group commit, after LevelDB's writer queue: a write waits in a FIFO; the write at the front runs itself
+// and every write queued behind it (up to kMaxGroup) inside one BEGIN IMMEDIATE ... COMMIT, so one fsync
+// serves the whole group. Each body runs inside its own savepoint: a body that fails is rolled back alone.
+//
+// Exception safety: once the leader has taken its group, nothing may throw until the group is popped and its
+// members woken, or every later write would wait forever behind them. So the group is a fixed array (no
+// allocation), and CommitGroup turns every exception into statuses.
+Status GroupCommitQueue::Write(const std::function<Status()>& body) {
+  constexpr size_t kMaxGroup = 256;
+  PendingWrite self;
+  self.body = &body;
+  std::unique_lock queue_lock(queue_mu_);
+  try {
+    queue_.push_back(&self);
+  } catch (const std::bad_alloc&) {  // nothing was queued
+    return Status::Internal("write failed: out of memory");
+  }
+  while (!self.done && &self != queue_.front()) self.cv.wait(queue_lock);
+  if (self.done) return self.status;
+
+  std::array<PendingWrite*, kMaxGroup> group;
+  const size_t size = std::min(queue_.size(), kMaxGroup);
+  std::copy_n(queue_.begin(), size, group.begin());
+  queue_lock.unlock();
+  CommitGroup(group.data(), size);
+  queue_lock.lock();
+  for (size_t i = 0; i < size; ++i) {
+    queue_.pop_front();
+    if (group[i] != &self) {
+      group[i]->done = true;
+      group[i]->cv.notify_one();
+    }
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return self.status;
+}
+
+void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noexcept {
+  std::lock_guard lock(db_mu_);
+  writes_.fetch_add(static_cast<int64_t>(size), std::memory_order_relaxed);
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  if (static_cast<int64_t>(size) > max_group_.load(std::memory_order_relaxed))
+    max_group_.store(static_cast<int64_t>(size), std::memory_order_relaxed);  // only the leader writes it
+  try {
+    // A transaction a failed ROLLBACK left open would make every later BEGIN fail: end it first.
+    if (!sqlite3_get_autocommit(db_.handle())) db_.Exec("ROLLBACK");
+    if (Status begin = db_.Exec("BEGIN IMMEDIATE"); !begin.ok()) {
+      for (size_t i = 0; i < size; ++i) group[i]->status = begin;
+      return;
+    }
+    for (size_t i = 0; i < size; ++i) {
+      PendingWrite* member = group[i];
+      Status savepoint = db_.Exec("SAVEPOINT write_op");
+      member->status = savepoint.ok() ? RunBody(*member->body) : savepoint;
+      if (savepoint.ok()) {
+        // If the failed body's changes cannot be undone, or its savepoint cannot be closed, they would commit
+        // with the rest of the group: undo the whole group instead.
+        Status undone = member->status.ok() ? Status::Ok() : db_.Exec("ROLLBACK TO write_op");
+        if (undone.ok()) undone = db_.Exec("RELEASE write_op");
+        if (!undone.ok()) {
+          db_.Exec("ROLLBACK");
+          const Status failed = Status::Internal("a write's savepoint could not be rolled back or released (" +
+                                                 undone.message() + "): the whole group was rolled back");
+          for (size_t j = 0; j < size; ++j)
+            if (j >= i || group[j]->status.ok()) group[j]->status = failed;
+          return;
+        }
+      }
+      if (sqlite3_get_autocommit(db_.handle())) {
+        // SQLite rolled the whole transaction back (I/O error, disk full, out of memory): nothing of the group
+        // was stored, so every member fails, and none of the rest may run outside a transaction.
+        const Status rolled_back = Status::Internal("the database rolled the transaction back: " + db_.ErrorMessage());
+        for (size_t j = 0; j < size; ++j)
+          if (j > i || group[j]->status.ok()) group[j]->status = rolled_back;
+        return;
+      }
+    }
+    if (Status commit = db_.Exec("COMMIT"); !commit.ok()) {
+      db_.Exec("ROLLBACK");
+      for (size_t i = 0; i < size; ++i)
+        if (group[i]->status.ok()) group[i]->status = commit;
+    }
+  } catch (...) {
+    // The transaction machinery itself threw (out of memory building a statement or a message): whatever the
+    // group wrote is rolled back and every member fails; the queue moves on.
+    try {
+      db_.Exec("ROLLBACK");
+    } catch (...) {
+    }
+    for (size_t i = 0; i < size; ++i) group[i]->status = ThrownWrite("the group commit failed");
+  }
+}
+
+}  // namespace tscale
