@@ -20,6 +20,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;      // the coordinator could not be reached or failed; a runtime failure
 inline constexpr int kExitUsage = 2;        // a bad flag or value, a request refused as invalid, bad credentials
 inline constexpr int kExitWaitTimeout = 3;  // tscale-client submit --wait: --wait-max-s elapsed
+// tscale-worker: another live daemon holds its --id (a restart would be refused the same way, so systemd's
+// RestartPreventExitStatus names it).
+inline constexpr int kExitWorkerIdInUse = 3;
 
 // Parses the command line. nullopt: go on. Otherwise the process should exit with the returned code: 0 after
 // --help or --version (printed to stdout), kExitUsage for every parse or validation error, printed as one

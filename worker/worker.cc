@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/cli_flags.h"
 #include "common/file_io.h"
 #include "common/grpc_channel.h"
 #include "common/host_info.h"
@@ -238,8 +239,8 @@ void Worker::Register() {
           if (reply.status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
             // Retrying would only fight the other daemon for the id (each registration ends the other's jobs).
             spdlog::error("worker id {} is already in use by another live worker: {}; exiting with code {}",
-                          options_.worker_id, reply.status.error_message(), kExitWorkerIdInUse);
-            exit_code_ = kExitWorkerIdInUse;
+                          options_.worker_id, reply.status.error_message(), cli::kExitWorkerIdInUse);
+            exit_code_ = cli::kExitWorkerIdInUse;
             draining_ = true;
             return MaybeStop();
           }

@@ -44,9 +44,6 @@ struct WorkerOptions {
   std::string token;  // bearer token for the worker service
 };
 
-// tscale-worker's exit code when the coordinator refuses its worker id because another live worker process
-// holds it (docs/worker.md): not worth restarting until the id or the other worker changes.
-inline constexpr int kExitWorkerIdInUse = 3;
 
 class Worker {
  public:
