@@ -7,13 +7,10 @@ namespace {
 
 // BART, Pegasus and Blenderbot share their keys; nn.LayerNorm's default eps (1e-5) is not in the config.
 void BartKeys(HfReader& r, ModelConfig* c) {
-  c->arch = ArchKind::kEncoderDecoder;
-  c->hidden = r.RequiredInt("d_model");
-  c->layers = r.RequiredInt("encoder_layers");
-  c->decoder_layers = r.RequiredInt("decoder_layers");
-  c->heads = SameInBothStacks(r, "encoder_attention_heads", "decoder_attention_heads");
-  c->ffn = SameInBothStacks(r, "encoder_ffn_dim", "decoder_ffn_dim");
-  c->vocab = r.RequiredInt("vocab_size");
+  ReadEncoderDecoderShape(r,
+                          {"d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
+                           "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim"},
+                          c);
   c->activation = Act(r, "activation_function", "gelu");
   c->scale_embedding = r.Bool("scale_embedding", false);
 }

@@ -1,6 +1,18 @@
 #include "common/families/hf_reader.h"
 
 namespace tscale::families {
+namespace {
+
+// tscale has one head count and one FFN width for both stacks.
+int SameInBothStacks(HfReader& r, const char* encoder_key, const char* decoder_key) {
+  const int encoder = r.RequiredInt(encoder_key), decoder = r.RequiredInt(decoder_key);
+  if (r.ok() && encoder != decoder)
+    r.Fail(decoder_key, "must equal " + std::string(encoder_key) + " (" + std::to_string(encoder) +
+                            "): tscale uses one value for both stacks");
+  return encoder;
+}
+
+}  // namespace
 
 // HF activation names (ACT2FN) that tscale runs as such; `key` is the family's name for the setting.
 Activation Act(HfReader& r, const char* key, const char* hf_default) {
@@ -91,13 +103,14 @@ void Rotary(HfReader& r, const char* theta_key, const char* fraction_key, double
   c->rotary_dims = dims == head_dim ? 0 : dims;
 }
 
-// tscale has one head count and one FFN width for both stacks.
-int SameInBothStacks(HfReader& r, const char* encoder_key, const char* decoder_key) {
-  const int encoder = r.RequiredInt(encoder_key), decoder = r.RequiredInt(decoder_key);
-  if (r.ok() && encoder != decoder)
-    r.Fail(decoder_key, "must equal " + std::string(encoder_key) + " (" + std::to_string(encoder) +
-                            "): tscale uses one value for both stacks");
-  return encoder;
+void ReadEncoderDecoderShape(HfReader& r, const EncoderDecoderKeys& keys, ModelConfig* c) {
+  c->arch = ArchKind::kEncoderDecoder;
+  c->hidden = r.RequiredInt(keys.hidden);
+  c->layers = r.RequiredInt(keys.encoder_layers);
+  c->decoder_layers = r.RequiredInt(keys.decoder_layers);
+  c->heads = SameInBothStacks(r, keys.encoder_heads, keys.decoder_heads);
+  c->ffn = SameInBothStacks(r, keys.encoder_ffn, keys.decoder_ffn);
+  c->vocab = r.RequiredInt("vocab_size");
 }
 
 void ReadShape(HfReader& r, const ShapeKeys& keys, ModelConfig* c) {

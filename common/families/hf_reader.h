@@ -135,8 +135,18 @@ struct ShapeKeys {
   const char* ffn;
 };
 void ReadShape(HfReader& r, const ShapeKeys& keys, ModelConfig* c);
-// Encoder-decoders: tscale has one head count and one FFN width for both stacks.
-int SameInBothStacks(HfReader& r, const char* encoder_key, const char* decoder_key);
+// Encoder-decoders (BART lineage, ProphetNet): the width, each stack's layer count, and the head count and FFN
+// width, which tscale has once for both stacks (a config whose stacks differ is refused); vocab_size.
+struct EncoderDecoderKeys {
+  const char* hidden;
+  const char* encoder_layers;
+  const char* decoder_layers;
+  const char* encoder_heads;
+  const char* decoder_heads;
+  const char* encoder_ffn;
+  const char* decoder_ffn;
+};
+void ReadEncoderDecoderShape(HfReader& r, const EncoderDecoderKeys& keys, ModelConfig* c);
 // The BERT lineage (bert.cc), which SqueezeBERT, DeBERTa, Longformer and BigBird build on: BertKeys reads the
 // shape keys with the family's HF defaults for hidden_act, type_vocab_size and layer_norm_eps; BertEncoder adds
 // the absolute position table.

@@ -12,15 +12,12 @@ std::string Approximation(const ModelConfig& /*config*/) {
 }
 
 void ProphetNet(HfReader& r, ModelConfig* c) {
-  c->arch = ArchKind::kEncoderDecoder;
+  ReadEncoderDecoderShape(r,
+                          {"hidden_size", "num_encoder_layers", "num_decoder_layers", "num_encoder_attention_heads",
+                           "num_decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim"},
+                          c);
   c->norm_placement = NormPlacement::kPost;
   c->embedding_norm = true;
-  c->hidden = r.RequiredInt("hidden_size");
-  c->layers = r.RequiredInt("num_encoder_layers");
-  c->decoder_layers = r.RequiredInt("num_decoder_layers");
-  c->heads = SameInBothStacks(r, "num_encoder_attention_heads", "num_decoder_attention_heads");
-  c->ffn = SameInBothStacks(r, "encoder_ffn_dim", "decoder_ffn_dim");
-  c->vocab = r.RequiredInt("vocab_size");
   c->activation = Act(r, "activation_function", "gelu");
   c->ngram = r.Int("ngram", 2);
   // The decoder's self-attention projects each token to num_buckets x heads relative-position logits.

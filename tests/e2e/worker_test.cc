@@ -47,6 +47,21 @@ class WorkerTest : public ::testing::Test {
     return running;
   }
 
+  // One misbehave/exit7 job (it would end `error` if its runner ever ran) must end `lost` after the
+  // coordinator's 3 attempts, each an infrastructure failure, while `worker` keeps serving.
+  void ExpectLostAsInfrastructure(testing::TestProcess& worker) {
+    v1::SweepSpec spec;
+    spec.add_models("misbehave/exit7");
+    spec.add_seq_lengths(8);
+    auto jobs = cluster_.WaitAllFinished(cluster_.Submit(spec), 90s);
+    ASSERT_EQ(testing::Cluster::Finished(jobs), 1) << cluster_.Logs();
+    const auto& job = jobs.jobs(0);
+    EXPECT_EQ(job.result().outcome(), v1::OUTCOME_LOST) << job.result().message() << cluster_.Logs();
+    EXPECT_EQ(job.attempts(), 3);
+    EXPECT_NE(cluster_.Logs().find("infrastructure failure"), std::string::npos) << cluster_.Logs();
+    EXPECT_FALSE(worker.Poll().has_value()) << "the worker must keep serving: " << cluster_.Logs();
+  }
+
   // Submits one job of misbehaving model `model` (e.g. "misbehave/fds") and returns it once finished.
   v1::JobView RunOne(const std::string& model, double timeout_s = 60) {
     v1::SweepSpec spec;
@@ -294,16 +309,7 @@ TEST_F(WorkerTest, SpawnFailureEndsLostNotError) {
   std::ofstream(runner) << "this file is executable but no program\n";
   ASSERT_EQ(chmod(runner.c_str(), 0755), 0);
   auto worker = cluster_.StartWorker("w1", {}, runner);
-  v1::SweepSpec spec;
-  spec.add_models("misbehave/exit7");
-  spec.add_seq_lengths(8);
-  auto jobs = cluster_.WaitAllFinished(cluster_.Submit(spec), 90s);
-  ASSERT_EQ(testing::Cluster::Finished(jobs), 1) << cluster_.Logs();
-  const auto& job = jobs.jobs(0);
-  EXPECT_EQ(job.result().outcome(), v1::OUTCOME_LOST) << job.result().message() << cluster_.Logs();
-  EXPECT_EQ(job.attempts(), 3);
-  EXPECT_NE(cluster_.Logs().find("infrastructure failure"), std::string::npos);
-  EXPECT_FALSE(worker->Poll().has_value()) << "the worker must keep serving: " << cluster_.Logs();
+  ExpectLostAsInfrastructure(*worker);
 }
 
 // A job file the worker cannot write (here: each attempt's job.json path is taken by a directory, as a full or
@@ -314,18 +320,8 @@ TEST_F(WorkerTest, AJobFileThatCannotBeWrittenEndsLostNotError) {
     std::filesystem::create_directories(attempts + "/attempt-" + std::to_string(id) + "/job.json/occupied");
   ASSERT_EQ(chmod(cluster_.StateDir("w1").c_str(), 0700), 0);
   auto worker = cluster_.StartWorker("w1", {}, testing::kMisbehavingRunner);
-  v1::SweepSpec spec;
-  spec.add_models("misbehave/exit7");  // would end `error` if its runner ever ran
-  spec.add_seq_lengths(8);
-  auto jobs = cluster_.WaitAllFinished(cluster_.Submit(spec), 90s);
-  ASSERT_EQ(testing::Cluster::Finished(jobs), 1) << cluster_.Logs();
-  const auto& job = jobs.jobs(0);
-  EXPECT_EQ(job.result().outcome(), v1::OUTCOME_LOST) << job.result().message() << cluster_.Logs();
-  EXPECT_EQ(job.attempts(), 3);
-  const std::string logs = cluster_.Logs();
-  EXPECT_NE(logs.find("job file: cannot rename"), std::string::npos) << logs;
-  EXPECT_NE(logs.find("infrastructure failure"), std::string::npos) << logs;
-  EXPECT_FALSE(worker->Poll().has_value()) << "the worker must keep serving: " << logs;
+  ExpectLostAsInfrastructure(*worker);
+  EXPECT_NE(cluster_.Logs().find("job file: cannot rename"), std::string::npos) << cluster_.Logs();
 }
 
 // The runner is started without the coordinator's credentials: a worker token in the worker's environment

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "health.grpc.pb.h"
+#include "support/coordinator_calls.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "tscale/v1/tscale.grpc.pb.h"
@@ -27,36 +28,16 @@ class ApiContractTest : public ::testing::Test {
     worker_ = v1::WorkerService::NewStub(channel_);
   }
 
-  static std::unique_ptr<grpc::ClientContext> Ctx() {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + 20s);
-    return ctx;
-  }
+  static std::unique_ptr<grpc::ClientContext> Ctx() { return testing::CallContext(); }
 
   int64_t SubmitOne() {
-    v1::SubmitSweepRequest request;
-    request.mutable_spec()->add_models("tiny-bert");
-    request.mutable_spec()->add_seq_lengths(16);
-    v1::SubmitSweepResponse response;
-    grpc::Status status = client_->SubmitSweep(Ctx().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.sweep_id();
+    v1::SweepSpec spec;
+    spec.add_models("tiny-bert");
+    spec.add_seq_lengths(16);
+    return testing::SubmitSweep(*client_, spec);
   }
 
-  v1::Lease RegisterAndClaim(const std::string& worker_id) {
-    v1::RegisterWorkerRequest reg;
-    reg.set_worker_id(worker_id);
-    reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
-    v1::RegisterWorkerResponse registered;
-    EXPECT_TRUE(worker_->RegisterWorker(Ctx().get(), reg, &registered).ok());
-    v1::ClaimJobRequest claim;
-    claim.set_worker_id(worker_id);
-    claim.set_wait_s(5);
-    v1::ClaimJobResponse claimed;
-    EXPECT_TRUE(worker_->ClaimJob(Ctx().get(), claim, &claimed).ok());
-    EXPECT_TRUE(claimed.has_job());
-    return claimed.lease();
-  }
+  v1::Lease RegisterAndClaim(const std::string& worker_id) { return testing::RegisterAndClaim(*worker_, worker_id); }
 
   void Complete(const std::string& worker_id, int64_t attempt_id) {
     v1::CompleteJobRequest complete;

@@ -16,6 +16,7 @@
 #include "common/grpc_channel.h"
 #include "health.grpc.pb.h"
 #include "reflection.grpc.pb.h"
+#include "support/coordinator_calls.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "tscale/v1/tscale.grpc.pb.h"
@@ -43,12 +44,7 @@ class CoordinatorTest : public ::testing::Test {
     worker_ = v1::WorkerService::NewStub(channel_);
   }
 
-  static std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + 20s);
-    AddBearerToken(ctx.get(), token);
-    return ctx;
-  }
+  static std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) { return testing::CallContext(token); }
 
   v1::SweepSpec TinySweep() {
     v1::SweepSpec spec;
@@ -57,29 +53,11 @@ class CoordinatorTest : public ::testing::Test {
     return spec;
   }
 
-  int64_t Submit(const v1::SweepSpec& spec) {
-    v1::SubmitSweepRequest request;
-    *request.mutable_spec() = spec;
-    v1::SubmitSweepResponse response;
-    grpc::Status status = client_->SubmitSweep(Ctx(kClientToken).get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.sweep_id();
-  }
+  int64_t Submit(const v1::SweepSpec& spec) { return testing::SubmitSweep(*client_, spec, kClientToken); }
 
   // A simulated worker: registers and claims through the real WorkerService.
   v1::Lease RegisterAndClaim(const std::string& worker_id) {
-    v1::RegisterWorkerRequest reg;
-    reg.set_worker_id(worker_id);
-    reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
-    v1::RegisterWorkerResponse registered;
-    EXPECT_TRUE(worker_->RegisterWorker(Ctx(kWorkerToken).get(), reg, &registered).ok());
-    v1::ClaimJobRequest claim;
-    claim.set_worker_id(worker_id);
-    claim.set_wait_s(5);
-    v1::ClaimJobResponse claimed;
-    EXPECT_TRUE(worker_->ClaimJob(Ctx(kWorkerToken).get(), claim, &claimed).ok());
-    EXPECT_TRUE(claimed.has_job());
-    return claimed.lease();
+    return testing::RegisterAndClaim(*worker_, worker_id, kWorkerToken);
   }
 
   int CountSweeps() {
