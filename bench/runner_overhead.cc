@@ -10,6 +10,7 @@
 // runner tokens/s within 3 % of the bare loop; runner FLOP/s >= 60 % of the GEMM rate. docs/performance.md.
 #include <google/protobuf/util/json_util.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>

@@ -110,7 +110,10 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents,
     ::unlink(tmp.c_str());
     return error;
   }
-  return SyncDirectory(DirectoryOf(path));
+  // The new contents are in place now; only their survival of a power loss is in doubt.
+  const Status synced = SyncDirectory(DirectoryOf(path));
+  if (!synced.ok()) return Status::DataLoss(path + " was replaced, but not made durable: " + synced.message());
+  return Status::Ok();
 }
 
 }  // namespace tscale

@@ -1,9 +1,10 @@
 // Whole-file reads and crash-safe writes, the one place tscale touches files it must not half-write.
 //
-// Contract: WriteFileAtomically either leaves `path` with exactly `contents`, durable across power loss (the
-// data and the directory entry are fsynced before it returns OK), or leaves whatever was there before and
-// returns UNAVAILABLE naming the path and the system error. Readers never see a partial file: the data goes
-// to a temporary file beside it and is renamed into place.
+// Contract: WriteFileAtomically returns OK when `path` holds exactly `contents`, durable across power loss (the
+// data and the directory entry are fsynced); UNAVAILABLE naming the path and the system error when it left
+// whatever was there before; DATA_LOSS in the one case between: the file was replaced but its directory could
+// not be fsynced, so the new contents are there now and may not survive a power loss. Readers never see a
+// partial file: the data goes to a temporary file beside it and is renamed into place.
 #pragma once
 
 #include <cstdint>

@@ -241,11 +241,15 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text, const std::
   if (doc.is_discarded()) return Status::InvalidArgument("model config: not valid JSON");
   if (!doc.is_object()) return Status::InvalidArgument("model config: top level must be a JSON object");
 
-  // A misspelt optional key ("kv_head") would otherwise leave its default in place without a word.
+  // A misspelt optional key ("kv_head") would otherwise leave its default in place without a word. JSON has no
+  // comments, so keys starting with "_" are the file's own notes and are skipped. A runner that meets a field
+  // from a newer tscale refuses the job rather than build a different model than the one submitted.
   std::set<std::string> known;
   for (const Field& field : Fields()) known.insert(field.key);
   for (const auto& [key, value] : doc.items())
-    if (!known.count(key)) return Status::InvalidArgument(key + ": unknown field (docs/model-config.md lists them)");
+    if (!known.count(key) && key.rfind('_', 0) != 0)
+      return Status::InvalidArgument(key +
+                                     ": unknown field (docs/model-config.md lists them; \"_\"-keys are comments)");
 
   ModelConfig c;
   for (const Field& field : Fields()) {

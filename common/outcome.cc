@@ -31,6 +31,9 @@ std::string OutcomeName(v1::Outcome outcome) {
 bool OutcomeWorks(v1::Outcome outcome) {
   return outcome == v1::OUTCOME_OK || outcome == v1::OUTCOME_INVALID;
 }
+bool OutcomeSaysNothing(v1::Outcome outcome) {
+  return outcome == v1::OUTCOME_CANCELLED || outcome == v1::OUTCOME_LOST;
+}
 std::optional<v1::Outcome> ParseOutcome(const std::string& name) {
   return ParseShortName<v1::Outcome>(name, "OUTCOME_", v1::Outcome_Name<v1::Outcome>, v1::Outcome_Parse);
 }

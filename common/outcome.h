@@ -15,6 +15,10 @@ std::string OutcomeName(v1::Outcome outcome);
 // samples, too noisy, or an implausible FLOP/s). exceeds_context, oom, timeout, crashed and error do not work;
 // cancelled and lost say nothing about the model. Timings and memory figures come from ok jobs only.
 bool OutcomeWorks(v1::Outcome outcome);
+// cancelled and lost: a user's decision or infrastructure failing past the retry cap, no
+// evidence about the model either way. The wall finder stops a search there; the report leaves such jobs out
+// of a cell's verdict.
+bool OutcomeSaysNothing(v1::Outcome outcome);
 std::optional<v1::Outcome> ParseOutcome(const std::string& name);
 std::string JobStateName(v1::JobState state);
 std::string DTypeName(v1::DType dtype);

@@ -13,7 +13,7 @@ enum class Verdict { kWorks, kFails, kStops };
 
 Verdict VerdictOf(v1::Outcome outcome) {
   if (OutcomeWorks(outcome)) return Verdict::kWorks;
-  if (outcome == v1::OUTCOME_CANCELLED || outcome == v1::OUTCOME_LOST) return Verdict::kStops;
+  if (OutcomeSaysNothing(outcome)) return Verdict::kStops;
   return Verdict::kFails;
 }
 

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -134,6 +135,9 @@ int main(int argc, char** argv) {
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.max_attempts = max_attempts;
   options.quarantine_after = quarantine_after;
+  // The test-only slow disk (server/slow_fsync_vfs.h) must never slow a real coordinator unnoticed.
+  if (const char* delay = std::getenv("TSCALE_TEST_FSYNC_DELAY_MS"); delay && *delay)
+    spdlog::warn("TSCALE_TEST_FSYNC_DELAY_MS={}: TEST ONLY, every database fsync is slowed by that many ms", delay);
   auto store = tscale::Store::Open(db_path, options, tscale::NowUnixMs());
   if (!store.ok()) {
     spdlog::error("database {}: {}", db_path, store.status().ToString());

@@ -322,7 +322,7 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
     std::vector<int64_t> revoked;
     for (int64_t attempt_id : attempt_ids) {
       sql::Statement live(db_,
-                          "SELECT j.id, j.state FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                          "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
                           "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
       live.Bind(1, attempt_id).Bind(2, worker_id);
       if (!live.Step()) {

@@ -126,6 +126,13 @@ int main(int argc, char** argv) {
     spdlog::error("--state-dir: {}", prepared.message());
     return 2;
   }
+  // Held until the process exits. A second daemon with this id on this host would share the directory, and
+  // with it the instance id that lets the coordinator refuse it, so it is refused here.
+  auto lock = tscale::LockStateDir(options.state_dir);
+  if (!lock.ok()) {
+    spdlog::error("worker id {}: {}", options.worker_id, lock.status().message());
+    return lock.status().code() == tscale::Status::Code::kAlreadyExists ? tscale::cli::kExitWorkerIdInUse : 1;
+  }
   spdlog::info("state directory {}", options.state_dir);
 
   tscale::v1::WorkerCapabilities caps = tscale::DetectCapabilities(tscale::v1::DEVICE_KIND_CPU, labels, options.slots);

@@ -1,5 +1,7 @@
 #include "worker/state_dir.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,9 +71,14 @@ Status PrepareStateDir(const std::string& dir) {
       return Status::Unavailable("cannot create state directory " + prefix + ": " + std::strerror(errno));
     if (slash == std::string::npos) break;
   }
+  // lstat: a symlink's target could be re-pointed by whoever owns the link after this check.
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0)
+  if (::lstat(dir.c_str(), &st) != 0)
     return Status::Unavailable("cannot inspect state directory " + dir + ": " + std::strerror(errno));
+  if (S_ISLNK(st.st_mode))
+    return Status::PermissionDenied("state directory " + dir +
+                                    " is a symbolic link: its owner could re-point it after this check; pass the "
+                                    "directory itself");
   if (!S_ISDIR(st.st_mode)) return Status::PermissionDenied("state directory " + dir + " is not a directory");
   if (st.st_uid != ::geteuid())
     return Status::PermissionDenied("state directory " + dir + " is owned by uid " + std::to_string(st.st_uid) +
@@ -83,6 +90,23 @@ Status PrepareStateDir(const std::string& dir) {
                                     ", writable by its group or by anyone: other users could plant results or "
                                     "cached figures there; use a private directory (chmod 700 after checking it)");
   return Status::Ok();
+}
+
+StatusOr<int> LockStateDir(const std::string& dir) {
+  const std::string path = dir + "/lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::Unavailable("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd);
+    if (error == EWOULDBLOCK)
+      return Status::AlreadyExists("state directory " + dir +
+                                   " is in use by another tscale-worker on this host (it holds " + path +
+                                   "): two daemons with one worker id would share an outbox and revoke each "
+                                   "other's jobs; give each its own --id");
+    return Status::Unavailable("cannot lock " + path + ": " + std::strerror(error));
+  }
+  return fd;
 }
 
 }  // namespace tscale

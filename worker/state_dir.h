@@ -23,6 +23,12 @@ StatusOr<std::string> DefaultStateDir(const std::string& worker_id, const EnvLoo
 // this process's user that neither its group nor others may write to (PERMISSION_DENIED naming the path
 // and what is wrong otherwise). An existing directory is checked, never repaired: a directory someone else
 // could write to may already hold their files.
+// A symbolic link is refused as well: whoever owns the link could re-point it after the check.
 Status PrepareStateDir(const std::string& dir);
+
+// Takes an exclusive lock on dir/lock for as long as the returned descriptor stays open (the process's life).
+// ALREADY_EXISTS when another process holds it: a second daemon with the same id on this host, which shares the
+// directory (the default is one per id) and so the instance id the coordinator tells daemons apart by.
+StatusOr<int> LockStateDir(const std::string& dir);
 
 }  // namespace tscale

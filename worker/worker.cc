@@ -451,7 +451,9 @@ void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
     result.mutable_memory()->set_limit_bytes(MemoryLimitFor(attempt->job));
     ApplyMemoryBudget(MemoryLimitFor(attempt->job), &result);
     spdlog::info("attempt {}: {} {}", attempt_id, OutcomeName(result.outcome()), result.message());
-    if (Status stored = outbox_.Put(attempt_id, result); !stored.ok())
+    if (Status stored = outbox_.Put(attempt_id, result); stored.code() == Status::Code::kDataLoss)
+      spdlog::warn("outbox: {}: delivering it now; a power loss before then would lose it", stored.ToString());
+    else if (!stored.ok())
       spdlog::error("outbox: {}: the result is lost; its lease will expire and the job run again", stored.ToString());
     DeliverPending();
   }

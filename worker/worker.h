@@ -44,7 +44,6 @@ struct WorkerOptions {
   std::string token;  // bearer token for the worker service
 };
 
-
 class Worker {
  public:
   Worker(WorkerOptions options, v1::WorkerCapabilities capabilities, std::shared_ptr<grpc::Channel> channel);

@@ -133,10 +133,13 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
     cell.model_id = key.first;
     cell.seq_len = key.second;
     std::vector<double> medians, throughputs, loads;
+    int evidence = 0;  // jobs that say something about the model (not cancelled, not lost)
     for (const Row* row : members) {
       cell.category = row->category;
       cell.parameters = std::max(cell.parameters, row->parameters);
       ++cell.jobs;
+      if (OutcomeSaysNothing(row->outcome)) continue;
+      ++evidence;
       const Cause cause = CauseOf(row->outcome);
       cell.works = cell.works && OutcomeWorks(row->outcome);
       if (cause == Cause::kOk) {
@@ -148,6 +151,10 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
       } else if (Severity(cause) > Severity(cell.cause)) {
         cell.cause = cause;
       }
+    }
+    if (evidence == 0) {  // only cancelled or lost jobs: nothing known about the model at this length
+      cell.works = false;
+      cell.cause = Cause::kOther;
     }
     cell.median_ms = Median(medians);
     cell.tokens_per_s = Median(throughputs);

@@ -48,8 +48,10 @@ Cause CauseOf(v1::Outcome outcome);
 struct CellSummary {
   std::string model_id, category;
   int seq_len = 0;
-  Cause cause = Cause::kOk;  // kOk only when every job of the cell is ok
-  bool works = true;         // every job of the cell works (OutcomeWorks: ok or invalid)
+  // Over the cell's jobs that say something about the model (OutcomeSaysNothing: cancelled and lost are left
+  // out): kOk when they are all ok, else the most specific cause; kOther when no job says anything.
+  Cause cause = Cause::kOk;
+  bool works = true;  // at least one such job, and every one works (OutcomeWorks: ok or invalid)
   int jobs = 0, ok_jobs = 0;
   double median_ms = 0;        // median over the cell's ok jobs' medians
   double tokens_per_s = 0;     // median over ok jobs

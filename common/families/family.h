@@ -45,11 +45,11 @@ const FamilySpec* FindFamily(const std::string& model_type);
 // The approximation text of config's family (its `family` field), "" when it has none.
 std::string FamilyApproximation(const ModelConfig& config);
 
-// The families (one file each, common/families/NAME.cc).
+// The families: each in common/families/NAME.cc (kLlama and kMistral in llama.cc, the BERT lineage in bert.cc).
 extern const FamilySpec kBert, kRoberta, kXlmRoberta, kDistilBert, kAlbert, kElectra;  // bert.cc
 extern const FamilySpec kSqueezeBert, kDeberta, kLongformer, kBigBird;
-extern const FamilySpec kGpt2, kGptNeo, kGptj, kGptNeox, kOpt, kBloom, kLlama, kMistral, kPhi, kFalcon;  // llama.cc
-extern const FamilySpec kBart, kPegasus, kBlenderbot;                                                    // bart.cc
+extern const FamilySpec kGpt2, kGptNeo, kGptj, kGptNeox, kOpt, kBloom, kLlama, kMistral, kPhi, kFalcon;
+extern const FamilySpec kBart, kPegasus, kBlenderbot;  // bart.cc
 extern const FamilySpec kProphetNet, kT5;
 
 }  // namespace tscale::families

@@ -277,16 +277,19 @@ TEST(Report, InvalidWorksForThePerModelTableAndTheWallFinderAlike) {
     r.wall_resolution = 128;
     return r;
   };
+  // A repetition at 256 was lost: infrastructure, no evidence about the model, as the wall finder reads it too.
+  Row lost = probe(5, 256, v1::OUTCOME_LOST);
+  lost.repetition = 1;
   const std::vector<Row> rows = {probe(1, 128, v1::OUTCOME_OK), probe(2, 256, v1::OUTCOME_INVALID),
-                                 probe(3, 512, v1::OUTCOME_OOM), probe(4, 384, v1::OUTCOME_OOM)};
+                                 probe(3, 512, v1::OUTCOME_OOM), probe(4, 384, v1::OUTCOME_OOM), lost};
   const auto cells = Cells(rows);
   const auto scaling = ScalingByModel(cells);
   ASSERT_EQ(scaling.size(), 1u);
   EXPECT_EQ(scaling[0].max_working_length, 256);
   EXPECT_EQ(scaling[0].first_failing_length, 384);
   EXPECT_EQ(scaling[0].failure_cause, Cause::kMemory);
-  EXPECT_FALSE(scaling[0].latency_fit.has_value());  // one ok length: the invalid one is not fitted
-  const auto walls = Walls(rows);
+  EXPECT_FALSE(scaling[0].latency_fit.has_value());          // one ok length: the invalid one is not fitted
+  const auto walls = Walls({rows.begin(), rows.end() - 1});  // the search of repetition 0
   ASSERT_EQ(walls.size(), 1u);
   EXPECT_EQ(walls[0].answer.max_working_length, scaling[0].max_working_length);
   EXPECT_EQ(walls[0].answer.first_failing_length, scaling[0].first_failing_length);
@@ -299,6 +302,11 @@ TEST(Report, InvalidWorksForThePerModelTableAndTheWallFinderAlike) {
   EXPECT_EQ(success[1].Count(Cause::kOk), 0);
   EXPECT_TRUE(success[1].failures.empty());
   EXPECT_DOUBLE_EQ(success[1].success_rate(), 1.0);
+  for (const auto& length : success) {  // the columns add up to the models at every length
+    int sum = length.Count(Cause::kOk) + length.Count(Cause::kInvalid);
+    for (const auto& [cause, n] : length.failures) sum += n;
+    EXPECT_EQ(sum, length.models) << length.seq_len;
+  }
 }
 
 }  // namespace

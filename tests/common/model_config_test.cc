@@ -289,6 +289,9 @@ TEST(ModelConfig, AMisspeltFieldIsRefusedNotIgnored) {
   auto parsed = ParseModelConfig(doc.dump());
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.status().message().find("kv_head: unknown field"), std::string::npos) << parsed.status().message();
+  doc.erase("kv_head");
+  doc["_comment"] = "JSON has no comments: keys starting with _ are notes";
+  EXPECT_TRUE(ParseModelConfig(doc.dump()).ok());
 }
 
 // What the fuzz target checks on random input, here on every catalog model: parse -> write -> parse gives

@@ -416,6 +416,26 @@ TEST(DaemonStartup, WorkerDefaultsToAPrivateDirectoryUnderXdgStateHome) {
   EXPECT_FALSE(worker.Poll().has_value()) << worker.Log();
 }
 
+// Two daemons with one id on one host share the default state directory, and with it the instance id the
+// coordinator tells daemons apart by: the second is refused on the host, by the directory's lock, with the
+// same exit code the coordinator's ALREADY_EXISTS gives, and the first keeps running.
+TEST(DaemonStartup, ASecondWorkerWithTheSameIdOnOneHostExitsThree) {
+  testing::TempDir dir;
+  setenv("XDG_STATE_HOME", dir.File("xdg").c_str(), 1);
+  unsetenv("STATE_DIRECTORY");
+  testing::TestProcess first(testing::kWorkerBinary, WorkerArgs({"--id", "twin"}), dir.File("first.log"));
+  const std::string state = dir.File("xdg/tscale/worker-twin");
+  for (int i = 0; i < 200 && !std::filesystem::exists(state + "/outbox"); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(std::filesystem::exists(state + "/outbox")) << first.Log();
+  testing::TestProcess second(testing::kWorkerBinary, WorkerArgs({"--id", "twin"}), dir.File("second.log"));
+  unsetenv("XDG_STATE_HOME");
+  const auto status = ExitWithin(second, 30s);
+  ASSERT_TRUE(status.has_value()) << "the second daemon kept running: " << second.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3) << second.Log();
+  EXPECT_NE(second.Log().find("in use by another tscale-worker on this host"), std::string::npos) << second.Log();
+  EXPECT_FALSE(first.Poll().has_value()) << first.Log();
+}
+
 // A port file that cannot be written ends start-up: whoever waits for it would otherwise wait forever.
 TEST(DaemonStartup, ServerWithAnUnwritablePortFileExitsNamingIt) {
   testing::TempDir dir;
