@@ -35,7 +35,7 @@ class WallFinder : public ::testing::Test {
   testing::Cluster cluster_;
 };
 
-TEST_F(WallFinder, TwoSearchesAgreeWithinTheResolutionAndTheBracketHolds) {
+TEST_F(WallFinder, TwoSearchesAgreeWithinTheResolutionAndTheWallHoldsWhenMeasuredAgain) {
   auto worker = cluster_.StartWorker("w1");
   v1::SweepSpec spec = Base();
   spec.set_find_wall(true);
@@ -78,16 +78,18 @@ TEST_F(WallFinder, TwoSearchesAgreeWithinTheResolutionAndTheBracketHolds) {
   const int high = std::max(walls[0].answer.max_working_length, walls[1].answer.max_working_length);
   EXPECT_LE(high - low, kResolution);
 
-  // The bracket holds when measured again: max_working_length is ok, max_working_length + resolution is not.
+  // Measured again, the wall is where the searches put it, within one resolution on each side. Not closer: one
+  // length's peak RSS varies by a few MiB from run to run (383 then 386 MiB at 2624 tokens against the 384 MiB
+  // limit in one run here), so the bracket's own lengths can go either way when the wall falls right on them.
   v1::SweepSpec check = Base();
-  check.add_seq_lengths(low);
-  check.add_seq_lengths(high + kResolution);
+  check.add_seq_lengths(low - kResolution);
+  check.add_seq_lengths(high + 2 * kResolution);
   const int64_t checked = cluster_.Submit(check);
   auto again = cluster_.WaitAllFinished(checked, 120s);
   ASSERT_EQ(testing::Cluster::Finished(again), 2) << cluster_.Logs();
   for (const auto& job : again.jobs()) {
     const auto outcome = job.result().outcome();
-    if (job.spec().seq_len() == low)
+    if (job.spec().seq_len() == low - kResolution)
       EXPECT_EQ(outcome, v1::OUTCOME_OK) << job.result().message();
     else
       EXPECT_EQ(outcome, v1::OUTCOME_OOM) << job.result().message();
