@@ -171,6 +171,11 @@ class Store {
   // Returns whether a probe was queued.
   StatusOr<bool> AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms);
   Status MarkRunningLocked(int64_t job_id, int64_t attempt_id, const std::string& worker_id, int64_t now_ms);
+  // The job of `attempt_id` while it is a live lease of `worker_id` (the job's current attempt, not ended, held by
+  // that worker); nullopt otherwise.
+  StatusOr<std::optional<int64_t>> LiveLeaseJobLocked(const std::string& worker_id, int64_t attempt_id);
+  // LiveLeaseJobLocked, with ABORTED naming the attempt and worker when it is not a live lease.
+  StatusOr<int64_t> RequireLiveLeaseLocked(const std::string& worker_id, int64_t attempt_id);
   Status AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
                            const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms);
 

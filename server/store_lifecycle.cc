@@ -321,16 +321,13 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
 
     std::vector<int64_t> revoked;
     for (int64_t attempt_id : attempt_ids) {
-      sql::Statement live(db_,
-                          "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
-                          "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
-      live.Bind(1, attempt_id).Bind(2, worker_id);
-      if (!live.Step()) {
-        TSCALE_RETURN_IF_ERROR(live.status());
+      auto live = LiveLeaseJobLocked(worker_id, attempt_id);
+      if (!live.ok()) return live.status();
+      if (!live->has_value()) {
         revoked.push_back(attempt_id);
         continue;
       }
-      const int64_t job_id = live.ColumnInt(0);
+      const int64_t job_id = **live;
       sql::Statement extend(db_, "UPDATE attempts SET lease_expires_ms=? WHERE id=?");
       TSCALE_RETURN_IF_ERROR(extend.Bind(1, now_ms + options_.lease_ms).Bind(2, attempt_id).Run());
       TSCALE_RETURN_IF_ERROR(MarkRunningLocked(job_id, attempt_id, worker_id, now_ms));
@@ -457,34 +454,38 @@ StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int
   return out_value;
 }
 
+StatusOr<std::optional<int64_t>> Store::LiveLeaseJobLocked(const std::string& worker_id, int64_t attempt_id) {
+  sql::Statement live(db_,
+                      "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
+                      "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
+  live.Bind(1, attempt_id).Bind(2, worker_id);
+  if (live.Step()) return std::optional<int64_t>(live.ColumnInt(0));
+  TSCALE_RETURN_IF_ERROR(live.status());
+  return std::optional<int64_t>();
+}
+
+StatusOr<int64_t> Store::RequireLiveLeaseLocked(const std::string& worker_id, int64_t attempt_id) {
+  auto live = LiveLeaseJobLocked(worker_id, attempt_id);
+  if (!live.ok()) return live.status();
+  if (!live->has_value())
+    return Status::Aborted("attempt " + std::to_string(attempt_id) + " is not a live lease of worker \"" + worker_id +
+                           "\"");
+  return **live;
+}
+
 Status Store::ReleaseAttempt(const std::string& worker_id, int64_t attempt_id, const std::string& reason,
                              int64_t now_ms) {
   return Write([&]() -> Status {
-    sql::Statement live(db_,
-                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
-                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
-    live.Bind(1, attempt_id).Bind(2, worker_id);
-    if (!live.Step()) {
-      TSCALE_RETURN_IF_ERROR(live.status());
-      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is not a live lease of worker \"" + worker_id +
-                             "\"");
-    }
-    return EndAttemptLocked(live.ColumnInt(0), attempt_id, "released: " + reason, now_ms,
-                            /*counts_against_cap=*/false);
+    auto job_id = RequireLiveLeaseLocked(worker_id, attempt_id);
+    if (!job_id.ok()) return job_id.status();
+    return EndAttemptLocked(*job_id, attempt_id, "released: " + reason, now_ms, /*counts_against_cap=*/false);
   });
 }
 
 Status Store::RecordMetric(const std::string& worker_id, const v1::MetricEvent& metric, int64_t now_ms) {
   return Write([&]() -> Status {
-    sql::Statement live(db_,
-                        "SELECT j.id FROM jobs j JOIN attempts a ON a.id = j.current_attempt "
-                        "WHERE a.id=? AND a.worker_id=? AND a.ended_ms IS NULL");
-    live.Bind(1, metric.attempt_id()).Bind(2, worker_id);
-    if (!live.Step()) {
-      TSCALE_RETURN_IF_ERROR(live.status());
-      return Status::Aborted("attempt " + std::to_string(metric.attempt_id()) + " is not a live lease of worker \"" +
-                             worker_id + "\"");
-    }
+    auto job_id = RequireLiveLeaseLocked(worker_id, metric.attempt_id());
+    if (!job_id.ok()) return job_id.status();
     // Counted per attempt in the database, so neither new streams nor a server restart reset the bound.
     sql::Statement count(db_, "UPDATE attempts SET metric_events = metric_events + 1 WHERE id=? AND metric_events < ?");
     TSCALE_RETURN_IF_ERROR(count.Bind(1, metric.attempt_id()).Bind(2, options_.max_metric_events_per_attempt).Run());
@@ -492,8 +493,8 @@ Status Store::RecordMetric(const std::string& worker_id, const v1::MetricEvent& 
       return Status::ResourceExhausted("attempt " + std::to_string(metric.attempt_id()) + " has reported " +
                                        std::to_string(options_.max_metric_events_per_attempt) +
                                        " progress events, the most one attempt may store");
-    TSCALE_RETURN_IF_ERROR(MarkRunningLocked(live.ColumnInt(0), metric.attempt_id(), worker_id, now_ms));
-    TSCALE_RETURN_IF_ERROR(AppendEventLocked(live.ColumnInt(0), metric.attempt_id(), v1::JOB_STATE_RUNNING,
+    TSCALE_RETURN_IF_ERROR(MarkRunningLocked(*job_id, metric.attempt_id(), worker_id, now_ms));
+    TSCALE_RETURN_IF_ERROR(AppendEventLocked(*job_id, metric.attempt_id(), v1::JOB_STATE_RUNNING,
                                              v1::OUTCOME_UNSPECIFIED, metric.phase(), &metric, now_ms));
     return Status::Ok();
   });
