@@ -21,8 +21,10 @@ int main(int argc, char** argv) {
 
   const Command commands[] = {AddSubmitCommand(app),  AddResultsCommand(app), AddReportCommand(app),
                               AddStatusCommand(app),  AddWatchCommand(app),   AddCancelCommand(app),
-                              AddWorkersCommand(app), AddModelsCommand(app)};
+                              AddWorkersCommand(app), AddModelsCommand(app),  AddFamiliesCommand(app)};
   if (auto code = tscale::cli::Parse(app, argc, argv)) return *code;
+  for (const auto& command : commands)
+    if (*command.app && !command.needs_server) return command.run(conn);
   if (tscale::Status opened = conn.Open(); !opened.ok()) return UsageError(opened);
   for (const auto& command : commands)
     if (*command.app) return command.run(conn);

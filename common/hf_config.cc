@@ -42,6 +42,7 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   }
   c.family = type;
   c.category = "User";
+  family->layout(&c);
   family->read_hf(r, &c);
   TSCALE_RETURN_IF_ERROR(r.status());
   c.approximation = family->approximation ? family->approximation(c) : "";

@@ -1,63 +1,31 @@
 #!/usr/bin/env python3
 """Generates the model catalog (models/*.json) from the architecture facts file.
 
-Usage: scripts/gen_catalog.py ../shared/reference/model-architectures.csv models/
+Usage: scripts/gen_catalog.py [--client build/client/tscale-client] models/source/model-architectures.csv models/
 
-Every row of the facts file becomes one tscale JSON config (format: docs/model-config.md). Shapes, position
-limits and counts come from the CSV columns; what a family adds on top (norm placement, biases, sharing,
-windows, ...) is the FAMILIES table below, one entry per HF model_type. The output is committed: the build
-never runs this script, and a reviewer can diff what changed.
+Every row of the facts file (a copy of shared/reference/model-architectures.csv, kept with its output) becomes
+one tscale JSON config (format: docs/model-config.md). Shapes, position limits and counts come from the CSV
+columns; what a family adds on top (norm placement, biases, sharing, windows, ...) is its layout in
+common/families/, read through `tscale-client families --json`, so this script holds no family knowledge. The
+output is committed: the build never runs this script, and the test catalog_is_generated_from_family_homes
+checks that the committed files are what it writes.
 """
+import argparse
 import csv
 import json
 import os
 import re
+import subprocess
 import sys
 
 REFERENCE_CATEGORY = "Long-context reference"
 
-# The structural facts each HF model_type adds to the CSV's shapes (see model-architectures.md, "Parameter
-# formulas per family"). Keys are tscale config fields.
-ENCODER = {"arch": "encoder", "norm_placement": "post", "embedding_norm": True, "pooler": True}
-DECODER = {"arch": "decoder", "norm_placement": "pre", "final_norm": True}
-SEQ2SEQ = {"arch": "encoder-decoder"}
 
-FAMILIES = {
-    "gpt2": dict(DECODER, position="learned"),
-    "gpt_neo": dict(DECODER, position="learned", qkv_bias=False, window_layers="odd"),
-    "gptj": dict(DECODER, position="rotary", parallel_residual=True, shared_block_norm=True,
-                 qkv_bias=False, attn_out_bias=False),
-    "gpt_neox": dict(DECODER, position="rotary", parallel_residual=True),
-    "opt": dict(DECODER, position="learned", position_offset=2, embedding_projection="in_out"),
-    "bloom": dict(DECODER, position="alibi", embedding_norm=True),
-    "llama": dict(DECODER, position="rotary", norm="rmsnorm", bias=False),
-    "mistral": dict(DECODER, position="rotary", norm="rmsnorm", bias=False),
-    "phi": dict(DECODER, position="rotary", parallel_residual=True, shared_block_norm=True),
-    # Falcon: bias=false in its config removes the Linear biases; its LayerNorms keep theirs.
-    "falcon": dict(DECODER, position="rotary", parallel_residual=True, shared_block_norm=True,
-                   qkv_bias=False, attn_out_bias=False, mlp_bias=False),
-    "bert": dict(ENCODER, position="learned"),
-    "roberta": dict(ENCODER, position="learned", position_offset=2),
-    "xlm-roberta": dict(ENCODER, position="learned", position_offset=2),
-    "distilbert": dict(ENCODER, position="learned", pooler=False),
-    "albert": dict(ENCODER, position="learned", shared_layer_groups=1),
-    "electra": dict(ENCODER, position="learned", pooler=False),
-    "squeezebert": dict(ENCODER, position="learned", conv_groups=4),
-    "deberta": dict(ENCODER, position="none", relative_positions=512, key_bias=False, pooler=False),
-    "longformer": dict(ENCODER, position="learned", position_offset=2, attention_window=512, global_tokens=1,
-                       global_projections=True),
-    "big_bird": dict(ENCODER, position="learned", attention_window=384, global_tokens=128),
-    "bart": dict(SEQ2SEQ, position="learned", position_offset=2, norm_placement="post", embedding_norm=True),
-    "pegasus": dict(SEQ2SEQ, position="sinusoidal", norm_placement="pre", final_norm=True, scale_embedding=True),
-    "blenderbot": dict(SEQ2SEQ, position="learned", norm_placement="pre", final_norm=True, scale_embedding=True),
-    "prophetnet": dict(SEQ2SEQ, position="learned", position_offset=1, position_clamp=True, norm_placement="post",
-                       embedding_norm=True, relative_bias_projection=True),
-    "t5": dict(SEQ2SEQ, position="relative_buckets", norm="rmsnorm", norm_placement="pre", final_norm=True,
-               bias=False),
-}
-
-# What tscale approximates for a family is stated in that family's home (common/families/NAME.cc) and filled in
-# when a catalog file is read, so no text is written (or copied) here.
+def family_layouts(client):
+    """Each HF model_type's layout, from its one home in common/families/ (via `tscale-client families`): the
+    structure HF's modelling class fixes, with HF's defaults where a config key may change it."""
+    out = subprocess.run([client, "families", "--json"], check=True, capture_output=True, text=True).stdout
+    return {model_type: family["layout"] for model_type, family in json.loads(out).items()}
 
 
 # Output key order: the order of ModelConfigToJson, so a catalog file reads like the documented format.
@@ -154,8 +122,8 @@ def position_fields(r, family):
     return f
 
 
-def build(r):
-    family = FAMILIES[r["model_type"]]
+def build(r, layouts):
+    family = layouts[r["model_type"]]
     c = {
         "id": r["hf_id"],
         "aliases": sorted({r["study_name"], r["hf_id"].split("/")[-1]} - {r["hf_id"], ""}),
@@ -172,6 +140,10 @@ def build(r):
     window = window_of(r)
     if window:
         c["attention_window"] = window
+    # A key HF defaults to false that the checkpoints set (Pegasus, Blenderbot), stated in the facts file.
+    m = re.search(r"\bscale_embedding=(true|false)", r["extra_config"])
+    if m:
+        c["scale_embedding"] = m.group(1) == "true"
     c["published_params_m"] = float(r["published_params_m"]) if r["published_params_m"] else 0.0
     c["reference_params"] = int(r["computed_params"])
     if not r["published_params_m"]:
@@ -181,12 +153,21 @@ def build(r):
     return c
 
 
-def main(csv_path, out_dir):
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--client", default="build/client/tscale-client", help="a built tscale-client")
+    parser.add_argument("csv_path")
+    parser.add_argument("out_dir")
+    args = parser.parse_args()
+    csv_path, out_dir = args.csv_path, args.out_dir
+    layouts = family_layouts(args.client)
     os.makedirs(out_dir, exist_ok=True)
     names = {}
     rows = list(csv.DictReader(open(csv_path)))
     for r in rows:
-        config = ordered(build(r))
+        if r["model_type"] not in layouts:
+            sys.exit(f"{r['hf_id']}: model_type {r['model_type']!r} has no family in common/families/")
+        config = ordered(build(r, layouts))
         for name in [config["id"]] + config["aliases"]:
             if name in names:
                 sys.exit(f"name {name!r} of {config['id']} is already used by {names[name]}")
@@ -198,4 +179,4 @@ def main(csv_path, out_dir):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main()

@@ -15,36 +15,47 @@ void BartKeys(HfReader& r, ModelConfig* c) {
   c->scale_embedding = r.Bool("scale_embedding", false);
 }
 
+void BartLayout(ModelArchitecture* a) {
+  a->arch = ArchKind::kEncoderDecoder;
+  a->norm_placement = NormPlacement::kPost;
+  a->embedding_norm = true;  // layernorm_embedding
+  a->position_offset = 2;    // BartLearnedPositionalEmbedding skips two rows
+}
+// Pegasus's sinusoids are fixed; scale_embedding is a key (false by default in HF, true in Pegasus checkpoints).
+void PegasusLayout(ModelArchitecture* a) {
+  a->arch = ArchKind::kEncoderDecoder;
+  a->norm_placement = NormPlacement::kPre;
+  a->final_norm = true;
+  a->position = PositionScheme::kSinusoidal;
+}
+void BlenderbotLayout(ModelArchitecture* a) {
+  a->arch = ArchKind::kEncoderDecoder;
+  a->norm_placement = NormPlacement::kPre;
+  a->final_norm = true;
+}
 // Legacy keys in some configs (normalize_before, add_final_layer_norm, normalize_embedding) are not read by the
 // current HF classes, whose layout is fixed per model_type; they are ignored here as there.
 void Bart(HfReader& r, ModelConfig* c) {
   BartKeys(r, c);
-  c->norm_placement = NormPlacement::kPost;
-  c->embedding_norm = true;  // layernorm_embedding
   // BartLearnedPositionalEmbedding: max_position_embeddings + 2 rows, the first two skipped.
   LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 1024) + 2, 2, c);
 }
 
 void Pegasus(HfReader& r, ModelConfig* c) {
   BartKeys(r, c);
-  c->norm_placement = NormPlacement::kPre;
-  c->final_norm = true;
   // Fixed sinusoids stored as a frozen max_position_embeddings-row parameter per stack (counted, and a hard limit).
-  c->position = PositionScheme::kSinusoidal;
   c->position_rows = c->max_input_tokens = r.Int("max_position_embeddings", 1024);
   if (r.ok() && c->position_rows < 1) r.Fail("max_position_embeddings", "must be at least 1");
 }
 
 void Blenderbot(HfReader& r, ModelConfig* c) {
   BartKeys(r, c);
-  c->norm_placement = NormPlacement::kPre;
-  c->final_norm = true;
   LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 128), 0, c);
 }
 
 }  // namespace
 
-const FamilySpec kBart{"bart", Bart, nullptr, nullptr};
-const FamilySpec kPegasus{"pegasus", Pegasus, nullptr, nullptr};
-const FamilySpec kBlenderbot{"blenderbot", Blenderbot, nullptr, nullptr};
+const FamilySpec kBart{"bart", BartLayout, Bart, nullptr, nullptr};
+const FamilySpec kPegasus{"pegasus", PegasusLayout, Pegasus, nullptr, nullptr};
+const FamilySpec kBlenderbot{"blenderbot", BlenderbotLayout, Blenderbot, nullptr, nullptr};
 }  // namespace tscale::families

@@ -7,7 +7,6 @@ namespace tscale::families {
 // The shape keys of BERT and the encoders derived from it; `act`, `type_vocab` and `eps` are the family's HF
 // defaults for hidden_act, type_vocab_size and layer_norm_eps.
 void BertKeys(HfReader& r, const char* act, int type_vocab, double eps, ModelConfig* c) {
-  EncoderLayout(c);
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);
   c->type_vocab = r.Int("type_vocab_size", type_vocab);
   c->norm_eps = r.Number("layer_norm_eps", eps);
@@ -25,6 +24,20 @@ void BertEncoder(HfReader& r, const char* act, int positions, int offset, ModelC
 
 namespace {
 
+// RoBERTa's offset 2 and ALBERT's one shared group are HF's defaults (pad_token_id 1, num_hidden_groups 1).
+void RobertaLayout(ModelArchitecture* a) {
+  EncoderLayout(a);
+  a->position_offset = 2;
+}
+void PoolerlessLayout(ModelArchitecture* a) {  // DistilBERT, ELECTRA
+  EncoderLayout(a);
+  a->pooler = false;
+}
+void AlbertLayout(ModelArchitecture* a) {
+  EncoderLayout(a);
+  a->shared_layer_groups = 1;
+}
+
 void Bert(HfReader& r, ModelConfig* c) {
   BertEncoder(r, "gelu", 512, 0, c);
 }
@@ -35,8 +48,6 @@ void Roberta(HfReader& r, ModelConfig* c) {
 }
 
 void DistilBert(HfReader& r, ModelConfig* c) {
-  EncoderLayout(c);
-  c->pooler = false;
   ReadShape(r, {"n_layers", "dim", "n_heads", "hidden_dim"}, c);
   c->norm_eps = 1e-12;  // hard-coded in DistilBERT
   c->activation = Act(r, "activation", "gelu");
@@ -61,7 +72,6 @@ void Albert(HfReader& r, ModelConfig* c) {
 
 void Electra(HfReader& r, ModelConfig* c) {
   BertEncoder(r, "gelu", 512, 0, c);
-  c->pooler = false;
   const int e = r.Int("embedding_size", 128);
   c->embedding_size = e == c->hidden ? 0 : e;  // ElectraModel projects only when E != d
 }
@@ -89,11 +99,11 @@ const HfWeightNames kBertNames{
         {R"(pooler\.dense\.(weight|bias))", {"pooler.$1"}},
     }};
 
-const FamilySpec kBert{"bert", Bert, &kBertNames, nullptr};
-const FamilySpec kRoberta{"roberta", Roberta, &kBertNames, nullptr};
-const FamilySpec kXlmRoberta{"xlm-roberta", Roberta, &kBertNames, nullptr};
-const FamilySpec kDistilBert{"distilbert", DistilBert, nullptr, nullptr};
-const FamilySpec kAlbert{"albert", Albert, nullptr, nullptr};
-const FamilySpec kElectra{"electra", Electra, nullptr, nullptr};
+const FamilySpec kBert{"bert", EncoderLayout, Bert, &kBertNames, nullptr};
+const FamilySpec kRoberta{"roberta", RobertaLayout, Roberta, &kBertNames, nullptr};
+const FamilySpec kXlmRoberta{"xlm-roberta", RobertaLayout, Roberta, &kBertNames, nullptr};
+const FamilySpec kDistilBert{"distilbert", PoolerlessLayout, DistilBert, nullptr, nullptr};
+const FamilySpec kAlbert{"albert", AlbertLayout, Albert, nullptr, nullptr};
+const FamilySpec kElectra{"electra", PoolerlessLayout, Electra, nullptr, nullptr};
 
 }  // namespace tscale::families

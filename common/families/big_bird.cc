@@ -21,13 +21,22 @@ std::string Approximation(const ModelConfig& c) {
          " tokens.";
 }
 
+// HF's defaults: block_sparse attention with block_size 64 and 3 random blocks.
+void BigBirdLayout(ModelArchitecture* a) {
+  EncoderLayout(a);
+  a->attention_window = (3 + 3) * 64;
+  a->global_tokens = 2 * 64;
+}
 void BigBird(HfReader& r, ModelConfig* c) {
   BertEncoder(r, "gelu_new", 4096, 0, c);
   const bool qkv_bias = r.Bool("use_bias", true);  // BigBird's use_bias covers only query, key and value
   LinearBiases(c, qkv_bias, true, true);
   c->scale_embedding = r.Bool("rescale_embeddings", false);
   const std::string type = r.String("attention_type", "block_sparse");
-  if (type == "original_full") return;
+  if (type == "original_full") {
+    c->attention_window = c->global_tokens = 0;
+    return;
+  }
   if (type != "block_sparse") return r.Fail("attention_type", "expected block_sparse or original_full");
   const int block = r.Int("block_size", 64), random = r.Int("num_random_blocks", 3);
   if (r.ok() && block < 1) return r.Fail("block_size", "must be at least 1");
@@ -37,5 +46,5 @@ void BigBird(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kBigBird{"big_bird", BigBird, nullptr, Approximation};
+const FamilySpec kBigBird{"big_bird", BigBirdLayout, BigBird, nullptr, Approximation};
 }  // namespace tscale::families

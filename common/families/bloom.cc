@@ -5,10 +5,12 @@
 namespace tscale::families {
 namespace {
 
+void BloomLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->embedding_norm = true;  // word_embeddings_layernorm
+  a->position = PositionScheme::kAlibi;
+}
 void Bloom(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
-  c->embedding_norm = true;  // word_embeddings_layernorm
-  c->position = PositionScheme::kAlibi;
   ReadShape(r,
             {r.Pick({"n_layer", "num_hidden_layers"}), r.Pick({"hidden_size", "n_embed"}),
              r.Pick({"n_head", "num_attention_heads"}), nullptr},
@@ -22,5 +24,5 @@ void Bloom(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kBloom{"bloom", Bloom, nullptr, nullptr};
+const FamilySpec kBloom{"bloom", BloomLayout, Bloom, nullptr, nullptr};
 }  // namespace tscale::families

@@ -14,11 +14,15 @@ std::string Approximation(const ModelConfig& c) {
 }
 
 // DeBERTa v1 as the catalog builds it: relative attention (c2p and p2c) and no absolute position table.
+void DebertaLayout(ModelArchitecture* a) {
+  EncoderLayout(a);
+  a->pooler = false;    // DebertaModel has none (the ContextPooler belongs to the task heads)
+  a->key_bias = false;  // fused in_proj without bias, plus separate q_bias and v_bias
+  a->position = PositionScheme::kNone;
+  a->relative_positions = 512;  // HF's defaults: max_relative_positions -1, so max_position_embeddings (512)
+}
 void Deberta(HfReader& r, ModelConfig* c) {
   BertKeys(r, "gelu", 0, 1e-7, c);
-  c->pooler = false;    // DebertaModel has none (the ContextPooler belongs to the task heads)
-  c->key_bias = false;  // fused in_proj without bias, plus separate q_bias and v_bias
-  c->position = PositionScheme::kNone;
   r.Expect("relative_attention", false, true, "tscale's DeBERTa is the relative-attention model");
   r.Expect("position_biased_input", true, false, "tscale's DeBERTa has no absolute position table");
   if (r.Int("embedding_size", c->hidden) != c->hidden)
@@ -47,5 +51,5 @@ void Deberta(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kDeberta{"deberta", Deberta, nullptr, Approximation};
+const FamilySpec kDeberta{"deberta", DebertaLayout, Deberta, nullptr, Approximation};
 }  // namespace tscale::families

@@ -5,8 +5,14 @@
 namespace tscale::families {
 namespace {
 
+// HF's defaults: the 7B layout (parallel_attn with one shared norm, bias-free Linear layers).
+void FalconLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->parallel_residual = a->shared_block_norm = true;
+  LinearBiases(a, false, false, false);
+  a->position = PositionScheme::kRotary;
+}
 void Falcon(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
   ReadShape(r,
             {r.Pick({"num_hidden_layers", "n_layer"}), r.Pick({"hidden_size", "n_embed"}),
              r.Pick({"num_attention_heads", "n_head"}), nullptr},
@@ -39,5 +45,5 @@ void Falcon(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kFalcon{"falcon", Falcon, nullptr, nullptr};
+const FamilySpec kFalcon{"falcon", FalconLayout, Falcon, nullptr, nullptr};
 }  // namespace tscale::families

@@ -6,7 +6,6 @@ namespace tscale::families {
 namespace {
 
 void Gpt2(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
   ReadShape(r, {"n_layer", "n_embd", "n_head", nullptr}, c);
   c->ffn = FfnOr4d(r, "n_inner", *c);
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
@@ -37,6 +36,6 @@ const HfWeightNames kGpt2Names{
 
 }  // namespace
 
-const FamilySpec kGpt2{"gpt2", Gpt2, &kGpt2Names, nullptr};
+const FamilySpec kGpt2{"gpt2", DecoderLayout, Gpt2, &kGpt2Names, nullptr};
 
 }  // namespace tscale::families

@@ -24,13 +24,18 @@ std::vector<std::string> GptNeoLayerTypes(HfReader& r) {
   return layers;
 }
 
+// HF's default attention_types alternate global and local layers, with window_size 256.
+void GptNeoLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  LinearBiases(a, false, true, true);  // q/k/v bias-free
+  a->window_layers = WindowLayers::kOdd;
+  a->attention_window = 256;
+}
 void GptNeo(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
   ReadShape(r, {"num_layers", "hidden_size", "num_heads", nullptr}, c);
   c->ffn = FfnOr4d(r, "intermediate_size", *c);
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
   c->activation = Act(r, "activation_function", "gelu_new");
-  LinearBiases(c, false, true, true);  // q/k/v bias-free
   LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 2048), 0, c);
   const std::vector<std::string> types = GptNeoLayerTypes(r);
   if (!r.ok()) return;
@@ -48,7 +53,11 @@ void GptNeo(HfReader& r, ModelConfig* c) {
     all_local &= types[i] == "local";
     alternating &= types[i] == (i % 2 == 0 ? "global" : "local");
   }
-  if (all_global) return;  // window_size unused
+  if (all_global) {  // window_size unused
+    c->attention_window = 0;
+    c->window_layers = WindowLayers::kAll;
+    return;
+  }
   // tscale's window_layers: every layer, or the odd ones (global first, as GPT-Neo's published models).
   if (!all_local && !alternating)
     return r.Fail("attention_types", "only all global, all local or global/local alternation is expressible");
@@ -60,5 +69,5 @@ void GptNeo(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kGptNeo{"gpt_neo", GptNeo, nullptr, nullptr};
+const FamilySpec kGptNeo{"gpt_neo", GptNeoLayout, GptNeo, nullptr, nullptr};
 }  // namespace tscale::families

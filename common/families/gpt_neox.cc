@@ -5,8 +5,12 @@
 namespace tscale::families {
 namespace {
 
+void GptNeoxLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->position = PositionScheme::kRotary;
+  a->parallel_residual = true;  // HF's default use_parallel_residual
+}
 void GptNeox(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);
   c->norm_eps = r.Number("layer_norm_eps", 1e-5);
   c->activation = Act(r, "hidden_act", "gelu");
@@ -20,5 +24,5 @@ void GptNeox(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kGptNeox{"gpt_neox", GptNeox, nullptr, nullptr};
+const FamilySpec kGptNeox{"gpt_neox", GptNeoxLayout, GptNeox, nullptr, nullptr};
 }  // namespace tscale::families

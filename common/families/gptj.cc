@@ -5,15 +5,17 @@
 namespace tscale::families {
 namespace {
 
+void GptjLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->parallel_residual = a->shared_block_norm = true;
+  LinearBiases(a, false, false, true);  // attention bias-free, MLP biased
+  a->position = PositionScheme::kRotary;
+}
 void Gptj(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
-  c->parallel_residual = c->shared_block_norm = true;
   ReadShape(r, {"n_layer", "n_embd", "n_head", nullptr}, c);
   c->ffn = FfnOr4d(r, "n_inner", *c);
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
   c->activation = Act(r, "activation_function", "gelu_new");
-  LinearBiases(c, false, false, true);  // attention bias-free, MLP biased
-  c->position = PositionScheme::kRotary;
   // rotary_dim: absent means 64, null means the whole head. Theta is fixed at 10000 in GPT-J.
   const int rotary = r.IsNull("rotary_dim") ? 0 : r.Int("rotary_dim", 64, 1);
   c->rotary_dims = c->heads > 0 && rotary == c->hidden / c->heads ? 0 : rotary;
@@ -23,5 +25,5 @@ void Gptj(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kGptj{"gptj", Gptj, nullptr, nullptr};
+const FamilySpec kGptj{"gptj", GptjLayout, Gptj, nullptr, nullptr};
 }  // namespace tscale::families

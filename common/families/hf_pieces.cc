@@ -32,24 +32,24 @@ Activation GatedSilu(HfReader& r, const char* key) {
   return Activation::kSiluGated;
 }
 
-// gen_catalog.py's ENCODER and DECODER: the layout of every encoder-only and every decoder-only family.
-void EncoderLayout(ModelConfig* c) {
-  c->arch = ArchKind::kEncoder;
-  c->norm_placement = NormPlacement::kPost;
-  c->embedding_norm = true;
-  c->pooler = true;
+// The layouts every encoder-only and every decoder-only family starts from.
+void EncoderLayout(ModelArchitecture* a) {
+  a->arch = ArchKind::kEncoder;
+  a->norm_placement = NormPlacement::kPost;
+  a->embedding_norm = true;
+  a->pooler = true;
 }
-void DecoderLayout(ModelConfig* c) {
-  c->arch = ArchKind::kDecoder;
-  c->norm_placement = NormPlacement::kPre;
-  c->final_norm = true;
+void DecoderLayout(ModelArchitecture* a) {
+  a->arch = ArchKind::kDecoder;
+  a->norm_placement = NormPlacement::kPre;
+  a->final_norm = true;
 }
 
 // The Linear biases (ModelConfig::bias also gives the LayerNorms theirs, so families set it separately).
-void LinearBiases(ModelConfig* c, bool qkv, bool out, bool mlp) {
-  c->qkv_bias = c->key_bias = qkv;
-  c->attn_out_bias = out;
-  c->mlp_bias = mlp;
+void LinearBiases(ModelArchitecture* a, bool qkv, bool out, bool mlp) {
+  a->qkv_bias = a->key_bias = qkv;
+  a->attn_out_bias = out;
+  a->mlp_bias = mlp;
 }
 
 // Heads in the catalog's normal form: kv_heads and head_dim are 0 where they equal the default.
@@ -104,7 +104,6 @@ void Rotary(HfReader& r, const char* theta_key, const char* fraction_key, double
 }
 
 void ReadEncoderDecoderShape(HfReader& r, const EncoderDecoderKeys& keys, ModelConfig* c) {
-  c->arch = ArchKind::kEncoderDecoder;
   c->hidden = r.RequiredInt(keys.hidden);
   c->layers = r.RequiredInt(keys.encoder_layers);
   c->decoder_layers = r.RequiredInt(keys.decoder_layers);

@@ -112,11 +112,11 @@ class HfReader {
 Activation Act(HfReader& r, const char* key, const char* hf_default);
 // Llama-style MLPs are always gated (down(act(gate(x)) * up(x))); tscale's only gate is SiLU.
 Activation GatedSilu(HfReader& r, const char* key);
-// gen_catalog.py's ENCODER and DECODER: the layout of every encoder-only and every decoder-only family.
-void EncoderLayout(ModelConfig* c);
-void DecoderLayout(ModelConfig* c);
+// The layouts every encoder-only and every decoder-only family starts from.
+void EncoderLayout(ModelArchitecture* a);
+void DecoderLayout(ModelArchitecture* a);
 // The Linear biases (ModelConfig::bias also gives the LayerNorms theirs, so families set it separately).
-void LinearBiases(ModelConfig* c, bool qkv, bool out, bool mlp);
+void LinearBiases(ModelArchitecture* a, bool qkv, bool out, bool mlp);
 // Heads in the catalog's normal form: kv_heads and head_dim are 0 where they equal the default.
 void Heads(ModelConfig* c, int heads, int kv_heads, int head_dim);
 // A learned absolute table of `rows` rows whose first usable row is `offset`; `key` is where its size came from.
@@ -147,7 +147,8 @@ struct EncoderDecoderKeys {
   const char* decoder_ffn;
 };
 void ReadEncoderDecoderShape(HfReader& r, const EncoderDecoderKeys& keys, ModelConfig* c);
-// The BERT lineage (bert.cc), which SqueezeBERT, DeBERTa, Longformer and BigBird build on: BertKeys reads the
+// The BERT lineage (bert.cc), which SqueezeBERT, DeBERTa, Longformer and BigBird build on (their layouts start
+// from EncoderLayout): BertKeys reads the
 // shape keys with the family's HF defaults for hidden_act, type_vocab_size and layer_norm_eps; BertEncoder adds
 // the absolute position table.
 void BertKeys(HfReader& r, const char* act, int type_vocab, double eps, ModelConfig* c);

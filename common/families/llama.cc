@@ -6,10 +6,18 @@ namespace tscale::families {
 namespace {
 
 // Llama and Mistral: RMSNorm, SwiGLU, rotary, GQA and no biases.
+void LlamaLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->norm = NormType::kRmsNorm;
+  a->bias = false;
+  LinearBiases(a, false, false, false);
+  a->position = PositionScheme::kRotary;
+}
+void MistralLayout(ModelArchitecture* a) {
+  LlamaLayout(a);
+  a->attention_window = 4096;  // HF's default sliding_window
+}
 void LlamaLike(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
-  c->norm = NormType::kRmsNorm;
-  c->bias = false;
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);
   const int heads = c->heads;
   c->norm_eps = r.Number("rms_norm_eps", 1e-6);
@@ -27,7 +35,6 @@ void Llama(HfReader& r, ModelConfig* c) {
 
 void Mistral(HfReader& r, ModelConfig* c) {
   LlamaLike(r, c);
-  LinearBiases(c, false, false, false);
   // sliding_window is the causal window (attention_window, as in the catalog); null means full attention.
   c->attention_window = r.Int("sliding_window", r.IsNull("sliding_window") ? 0 : 4096);
 }
@@ -48,7 +55,7 @@ const HfWeightNames kLlamaNames{
 
 }  // namespace
 
-const FamilySpec kLlama{"llama", Llama, &kLlamaNames, nullptr};
-const FamilySpec kMistral{"mistral", Mistral, &kLlamaNames, nullptr};
+const FamilySpec kLlama{"llama", LlamaLayout, Llama, &kLlamaNames, nullptr};
+const FamilySpec kMistral{"mistral", MistralLayout, Mistral, &kLlamaNames, nullptr};
 
 }  // namespace tscale::families

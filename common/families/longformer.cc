@@ -14,6 +14,13 @@ std::string Approximation(const ModelConfig& c) {
          w + " are replaced by a masked (eager) or blocked window.";
 }
 
+void LongformerLayout(ModelArchitecture* a) {
+  EncoderLayout(a);
+  a->position_offset = 2;     // HF's default pad_token_id 1, plus one
+  a->attention_window = 512;  // HF's default
+  a->global_tokens = 1;       // HF takes global tokens from each input's global_attention_mask; tscale uses [CLS]
+  a->global_projections = true;
+}
 void Longformer(HfReader& r, ModelConfig* c) {
   BertEncoder(r, "gelu", 512, r.Int("pad_token_id", 1) + 1, c);
   // attention_window: one window for every layer (an int, or a list of num_hidden_layers equal values).
@@ -31,11 +38,9 @@ void Longformer(HfReader& r, ModelConfig* c) {
   }
   if (r.ok() && (window <= 0 || window % 2 != 0)) r.Fail("attention_window", "must be a positive even number");
   c->attention_window = window;
-  c->global_tokens = 1;  // HF takes global tokens from each input's global_attention_mask; tscale uses [CLS]
-  c->global_projections = true;
 }
 
 }  // namespace
 
-const FamilySpec kLongformer{"longformer", Longformer, nullptr, Approximation};
+const FamilySpec kLongformer{"longformer", LongformerLayout, Longformer, nullptr, Approximation};
 }  // namespace tscale::families

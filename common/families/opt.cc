@@ -5,14 +5,17 @@
 namespace tscale::families {
 namespace {
 
+void OptLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->position_offset = 2;  // OPTLearnedPositionalEmbedding skips two rows
+  a->embedding_projection = EmbeddingProjection::kInOut;
+}
 void Opt(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "ffn_dim"}, c);
   c->activation = Act(r, "activation_function", "relu");
   // OPTLearnedPositionalEmbedding allocates max_position_embeddings + 2 rows and skips the first two.
   LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 2048) + 2, 2, c);
   // word_embed_proj_dim < hidden_size: bias-free project_in/project_out around the blocks (OPT-350m).
-  c->embedding_projection = EmbeddingProjection::kInOut;
   const int e = r.Int("word_embed_proj_dim", c->hidden);
   c->embedding_size = e == c->hidden ? 0 : e;
   const bool pre = r.Bool("do_layer_norm_before", true);
@@ -26,5 +29,5 @@ void Opt(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kOpt{"opt", Opt, nullptr, nullptr};
+const FamilySpec kOpt{"opt", OptLayout, Opt, nullptr, nullptr};
 }  // namespace tscale::families

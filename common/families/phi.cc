@@ -5,9 +5,12 @@
 namespace tscale::families {
 namespace {
 
+void PhiLayout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->parallel_residual = a->shared_block_norm = true;
+  a->position = PositionScheme::kRotary;
+}
 void Phi(HfReader& r, ModelConfig* c) {
-  DecoderLayout(c);
-  c->parallel_residual = c->shared_block_norm = true;
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);
   const int heads = c->heads;
   c->norm_eps = r.Number("layer_norm_eps", 1e-5);
@@ -20,5 +23,5 @@ void Phi(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kPhi{"phi", Phi, nullptr, nullptr};
+const FamilySpec kPhi{"phi", PhiLayout, Phi, nullptr, nullptr};
 }  // namespace tscale::families

@@ -12,6 +12,10 @@ std::string Approximation(const ModelConfig& c) {
          "dense (groups=1).";
 }
 
+void SqueezeBertLayout(ModelArchitecture* a) {
+  EncoderLayout(a);
+  a->conv_groups = 4;  // HF's default q_groups (and the other group counts)
+}
 void SqueezeBert(HfReader& r, ModelConfig* c) {
   BertEncoder(r, "gelu", 512, 0, c);
   if (r.Int("embedding_size", 768) != c->hidden)
@@ -28,5 +32,5 @@ void SqueezeBert(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kSqueezeBert{"squeezebert", SqueezeBert, nullptr, Approximation};
+const FamilySpec kSqueezeBert{"squeezebert", SqueezeBertLayout, SqueezeBert, nullptr, Approximation};
 }  // namespace tscale::families

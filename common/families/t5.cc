@@ -5,13 +5,16 @@
 namespace tscale::families {
 namespace {
 
+void T5Layout(ModelArchitecture* a) {
+  a->arch = ArchKind::kEncoderDecoder;
+  a->norm = NormType::kRmsNorm;
+  a->norm_placement = NormPlacement::kPre;
+  a->final_norm = true;
+  a->bias = false;
+  LinearBiases(a, false, false, false);
+  a->position = PositionScheme::kRelativeBuckets;
+}
 void T5(HfReader& r, ModelConfig* c) {
-  c->arch = ArchKind::kEncoderDecoder;
-  c->norm = NormType::kRmsNorm;
-  c->norm_placement = NormPlacement::kPre;
-  c->final_norm = true;
-  c->bias = false;
-  LinearBiases(c, false, false, false);
   c->hidden = r.RequiredInt("d_model");
   c->layers = r.RequiredInt("num_layers");
   c->decoder_layers = r.Int("num_decoder_layers", c->layers);
@@ -19,7 +22,6 @@ void T5(HfReader& r, ModelConfig* c) {
   c->ffn = r.RequiredInt("d_ff");
   c->vocab = r.RequiredInt("vocab_size");
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-6);
-  c->position = PositionScheme::kRelativeBuckets;
   c->relative_buckets = r.Int("relative_attention_num_buckets", 32);
   c->relative_max_distance = r.Int("relative_attention_max_distance", 128);
   // feed_forward_proj is "ACT" or "gated-ACT"; HF runs "gated-gelu" as a gated gelu_new (GeGLU).
@@ -44,5 +46,5 @@ void T5(HfReader& r, ModelConfig* c) {
 
 }  // namespace
 
-const FamilySpec kT5{"t5", T5, nullptr, nullptr};
+const FamilySpec kT5{"t5", T5Layout, T5, nullptr, nullptr};
 }  // namespace tscale::families

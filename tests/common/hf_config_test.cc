@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/catalog.h"
+#include "common/families/family.h"
 #include "support/test_paths.h"
 
 namespace tscale {
@@ -485,6 +486,50 @@ TEST(HfConfig, AbsentOptionalKeysTakeTheHfDefaults) {
   auto whole_head = ParseWithNull(kGptJ6b, "rotary_dim");
   ASSERT_TRUE(whole_head.ok());
   EXPECT_EQ(whole_head->rotary_dims, 0);
+}
+
+// A family's layout holds HF's defaults for facts a key may change (families/family.h); a key that switches one
+// off must undo it, and the layout must be what a config with those defaults yields.
+TEST(HfConfig, AKeyThatSwitchesOffALayoutDefaultUndoesIt) {
+  auto full = ParsePatched(kBigBirdRobertaBase, {{"attention_type", "original_full"}});
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(full->attention_window, 0);
+  EXPECT_EQ(full->global_tokens, 0);
+  EXPECT_EQ(full->approximation, "");
+
+  auto global = ParsePatched(kGptNeo125m, {{"attention_types", nlohmann::json::parse(R"([[["global"], 12]])")},
+                                           {"attention_layers", nullptr}});
+  ASSERT_TRUE(global.ok()) << global.status().ToString();
+  EXPECT_EQ(global->attention_window, 0);
+  EXPECT_EQ(global->window_layers, WindowLayers::kAll);
+
+  auto sequential = ParsePatched(R"({"model_type": "gpt_neox", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 256, "vocab_size": 100})",
+                                 {{"use_parallel_residual", false}});
+  ASSERT_TRUE(sequential.ok()) << sequential.status().ToString();
+  EXPECT_FALSE(sequential->parallel_residual);
+}
+
+// `tscale-client families --json` and gen_catalog.py read FamilyLayoutJson: it names real fields, states arch,
+// position and norm_placement, and its facts survive a config built from it (no field is lost on the way).
+TEST(HfConfig, EveryFamilyLayoutIsAConfigFragmentThatKeepsItsFacts) {
+  for (const families::FamilySpec* family : families::AllFamilies()) {
+    SCOPED_TRACE(family->model_type);
+    auto layout = nlohmann::json::parse(families::FamilyLayoutJson(*family));
+    for (const char* key : {"arch", "position", "norm_placement"}) EXPECT_TRUE(layout.contains(key)) << key;
+    nlohmann::json config = layout;
+    config.update(nlohmann::json{
+        {"id", "layout/test"}, {"layers", 2}, {"hidden", 64}, {"heads", 4}, {"ffn", 128}, {"vocab", 100}});
+    if (layout.at("position") == "learned" || layout.at("position") == "sinusoidal")
+      config.update(nlohmann::json{{"position_rows", 64}, {"max_input_tokens", 32}});
+    if (layout.at("arch") == "encoder-decoder") config["decoder_layers"] = 2;
+    if (layout.value("relative_bias_projection", false) || layout.at("position") == "relative_buckets")
+      config.update(nlohmann::json{{"relative_buckets", 32}, {"relative_max_distance", 128}});
+    auto parsed = ParseModelConfig(config.dump());
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString() << "\n" << config.dump();
+    const auto written = nlohmann::json::parse(ModelConfigToJson(*parsed));
+    for (const auto& [key, value] : layout.items()) EXPECT_EQ(written.at(key), value) << key;
+  }
 }
 
 }  // namespace
