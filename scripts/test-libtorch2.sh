@@ -9,6 +9,10 @@
 #
 #   bash scripts/test-libtorch2.sh            # root (cached), build, runner + integration + e2e suites
 #   TSCALE_LIBTORCH2_SUITES='torch' bash ...  # a ctest label regex of your own
+#
+# Exit status: 0 passed; 1 the build or a test failed (or a package in the list below is wrong); 77 this host
+# cannot make or enter the root (not root, no mount permission, the mirror unreachable after retries), so nothing
+# was tested. .ci/run reports 77 as a skip, loudly, and fails on anything else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src="$(pwd)"
@@ -26,13 +30,15 @@ packages=(
 )
 stamp="$(printf '%s\n' trixie "${packages[@]}" | sha256sum | cut -d' ' -f1)"
 
-[ "$(id -u)" -eq 0 ] || { echo "test-libtorch2: needs root (debootstrap, chroot)" >&2; exit 2; }
-command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+cannot() { echo "test-libtorch2: cannot run here: $*" >&2; exit 77; }
+[ "$(id -u)" -eq 0 ] || cannot "needs root (debootstrap, chroot)"
+command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+  cannot "debootstrap is not installed and apt-get could not install it"
 
 # The Debian mirror this host already uses (deb822 sources or a one-line list), so nothing else is contacted.
 mirror="$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)"
 [ -n "$mirror" ] || mirror="$(awk '$1 == "deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)"
-[ -n "$mirror" ] || { echo "test-libtorch2: no Debian mirror in this host's apt sources" >&2; exit 1; }
+[ -n "$mirror" ] || cannot "no Debian mirror in this host's apt sources"
 
 mounted=()
 cleanup() {
@@ -51,12 +57,26 @@ if [ ! -f "$root/.tscale-packages" ] || [ "$(cat "$root/.tscale-packages")" != "
   echo "test-libtorch2: making the trixie root in $root (mirror from this host's apt sources)"
   rm -rf "$root"
   mkdir -p "$cache"
-  debootstrap --variant=minbase trixie "$root" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
-    { tail -n 20 "$cache/debootstrap.log"; exit 1; }
+  # A network hiccup is retried; a mirror that stays unreachable is this host's problem, not tscale's.
+  for attempt in 1 2 3; do
+    debootstrap --variant=minbase trixie "$root" "$mirror" >"$cache/debootstrap.log" 2>&1 && break
+    tail -n 5 "$cache/debootstrap.log"
+    [ "$attempt" -lt 3 ] || cannot "debootstrap of trixie from $mirror failed 3 times ($cache/debootstrap.log)"
+    rm -rf "$root"
+    sleep $((attempt * 20))
+  done
   cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-  chroot "$root" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends "${packages[@]}" \
-    >"$cache/packages.log" 2>&1 || { tail -n 20 "$cache/packages.log"; exit 1; }
+  chroot "$root" true 2>/dev/null || cannot "chroot into $root is not permitted"
+  # The first failure may be the network; a second, with the index fresh, is the package list (exit 1).
+  installed=0
+  for attempt in 1 2; do
+    chroot "$root" apt-get update -qq || { sleep 20; continue; }
+    DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends "${packages[@]}" \
+      >"$cache/packages.log" 2>&1 && { installed=1; break; }
+    tail -n 20 "$cache/packages.log"
+    sleep 20
+  done
+  [ "$installed" = 1 ] || { echo "test-libtorch2: installing the package list failed ($cache/packages.log)" >&2; exit 1; }
   # As on the host (install-deps.sh): the OpenMP OpenBLAS behind libblas.so.3, not the reference BLAS.
   chroot "$root" bash -c 'arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu);
     for alt in libblas.so.3 liblapack.so.3; do
@@ -68,7 +88,8 @@ fi
 torch_version="$(chroot "$root" dpkg-query -W -f='${Version}' libtorch-dev)"
 echo "test-libtorch2: libtorch-dev $torch_version"
 
-mount -t proc proc "$root/proc" && mounted+=("$root/proc")
+mount -t proc proc "$root/proc" 2>/dev/null || cannot "mounting /proc in the root is not permitted"
+mounted+=("$root/proc")
 bind /dev /dev
 bind /sys /sys
 mkdir -p "$root/dev/shm" && mount -t tmpfs tmpfs "$root/dev/shm" && mounted+=("$root/dev/shm")
@@ -90,6 +111,14 @@ chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin CCACHE_DIR=/
   if grep -E "warning:.*(deprecated|Deprecated)" $build/build.log | grep -v "^/usr/" >/dev/null; then
     echo "test-libtorch2: deprecation warnings in tscale code:"; grep -E "deprecated" $build/build.log; exit 1
   fi
+  # The 2.x side of every libtorch-version guard was compiled: the objects reference the API behind it
+  # (docs/libtorch-versions.md lists the guards).
+  objects=$build/runner/CMakeFiles/tscale_runner_lib.dir
+  for check in "attention.cc.o scaled_dot_product_attention" "device.cc.o at::detail::getMPSHooks"; do
+    set -- $check
+    nm -C "$objects/$1" | grep -q "$2" || { echo "test-libtorch2: $1 does not use $2: a 2.x guard was not compiled"; exit 1; }
+  done
+  echo "test-libtorch2: the 2.x guards are compiled in (scaled_dot_product_attention, MPS allocator hooks)"
   ctest --test-dir $build -L "$TSCALE_SUITES" --output-on-failure -j "$jobs" --timeout 600
 '
 echo "test-libtorch2: done in $(($(date +%s) - start)) s (libtorch $torch_version)"
