@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -193,26 +194,127 @@ torch::Tensor MemoryEfficient(const torch::Tensor& q, const torch::Tensor& k, co
   return out;
 }
 
+// The fused path hands the rules to torch::scaled_dot_product_attention (SDPA) as below; which kernel SDPA runs is
+// its own choice (`at::_fused_sdp_choice`; DescribeFusedPath and bench/attention_impls.cc print it):
+//   no mask, no bias (any q_len, k_len)  no attn_mask;
+//   causal alone, q_len == k_len          is_causal, no attn_mask (is_causal aligns top-left, so only then); the
+//                                         kernels skip the key blocks after each query block;
+//   anything else: a window, global tokens, causal with q_len != k_len, ALiBi, T5
+//                                         an additive float mask [1, mask_heads, q_len, k_len] in q's dtype, the bias
+//                                         plus -inf where hidden: SDPA has no window or bias rule, so the mask is the
+//                                         only way to say it. mask_heads = 1 for rules alone (a window at 8192 tokens:
+//                                         256 MiB in fp32, whatever the batch and heads, plus a 64 MiB boolean while it
+//                                         is built); = heads with ALiBi or T5, the size of eager's whole score matrix
+//                                         (heads * n^2 * 4 bytes): SDPA cannot take a per-head bias any cheaper.
+//   A window wider than the sequence hides nothing and is dropped first (Mistral's 4096 up to 4096 tokens: is_causal).
+// libtorch 2.6 on the CPU (checked, bench/attention_impls.cc): every one of these calls runs the CPU flash kernel,
+// masks included; with a mask it reads the mask block by block but visits every key block, so a window costs the
+// full n^2 work there (memory_efficient skips the blocks outside the band). On CUDA (read from libtorch's sources,
+// not run here): no mask or is_causal takes flash / memory-efficient / cuDNN; a float mask the memory-efficient
+// kernel where its checks pass, else the math path, which materialises the scores (O(heads * n^2), as eager).
+// GQA/MQA: k and v go unexpanded with enable_gqa (libtorch >= 2.5) when SDPA picks a fused kernel for that call;
+// otherwise they are expanded here, since the math path would expand them anyway (2.6's CPU flash kernel does not
+// take enable_gqa, so on the CPU they are expanded).
+#if TORCH_VERSION_MAJOR >= 2
+constexpr bool kSdpaHasGqa = TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5;
+
+struct FusedCall {
+  torch::Tensor mask;  // undefined: no attn_mask
+  bool is_causal = false;
+  bool enable_gqa = false;  // k and v passed unexpanded
+};
+
+// SDPA's backend for a call (-1 error, 0 math, 1 flash, 2 efficient, 3 cuDNN, 4 overrideable); -2 where the
+// device has no _fused_sdp_choice (MPS: SDPA picks its own kernel there).
+int64_t SdpaChoice(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const FusedCall& call) {
+  if (!q.device().is_cpu() && !q.device().is_cuda()) return -2;
+    // `{}` for the optional arguments: before 2.4 they are c10::optional, which a std::optional does not convert to.
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
+  if (call.mask.defined()) return at::_fused_sdp_choice(q, k, v, call.mask, 0.0, call.is_causal, {}, call.enable_gqa);
+  return at::_fused_sdp_choice(q, k, v, {}, 0.0, call.is_causal, {}, call.enable_gqa);
+#else
+  if (call.mask.defined()) return at::_fused_sdp_choice(q, k, v, call.mask, 0.0, call.is_causal);
+  return at::_fused_sdp_choice(q, k, v, {}, 0.0, call.is_causal);
+#endif
+}
+
+torch::Tensor Sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const FusedCall& call) {
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
+  if (call.mask.defined())
+    return torch::scaled_dot_product_attention(q, k, v, call.mask, 0.0, call.is_causal, {}, call.enable_gqa);
+  return torch::scaled_dot_product_attention(q, k, v, {}, 0.0, call.is_causal, {}, call.enable_gqa);
+#else
+  if (call.mask.defined()) return torch::scaled_dot_product_attention(q, k, v, call.mask, 0.0, call.is_causal);
+  return torch::scaled_dot_product_attention(q, k, v, {}, 0.0, call.is_causal);
+#endif
+}
+
+// What Fused passes to SDPA. With materialise false the mask is a broadcast zero of the right shape (no memory),
+// enough for SdpaChoice, which looks only at shapes.
+FusedCall PlanFused(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& m,
+                    bool materialise) {
+  FusedCall call;
+  const int64_t nq = q.size(2), nk = k.size(2), offset = nk - nq;
+  // A window that hides nothing at this length (Mistral's 4096 at up to 4096 tokens) is dropped, so such a call
+  // stays maskless (is_causal) instead of paying for an [n, n] mask. Distances |key - query| reach max(nq, nk) - 1.
+  const bool window_hides = m.causal ? m.window < nk : m.window / 2 < std::max(nq, nk) - 1;
+  AttentionMask rules = m;
+  if (!window_hides) rules.window = rules.global_tokens = 0;
+  const int window = rules.window;
+  if (!m.causal && window <= 0 && !HasBias(m)) {
+    // No attn_mask.
+  } else if (m.causal && window <= 0 && !HasBias(m) && nq == nk) {
+    call.is_causal = true;  // is_causal aligns the mask top-left, which matches ours only for q_len == k_len
+  } else {
+    const int64_t mask_heads = HasBias(m) ? q.size(1) : 1;
+    if (!materialise) {
+      // Last-dim stride 1 like the real mask, in case a kernel's check looks at it.
+      call.mask = torch::zeros({1, 1, 1, nk}, q.options()).expand({1, mask_heads, nq, nk});
+    } else {
+      call.mask = torch::zeros({1, mask_heads, nq, nk}, q.options());
+      AddBiasBlock(call.mask, rules, offset, nq, 0, nk);
+      auto hidden = HiddenBlock(rules, offset, nq, 0, nk, q.device());
+      if (hidden.defined()) call.mask.masked_fill_(hidden, kNegInf);
+    }
+  }
+  if (kSdpaHasGqa && k.size(1) != q.size(1)) {
+    FusedCall grouped = call;
+    grouped.enable_gqa = true;
+    const int64_t backend = SdpaChoice(q, k, v, grouped);
+    call.enable_gqa = backend > 0;  // a fused kernel takes the grouped heads; math (0) would expand them itself
+  }
+  return call;
+}
+
+const char* BackendName(int64_t backend) {
+  switch (backend) {
+    case 0:
+      return "math";
+    case 1:
+      return "flash_attention";
+    case 2:
+      return "efficient_attention";
+    case 3:
+      return "cudnn_attention";
+    case 4:
+      return "overrideable";
+    case -2:
+      return "chosen by the device's SDPA (no _fused_sdp_choice here)";
+    default:
+      return "none (error)";
+  }
+}
+#endif
+
 torch::Tensor Fused(const torch::Tensor& q, const torch::Tensor& k_in, const torch::Tensor& v_in,
                     const AttentionMask& m) {
 #if TORCH_VERSION_MAJOR >= 2
-  // scaled_dot_product_attention takes grouped k and v only from 2.5 (enable_gqa): expand them here.
+  const FusedCall call = PlanFused(q, k_in, v_in, m, /*materialise=*/true);
   const int64_t group = q.size(1) / k_in.size(1);
-  const auto k = group == 1 ? k_in : k_in.repeat_interleave(group, /*dim=*/1);
-  const auto v = group == 1 ? v_in : v_in.repeat_interleave(group, /*dim=*/1);
-  const int64_t nq = q.size(2), nk = k.size(2), offset = nk - nq;
-  const bool rules = m.causal || m.window > 0;
-  if (!rules && !HasBias(m)) return torch::scaled_dot_product_attention(q, k, v);
-  // is_causal aligns the mask top-left, which matches ours only for q_len == k_len.
-  if (m.causal && m.window <= 0 && !HasBias(m) && nq == nk)
-    return torch::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
-  // Explicit additive mask [1 or heads, nq, nk]: the bias plus -inf where hidden.
-  const int64_t mask_heads = HasBias(m) ? q.size(1) : 1;
-  auto additive = torch::zeros({1, mask_heads, nq, nk}, q.options());
-  AddBiasBlock(additive, m, offset, nq, 0, nk);
-  auto hidden = HiddenBlock(m, offset, nq, 0, nk, q.device());
-  if (hidden.defined()) additive.masked_fill_(hidden, kNegInf);
-  return torch::scaled_dot_product_attention(q, k, v, additive);
+  const bool expand = group > 1 && !call.enable_gqa;
+  const auto k = expand ? k_in.repeat_interleave(group, /*dim=*/1) : k_in;
+  const auto v = expand ? v_in.repeat_interleave(group, /*dim=*/1) : v_in;
+  return Sdpa(q, k, v, call);
 #else
   (void)q;
   (void)k_in;
@@ -288,6 +390,35 @@ bool FusedAttentionAvailable() {
 #else
   return false;
 #endif
+}
+
+FusedPath DescribeFusedPath(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                            const AttentionMask& mask) {
+  CheckInputs(q, k, v, mask);
+  FusedPath path;
+#if TORCH_VERSION_MAJOR >= 2
+  const FusedCall call = PlanFused(q, k, v, mask, /*materialise=*/false);
+  path.available = true;
+  path.call = call.is_causal ? "is_causal" : "no mask";
+  if (call.mask.defined()) {
+    path.mask_bytes = call.mask.numel() * static_cast<int64_t>(call.mask.element_size());
+    char buffer[96];
+    std::snprintf(buffer, sizeof buffer, "mask [1,%lld,%lld,%lld] %.0f MiB", static_cast<long long>(call.mask.size(1)),
+                  static_cast<long long>(call.mask.size(2)), static_cast<long long>(call.mask.size(3)),
+                  static_cast<double>(path.mask_bytes) / (1024.0 * 1024.0));
+    path.call = buffer;
+  }
+  if (k.size(1) != q.size(1)) path.call += call.enable_gqa ? ", enable_gqa" : ", k/v expanded";
+  // The backend for the call as Fused makes it, with k and v expanded where it expands them (a broadcast view:
+  // the choice reads shapes, not data).
+  torch::Tensor k_call = k, v_call = v;
+  if (k.size(1) != q.size(1) && !call.enable_gqa) {
+    k_call = k.narrow(1, 0, 1).expand({k.size(0), q.size(1), k.size(2), k.size(3)});
+    v_call = v.narrow(1, 0, 1).expand({v.size(0), q.size(1), v.size(2), v.size(3)});
+  }
+  path.backend = BackendName(SdpaChoice(q, k_call, v_call, call));
+#endif
+  return path;
 }
 
 }  // namespace tscale

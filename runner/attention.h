@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <string>
 
 #include "tscale/v1/tscale.pb.h"
 
@@ -46,5 +47,16 @@ torch::Tensor AlibiSlopes(int heads);
 
 // True when `Attend(..., ATTENTION_IMPL_FUSED)` works with the linked libtorch.
 bool FusedAttentionAvailable();
+
+// How Attend(..., ATTENTION_IMPL_FUSED) runs these inputs: the scaled_dot_product_attention call it makes and the
+// backend the linked libtorch selects for that call. Builds no mask. For benchmarks and docs.
+struct FusedPath {
+  bool available = false;  // false on a libtorch without SDPA (the rest is then empty)
+  std::string call;     // "no mask", "is_causal" or "mask [1,H,Q,K] N MiB"; for GQA ", enable_gqa" or ", k/v expanded"
+  std::string backend;  // flash_attention, efficient_attention, cudnn_attention, math, ...
+  int64_t mask_bytes = 0;  // the additive mask fused materialises (0 without one)
+};
+FusedPath DescribeFusedPath(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                            const AttentionMask& mask);
 
 }  // namespace tscale

@@ -212,10 +212,16 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const std::string cache_dir = cache_env ? cache_env : "";
   const int threads = at::get_num_threads();
   // A workload that claims no FLOPs has nothing to compare with a peak.
-  double peak_flops = flops > 0 ? GemmPeakFlops(*scalar_type, device, threads, cache_dir) : 0;
-  if (peak_flops > 0 && result->achieved_flops() > peak_flops * kPeakTolerance)  // before calling it impossible
-    peak_flops = GemmPeakFlops(*scalar_type, device, threads, cache_dir, /*refresh=*/true);
+  GemmPeak peak = flops > 0 ? GemmPeakFlops(*scalar_type, device, threads, cache_dir) : GemmPeak{};
+  if (peak.flops > 0 && result->achieved_flops() > peak.flops * kPeakTolerance)  // before calling it impossible
+    peak = GemmPeakFlops(*scalar_type, device, threads, cache_dir, /*refresh=*/true);
+  const double peak_flops = peak.flops;
   result->set_peak_flops_fraction(peak_flops > 0 ? result->achieved_flops() / peak_flops : 0);
+  auto* env = result->mutable_environment();
+  env->set_peak_flops(peak_flops);
+  env->set_peak_probe_n(peak.plateau_n);
+  // A ceiling for reading the measured peak against; the verdict below uses the measured one only.
+  env->set_theoretical_peak_flops(TheoreticalPeakFlops(*scalar_type, device, threads));
 
   VerdictInputs verdict;
   verdict.samples = static_cast<int>(samples.samples_ms.size());
