@@ -44,6 +44,9 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   c.category = "User";
   family->layout(&c);
   family->read_hf(r, &c);
+  // Every HF config may say whether the LM head is the token embedding; the family's layout holds its class default.
+  c.tied_head = r.Bool("tie_word_embeddings", c.tied_head);
+  if (c.tied_head) c.head_bias = false;
   TSCALE_RETURN_IF_ERROR(r.status());
   c.approximation = family->approximation ? family->approximation(c) : "";
   if (c.id.empty()) return Status::InvalidArgument("_name_or_path: no model id given (and no name from the caller)");

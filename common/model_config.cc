@@ -184,6 +184,7 @@ Status ValidateAttentionPattern(const ModelConfig& c) {
     return Bad("window_layers", "needs attention_window > 0");
   if (c.global_tokens > 0 && c.attention_window == 0) return Bad("global_tokens", "needs attention_window > 0");
   if (c.global_projections && c.attention_window == 0) return Bad("global_projections", "needs attention_window > 0");
+  if (c.head_bias && c.tied_head) return Bad("head_bias", "needs a separate head (tied_head false)");
   if ((c.global_tokens > 0 || c.global_projections) && c.causal())
     return Bad("global_tokens", "global attention is for encoders only");
   if (c.shared_block_norm && !c.parallel_residual) return Bad("shared_block_norm", "needs parallel_residual");
@@ -246,6 +247,65 @@ double ForwardFlops(const ModelConfig& c, int batch, int seq_len, int decoder_le
   }
   if (c.pooler) flops += 2 * b * d * d;
   return flops;
+}
+
+namespace {
+
+// The width of the decoder's output, which the LM head maps to the vocabulary: OPT-350m projects back to E.
+int64_t HeadWidth(const ModelConfig& c) {
+  const bool in_out = c.EffectiveEmbeddingSize() != c.hidden && c.embedding_projection == EmbeddingProjection::kInOut;
+  return in_out ? c.EffectiveEmbeddingSize() : c.hidden;
+}
+
+// The decoder stack a generation runs: its layer count and whether its blocks cross-attend.
+int DecoderLayers(const ModelConfig& c) {
+  return c.arch == ArchKind::kEncoderDecoder ? c.decoder_layers : c.layers;
+}
+
+// Keys one new token attends to in `layer`: all `keys`, or the window's worth on a sliding-window layer.
+double KeysSeen(const ModelConfig& c, int layer, int64_t keys) {
+  return c.WindowedLayer(layer) ? std::min<double>(c.attention_window, static_cast<double>(keys))
+                                : static_cast<double>(keys);
+}
+
+}  // namespace
+
+int64_t HeadParameterCount(const ModelConfig& c) {
+  return c.tied_head ? 0 : LinearParams(HeadWidth(c), c.vocab, c.head_bias);
+}
+
+int64_t KvCacheBytes(const ModelConfig& c, int batch, int64_t tokens, int element_bytes, int64_t encoder_tokens) {
+  const int64_t per_position = 2 * KvWidth(c) * element_bytes * batch;  // keys and values, every head
+  int64_t total = 0;
+  for (int layer = 0; layer < DecoderLayers(c); ++layer)
+    total += per_position * static_cast<int64_t>(KeysSeen(c, layer, tokens));
+  if (c.arch == ArchKind::kEncoderDecoder) total += per_position * c.decoder_layers * encoder_tokens;
+  return total;
+}
+
+double DecodeStepFlops(const ModelConfig& c, int batch, int64_t keys, int64_t encoder_tokens) {
+  const double b = batch, d = c.hidden, q = QWidth(c), e = c.EffectiveEmbeddingSize();
+  double flops = 0;
+  for (int layer = 0; layer < DecoderLayers(c); ++layer) {
+    flops += 2 * b * BlockWeightMacs(c) + 4 * b * KeysSeen(c, layer, keys) * q;
+    // Cross-attention: the new token's query and output projections; the encoder's keys and values are cached.
+    if (c.arch == ArchKind::kEncoderDecoder) flops += 2 * b * 2 * d * q + 4 * b * encoder_tokens * q;
+  }
+  if (e != d) flops += 2 * b * e * d * (c.embedding_projection == EmbeddingProjection::kInOut ? 2 : 1);
+  return flops + 2 * b * static_cast<double>(HeadWidth(c)) * c.vocab;  // the LM head over the whole vocabulary
+}
+
+double DecodeStepBytes(const ModelConfig& c, int batch, int64_t keys, int element_bytes, int64_t encoder_tokens) {
+  const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
+  const int parameter_sets = c.shared_layer_groups > 0 ? c.shared_layer_groups : DecoderLayers(c);
+  double weights = seq2seq ? c.decoder_layers * static_cast<double>(DecoderBlockParams(c))
+                           : parameter_sets * static_cast<double>(BlockParams(c));
+  if (c.final_norm) weights += static_cast<double>(NormParams(c, c.hidden));
+  weights += static_cast<double>(EmbeddingProjectionParams(c));
+  // The head reads the whole [vocab, width] matrix: the token embedding when tied, its own otherwise.
+  weights += c.tied_head ? static_cast<double>(c.vocab) * HeadWidth(c) : static_cast<double>(HeadParameterCount(c));
+  const double cache = static_cast<double>(KvCacheBytes(c, batch, keys, element_bytes, encoder_tokens));
+  return weights * element_bytes + cache;
 }
 
 Status CheckContext(const ModelConfig& c, int seq_len, bool extend_context) {

@@ -72,6 +72,10 @@ struct ModelArchitecture {
   bool attn_out_bias = true;  // attention output projection
   bool mlp_bias = true;       // FFN projections
   bool pooler = false;        // BERT-style tanh pooler over the first token
+  // Generation's LM head (not part of the base model's count): the token embedding itself (GPT-2, OPT, T5), or a
+  // separate [vocab, width] matrix (Llama, GPT-NeoX, Mistral), with a bias in GPT-J and Phi.
+  bool tied_head = true;
+  bool head_bias = false;
 
   bool parallel_residual = false;  // x + attn(norm1(x)) + mlp(norm2(x)) (GPT-J, GPT-NeoX, Phi, Falcon)
   bool shared_block_norm = false;  // one norm feeds both branches of a parallel block (GPT-J, Phi, Falcon)
@@ -145,6 +149,23 @@ int64_t AnalyticParameterCount(const ModelConfig& config);
 // decoder_len queries over seq_len encoder positions, FFN. GQA/MQA shrink the key/value projections, not the
 // attention products.
 double ForwardFlops(const ModelConfig& config, int batch, int seq_len, int decoder_len = 0);
+
+// Generation with a KV cache (the decode workload; docs/measurement.md, "Decode").
+// The LM head's parameters beyond the base model: 0 when tied to the token embedding.
+int64_t HeadParameterCount(const ModelConfig& config);
+// Bytes of a KV cache for `tokens` positions of `batch` sequences at `element_bytes` per value: 2 (keys and
+// values) x layers x kv_heads x head_dim x element_bytes x tokens x batch, a sliding-window layer holding at most
+// its window. Encoder-decoders cache their decoder's self-attention over `tokens` and, once, every decoder layer's
+// cross-attention keys and values over the `encoder_tokens` encoder positions.
+int64_t KvCacheBytes(const ModelConfig& config, int batch, int64_t tokens, int element_bytes,
+                     int64_t encoder_tokens = 0);
+// FLOPs of one decode step: one new token per sequence attending to `keys` positions (itself included; a window
+// caps it), through the decoder's blocks and the LM head. Encoder-decoders cross-attend to `encoder_tokens`.
+double DecodeStepFlops(const ModelConfig& config, int batch, int64_t keys, int64_t encoder_tokens = 0);
+// The least memory traffic of that step: every weight it uses (the decoder's blocks, final norm and the LM head
+// matrix, read once for the whole batch) plus the cached keys and values it attends to, at `element_bytes`.
+double DecodeStepBytes(const ModelConfig& config, int batch, int64_t keys, int element_bytes,
+                       int64_t encoder_tokens = 0);
 
 // OK when a sequence of seq_len tokens fits the model's position limit (or extend_context lifts it);
 // otherwise OUT_OF_RANGE with the limit in the message.

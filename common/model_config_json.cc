@@ -193,6 +193,8 @@ const std::vector<Field>& Fields() {
       Bool("attn_out_bias", &A::attn_out_bias),
       Bool("mlp_bias", &A::mlp_bias),
       Bool("pooler", &A::pooler),
+      Bool("tied_head", &A::tied_head),
+      Bool("head_bias", &A::head_bias),
       Bool("parallel_residual", &A::parallel_residual),
       Bool("shared_block_norm", &A::shared_block_norm),
       Int("shared_layer_groups", &A::shared_layer_groups, 0, 1024),

@@ -9,6 +9,7 @@ void GptNeoxLayout(ModelArchitecture* a) {
   DecoderLayout(a);
   a->position = PositionScheme::kRotary;
   a->parallel_residual = true;  // HF's default use_parallel_residual
+  a->tied_head = false;         // embed_out, no bias
 }
 void GptNeox(HfReader& r, ModelConfig* c) {
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);

@@ -10,6 +10,8 @@ void GptjLayout(ModelArchitecture* a) {
   a->parallel_residual = a->shared_block_norm = true;
   LinearBiases(a, false, false, true);  // attention bias-free, MLP biased
   a->position = PositionScheme::kRotary;
+  a->tied_head = false;  // lm_head with a bias
+  a->head_bias = true;
 }
 void Gptj(HfReader& r, ModelConfig* c) {
   ReadShape(r, {"n_layer", "n_embd", "n_head", nullptr}, c);

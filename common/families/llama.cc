@@ -12,6 +12,7 @@ void LlamaLayout(ModelArchitecture* a) {
   a->bias = false;
   LinearBiases(a, false, false, false);
   a->position = PositionScheme::kRotary;
+  a->tied_head = false;  // HF's default tie_word_embeddings (TinyLlama, Llama 2, Mistral keep a separate lm_head)
 }
 void MistralLayout(ModelArchitecture* a) {
   LlamaLayout(a);

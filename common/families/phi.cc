@@ -9,6 +9,8 @@ void PhiLayout(ModelArchitecture* a) {
   DecoderLayout(a);
   a->parallel_residual = a->shared_block_norm = true;
   a->position = PositionScheme::kRotary;
+  a->tied_head = false;  // lm_head with a bias
+  a->head_bias = true;
 }
 void Phi(HfReader& r, ModelConfig* c) {
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);
