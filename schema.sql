@@ -1,4 +1,4 @@
--- tscale coordinator schema, version 4: the whole current schema, applied by tscale-server to an empty
+-- tscale coordinator schema, version 5: the whole current schema, applied by tscale-server to an empty
 -- database. A database of an older version is upgraded in place by the ordered steps in server/migrations.cc,
 -- keyed on PRAGMA user_version; tests check that the upgraded schema equals this one.
 -- Protobuf blobs hold the full message; the columns beside them are what queries filter on.
@@ -26,7 +26,9 @@ CREATE TABLE jobs (
   current_attempt INTEGER,                     -- attempts.id of the live lease, NULL when none
   created_ms     INTEGER NOT NULL,
   updated_ms     INTEGER NOT NULL,
-  requirements   BLOB    NOT NULL DEFAULT x''  -- spec.requirements serialized: the routing key (version 3)
+  requirements   BLOB    NOT NULL DEFAULT x'', -- spec.requirements serialized: the routing key (version 3)
+  workload       INTEGER NOT NULL DEFAULT 1,   -- tscale.v1.Workload (version 5; older jobs are forward, 1)
+  new_tokens     INTEGER NOT NULL DEFAULT 0    -- decode: tokens generated per job; 0 for forward (version 5)
 );
 CREATE INDEX jobs_by_state ON jobs(state, id);
 CREATE INDEX jobs_by_sweep ON jobs(sweep_id, id);
@@ -95,4 +97,4 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_sweep ON events(sweep_id, id);
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

@@ -12,61 +12,16 @@
 #include "client/report/csv.h"
 #include "client/report/render_html.h"
 #include "client/report/render_text.h"
-#include "client/table.h"
+#include "client/results_table.h"
 #include "common/file_io.h"
 #include "common/outcome.h"
 
 namespace tscale::client {
 namespace {
 
-std::string Detail(const v1::Result& r) {
-  std::string detail = r.message();
-  if (!r.signal_name().empty() && detail.find(r.signal_name()) == std::string::npos)
-    detail = r.signal_name() + " " + detail;
-  for (const auto& reason : r.invalid_reasons()) detail += (detail.empty() ? "" : "; ") + reason;
-  if (detail.size() > 60) detail = detail.substr(0, 57) + "...";
-  return detail;
-}
-
-void PrintTable(const v1::ListResultsResponse& response) {
-  TextTable table;
-  using A = TextTable::Align;
-  for (auto [header, align] : std::vector<std::pair<const char*, A>>{{"job", A::kRight},
-                                                                     {"model", A::kLeft},
-                                                                     {"len", A::kRight},
-                                                                     {"batch", A::kRight},
-                                                                     {"outcome", A::kLeft},
-                                                                     {"params", A::kRight},
-                                                                     {"load_ms", A::kRight},
-                                                                     {"median_ms", A::kRight},
-                                                                     {"iqr_ms", A::kRight},
-                                                                     {"n", A::kRight},
-                                                                     {"tokens/s", A::kRight},
-                                                                     {"peak_MiB", A::kRight},
-                                                                     {"detail", A::kLeft}})
-    table.AddColumn(header, align);
-  for (const auto& job : response.jobs()) {
-    const auto& spec = job.spec();
-    const auto& r = job.result();
-    const bool finished = job.state() == v1::JOB_STATE_FINISHED;
-    const bool measured = finished && (r.outcome() == v1::OUTCOME_OK || r.outcome() == v1::OUTCOME_INVALID);
-    table.AddRow(
-        {std::to_string(spec.job_id()), spec.model_id(), std::to_string(spec.seq_len()),
-         std::to_string(spec.batch_size()), finished ? OutcomeName(r.outcome()) : JobStateName(job.state()),
-         r.parameter_count() > 0 ? FormatMillions(r.parameter_count()) : "",
-         measured ? FormatFixed(r.load_time_ms(), 0) : "", measured ? FormatFixed(r.latency().median_ms(), 1) : "",
-         measured ? FormatFixed(r.latency().iqr_ms(), 1) : "", measured ? std::to_string(r.latency().count()) : "",
-         measured ? FormatFixed(r.tokens_per_second(), 0) : "", measured ? FormatMiB(r.memory().peak_rss_bytes()) : "",
-         Detail(r)});
-  }
-  std::cout << table.Render();
-  const std::string walls = report::RenderWalls(report::Walls(report::RowsFrom(response, v1::ListModelsResponse())));
-  if (!walls.empty()) std::cout << "\n" << walls;
-}
-
 struct ResultsOptions {
   int64_t sweep = 0;
-  std::string model, outcome, category;
+  std::string model, outcome, category, workload;
   int length = 0;
   bool csv = false, json = false;
 };
@@ -92,6 +47,8 @@ int LoadRows(Connection& conn, const ReportOptions& o, std::vector<report::Row>*
   } else {
     v1::ListResultsRequest request;
     request.set_sweep_id(o.sweep);
+    // The HTML report's latency bands are p10-p90 of the samples; without them it can only show min-p90.
+    request.set_include_samples(!o.html.empty());
     v1::ListResultsResponse jobs;
     grpc::Status status = ListAllResults(conn, request, &jobs);
     if (!status.ok()) return conn.Fail(status);
@@ -139,7 +96,7 @@ int PrintResultsTable(Connection& conn, const v1::ListResultsRequest& request) {
   v1::ListResultsResponse response;
   grpc::Status status = ListAllResults(conn, request, &response);
   if (!status.ok()) return conn.Fail(status);
-  PrintTable(response);
+  std::cout << RenderResultsTable(response);
   return kExitOk;
 }
 
@@ -151,6 +108,7 @@ Command AddResultsCommand(CLI::App& app) {
   c->add_option("--length", o->length, "only this sequence length");
   c->add_option("--outcome", o->outcome, "only this outcome (ok, exceeds_context, oom, ...)");
   c->add_option("--category", o->category, "only models of this category");
+  c->add_option("--workload", o->workload, "only jobs of this workload (forward, decode)");
   c->add_flag("--csv", o->csv, "CSV, one row per finished job (what `report --from-csv` reads)");
   c->add_flag("--json", o->json, "JSON (the ListResults response, samples included)");
   return {c, [o](Connection& conn) {
@@ -165,6 +123,12 @@ Command AddResultsCommand(CLI::App& app) {
               auto outcome = ParseOutcome(o->outcome);
               if (!outcome) return UsageError("--outcome: unknown outcome \"" + o->outcome + "\"");
               request.set_outcome(*outcome);
+            }
+            if (!o->workload.empty()) {
+              auto workload = ParseWorkload(o->workload);
+              if (!workload)
+                return UsageError("--workload: unknown workload \"" + o->workload + "\" (forward, decode)");
+              request.set_workload(*workload);
             }
             if (!o->csv && !o->json) return PrintResultsTable(conn, request);
             v1::ListResultsResponse response;
@@ -202,7 +166,12 @@ Command AddReportCommand(CLI::App& app) {
             // A running sweep is reported as far as it has got, saying what is missing: not an error.
             if (unfinished > 0) std::cout << PartialNote(*o, rows.size(), unfinished) << "\n\n";
             if (rows.empty()) return unfinished > 0 ? kExitOk : UsageError("report: no finished jobs match");
-            std::cout << report::RenderText(report::Cells(rows));
+            // Forward and decode figures are never pooled: each workload's cells make their own tables.
+            const auto forward = report::Cells(rows);
+            if (!forward.empty()) std::cout << report::RenderText(forward);
+            const std::string decode = report::RenderDecode(report::Cells(rows, v1::WORKLOAD_DECODE));
+            if (!decode.empty())
+              std::cout << (forward.empty() ? "" : "\n") << decode << report::RenderDecodeScaling(rows);
             const std::string walls = report::RenderWalls(report::Walls(rows));
             if (!walls.empty()) std::cout << "\n" << walls;
             return o->html.empty() ? kExitOk : WriteHtml(*o, rows, unfinished);

@@ -22,9 +22,9 @@ constexpr double kMaxCvOff = -1;
 
 struct SubmitOptions {
   std::string sweep_file, preset, name, device, min_device_memory, max_cv;
-  std::vector<std::string> models, categories, lengths, dtypes, attention, required_labels, tags;
+  std::vector<std::string> models, categories, lengths, dtypes, attention, workloads, required_labels, tags;
   std::vector<int> batches;
-  int repetitions = 1, warmup = 0, min_iters = 0, threads = 0;
+  int repetitions = 1, warmup = 0, min_iters = 0, threads = 0, new_tokens = 0;
   double min_time_s = 0, job_timeout_s = 0, wait_max_s = 0;
   bool extend_context = false, wait = false, show_results = false;
   bool find_wall = false;
@@ -144,6 +144,19 @@ int BuildSpec(Connection& conn, SubmitOptions& o, v1::SweepSpec* spec) {
       return UsageError("--attention: unknown implementation \"" + a + "\" (eager, memory_efficient, fused)");
     spec->add_attention(*parsed);
   }
+  if (!o.workloads.empty()) {
+    auto parsed = ParseWorkloads(o.workloads);
+    if (!parsed.ok()) return UsageError(parsed.status());
+    spec->clear_workloads();
+    for (v1::Workload w : *parsed) spec->add_workloads(w);
+  }
+  // On the wire 0 means "the default" (proto3 has no unset int), so an explicit 0 is refused here; the upper
+  // bound is the coordinator's (spec.new_tokens).
+  if (o.command->count("--new-tokens")) {
+    if (o.new_tokens < 1)
+      return UsageError("--new-tokens: " + std::to_string(o.new_tokens) + " is not a number of tokens >= 1");
+    spec->set_new_tokens(o.new_tokens);
+  }
   if (o.command->count("--repetitions")) spec->set_repetitions(o.repetitions);
   if (o.extend_context) spec->set_extend_context(true);
   auto* m = spec->mutable_measurement();
@@ -182,6 +195,11 @@ Command AddSubmitCommand(CLI::App& app) {
   c->add_option("--batch,-b", o->batches, "batch sizes (default 1)")->delimiter(',');
   c->add_option("--dtype", o->dtypes, "fp32, bf16, fp16 (default fp32)")->delimiter(',');
   c->add_option("--attention", o->attention, "eager, memory_efficient, fused (default eager)")->delimiter(',');
+  c->add_option("--workload", o->workloads,
+                "forward (one forward over the prompt, the default), decode (prefill, then generate --new-tokens "
+                "tokens one by one; encoder-only models are skipped, and the answer says so)")
+      ->delimiter(',');
+  c->add_option("--new-tokens", o->new_tokens, "decode: tokens generated per job, 1..4096 (default 128)");
   c->add_option("--repetitions", o->repetitions, "independent runs of every cell")->check(CLI::Range(1, 1000));
   c->add_option("--name", o->name, "a name for the sweep");
   c->add_option("--warmup", o->warmup, "warm-up forwards (default 2)");
@@ -221,8 +239,13 @@ Command AddSubmitCommand(CLI::App& app) {
             auto ctx = conn.Context();
             grpc::Status status = conn.stub->SubmitSweep(ctx.get(), request, &response);
             if (!status.ok()) return conn.Fail(status);
-            std::cout << "sweep " << response.sweep_id() << " submitted: " << response.job_count() << " jobs"
-                      << std::endl;
+            std::cout << "sweep " << response.sweep_id() << " submitted: " << response.job_count() << " jobs";
+            // Never silently fewer jobs than the axes multiply to: what was left out, and why.
+            if (response.skipped_cells() > 0) {
+              std::cout << ", " << response.skipped_cells() << " cells skipped:";
+              for (const auto& reason : response.skipped_reasons()) std::cout << "\n  " << reason;
+            }
+            std::cout << std::endl;
             if (!o->wait) return kExitOk;
             const int code = WaitForSweep(conn, response.sweep_id(), o->wait_max_s);
             if (code != kExitOk || !o->show_results) return code;

@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include "common/outcome.h"
+
 namespace tscale::client {
 namespace {
 
@@ -49,6 +51,18 @@ StatusOr<std::vector<int>> ParseLengths(const std::vector<std::string>& items) {
   }
   if (lengths.empty()) return Status::InvalidArgument("--lengths: no length given");
   return lengths;
+}
+
+StatusOr<std::vector<v1::Workload>> ParseWorkloads(const std::vector<std::string>& items) {
+  std::vector<v1::Workload> workloads;
+  std::set<v1::Workload> seen;
+  for (const auto& item : items) {
+    auto workload = ParseWorkload(item);
+    if (!workload) return Status::InvalidArgument("--workload: unknown workload \"" + item + "\" (forward, decode)");
+    AppendOnce(&workloads, &seen, *workload);
+  }
+  if (workloads.empty()) return Status::InvalidArgument("--workload: no workload given");
+  return workloads;
 }
 
 StatusOr<std::vector<std::string>> ExpandModels(const std::vector<std::string>& selectors,

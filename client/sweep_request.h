@@ -16,6 +16,10 @@ namespace tscale::client {
 // naming "--lengths" for anything else (empty, non-numeric, non-positive, a range that runs backwards).
 StatusOr<std::vector<int>> ParseLengths(const std::vector<std::string>& items);
 
+// `submit --workload forward,decode`: each item a workload's short name; order is kept and repeats are removed.
+// INVALID_ARGUMENT naming "--workload" for an unknown name (the known ones are listed).
+StatusOr<std::vector<v1::Workload>> ParseWorkloads(const std::vector<std::string>& items);
+
 // Ids and aliases pass through unchanged (the coordinator resolves them and names unknown ones); "all" and
 // "category:NAME" expand to the catalog's canonical ids. Order is kept and repeats are removed.
 // INVALID_ARGUMENT naming "--models" for an unknown category (the known ones are listed).

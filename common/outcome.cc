@@ -55,6 +55,13 @@ std::optional<v1::AttentionImpl> ParseAttention(const std::string& name) {
   return ParseShortName<v1::AttentionImpl>(name, "ATTENTION_IMPL_", v1::AttentionImpl_Name<v1::AttentionImpl>,
                                            v1::AttentionImpl_Parse);
 }
+std::string WorkloadName(v1::Workload workload) {
+  if (workload == v1::WORKLOAD_UNSPECIFIED) workload = v1::WORKLOAD_FORWARD;
+  return ShortName<v1::Workload>(v1::Workload_Name(workload), "WORKLOAD_");
+}
+std::optional<v1::Workload> ParseWorkload(const std::string& name) {
+  return ParseShortName<v1::Workload>(name, "WORKLOAD_", v1::Workload_Name<v1::Workload>, v1::Workload_Parse);
+}
 std::string DeviceKindName(v1::DeviceKind kind) {
   if (kind == v1::DEVICE_KIND_UNSPECIFIED) return "any";
   return ShortName<v1::DeviceKind>(v1::DeviceKind_Name(kind), "DEVICE_KIND_");

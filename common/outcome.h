@@ -25,6 +25,9 @@ std::string DTypeName(v1::DType dtype);
 std::optional<v1::DType> ParseDType(const std::string& name);
 std::string AttentionName(v1::AttentionImpl impl);
 std::optional<v1::AttentionImpl> ParseAttention(const std::string& name);
+// "forward" (also for WORKLOAD_UNSPECIFIED: jobs stored before the workload axis are forward), "decode".
+std::string WorkloadName(v1::Workload workload);
+std::optional<v1::Workload> ParseWorkload(const std::string& name);
 std::string DeviceKindName(v1::DeviceKind kind);
 std::optional<v1::DeviceKind> ParseDeviceKind(const std::string& name);
 

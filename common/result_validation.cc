@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <google/protobuf/descriptor.h>
@@ -93,12 +94,20 @@ Status ValidateResult(const v1::Result& result, const std::string& field_prefix)
   if (result.samples_ms_size() > kMaxSamplesPerResult) return Field(p, "samples_ms", "at most 1000000 samples");
   for (double sample : result.samples_ms())
     if (!std::isfinite(sample) || sample < 0) return Field(p, "samples_ms", "must be finite and >= 0");
+  // A decode result's own samples are latencies too, held to the same rules (the byte bound below covers their
+  // number together).
+  const v1::DecodeStats& decode = result.decode();
+  for (const auto& [name, values] : {std::pair{"decode.ttft_samples_ms", &decode.ttft_samples_ms()},
+                                     std::pair{"decode.step_ms", &decode.step_ms()}}) {
+    if (values->size() > kMaxSamplesPerResult) return Field(p, name, "at most 1000000 samples");
+    for (double sample : *values)
+      if (!std::isfinite(sample) || sample < 0) return Field(p, name, "must be finite and >= 0");
+  }
   if (result.stderr_tail().size() > kMaxStderrTail) return Field(p, "stderr_tail", "at most 64 KiB");
   if (result.message().size() > kMaxMessageText) return Field(p, "message", "at most 64 KiB");
   if (result.invalid_reasons_size() > kMaxInvalidReasons) return Field(p, "invalid_reasons", "at most 64");
 
-  if (std::string bad = FirstInvalidUtf8Field(result, ""); !bad.empty())
-    return Field(p, bad, "must be valid UTF-8");
+  if (std::string bad = FirstInvalidUtf8Field(result, ""); !bad.empty()) return Field(p, bad, "must be valid UTF-8");
   if (result.ByteSizeLong() > kMaxResultBytes)
     return Status::InvalidArgument((p.empty() ? "result" : p.substr(0, p.size() - (p.back() == '.'))) +
                                    ": at most 12 MiB in all");

@@ -24,8 +24,9 @@ inline constexpr size_t kMaxResultBytes = 12 * 1024 * 1024;
 
 // Ok, or InvalidArgument "<field_prefix><field>: <why>" for the first rule the result breaks: an outcome
 // that is a known value other than OUTCOME_UNSPECIFIED; at most kMaxSamplesPerResult samples, each finite and
-// >= 0; at most kMaxInvalidReasons invalid reasons; message and stderr tail within their limits; every text
-// well-formed UTF-8 (protobuf refuses to parse a message with anything else); at most kMaxResultBytes in all.
+// >= 0 (samples_ms, and a decode result's ttft_samples_ms and step_ms); at most kMaxInvalidReasons invalid reasons;
+// message and stderr tail within their limits; every text well-formed UTF-8 (protobuf refuses to parse a message with
+// anything else); at most kMaxResultBytes in all.
 Status ValidateResult(const v1::Result& result, const std::string& field_prefix = "result.");
 
 // True when `text` is well-formed UTF-8: no stray continuation bytes, no truncated, overlong or surrogate

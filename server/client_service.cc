@@ -14,16 +14,19 @@ namespace tscale {
 grpc::Status ClientService::SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
                                         v1::SubmitSweepResponse* response) {
   if (Status auth = ctx_.auth->Check(*context, Audience::kClient); !auth.ok()) return ToGrpcStatus(auth);
-  auto jobs = PlanSweep(request->spec(), *ctx_.catalog, ctx_.planner);
+  SkippedCells skipped;
+  auto jobs = PlanSweep(request->spec(), *ctx_.catalog, ctx_.planner, &skipped);
   if (!jobs.ok()) return ToGrpcStatus(jobs.status());
   const int count = static_cast<int>(jobs->size());
   auto sweep_id = ctx_.store->CreateSweep(request->spec(), std::move(jobs).value(), NowUnixMs());
   if (!sweep_id.ok()) return ToGrpcStatus(sweep_id.status());
-  spdlog::info("sweep {} submitted: {} jobs", *sweep_id, count);
+  spdlog::info("sweep {} submitted: {} jobs, {} cells skipped", *sweep_id, count, skipped.cells);
   ctx_.work_signal->Notify();
   ctx_.event_signal->Notify();
   response->set_sweep_id(*sweep_id);
   response->set_job_count(count);
+  response->set_skipped_cells(skipped.cells);
+  for (auto& reason : skipped.reasons) response->add_skipped_reasons(std::move(reason));
   return grpc::Status::OK;
 }
 
@@ -60,6 +63,7 @@ grpc::Status ClientService::ListResults(grpc::ServerContext* context, const v1::
   filter.category = request->category();
   filter.seq_len = request->seq_len();
   filter.outcome = request->outcome();
+  filter.workload = request->workload();
   filter.include_samples = request->include_samples();
   // Never unbounded: a page of at most kMaxListResults jobs, fewer when the samples or bytes budget fills first
   // (ResultFilter); the response's cursor leads to the rest.

@@ -59,6 +59,12 @@ const std::vector<UpgradeStep>& UpgradeSteps() {
       {4,
        "ALTER TABLE workers ADD COLUMN instance TEXT NOT NULL DEFAULT '';"
        "PRAGMA user_version = 4;"},
+      // Every job before the workload axis was a forward job (WORKLOAD_FORWARD = 1); their spec blobs lack the
+      // field, which reads as WORKLOAD_UNSPECIFIED, also forward, so no blob needs rewriting.
+      {5,
+       "ALTER TABLE jobs ADD COLUMN workload INTEGER NOT NULL DEFAULT 1;"
+       "ALTER TABLE jobs ADD COLUMN new_tokens INTEGER NOT NULL DEFAULT 0;"
+       "PRAGMA user_version = 5;"},
   };
   return steps;
 }

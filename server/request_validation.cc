@@ -124,6 +124,7 @@ Status ValidateListResults(const v1::ListResultsRequest& request) {
     return Field("limit", "must be in 0..10000 (0 = 1000 per page)");
   if (request.after_job_id() < 0) return Field("after_job_id", "must not be negative");
   if (!v1::Outcome_IsValid(request.outcome())) return Field("outcome", "unknown value");
+  if (!v1::Workload_IsValid(request.workload())) return Field("workload", "unknown value");
   if (request.model_id().size() > 256 || request.category().size() > 256)
     return Field("model_id", "filters are at most 256 characters");
   return Status::Ok();

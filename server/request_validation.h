@@ -39,6 +39,10 @@ inline constexpr int64_t kMaxMemoryLimitBytes = int64_t{1} << 50;
 inline constexpr double kMaxTimeoutS = 7 * 24 * 3600;  // timeout_s: a week
 inline constexpr double kMaxMaxCv = 10;                // max_cv: 0 = default, -1 = off, else (0, 10]
 inline constexpr double kMaxCvOff = -1;
+// Decode jobs: tokens generated per job (SweepSpec.new_tokens). 0 on the wire means kDefaultNewTokens: proto3
+// cannot tell an explicit 0 from an unset field, so tscale-client refuses `--new-tokens 0` itself.
+inline constexpr int kMaxNewTokens = 4096;
+inline constexpr int kDefaultNewTokens = 128;
 // `prefix` names the message's place, e.g. "spec.measurement.". Checks each field alone; how fields relate
 // (max_iters >= min_iters, ...) is checked by the planner once the defaults are filled in.
 Status ValidateMeasurement(const v1::MeasurementSettings& m, const std::string& prefix);

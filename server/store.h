@@ -58,6 +58,9 @@ struct ResultFilter {
   std::string category;
   int seq_len = 0;
   v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
+  v1::Workload workload = v1::WORKLOAD_UNSPECIFIED;  // UNSPECIFIED = every workload
+  // Also the decode samples (Result.decode's ttft_samples_ms, step_ms, step_positions): like samples_ms they are
+  // stored, and listed only when asked for.
   bool include_samples = false;
   int64_t after_job_id = 0;  // page cursor: only jobs with a larger id
   // A page holds at most `limit` jobs, and ends early before the job that would take it past `max_samples`

@@ -344,8 +344,8 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms)
   const auto& s = job->spec;
   sql::Statement insert(db_,
                         "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
-                        "repetition, spec, state, created_ms, updated_ms, requirements) "
-                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                        "repetition, spec, state, created_ms, updated_ms, requirements, workload, new_tokens) "
+                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   insert.Bind(1, sweep_id)
       .Bind(2, s.model_id())
       .Bind(3, job->category)
@@ -358,7 +358,9 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms)
       .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
       .Bind(11, now_ms)
       .Bind(12, now_ms)
-      .BindBlob(13, Serialize(s.requirements()));
+      .BindBlob(13, Serialize(s.requirements()))
+      .Bind(14, static_cast<int>(s.workload() == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : s.workload()))
+      .Bind(15, s.new_tokens());
   return insert.Run();
 }
 

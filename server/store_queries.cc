@@ -139,14 +139,16 @@ StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
                       "LEFT JOIN results r ON r.job_id = j.id "
                       "WHERE (?1 = 0 OR j.sweep_id = ?1) AND (?2 = '' OR j.model_id = ?2) "
                       "AND (?3 = '' OR j.category = ?3) AND (?4 = 0 OR j.seq_len = ?4) "
-                      "AND (?5 = 0 OR r.outcome = ?5) AND j.id > ?7 ORDER BY j.id LIMIT ?6");
+                      "AND (?5 = 0 OR r.outcome = ?5) AND (?8 = 0 OR j.workload = ?8) AND j.id > ?7 "
+                      "ORDER BY j.id LIMIT ?6");
   jobs.Bind(1, f.sweep_id)
       .Bind(2, f.model_id)
       .Bind(3, f.category)
       .Bind(4, f.seq_len)
       .Bind(5, static_cast<int>(f.outcome))
       .Bind(6, limit + 1)  // one past the page: says whether another page follows
-      .Bind(7, f.after_job_id);
+      .Bind(7, f.after_job_id)
+      .Bind(8, static_cast<int>(f.workload));
   sql::Statement samples(db_, "SELECT latency_ms FROM samples WHERE job_id=? ORDER BY idx");
   JobPage page;
   int64_t page_samples = 0, page_bytes = 0;
@@ -158,6 +160,8 @@ StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
     v1::JobView view;
     TSCALE_RETURN_IF_ERROR(Parse(jobs.ColumnBlob(1), view.mutable_spec(), "job spec"));
     view.mutable_spec()->set_job_id(jobs.ColumnInt(0));
+    // Jobs stored before the workload axis (schema version 5) have none in their spec: they were forward jobs.
+    if (view.spec().workload() == v1::WORKLOAD_UNSPECIFIED) view.mutable_spec()->set_workload(v1::WORKLOAD_FORWARD);
     view.set_state(static_cast<v1::JobState>(jobs.ColumnInt(2)));
     view.set_attempts(static_cast<int>(jobs.ColumnInt(3)));
     if (!jobs.ColumnIsNull(4)) TSCALE_RETURN_IF_ERROR(Parse(jobs.ColumnBlob(4), view.mutable_result(), "result"));
@@ -167,9 +171,16 @@ StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
       TSCALE_RETURN_IF_ERROR(samples.status());
       samples.Reset();
     }
+    if (!f.include_samples && view.result().has_decode()) {
+      v1::DecodeStats* decode = view.mutable_result()->mutable_decode();
+      decode->clear_ttft_samples_ms();
+      decode->clear_step_ms();
+      decode->clear_step_positions();
+    }
     // The budgets end the page before the job that would overflow it; the first job always fits (one result
     // is bounded by request validation), so following the cursor always makes progress.
-    const int64_t job_samples = view.result().samples_ms_size();
+    const auto& decode = view.result().decode();
+    const int64_t job_samples = view.result().samples_ms_size() + decode.ttft_samples_ms_size() + decode.step_ms_size();
     const int64_t job_bytes = static_cast<int64_t>(view.ByteSizeLong());
     if (!page.jobs.empty() && (page_samples + job_samples > f.max_samples || page_bytes + job_bytes > f.max_bytes)) {
       page.next_after_job_id = page.jobs.back().spec().job_id();

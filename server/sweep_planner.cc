@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <utility>
 
 #include "common/model_config.h"
+#include "common/outcome.h"
 #include "common/wall_search.h"
 #include "server/request_validation.h"
 
@@ -64,7 +66,7 @@ v1::MeasurementSettings DefaultMeasurement() {
 }
 
 StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Catalog& catalog,
-                                            const PlannerLimits& limits) {
+                                            const PlannerLimits& limits, SkippedCells* skipped) {
   if (spec.models().empty()) return Field("models", "at least one model is required");
   if (spec.find_wall() && !spec.seq_lengths().empty())
     return Field("seq_lengths", "not used with find_wall: the search starts at wall.start_length");
@@ -76,6 +78,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("batch_sizes", spec.batch_sizes(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("dtypes", spec.dtypes(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("attention", spec.attention(), limits));
+  TSCALE_RETURN_IF_ERROR(CheckAxisSize("workloads", spec.workloads(), limits));
   if (spec.name().size() > 256) return Field("name", "at most 256 characters");
   if (spec.labels_size() > kMaxLabels) return Field("labels", "at most " + std::to_string(kMaxLabels) + " tags");
   for (const auto& [key, value] : spec.labels())
@@ -117,6 +120,20 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   for (size_t i = 0; i < attention.size(); ++i)
     if (!v1::AttentionImpl_IsValid(attention[i]))
       return Field("attention[" + std::to_string(i) + "]", "unknown attention implementation");
+  std::vector<v1::Workload> workloads;
+  for (int w : spec.workloads())
+    workloads.push_back(w == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : static_cast<v1::Workload>(w));
+  if (workloads.empty()) workloads.push_back(v1::WORKLOAD_FORWARD);
+  for (size_t i = 0; i < workloads.size(); ++i)
+    if (!v1::Workload_IsValid(workloads[i]))
+      return Field("workloads[" + std::to_string(i) + "]", "unknown workload (forward, decode)");
+  const bool decodes = std::count(workloads.begin(), workloads.end(), v1::WORKLOAD_DECODE) > 0;
+  if (spec.new_tokens() < 0 || spec.new_tokens() > kMaxNewTokens)
+    return Field("new_tokens", std::to_string(spec.new_tokens()) + " is not in 1.." + std::to_string(kMaxNewTokens) +
+                                   " (0 = the default, " + std::to_string(kDefaultNewTokens) + ")");
+  // Like wall settings without find_wall: a setting nothing would read is a mistake worth naming.
+  if (spec.new_tokens() != 0 && !decodes) return Field("new_tokens", "only used with the decode workload");
+  const int new_tokens = spec.new_tokens() == 0 ? kDefaultNewTokens : spec.new_tokens();
   const int repetitions = spec.repetitions() == 0 ? 1 : spec.repetitions();
   if (repetitions < 1 || repetitions > limits.max_repetitions)
     return Field("repetitions", "must be in 1.." + std::to_string(limits.max_repetitions));
@@ -155,20 +172,53 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
     lengths = {wall.start_length()};
   }
 
+  // An encoder-only model has no generation to time: its decode cells are left out, counted and named (the
+  // runner would only fail them with an error).
+  const double cells_per_pair = static_cast<double>(lengths.size()) * static_cast<double>(batches.size()) *
+                                static_cast<double>(dtypes.size()) * static_cast<double>(attention.size()) *
+                                repetitions;
+  auto runs = [](const ModelConfig& model, v1::Workload workload) {
+    return workload != v1::WORKLOAD_DECODE || model.arch != ArchKind::kEncoder;
+  };
+  SkippedCells left_out;
+  double skipped_cells = 0;  // in double, as the product is: the axes' bounds multiply past int
+  for (const ModelConfig* model : models)
+    for (v1::Workload workload : workloads) {
+      if (runs(*model, workload)) continue;
+      skipped_cells += cells_per_pair;
+      left_out.reasons.push_back(model->id + " x " + WorkloadName(workload) + ": " +
+                                 std::to_string(static_cast<int64_t>(cells_per_pair)) +
+                                 " cells skipped, an encoder-only model does not generate tokens");
+    }
+  left_out.cells = static_cast<int>(std::min<double>(skipped_cells, std::numeric_limits<int>::max()));
+
   // The product of the axes, each named with its size, so the user sees which one to shrink.
-  const std::pair<const char*, size_t> axes[] = {
-      {"models", models.size()}, {"seq_lengths", lengths.size()}, {"batch_sizes", batches.size()},
-      {"dtypes", dtypes.size()}, {"attention", attention.size()}, {"repetitions", static_cast<size_t>(repetitions)}};
-  double total = 1;
+  const std::pair<const char*, size_t> axes[] = {{"models", models.size()},
+                                                 {"workloads", workloads.size()},
+                                                 {"seq_lengths", lengths.size()},
+                                                 {"batch_sizes", batches.size()},
+                                                 {"dtypes", dtypes.size()},
+                                                 {"attention", attention.size()},
+                                                 {"repetitions", static_cast<size_t>(repetitions)}};
+  double product_jobs = 1;
   std::string product;
   for (const auto& [axis, size] : axes) {
-    total *= static_cast<double>(size);
+    product_jobs *= static_cast<double>(size);
     if (size > 1 || product.empty())
       product += (product.empty() ? "" : " x ") + std::string(axis) + " (" + std::to_string(size) + ")";
   }
-  if (total > limits.max_jobs)
-    return Status::InvalidArgument("spec: " + product + " = " + std::to_string(static_cast<int64_t>(total)) +
+  const double total = product_jobs - skipped_cells;
+  if (total > limits.max_jobs) {
+    const std::string less =
+        skipped_cells > 0 ? " - " + std::to_string(static_cast<int64_t>(skipped_cells)) + " skipped" : "";
+    return Status::InvalidArgument("spec: " + product + less + " = " + std::to_string(static_cast<int64_t>(total)) +
                                    " jobs exceeds the limit of " + std::to_string(limits.max_jobs) + " jobs per sweep");
+  }
+  if (total <= 0) {
+    std::string why;
+    for (const auto& reason : left_out.reasons) why += (why.empty() ? "" : "; ") + reason;
+    return Field("workloads", "no cell left to run (" + why + ")");
+  }
 
   v1::MeasurementSettings measurement = spec.measurement();
   TSCALE_RETURN_IF_ERROR(ResolveMeasurement(&measurement, limits.default_max_cv));
@@ -177,29 +227,37 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   jobs.reserve(static_cast<size_t>(total));
   for (const ModelConfig* model : models) {
     const std::string config_json = ModelConfigToJson(*model);
-    for (int seq_len : lengths)
-      for (int batch : batches)
-        for (v1::DType dtype : dtypes)
-          for (v1::AttentionImpl impl : attention)
-            for (int rep = 0; rep < repetitions; ++rep) {
-              PlannedJob job;
-              job.category = model->category;
-              v1::JobSpec& s = job.spec;
-              s.set_model_id(model->id);
-              s.set_model_config_json(config_json);
-              s.set_seq_len(seq_len);
-              s.set_batch_size(batch);
-              s.set_dtype(dtype);
-              s.set_attention(impl);
-              s.set_repetition(rep);
-              s.set_extend_context(spec.extend_context());
-              s.set_decoder_length(spec.decoder_length());
-              *s.mutable_measurement() = measurement;
-              *s.mutable_requirements() = spec.requirements();
-              if (spec.find_wall()) *s.mutable_wall() = wall;
-              jobs.push_back(std::move(job));
-            }
+    for (v1::Workload workload : workloads) {
+      if (!runs(*model, workload)) continue;
+      for (int seq_len : lengths)
+        for (int batch : batches)
+          for (v1::DType dtype : dtypes)
+            for (v1::AttentionImpl impl : attention)
+              for (int rep = 0; rep < repetitions; ++rep) {
+                PlannedJob job;
+                job.category = model->category;
+                v1::JobSpec& s = job.spec;
+                s.set_model_id(model->id);
+                s.set_model_config_json(config_json);
+                s.set_workload(workload);
+                // Whether seq_len + new_tokens fits the model's positions is the runner's context check
+                // (exceeds_context), as seq_len alone is for a forward job.
+                if (workload == v1::WORKLOAD_DECODE) s.set_new_tokens(new_tokens);
+                s.set_seq_len(seq_len);
+                s.set_batch_size(batch);
+                s.set_dtype(dtype);
+                s.set_attention(impl);
+                s.set_repetition(rep);
+                s.set_extend_context(spec.extend_context());
+                s.set_decoder_length(spec.decoder_length());
+                *s.mutable_measurement() = measurement;
+                *s.mutable_requirements() = spec.requirements();
+                if (spec.find_wall()) *s.mutable_wall() = wall;
+                jobs.push_back(std::move(job));
+              }
+    }
   }
+  if (skipped) *skipped = std::move(left_out);
   return jobs;
 }
 

@@ -1,8 +1,10 @@
 // Turns a user's SweepSpec into the jobs to store: validates every field (errors name the field, e.g.
 // "spec.seq_lengths[2]: must be in 1..1048576"), resolves model names through the catalog, applies
-// measurement defaults, and expands the cross product in a stable order.
+// measurement defaults, and expands the cross product in a stable order (model, workload, length, batch, dtype,
+// attention, repetition).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "common/catalog.h"
@@ -28,7 +30,16 @@ struct PlannerLimits {
 // The measurement settings a job gets when the sweep leaves them at zero.
 v1::MeasurementSettings DefaultMeasurement();
 
+// Cells of the cross product the planner leaves out, and why: an encoder-only model has nothing to decode. The
+// submit answer carries both, so a sweep never silently runs fewer jobs than its axes multiply to.
+struct SkippedCells {
+  int cells = 0;
+  std::vector<std::string> reasons;  // one per (model, workload) left out
+};
+
+// `skipped`, when given, receives the cells left out. A sweep where every cell is left out is refused
+// (INVALID_ARGUMENT naming spec.workloads): it would have no job, so it could never finish.
 StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Catalog& catalog,
-                                            const PlannerLimits& limits = {});
+                                            const PlannerLimits& limits = {}, SkippedCells* skipped = nullptr);
 
 }  // namespace tscale

@@ -119,20 +119,35 @@ std::vector<Row> RowsFrom(const v1::ListResultsResponse& jobs, const v1::ListMod
     }
     row.memory_limit_bytes = r.memory().limit_bytes();
     row.host_ram_bytes = r.environment().ram_bytes();
+    row.workload = job.spec().workload() == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : job.spec().workload();
+    row.new_tokens = job.spec().new_tokens();
+    if (r.has_decode()) {
+      row.ttft_ms = r.decode().ttft().median_ms();
+      row.tpot_ms = r.decode().tpot().median_ms();
+      row.decode_tokens_per_s = r.decode().decode_tokens_per_second();
+      row.kv_cache_bytes = r.decode().kv_cache_bytes();
+    }
+    row.min_ms = r.latency().min_ms();
+    row.p90_ms = r.latency().p90_ms();
+    row.samples_ms.assign(r.samples_ms().begin(), r.samples_ms().end());
     rows.push_back(std::move(row));
   }
   return rows;
 }
 
-std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
+std::vector<CellSummary> Cells(const std::vector<Row>& rows, v1::Workload workload) {
   std::map<std::pair<std::string, int>, std::vector<const Row*>> grouped;
-  for (const auto& row : rows) grouped[{row.model_id, row.seq_len}].push_back(&row);
+  for (const auto& row : rows)
+    if (row.workload == workload) grouped[{row.model_id, row.seq_len}].push_back(&row);
   std::vector<CellSummary> cells;
   for (const auto& [key, members] : grouped) {
     CellSummary cell;
     cell.model_id = key.first;
     cell.seq_len = key.second;
-    std::vector<double> medians, throughputs, loads;
+    cell.workload = workload;
+    std::vector<double> medians, throughputs, loads, ttfts, tpots, decode_rates, samples;
+    bool every_ok_has_samples = true, every_ok_has_stats = true;
+    double lowest_min = INFINITY, highest_p90 = 0;
     int evidence = 0;  // jobs that say something about the model (not cancelled, not lost)
     for (const Row* row : members) {
       cell.category = row->category;
@@ -148,6 +163,18 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
         throughputs.push_back(row->tokens_per_s);
         loads.push_back(row->load_ms);
         cell.peak_rss_bytes = std::max(cell.peak_rss_bytes, row->peak_rss_bytes);
+        every_ok_has_samples = every_ok_has_samples && !row->samples_ms.empty();
+        samples.insert(samples.end(), row->samples_ms.begin(), row->samples_ms.end());
+        every_ok_has_stats = every_ok_has_stats && row->min_ms > 0 && row->p90_ms > 0;
+        lowest_min = std::min(lowest_min, row->min_ms);
+        highest_p90 = std::max(highest_p90, row->p90_ms);
+        if (workload == v1::WORKLOAD_DECODE) {
+          ttfts.push_back(row->ttft_ms);
+          tpots.push_back(row->tpot_ms);
+          decode_rates.push_back(row->decode_tokens_per_s);
+          cell.kv_cache_bytes = std::max(cell.kv_cache_bytes, row->kv_cache_bytes);
+          cell.new_tokens = std::max(cell.new_tokens, row->new_tokens);
+        }
       } else if (Severity(cause) > Severity(cell.cause)) {
         cell.cause = cause;
       }
@@ -159,6 +186,18 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows) {
     cell.median_ms = Median(medians);
     cell.tokens_per_s = Median(throughputs);
     cell.load_ms = Median(loads);
+    cell.ttft_ms = Median(ttfts);
+    cell.tpot_ms = Median(tpots);
+    cell.decode_tokens_per_s = Median(decode_rates);
+    if (cell.ok_jobs > 0 && every_ok_has_samples) {
+      std::sort(samples.begin(), samples.end());
+      cell.band_low_ms = NearestRankPercentile(samples, 10);
+      cell.band_high_ms = NearestRankPercentile(samples, 90);
+      cell.band_from_samples = true;
+    } else if (cell.ok_jobs > 0 && every_ok_has_stats) {
+      cell.band_low_ms = lowest_min;
+      cell.band_high_ms = highest_p90;
+    }
     cells.push_back(std::move(cell));
   }
   return cells;
@@ -253,6 +292,13 @@ std::vector<CategoryThroughput> ThroughputByCategoryLength(const std::vector<Cel
   });
 }
 
+std::vector<CategoryThroughput> DecodeThroughputByCategoryLength(const std::vector<CellSummary>& decode_cells) {
+  return SpreadByCategoryLength<CategoryThroughput>(decode_cells, [](const CellSummary& cell) -> std::optional<double> {
+    if (cell.cause != Cause::kOk || cell.decode_tokens_per_s <= 0) return std::nullopt;
+    return cell.decode_tokens_per_s;
+  });
+}
+
 std::vector<CategoryMemory> MemoryByCategoryLength(const std::vector<CellSummary>& cells) {
   return SpreadByCategoryLength<CategoryMemory>(cells, [](const CellSummary& cell) -> std::optional<double> {
     if (cell.cause != Cause::kOk || cell.peak_rss_bytes <= 0) return std::nullopt;
@@ -260,13 +306,13 @@ std::vector<CategoryMemory> MemoryByCategoryLength(const std::vector<CellSummary
   });
 }
 
-std::optional<PowerFit> FitPowerLaw(const std::vector<std::pair<double, double>>& points) {
+std::optional<PowerFit> FitPowerLaw(const std::vector<std::pair<double, double>>& points, int min_lengths) {
   std::vector<std::pair<double, double>> logs;
   for (const auto& [x, y] : points)
     if (x > 0 && y > 0) logs.emplace_back(std::log(x), std::log(y));
   std::set<double> distinct_x;
   for (const auto& p : logs) distinct_x.insert(p.first);
-  if (distinct_x.size() < 2) return std::nullopt;
+  if (distinct_x.size() < static_cast<size_t>(std::max(2, min_lengths))) return std::nullopt;
   const double n = static_cast<double>(logs.size());
   double sx = 0, sy = 0, sxx = 0, sxy = 0;
   for (const auto& [x, y] : logs) {
@@ -344,6 +390,7 @@ std::vector<CategoryEfficiency> EfficiencyByCategory(const std::vector<ModelScal
 std::vector<StudyLengthSuccess> StudySuccessByLength(const std::vector<Row>& rows) {
   std::map<int, StudyLengthSuccess> by_length;
   for (const auto& row : rows) {
+    if (row.workload != v1::WORKLOAD_FORWARD) continue;
     auto& entry = by_length[row.seq_len];
     entry.seq_len = row.seq_len;
     ++entry.rows;
@@ -360,7 +407,7 @@ std::vector<StudyLengthSuccess> StudySuccessByLength(const std::vector<Row>& row
 std::vector<StudyCategoryMean> StudyMeanThroughputByCategory(const std::vector<Row>& rows, int seq_len) {
   std::map<std::string, std::pair<int, double>> sums;  // category -> rows, sum of tokens/s
   for (const auto& row : rows) {
-    if (row.seq_len != seq_len || row.outcome != v1::OUTCOME_OK) continue;
+    if (row.seq_len != seq_len || row.outcome != v1::OUTCOME_OK || row.workload != v1::WORKLOAD_FORWARD) continue;
     auto& sum = sums[row.category];
     ++sum.first;
     sum.second += row.tokens_per_s;
@@ -371,15 +418,16 @@ std::vector<StudyCategoryMean> StudyMeanThroughputByCategory(const std::vector<R
 }
 
 std::vector<WallRow> Walls(const std::vector<Row>& rows) {
-  using Key = std::tuple<int64_t, std::string, std::string, int, int>;  // sweep, model, variant, batch, repetition
+  // sweep, model, workload, variant, batch, repetition: the coordinator's search key (store_wall_search.cc)
+  using Key = std::tuple<int64_t, std::string, v1::Workload, std::string, int, int>;
   std::map<Key, std::vector<const Row*>> searches;
   for (const auto& row : rows)
     if (row.wall_resolution > 0)
-      searches[{row.sweep_id, row.model_id, row.variant, row.batch, row.repetition}].push_back(&row);
+      searches[{row.sweep_id, row.model_id, row.workload, row.variant, row.batch, row.repetition}].push_back(&row);
   std::vector<WallRow> out;
   for (const auto& [key, probes_rows] : searches) {
     WallRow w;
-    std::tie(w.sweep_id, w.model_id, w.variant, w.batch, w.repetition) = key;
+    std::tie(w.sweep_id, w.model_id, w.workload, w.variant, w.batch, w.repetition) = key;
     const Row& first = *probes_rows.front();
     w.category = first.category;
     const wall::Settings settings{first.wall_start, first.wall_max, first.wall_resolution};
@@ -394,6 +442,9 @@ std::vector<WallRow> Walls(const std::vector<Row>& rows) {
       for (const Row* r : probes_rows) w.memory_bytes = std::max(w.memory_bytes, r->host_ram_bytes);
     std::sort(w.ok_peaks.begin(), w.ok_peaks.end());
     w.answer = wall::Summarize(probes, settings);
+    for (const Row* r : probes_rows)
+      if (r->outcome == v1::OUTCOME_OK && r->seq_len == w.answer.max_working_length)
+        w.kv_cache_at_max_working = std::max(w.kv_cache_at_max_working, r->kv_cache_bytes);
     w.predicted = wall::PredictWall(w.ok_peaks, w.memory_bytes);
     out.push_back(std::move(w));
   }

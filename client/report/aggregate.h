@@ -1,9 +1,11 @@
 // The report's tables, computed from stored results by documented formulas (docs/report.md). Pure functions
 // of the rows, so every figure is reproducible from the database and unit-tested on hand-computed fixtures.
 //
-// Unit of counting: a *cell* is one (model, sequence length) pair; repetitions, batch sizes, dtypes and
-// attention variants of a cell are pooled (filter them first if they should be separate). Models are counted
-// once each (distinct canonical ids), which the seed study did not do.
+// Unit of counting: a *cell* is one (model, sequence length) pair of one workload; repetitions, batch sizes,
+// dtypes and attention variants of a cell are pooled (filter them first if they should be separate). Models are
+// counted once each (distinct canonical ids), which the seed study did not do. Workloads are never pooled: the
+// study's tables are forward (prefill) figures, and a decode job's latency times a whole generation, so decode
+// rows have cells of their own (Cells(rows, WORKLOAD_DECODE)) and never enter a forward aggregate.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +36,18 @@ struct Row {
   int wall_start = 0, wall_max = 0, wall_resolution = 0;
   int64_t memory_limit_bytes = 0;  // the limit the job ran under (0 = none)
   int64_t host_ram_bytes = 0;      // the worker host's memory
+  // forward for jobs from before the workload axis. A decode job's median_ms and tokens_per_s time the whole
+  // generation; its own figures follow (Result.decode): TTFT and TPOT medians, batch / median TPOT, the KV
+  // cache allocated.
+  v1::Workload workload = v1::WORKLOAD_FORWARD;
+  int new_tokens = 0;
+  double ttft_ms = 0, tpot_ms = 0, decode_tokens_per_s = 0;
+  int64_t kv_cache_bytes = 0;
+  // The spread of the job's latency (forward: one forward; decode: one generation): the timed samples when the
+  // listing carried them (ListResultsRequest.include_samples), else LatencyStats' min and p90. A CSV export has
+  // none of these (0 and empty).
+  double min_ms = 0, p90_ms = 0;
+  std::vector<double> samples_ms;
 };
 
 // Rows of the finished jobs in a listing; unfinished jobs are left out. `models` supplies categories and
@@ -47,6 +61,7 @@ Cause CauseOf(v1::Outcome outcome);
 
 struct CellSummary {
   std::string model_id, category;
+  v1::Workload workload = v1::WORKLOAD_FORWARD;
   int seq_len = 0;
   // Over the cell's jobs that say something about the model (OutcomeSaysNothing: cancelled and lost are left
   // out): kOk when they are all ok, else the most specific cause; kOther when no job says anything.
@@ -58,9 +73,20 @@ struct CellSummary {
   double load_ms = 0;          // median over ok jobs
   int64_t peak_rss_bytes = 0;  // max over ok jobs
   int64_t parameters = 0;
+  // Decode cells only, over their ok jobs: medians of the jobs' TTFT, TPOT and decode tokens/s; the largest KV
+  // cache and new_tokens.
+  double ttft_ms = 0, tpot_ms = 0, decode_tokens_per_s = 0;
+  int64_t kv_cache_bytes = 0;
+  int new_tokens = 0;
+  // The latency band around median_ms, over the ok jobs: p10 and p90 of their pooled samples when every one has
+  // samples (band_from_samples); else, when every one has LatencyStats, the lowest min and the highest p90 (a
+  // documented substitute: no p10 without samples); else 0 and 0 (no band, e.g. rows read from a CSV).
+  double band_low_ms = 0, band_high_ms = 0;
+  bool band_from_samples = false;
 };
-// One summary per (model, length), sorted by model then length.
-std::vector<CellSummary> Cells(const std::vector<Row>& rows);
+// One summary per (model, length) of the rows of `workload` (the others are left out), sorted by model then
+// length. Every aggregate below reads the cells of one workload.
+std::vector<CellSummary> Cells(const std::vector<Row>& rows, v1::Workload workload = v1::WORKLOAD_FORWARD);
 
 struct LengthSuccess {
   int seq_len = 0;
@@ -95,6 +121,10 @@ struct CategoryThroughput {
 };
 std::vector<CategoryThroughput> ThroughputByCategoryLength(const std::vector<CellSummary>& cells);
 
+// Decode cells (Cells(rows, WORKLOAD_DECODE)): the spread of decode tokens/s (batch / median TPOT) across each
+// category's models ok at a prompt length.
+std::vector<CategoryThroughput> DecodeThroughputByCategoryLength(const std::vector<CellSummary>& decode_cells);
+
 struct CategoryMemory {
   std::string category;
   int seq_len = 0;
@@ -108,7 +138,9 @@ struct PowerFit {
   double exponent = 0, coefficient = 0;
   int points = 0;
 };
-std::optional<PowerFit> FitPowerLaw(const std::vector<std::pair<double, double>>& points);
+// Nothing when the points (those with x, y > 0) have fewer than `min_lengths` distinct x: two fix a line, and
+// the decode fits ask for three so that one noisy length cannot make the exponent alone.
+std::optional<PowerFit> FitPowerLaw(const std::vector<std::pair<double, double>>& points, int min_lengths = 2);
 
 struct ModelScaling {
   std::string model_id, category;
@@ -133,7 +165,8 @@ std::vector<CategoryEfficiency> EfficiencyByCategory(const std::vector<ModelScal
 
 // The seed study's method, applied to the same rows so the report can show both versions side by side:
 // every job is counted (repetitions and duplicate ids included), every failure is "OOM", and figures are
-// arithmetic means without spread. Nothing else in tscale computes anything this way.
+// arithmetic means without spread. Nothing else in tscale computes anything this way. The study timed forwards
+// only: decode rows are left out.
 struct StudyLengthSuccess {
   int seq_len = 0;
   int rows = 0, ok_rows = 0;
@@ -152,16 +185,19 @@ std::vector<StudyCategoryMean> StudyMeanThroughputByCategory(const std::vector<R
 
 std::string LengthClass(int max_working_length);
 
-// One wall-finder search: the probes of one (sweep, model, variant, batch, repetition), summarised, with the
-// memory curve's prediction beside the measurement (docs/wall-finder.md).
+// One wall-finder search: the probes of one (sweep, model, workload, variant, batch, repetition), summarised,
+// with the memory curve's prediction beside the measurement (docs/wall-finder.md). A decode search's wall is
+// the longest prompt whose prefill plus new_tokens generated tokens fits.
 struct WallRow {
   int64_t sweep_id = 0;
   std::string model_id, category, variant;
+  v1::Workload workload = v1::WORKLOAD_FORWARD;
   int batch = 1, repetition = 0;
   wall::Answer answer;
   int64_t memory_bytes = 0;  // what the prediction aims at: the jobs' memory limit, else the host's RAM
   std::optional<int> predicted;
   std::vector<std::pair<int, int64_t>> ok_peaks;  // (length, peak RSS) of the ok probes, by length
+  int64_t kv_cache_at_max_working = 0;  // decode: the KV cache of the longest working probe (its share of the peak)
 };
 std::vector<WallRow> Walls(const std::vector<Row>& rows);
 

@@ -9,11 +9,17 @@
 namespace tscale::report {
 namespace {
 
-const char* kHeader =
+// The columns of a file written before the workload axis; such a file (or record) holds forward jobs only, and
+// is still read.
+const char* kForwardHeader =
     "job_id,model_id,category,seq_len,batch,outcome,message,parameters,load_ms,median_ms,iqr_ms,tokens_per_s,"
     "peak_rss_bytes,sweep_id,repetition,variant,wall_start,wall_max,wall_resolution,memory_limit_bytes,"
     "host_ram_bytes";
-constexpr size_t kColumns = 21;
+constexpr size_t kForwardColumns = 21;
+// Then the workload and, for decode jobs, their figures (0 for forward jobs).
+const std::string kHeader = std::string(kForwardHeader) +
+                            ",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes";
+constexpr size_t kColumns = 27;
 
 std::string Quote(const std::string& text) {
   if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
@@ -69,7 +75,9 @@ std::string ToCsv(const std::vector<Row>& rows) {
         << OutcomeName(r.outcome) << "," << Quote(r.message) << "," << r.parameters << "," << Number(r.load_ms) << ","
         << Number(r.median_ms) << "," << Number(r.iqr_ms) << "," << Number(r.tokens_per_s) << "," << r.peak_rss_bytes
         << "," << r.sweep_id << "," << r.repetition << "," << Quote(r.variant) << "," << r.wall_start << ","
-        << r.wall_max << "," << r.wall_resolution << "," << r.memory_limit_bytes << "," << r.host_ram_bytes << "\n";
+        << r.wall_max << "," << r.wall_resolution << "," << r.memory_limit_bytes << "," << r.host_ram_bytes << ","
+        << WorkloadName(r.workload) << "," << r.new_tokens << "," << Number(r.ttft_ms) << "," << Number(r.tpot_ms)
+        << "," << Number(r.decode_tokens_per_s) << "," << r.kv_cache_bytes << "\n";
   }
   return out.str();
 }
@@ -80,14 +88,17 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
   if (records->empty()) return Status::InvalidArgument("csv: empty input");
   std::string header;
   for (size_t i = 0; i < (*records)[0].size(); ++i) header += (i ? "," : "") + (*records)[0][i];
-  if (header != kHeader)
-    return Status::InvalidArgument("csv: line 1: unexpected header (expected " + std::string(kHeader) + ")");
+  if (header != kHeader && header != kForwardHeader)
+    return Status::InvalidArgument("csv: line 1: unexpected header (expected " + kHeader + ")");
   std::vector<Row> rows;
   for (size_t line = 1; line < records->size(); ++line) {
     const auto& f = (*records)[line];
     const std::string where = "csv: record " + std::to_string(line + 1) + ": ";
-    if (f.size() != kColumns)
+    if (f.size() != kForwardColumns && f.size() != kColumns)
       return Status::InvalidArgument(where + std::to_string(f.size()) + " fields, expected " +
+                                     std::to_string(kForwardColumns) +
+                                     " (a forward job, as written before the "
+                                     "workload columns) or " +
                                      std::to_string(kColumns));
     auto integer = [&](size_t column, int64_t* out) -> Status {
       char* end = nullptr;
@@ -142,6 +153,20 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
     r.wall_start = static_cast<int>(wall_start);
     r.wall_max = static_cast<int>(wall_max);
     r.wall_resolution = static_cast<int>(wall_resolution);
+    if (f.size() == kColumns) {
+      auto workload = ParseWorkload(f[21]);
+      if (!workload) return Status::InvalidArgument(where + "unknown workload \"" + f[21] + "\"");
+      r.workload = *workload;
+      int64_t new_tokens = 0;
+      TSCALE_RETURN_IF_ERROR(integer(22, &new_tokens));
+      TSCALE_RETURN_IF_ERROR(real(23, &r.ttft_ms));
+      TSCALE_RETURN_IF_ERROR(real(24, &r.tpot_ms));
+      TSCALE_RETURN_IF_ERROR(real(25, &r.decode_tokens_per_s));
+      TSCALE_RETURN_IF_ERROR(integer(26, &r.kv_cache_bytes));
+      if (new_tokens < 0 || new_tokens > (1 << 30) || r.kv_cache_bytes < 0)
+        return Status::InvalidArgument(where + "new_tokens and kv_cache_bytes must not be negative");
+      r.new_tokens = static_cast<int>(new_tokens);
+    }
     rows.push_back(std::move(r));
   }
   return rows;

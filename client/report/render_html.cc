@@ -3,9 +3,11 @@
 #include <map>
 #include <set>
 
+#include "client/report/decode_scaling.h"
 #include "client/report/render_text.h"
 #include "client/report/svg_chart.h"
 #include "client/table.h"
+#include "common/outcome.h"
 
 namespace tscale::report {
 namespace {
@@ -215,15 +217,16 @@ std::string ModelsSection(const std::vector<ModelScaling>& models) {
 std::string WallsSection(const std::vector<WallRow>& walls) {
   if (walls.empty()) return "";
   std::vector<StackedBar> bars;
-  HtmlTable table({"sweep", "model", "variant", "batch", "repetition", "max working length", "bracket", "cause",
-                   "peak MiB at last ok", "memory MiB", "predicted wall", "predicted − measured", "probes", "state"});
+  HtmlTable table({"sweep", "model", "workload", "variant", "batch", "repetition", "max working length", "bracket",
+                   "cause", "peak MiB at last ok", "memory MiB", "predicted wall", "predicted − measured", "probes",
+                   "state"});
   for (const auto& w : walls) {
     const auto& a = w.answer;
     const int bracket = a.first_failing_length > 0 ? a.first_failing_length - a.max_working_length : 0;
     bars.push_back({w.model_id + (walls.size() > 1 && w.repetition > 0 ? " #" + std::to_string(w.repetition) : ""),
                     {static_cast<double>(a.max_working_length), static_cast<double>(bracket)}});
-    table.Add({std::to_string(w.sweep_id), w.model_id, w.variant, std::to_string(w.batch), std::to_string(w.repetition),
-               std::to_string(a.max_working_length),
+    table.Add({std::to_string(w.sweep_id), w.model_id, WorkloadName(w.workload), w.variant, std::to_string(w.batch),
+               std::to_string(w.repetition), std::to_string(a.max_working_length),
                "[" + std::to_string(a.max_working_length) + ", " +
                    (a.first_failing_length > 0 ? std::to_string(a.first_failing_length) : "–") + "]",
                WallCauseText(a), a.peak_at_max_working > 0 ? FormatFixed(a.peak_at_max_working / 1048576.0, 0) : "",
@@ -251,6 +254,125 @@ std::string WallsSection(const std::vector<WallRow>& walls) {
                  chart + memory + table.Render("num models"));
 }
 
+// Each model's median latency per length with its band (CellSummary::band_*), one chart per category: a legend
+// of every model at once would not be readable. The caption says where each band came from, since a listing
+// without samples can only give min-p90, and a CSV export nothing.
+std::string ModelLatencyCharts(const std::vector<CellSummary>& cells, const std::string& title,
+                               const std::string& x_label, const std::string& y_label) {
+  std::map<std::string, std::map<std::string, Series>> by_category;  // category -> model -> its line
+  int sampled = 0, substituted = 0, bare = 0;
+  for (const auto& c : cells) {
+    if (c.cause != Cause::kOk || c.median_ms <= 0) continue;
+    Series& s = by_category[c.category][c.model_id];
+    s.name = c.model_id;
+    s.points.emplace_back(c.seq_len, c.median_ms);
+    if (c.band_high_ms > 0) s.band.push_back({static_cast<double>(c.seq_len), c.band_low_ms, c.band_high_ms});
+    if (c.band_high_ms <= 0)
+      ++bare;
+    else if (c.band_from_samples)
+      ++sampled;
+    else
+      ++substituted;
+  }
+  if (by_category.empty()) return "";
+  std::string out;
+  for (auto& [category, models] : by_category) {
+    std::vector<Series> series;
+    for (auto& [model, line] : models) series.push_back(std::move(line));
+    out += LineChart(series, {title + (category.empty() ? "" : ": " + category), x_label, y_label, true, true});
+  }
+  std::string caption = "Lines: each model's median latency over its ok jobs at each length (log–log).";
+  if (sampled > 0)
+    caption += " Band: p10–p90 of the ok jobs' timed samples, pooled (" + std::to_string(sampled) + " cells).";
+  if (substituted > 0)
+    caption += " " + std::to_string(substituted) +
+               " cells had no samples in the listing: their band runs from the jobs' min to their p90 "
+               "(LatencyStats, a substitute: there is no p10 without samples).";
+  if (bare > 0)
+    caption += " " + std::to_string(bare) + " cells have no band: their rows carry no samples or percentiles (a " +
+               "CSV export has neither).";
+  return out + "<p class=\"how\">" + EscapeHtml(caption) + "</p>\n";
+}
+
+std::string LatencySection(const std::vector<CellSummary>& cells) {
+  const std::string charts =
+      ModelLatencyCharts(cells, "Latency vs length per model (forward)", "sequence length", "median latency (ms)");
+  if (charts.empty()) return "";
+  return Section("latency", "Latency vs length per model",
+                 "One line per model through the median latency of one forward at each length it ran ok, one chart "
+                 "per category, with the spread of its samples as a band.",
+                 charts);
+}
+
+// The legend's exponent: short, since the legend column is narrow.
+std::string LegendFit(const std::optional<PowerFit>& fit, size_t lengths) {
+  return fit ? " (n^" + FormatFixed(fit->exponent, 2) + ")"
+             : " (no fit: " + std::to_string(lengths) + (lengths == 1 ? " length)" : " lengths)");
+}
+
+std::string DecodeScalingCharts(const std::vector<DecodeSeries>& series) {
+  const auto qualified = QualifiedLabels(series);
+  std::vector<Series> ttft, tpot, kv;
+  for (size_t i = 0; i < series.size(); ++i) {
+    const DecodeSeries& s = series[i];
+    const std::string label = DecodeSeriesLabel(s, qualified[i]);
+    Series t{label + LegendFit(s.ttft_fit, s.points.size()), {}}, p{label + LegendFit(s.tpot_fit, s.points.size()), {}},
+        k{label + LegendFit(s.kv_fit, s.points.size()), {}};
+    for (const auto& point : s.points) {
+      t.points.emplace_back(point.seq_len, point.ttft_ms);
+      p.points.emplace_back(point.seq_len, point.tpot_ms);
+      if (point.kv_cache_bytes > 0) k.points.emplace_back(point.seq_len, point.kv_cache_bytes / 1048576.0);
+    }
+    ttft.push_back(std::move(t));
+    tpot.push_back(std::move(p));
+    kv.push_back(std::move(k));
+  }
+  return LineChart(ttft, {"TTFT vs prompt length (decode)", "prompt length", "time to first token (ms)", true, true}) +
+         LineChart(tpot,
+                   {"TPOT vs prompt length (decode)", "prompt length", "time per output token (ms)", true, true}) +
+         LineChart(kv, {"KV cache vs prompt length per model (decode)", "prompt length", "KV cache (MiB)", true, true});
+}
+
+// Decode cells in a section of their own: none of their figures enters the forward sections above.
+std::string DecodeSection(const std::vector<Row>& rows, const std::vector<CellSummary>& decode_cells) {
+  if (decode_cells.empty()) return "";
+  const auto series = DecodeScaling(rows);
+  const auto qualified = QualifiedLabels(series);
+  HtmlTable scaling({"model", "variant", "batch", "new tokens", "lengths", "TTFT exponent", "TPOT exponent",
+                     "KV cache exponent", "prefill lengths", "prefill exponent"});
+  std::string comparisons = "<ul>\n";
+  for (size_t i = 0; i < series.size(); ++i) {
+    scaling.Add(DecodeScalingRowCells(series[i]));
+    comparisons += "<li>" + EscapeHtml(DecodeComparison(series[i], qualified[i])) + "</li>\n";
+  }
+  comparisons += "</ul>\n";
+  const auto rates = DecodeThroughputByCategoryLength(decode_cells);
+  HtmlTable rate_table({"category", "prompt length", "models", "decode tokens/s median [q1–q3]"});
+  for (const auto& e : rates)
+    rate_table.Add(
+        {e.category, std::to_string(e.seq_len), std::to_string(e.tokens_per_s.n), SpreadText(e.tokens_per_s, 1)});
+  const std::string rate_chart =
+      LineChart(CategorySeries(rates, [](const CategoryThroughput& e) { return e.tokens_per_s.median; }),
+                {"Decode tokens/s vs prompt length by category", "prompt length", "decode tokens/s", true, true});
+  HtmlTable table({"model", "category", "prompt length", "new tokens", "jobs", "ok", "outcome", "TTFT ms", "TPOT ms",
+                   "decode tokens/s", "KV cache MiB", "peak MiB"});
+  for (const auto& cell : decode_cells) table.Add(DecodeRowCells(cell));
+  const std::string how =
+      "Exponents: the slope k of a least-squares fit of log y on log prompt length (y = c n^k) over the ok "
+      "lengths of one model, variant, batch and new-token count; none below " +
+      std::to_string(kMinDecodeFitLengths) +
+      " lengths. Prefill: the median forward latency of the same model, variant and batch.";
+  return Section("decode", "Decode: time to first token and per output token",
+                 "Workload decode: each timed generation prefills the prompt with a KV cache (time to first token, "
+                 "TTFT), then generates the remaining tokens one by one (time per output token, TPOT). Medians over "
+                 "the cell's ok jobs; decode tokens/s = batch ÷ median TPOT; the KV cache as allocated.",
+                 DecodeScalingCharts(series) + "<p class=\"how\">" + EscapeHtml(how) + "</p>\n" +
+                     scaling.Render("num models") + comparisons + rate_chart + rate_table.Render("num") +
+                     ModelLatencyCharts(decode_cells, "Generation latency vs prompt length per model (decode)",
+                                        "prompt length", "median generation latency (ms)") +
+                     table.Render("num models"));
+}
+
 const char kStyle[] = R"(<style>
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{margin-bottom:0}.scope{color:#666;margin-top:.2em}
@@ -265,22 +387,31 @@ svg{max-width:100%;height:auto;display:block}
 }  // namespace
 
 std::string RenderHtml(const std::vector<Row>& rows, const HtmlReportOptions& options) {
-  const auto cells = Cells(rows);
+  const auto cells = Cells(rows);  // forward cells: every section but the decode one reads these
+  const auto decode_cells = Cells(rows, v1::WORKLOAD_DECODE);
   const auto models = ScalingByModel(cells);
   std::set<int> lengths;
-  for (const auto& row : rows) lengths.insert(row.seq_len);
+  size_t decode_rows = 0;
+  for (const auto& row : rows) {
+    lengths.insert(row.seq_len);
+    decode_rows += row.workload == v1::WORKLOAD_DECODE;
+  }
 
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
                     EscapeHtml(options.title) + "</title>\n" + kStyle + "\n</head>\n<body>\n";
   out += "<h1>" + EscapeHtml(options.title) + "</h1>\n";
   out += "<p class=\"scope\">" + EscapeHtml(options.scope + (options.scope.empty() ? "" : ": ")) +
-         std::to_string(rows.size()) + " finished jobs, " + std::to_string(models.size()) + " distinct models, " +
-         std::to_string(lengths.size()) + " lengths. Formulas: docs/report.md.</p>\n";
+         std::to_string(rows.size()) + " finished jobs" +
+         (decode_rows > 0 ? " (" + std::to_string(decode_rows) + " decode, in their own section)" : "") + ", " +
+         std::to_string(models.size()) + " distinct models, " + std::to_string(lengths.size()) +
+         " lengths. Formulas: docs/report.md.</p>\n";
   out += WallSection(cells);
   out += ThroughputSection(cells);
+  out += LatencySection(cells);
   out += MemorySection(cells);
   out += EfficiencySection(models);
   out += ModelsSection(models);
+  out += DecodeSection(rows, decode_cells);
   out += WallsSection(Walls(rows));
   out += StudyComparisonSection(rows, cells);
   out += "</body>\n</html>\n";

@@ -5,10 +5,27 @@
 #include <vector>
 
 #include "client/report/aggregate.h"
+#include "client/report/decode_scaling.h"
 
 namespace tscale::report {
 
+// The forward (prefill) tables, from forward cells (Cells(rows)).
 std::string RenderText(const std::vector<CellSummary>& cells);
+
+// The decode table, one line per decode cell (Cells(rows, WORKLOAD_DECODE)): outcome, TTFT, TPOT, decode
+// tokens/s, KV cache; "" when there is none.
+std::string RenderDecode(const std::vector<CellSummary>& decode_cells);
+// Its cells, in its column order (model, category, length, new_tokens, jobs, ok, outcome, ttft_ms, tpot_ms,
+// decode tok/s, kv_MiB, peak_MiB): the text and HTML reports show the same figures.
+std::vector<std::string> DecodeRowCells(const CellSummary& cell);
+
+// How decode grows with the prompt (DecodeScaling): per decode configuration its TTFT, TPOT and KV-cache
+// exponents next to the prefill exponent of the same model's forward rows, a line per configuration comparing
+// TPOT's growth with prefill's, then decode tokens/s by category and prompt length. "" without decode rows.
+std::string RenderDecodeScaling(const std::vector<Row>& rows);
+// A configuration's cells, in that table's column order (model, variant, batch, new_tok, lengths, ttft_exp,
+// tpot_exp, kv_exp, prefill_len, prefill_exp; an exponent is "-" below kMinDecodeFitLengths lengths).
+std::vector<std::string> DecodeScalingRowCells(const DecodeSeries& series);
 
 // The cells of the per-model table, in its column order (model, category, params, max_len, class, wall,
 // mem_x, lat_exp, mem_exp, tok/s/Mparam): the text and HTML reports show the same figures.

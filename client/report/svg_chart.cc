@@ -103,9 +103,14 @@ double Y(const Scale& s, double v) {
   return kTop + (1 - s.Unit(v)) * kPlotH;
 }
 
-std::string Open(const Axes& axes) {
-  std::string out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " + Fmt(kWidth, 0) + " " +
-                    Fmt(kHeight, 0) + "\" width=\"" + Fmt(kWidth, 0) + "\" height=\"" + Fmt(kHeight, 0) +
+// The chart's height: the plot's, or more when the legend (one 18-unit row per entry) needs it.
+double HeightFor(size_t legend_entries) {
+  return std::max(kHeight, kTop + 8 + 18.0 * static_cast<double>(legend_entries) + 4);
+}
+
+std::string Open(const Axes& axes, double height = kHeight) {
+  std::string out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " + Fmt(kWidth, 0) + " " + Fmt(height, 0) +
+                    "\" width=\"" + Fmt(kWidth, 0) + "\" height=\"" + Fmt(height, 0) +
                     "\" role=\"img\" font-family=\"sans-serif\" font-size=\"12\">\n";
   out += "<title>" + EscapeHtml(axes.title) + "</title>\n";
   out += "<text x=\"" + Fmt(kLeft, 0) + "\" y=\"20\" font-size=\"14\" font-weight=\"bold\">" + EscapeHtml(axes.title) +
@@ -130,11 +135,42 @@ std::string YTicks(const Scale& y) {
   return out;
 }
 
-std::string LegendEntry(int index, const std::string& name, const std::string& color) {
+// A legend row: a colour swatch, or for a dashed line a stroke sample so the dash tells repeated colours apart.
+std::string LegendEntry(int index, const std::string& name, const std::string& color, const std::string& dash = "") {
   const double y = kTop + 8 + index * 18;
-  return "<rect x=\"" + Fmt(kLeft + kPlotW + 12, 0) + "\" y=\"" + Fmt(y - 5) + "\" width=\"10\" height=\"10\" fill=\"" +
-         EscapeHtml(color) + "\"/><text x=\"" + Fmt(kLeft + kPlotW + 28, 0) + "\" y=\"" + Fmt(y) +
-         "\" dominant-baseline=\"middle\">" + EscapeHtml(name) + "</text>\n";
+  const std::string swatch = dash.empty() ? "<rect x=\"" + Fmt(kLeft + kPlotW + 12, 0) + "\" y=\"" + Fmt(y - 5) +
+                                                "\" width=\"10\" height=\"10\" fill=\"" + EscapeHtml(color) + "\"/>"
+                                          : "<line x1=\"" + Fmt(kLeft + kPlotW + 8, 0) + "\" x2=\"" +
+                                                Fmt(kLeft + kPlotW + 24, 0) + "\" y1=\"" + Fmt(y) + "\" y2=\"" +
+                                                Fmt(y) + "\" stroke=\"" + EscapeHtml(color) +
+                                                "\" stroke-width=\"2\" stroke-dasharray=\"" + dash + "\"/>";
+  return swatch + "<text x=\"" + Fmt(kLeft + kPlotW + 28, 0) + "\" y=\"" + Fmt(y) + "\" dominant-baseline=\"middle\">" +
+         EscapeHtml(name) + "</text>\n";
+}
+
+// Dash patterns for the second, third ... round of the palette.
+const char* const kDashes[] = {"", "6 3", "2 3", "9 3 2 3"};
+
+// A band as one closed path: along the high edge in x order, back along the low edge. A single point becomes a
+// narrow bar, so a series measured at one length still shows its spread.
+template <typename Usable>
+std::string BandPath(std::vector<BandPoint> band, Usable usable, const Scale& x, const Scale& y,
+                     const std::string& name, const std::string& color) {
+  band.erase(std::remove_if(band.begin(), band.end(), [&](const BandPoint& b) { return !usable(b); }), band.end());
+  if (band.empty()) return "";
+  std::sort(band.begin(), band.end(), [](const BandPoint& a, const BandPoint& b) { return a.x < b.x; });
+  std::string d, values;
+  const double half = band.size() == 1 ? 3 : 0;
+  for (size_t k = 0; k < band.size(); ++k) {
+    d += (k ? " L" : "M") + Fmt(X(x, band[k].x) - half) + "," + Fmt(Y(y, band[k].high));
+    values += (k ? " " : "") + DataNumber(band[k].x) + "," + DataNumber(band[k].low) + "," + DataNumber(band[k].high);
+  }
+  if (half > 0)
+    d += " L" + Fmt(X(x, band[0].x) + half) + "," + Fmt(Y(y, band[0].high)) + " L" + Fmt(X(x, band[0].x) + half) + "," +
+         Fmt(Y(y, band[0].low));
+  for (size_t k = band.size(); k-- > 0;) d += " L" + Fmt(X(x, band[k].x) - half) + "," + Fmt(Y(y, band[k].low));
+  return "<path d=\"" + d + " Z\" fill=\"" + color + "\" fill-opacity=\"0.18\" stroke=\"none\" data-band=\"" + name +
+         "\" data-points=\"" + values + "\"><title>" + name + ": band " + EscapeHtml(values) + "</title></path>\n";
 }
 
 }  // namespace
@@ -181,7 +217,8 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
   };
   double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
   std::set<double> xs;
-  for (const auto& s : series)
+  auto usable_band = [&](const BandPoint& b) { return usable(b.x, b.low) && usable(b.x, b.high) && b.low <= b.high; };
+  for (const auto& s : series) {
     for (const auto& [x, y] : s.points) {
       if (!usable(x, y)) continue;
       x_lo = std::min(x_lo, x);
@@ -190,7 +227,15 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
       y_hi = std::max(y_hi, y);
       xs.insert(x);
     }
-  std::string out = Open(axes);
+    for (const auto& b : s.band)  // the band widens the ranges; x ticks stay at the lines' lengths
+      if (usable_band(b)) {
+        x_lo = std::min(x_lo, b.x);
+        x_hi = std::max(x_hi, b.x);
+        y_lo = std::min(y_lo, b.low);
+        y_hi = std::max(y_hi, b.high);
+      }
+  }
+  std::string out = Open(axes, HeightFor(series.size()));
   if (xs.empty()) {
     out += "<text x=\"" + Fmt(kLeft + kPlotW / 2, 0) + "\" y=\"" + Fmt(kTop + kPlotH / 2, 0) +
            "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n</svg>\n";
@@ -206,8 +251,10 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
   for (double v : x_ticks)
     out += "<text x=\"" + Fmt(X(x, v)) + "\" y=\"" + Fmt(kTop + kPlotH + 16, 0) + "\" text-anchor=\"middle\">" +
            EscapeHtml(TickLabel(v)) + "</text>\n";
+  constexpr size_t kColors = sizeof kPalette / sizeof kPalette[0];
   for (size_t i = 0; i < series.size(); ++i) {
-    const std::string color = kPalette[i % (sizeof kPalette / sizeof kPalette[0])];
+    const std::string color = kPalette[i % kColors];
+    const std::string dash = kDashes[(i / kColors) % (sizeof kDashes / sizeof kDashes[0])];
     auto points = series[i].points;
     points.erase(
         std::remove_if(points.begin(), points.end(), [&](const auto& p) { return !usable(p.first, p.second); }),
@@ -215,8 +262,10 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
     std::sort(points.begin(), points.end());
     const std::string name = EscapeHtml(series[i].name);
     out += "<g data-series=\"" + name + "\">\n";
+    out += BandPath(series[i].band, usable_band, x, y, name, color);
     if (points.size() > 1) {
-      out += "<polyline fill=\"none\" stroke=\"" + color + "\" stroke-width=\"2\" points=\"";
+      out += "<polyline fill=\"none\" stroke=\"" + color + "\" stroke-width=\"2\"" +
+             (dash.empty() ? "" : " stroke-dasharray=\"" + dash + "\"") + " points=\"";
       for (const auto& [px, py] : points) out += Fmt(X(x, px)) + "," + Fmt(Y(y, py)) + " ";
       out += "\"/>\n";
     }
@@ -225,7 +274,7 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
              "\" data-x=\"" + DataNumber(px) + "\" data-y=\"" + DataNumber(py) + "\"><title>" + name + ": " +
              DataNumber(px) + ", " + EscapeHtml(TickLabel(py)) + "</title></circle>\n";
     out += "</g>\n";
-    out += LegendEntry(static_cast<int>(i), series[i].name, color);
+    out += LegendEntry(static_cast<int>(i), series[i].name, color, dash);
   }
   out += "</svg>\n";
   return out;
@@ -238,7 +287,7 @@ std::string StackedBarChart(const std::vector<Layer>& layers, const std::vector<
     for (double v : bar.values) total += std::max(0.0, v);
     y_hi = std::max(y_hi, total);
   }
-  std::string out = Open(axes);
+  std::string out = Open(axes, HeightFor(layers.size()));
   if (bars.empty()) {
     out += "<text x=\"" + Fmt(kLeft + kPlotW / 2, 0) + "\" y=\"" + Fmt(kTop + kPlotH / 2, 0) +
            "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n</svg>\n";

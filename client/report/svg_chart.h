@@ -17,10 +17,19 @@ struct Axes {
   bool log_x = false, log_y = false;  // points with a non-positive coordinate on a log axis are left out
 };
 
+// A spread around a line at one x, e.g. p10 and p90 of the samples behind a median.
+struct BandPoint {
+  double x = 0, low = 0, high = 0;
+};
 struct Series {
   std::string name;
   std::vector<std::pair<double, double>> points;  // drawn in x order, joined by a line
+  // Optional: drawn under the line as one translucent <path data-band="name"> (its data-points attribute
+  // lists "x,low,high" per point); points a log axis cannot show are left out.
+  std::vector<BandPoint> band = {};
 };
+// Series beyond the palette's ten colours repeat them with a dash pattern; the legend grows the chart's height
+// rather than running off it, so a chart of many models stays readable.
 std::string LineChart(const std::vector<Series>& series, const Axes& axes);
 
 struct Layer {

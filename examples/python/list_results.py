@@ -5,6 +5,7 @@
 
 The message classes are generated on the fly from proto/tscale/v1/tscale.proto with protoc, and the method
 is called by its full gRPC name, so nothing but the .proto file is needed: no generated service stubs.
+Columns: job, model, length, state, outcome, workload (forward or decode), median_ms, tokens_per_s, peak_MiB.
 Exit codes follow tscale-client: 0 ok, 1 server unreachable or failed, 2 refused (bad sweep id, token).
 """
 import argparse
@@ -26,6 +27,31 @@ def load_messages(workdir):
     sys.path.insert(0, workdir)
     from tscale.v1 import tscale_pb2  # noqa: E402 (generated just above)
     return tscale_pb2
+
+
+def workload_name(pb, workload):
+    """"forward" or "decode"; a job stored before the workload axis (UNSPECIFIED) is a forward job."""
+    if workload == pb.WORKLOAD_UNSPECIFIED:
+        return "forward"
+    return pb.Workload.Name(workload).removeprefix("WORKLOAD_").lower()
+
+
+def table(pb, response):
+    """The header and one row of strings per job. The workload follows the outcome; a decode job's median_ms and
+    tokens_per_s time a whole generation (prefill plus new tokens), as in `tscale-client results`."""
+    header = ["job", "model", "length", "state", "outcome", "workload", "median_ms", "tokens_per_s", "peak_MiB"]
+    rows = []
+    for job in response.jobs:
+        r = job.result
+        finished = job.state == pb.JOB_STATE_FINISHED
+        rows.append([str(job.spec.job_id), job.spec.model_id, str(job.spec.seq_len),
+                     pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower(),
+                     pb.Outcome.Name(r.outcome).removeprefix("OUTCOME_").lower() if finished else "",
+                     workload_name(pb, job.spec.workload),
+                     f"{r.latency.median_ms:.2f}" if r.latency.count else "",
+                     f"{r.tokens_per_second:.0f}" if r.latency.count else "",
+                     f"{r.memory.peak_rss_bytes / 2**20:.1f}" if r.memory.peak_rss_bytes else ""])
+    return header, rows
 
 
 def main():
@@ -53,17 +79,7 @@ def main():
                 print(f"list_results.py: {e.code().name}: {e.details()}", file=sys.stderr)
                 return 1 if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else 2
 
-        header = ["job", "model", "length", "state", "outcome", "median_ms", "tokens_per_s", "peak_MiB"]
-        rows = []
-        for job in response.jobs:
-            r = job.result
-            finished = job.state == pb.JOB_STATE_FINISHED
-            rows.append([str(job.spec.job_id), job.spec.model_id, str(job.spec.seq_len),
-                         pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower(),
-                         pb.Outcome.Name(r.outcome).removeprefix("OUTCOME_").lower() if finished else "",
-                         f"{r.latency.median_ms:.2f}" if r.latency.count else "",
-                         f"{r.tokens_per_second:.0f}" if r.latency.count else "",
-                         f"{r.memory.peak_rss_bytes / 2**20:.1f}" if r.memory.peak_rss_bytes else ""])
+        header, rows = table(pb, response)
     if args.csv:
         csv.writer(sys.stdout).writerows([header] + rows)
     else:
