@@ -42,7 +42,7 @@ class ForwardWorkload : public Workload {
 
 }  // namespace
 
-std::unique_ptr<Workload> MakeWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model) {
+std::unique_ptr<Workload> MakeForwardWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model) {
   return std::make_unique<ForwardWorkload>(job, config, model);
 }
 

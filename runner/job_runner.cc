@@ -10,11 +10,11 @@
 
 #include "common/catalog.h"
 #include "common/host_info.h"
-#include "common/latency_stats.h"
 #include "common/model_config.h"
 #include "common/outcome.h"
 #include "common/runner_protocol.h"
 #include "common/version.h"
+#include "runner/bandwidth_probe.h"
 #include "runner/device.h"
 #include "runner/gemm_probe.h"
 #include "runner/model_source.h"
@@ -89,21 +89,6 @@ void FillEnvironment(const v1::JobSpec& job, const torch::Device& device, v1::En
   env->set_build_type(kBuildType);
 }
 
-void FillLatency(const std::vector<double>& samples, v1::LatencyStats* out) {
-  const LatencySummary s = Summarize(samples);
-  out->set_count(s.count);
-  out->set_mean_ms(s.mean);
-  out->set_stddev_ms(s.stddev);
-  out->set_cv(s.cv);
-  out->set_min_ms(s.min);
-  out->set_max_ms(s.max);
-  out->set_median_ms(s.median);
-  out->set_iqr_ms(s.iqr);
-  out->set_p90_ms(s.p90);
-  out->set_p95_ms(s.p95);
-  out->set_p99_ms(s.p99);
-}
-
 // Writes a progress line for the worker at most every half second (and always for a new phase).
 class ProgressReporter {
  public:
@@ -121,8 +106,21 @@ class ProgressReporter {
   std::chrono::steady_clock::time_point last_{};
 };
 
+bool Decodes(const v1::JobSpec& job) {
+  return job.workload() == v1::WORKLOAD_DECODE;
+}
+
+// Decoder positions a job runs: a forward's decoder length (default the encoder's); a decode job's start token
+// and new tokens.
 int DecoderLength(const v1::JobSpec& job) {
+  if (Decodes(job)) return 1 + job.new_tokens();
   return job.decoder_length() > 0 ? job.decoder_length() : job.seq_len();
+}
+
+// Positions the job's first (or only) stack must hold: a decoder-only generation caches prompt and new tokens.
+int StackLength(const v1::JobSpec& job, const ModelConfig& config) {
+  if (Decodes(job) && config.arch == ArchKind::kDecoder) return job.seq_len() + job.new_tokens();
+  return job.seq_len();
 }
 
 // The measurement every workload shares; exceptions propagate to RunJob, which types them.
@@ -151,12 +149,15 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   BuildOptions build;
   build.device = device;
   build.attention = job.attention() == v1::ATTENTION_IMPL_UNSPECIFIED ? v1::ATTENTION_IMPL_EAGER : job.attention();
+  build.lm_head = Decodes(job);  // generation needs the LM head, which the base model does not include
   auto model = LoadMeasuredModel(config, build, *scalar_type);
   if (!model.ok()) throw std::runtime_error(model.status().message());
   SynchronizeDevice(device);
   result->set_load_time_ms(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - build_start).count());
-  result->set_parameter_count(model->parameter_count);
+  // The base model's count; a decode job's head is counted apart (DecodeStats::head_parameter_count).
+  result->set_parameter_count(model->parameter_count -
+                              (build.lm_head && model->transformer ? HeadParameterCount(config) : 0));
   if (!model->note.empty()) result->set_message(model->note);
   memory->set_after_load_rss_bytes(CurrentRssBytes());
   const int64_t device_after_load = ReadDeviceMemory(device).allocated_bytes;
@@ -232,10 +233,20 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   verdict.max_cv = m.max_cv();
   verdict.achieved_flops = result->achieved_flops();
   verdict.peak_flops = peak_flops;
+  if (Decodes(job)) {  // a decode step is bound by memory, not arithmetic: check it against the bandwidth
+    workload->FillResult(result);
+    const MemoryBandwidth bandwidth = CachedMemoryBandwidth(device, threads, cache_dir);
+    env->set_memory_bandwidth_bytes_per_s(bandwidth.bytes_per_second);
+    env->set_memory_probe_bytes(bandwidth.working_set_bytes);
+    verdict.step_bytes = result->decode().bytes_per_step();
+    verdict.achieved_bytes_per_second = result->decode().achieved_bytes_per_second();
+    verdict.bandwidth = bandwidth.bytes_per_second;
+    verdict.bandwidth_working_set = static_cast<double>(bandwidth.working_set_bytes);
+  }
   const std::vector<std::string> reasons = InvalidReasons(verdict);
   for (const auto& reason : reasons) result->add_invalid_reasons(reason);
   result->set_outcome(reasons.empty() ? v1::OUTCOME_OK : v1::OUTCOME_INVALID);
-  workload->FillResult(result);
+  if (!Decodes(job)) workload->FillResult(result);
 }
 
 }  // namespace
@@ -275,7 +286,7 @@ v1::Result RunJob(const v1::JobSpec& job) {
     return result;
   }
   // The context limit is a property of the architecture: decided in microseconds, nothing built.
-  Status fits = CheckContext(*config, job.seq_len(), job.extend_context());
+  Status fits = CheckContext(*config, StackLength(job, *config), job.extend_context());
   // The decoder of an encoder-decoder has its own position table of the same size.
   if (fits.ok() && config->arch == ArchKind::kEncoderDecoder)
     fits = CheckContext(*config, DecoderLength(job), job.extend_context());

@@ -56,6 +56,7 @@ StatusOr<MeasuredModel> LoadMeasuredModel(const ModelConfig& config, const Build
   }
   transformer->eval();
   model.parameter_count = transformer->ParameterCount();
+  model.transformer = transformer;
   model.forward = [transformer](const torch::Tensor& ids, const torch::Tensor& decoder_ids) mutable {
     return transformer->forward(ids, decoder_ids);
   };

@@ -4,10 +4,10 @@
 
 namespace tscale {
 
-torch::Tensor PositionIds(const ModelConfig& config, int64_t seq_len, const torch::Device& device) {
-  auto ids = torch::arange(seq_len, torch::TensorOptions().dtype(torch::kLong).device(device));
+torch::Tensor PositionIds(const ModelConfig& config, int64_t seq_len, const torch::Device& device, int64_t start) {
+  auto ids = torch::arange(start, start + seq_len, torch::TensorOptions().dtype(torch::kLong).device(device));
   const int64_t usable = config.position_rows - config.position_offset;
-  if (seq_len > usable) ids = config.position_clamp ? ids.clamp_max(usable - 1) : ids.remainder(usable);
+  if (start + seq_len > usable) ids = config.position_clamp ? ids.clamp_max(usable - 1) : ids.remainder(usable);
   return ids + config.position_offset;
 }
 
@@ -23,13 +23,14 @@ torch::Tensor Sinusoids(int64_t rows, int64_t width) {
   return table.to(torch::kFloat);
 }
 
-void RotaryTables(const ModelConfig& config, int64_t seq_len, const torch::Tensor& like, LayerContext* context) {
+void RotaryTables(const ModelConfig& config, int64_t seq_len, const torch::Tensor& like, LayerContext* context,
+                  int64_t start) {
   // cos/sin of position * theta^(-2i/r) for the r rotated dims (a buffer in HF, not a parameter).
   const int64_t rotary = config.EffectiveRotaryDims();
   auto options = torch::TensorOptions().dtype(torch::kFloat).device(like.device());
   auto inv_freq =
       torch::pow(config.rotary_base, torch::arange(0, rotary, 2, options) / static_cast<double>(rotary)).reciprocal();
-  auto angles = torch::outer(torch::arange(seq_len, options), inv_freq);
+  auto angles = torch::outer(torch::arange(start, start + seq_len, options), inv_freq);
   auto emb = torch::cat({angles, angles}, -1);
   context->rotary_cos = emb.cos().to(like.scalar_type());
   context->rotary_sin = emb.sin().to(like.scalar_type());

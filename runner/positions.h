@@ -10,23 +10,30 @@
 
 namespace tscale {
 
+struct LayerKv;
+
 // What a stack computes once per forward and hands to every layer's attention.
 struct LayerContext {
   AttentionMask mask;                    // causal / window / global / ALiBi / T5 relative bias
   torch::Tensor rotary_cos, rotary_sin;  // [seq, rotary_dims] (rotary position scheme), else undefined
   torch::Tensor relative_embeddings;     // DeBERTa: [2 * relative_positions, hidden], else undefined
+  // Generation (runner/kv_cache.h): this layer's cache and the position of the forward's first token.
+  LayerKv* kv = nullptr;
+  int64_t start = 0;
 };
 
-// Absolute position ids 0..seq_len-1 into the config's table, from its first usable row. Past the table,
-// ProphetNet clamps to its last row; elsewhere (an extended-context run) positions wrap, so the arithmetic and
-// memory are those of a model whose table was extended.
-torch::Tensor PositionIds(const ModelConfig& config, int64_t seq_len, const torch::Device& device);
+// Absolute position ids start..start+seq_len-1 into the config's table, from its first usable row. Past the
+// table, ProphetNet clamps to its last row; elsewhere (an extended-context run) positions wrap, so the arithmetic
+// and memory are those of a model whose table was extended.
+torch::Tensor PositionIds(const ModelConfig& config, int64_t seq_len, const torch::Device& device, int64_t start = 0);
 
 // The sinusoidal table of Pegasus (HF PegasusSinusoidalPositionalEmbedding), [rows, width] fp32.
 torch::Tensor Sinusoids(int64_t rows, int64_t width);
 
-// cos and sin [seq_len, rotary_dims] of the config's rotary scheme, in `like`'s dtype and device.
-void RotaryTables(const ModelConfig& config, int64_t seq_len, const torch::Tensor& like, LayerContext* context);
+// cos and sin [seq_len, rotary_dims] of positions start..start+seq_len-1 in the config's rotary scheme, in
+// `like`'s dtype and device.
+void RotaryTables(const ModelConfig& config, int64_t seq_len, const torch::Tensor& like, LayerContext* context,
+                  int64_t start = 0);
 
 // Rotary position embedding on the leading cos.size(-1) dims of each head of x [b, h, n, head_dim].
 torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);

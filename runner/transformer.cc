@@ -33,19 +33,38 @@ torch::Tensor AttentionImpl::Heads(const torch::Tensor& projected, int64_t heads
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory, const LayerContext& context) {
-  const auto& source = cross_ ? memory : x;
-  auto q = q_(x), k = k_(source), v = v_(source);
-  if (!cross_) extras_.Project(x, &q, &k, &v);
+  auto q = q_(x);
+  if (cross_) {  // the whole encoder output, no mask; with a cache its keys and values are computed once
+    q = Heads(q, heads_);
+    LayerKv* kv = context.kv;
+    if (!kv || !kv->cross_k.defined()) {
+      auto k = Heads(k_(memory), kv_heads_), v = Heads(v_(memory), kv_heads_);
+      if (!kv) return Output(Attend(q, k, v, AttentionMask{}, impl_), x);
+      kv->cross_k = k;
+      kv->cross_v = v;
+    }
+    return Output(Attend(q, kv->cross_k, kv->cross_v, AttentionMask{}, impl_), x);
+  }
+  auto k = k_(x), v = v_(x);
+  extras_.Project(x, &q, &k, &v);
   q = Heads(q, heads_);
   k = Heads(k, kv_heads_);
   v = Heads(v, kv_heads_);
-  if (!cross_ && context.rotary_cos.defined()) {
+  if (context.rotary_cos.defined()) {
     q = ApplyRotary(q, context.rotary_cos, context.rotary_sin);
     k = ApplyRotary(k, context.rotary_cos, context.rotary_sin);
   }
-  AttentionMask mask = cross_ ? AttentionMask{} : context.mask;  // cross-attention sees the whole encoder output
-  if (!cross_) extras_.Bias(context, &mask);
-  auto y = Attend(q, k, v, mask, impl_);  // GQA/MQA: k and v keep their kv_heads (Attend groups the queries)
+  AttentionMask mask = context.mask;
+  extras_.Bias(context, &mask);
+  if (context.kv) {
+    CachedKeys cached = AppendToCache(context.kv, context.start, k, v);
+    if (cached.unmasked) mask = AttentionMask{};  // a window's ring: every cached key is visible
+    return Output(Attend(q, cached.k, cached.v, mask, impl_), x);
+  }
+  return Output(Attend(q, k, v, mask, impl_), x);  // GQA/MQA: k and v keep their kv_heads (Attend groups queries)
+}
+
+torch::Tensor AttentionImpl::Output(const torch::Tensor& y, const torch::Tensor& x) {
   return out_(y.transpose(1, 2).reshape({x.size(0), x.size(1), heads_ * head_dim_}));
 }
 
@@ -152,7 +171,7 @@ StackImpl::StackImpl(const ModelConfig& c, Kind kind, v1::AttentionImpl impl, co
   if (in_out) project_out_ = register_module("project_out", Linear(d, e, false, o));
 }
 
-LayerContext StackImpl::Context(const torch::Tensor& x) const {
+LayerContext StackImpl::Context(const torch::Tensor& x, int64_t start) const {
   LayerContext context;
   context.mask.causal = causal_;
   const int64_t n = x.size(1);
@@ -163,25 +182,28 @@ LayerContext StackImpl::Context(const torch::Tensor& x) const {
     context.mask.relative_max_distance = config_.relative_max_distance;
   }
   if (relative_embeddings_) context.relative_embeddings = relative_embeddings_->weight();
-  if (config_.position == PositionScheme::kRotary) RotaryTables(config_, n, x, &context);
+  if (config_.position == PositionScheme::kRotary) RotaryTables(config_, n, x, &context, start);
+  context.start = start;
   return context;
 }
 
-torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory) {
-  const int64_t n = x.size(1);
+torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory, KvCache* cache) {
+  const int64_t n = x.size(1), start = cache ? cache->length() : 0;
+  if (cache && !causal_) throw std::logic_error("KV cache: an encoder stack does not generate");
   if (project_in_) x = project_in_(x);
-  if (positions_) x = x + positions_(PositionIds(config_, n, x.device())).unsqueeze(0);
+  if (positions_) x = x + positions_(PositionIds(config_, n, x.device(), start)).unsqueeze(0);
   if (sinusoids_.defined()) {
-    x = x + sinusoids_.index_select(0, PositionIds(config_, n, x.device())).unsqueeze(0);
-  } else if (config_.position == PositionScheme::kSinusoidal) {
-    x = x + Sinusoids(n, x.size(-1)).to(x.options()).unsqueeze(0);  // no table: computed for this length
+    x = x + sinusoids_.index_select(0, PositionIds(config_, n, x.device(), start)).unsqueeze(0);
+  } else if (config_.position == PositionScheme::kSinusoidal) {  // no table: computed for these positions
+    x = x + Sinusoids(start + n, x.size(-1)).narrow(0, start, n).to(x.options()).unsqueeze(0);
   }
   if (token_types_) x = x + token_types_->weight()[0];  // every token has type 0
   if (embedding_norm_) x = embedding_norm_(x);
   if (embedding_projection_) x = embedding_projection_(x);
 
-  LayerContext context = Context(x);
+  LayerContext context = Context(x, start);
   for (size_t layer = 0; layer < block_of_layer_.size(); ++layer) {
+    context.kv = cache ? &cache->layer(layer) : nullptr;
     // GPT-Neo windows odd layers only; Mistral, Longformer and BigBird every layer (window + global tokens).
     const bool windowed = config_.WindowedLayer(static_cast<int>(layer));
     context.mask.window = windowed ? config_.attention_window : 0;
@@ -206,20 +228,46 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, const BuildOptions& optio
   if (c.arch == ArchKind::kEncoderDecoder)
     decoder_ = register_module("decoder", Stack(c, StackImpl::Kind::kCrossDecoder, options.attention, o));
   if (c.pooler) pooler_ = register_module("pooler", Linear(c.hidden, c.hidden, true, o));
+  if (options.lm_head && !c.tied_head)
+    lm_head_ = register_module("lm_head", Linear(OutputWidth(), c.vocab, c.head_bias, o));
+}
+
+torch::Tensor TransformerImpl::Embed(const torch::Tensor& ids) {
+  auto x = tokens_(ids);
+  return config_.scale_embedding ? x * std::sqrt(static_cast<double>(config_.hidden)) : x;
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& decoder_input_ids) {
-  auto embed = [&](const torch::Tensor& ids) {
-    auto x = tokens_(ids);
-    return config_.scale_embedding ? x * std::sqrt(static_cast<double>(config_.hidden)) : x;
-  };
-  auto x = stack_(embed(input_ids), torch::Tensor());
-  if (decoder_) return decoder_(embed(decoder_input_ids.defined() ? decoder_input_ids : input_ids), x);
+  auto x = stack_(Embed(input_ids), torch::Tensor());
+  if (decoder_) return decoder_(Embed(decoder_input_ids.defined() ? decoder_input_ids : input_ids), x);
   if (pooler_) {
     // The pooled first token is part of the base model's work; its value is not needed here.
     (void)torch::tanh(pooler_(x.select(1, 0)));
   }
   return x;
+}
+
+torch::Tensor TransformerImpl::ForwardCached(const torch::Tensor& ids, KvCache* cache,
+                                             const torch::Tensor& encoder_ids) {
+  if (config_.arch == ArchKind::kEncoder)
+    throw std::invalid_argument(config_.id + " is an encoder: it has no causal stack to generate with");
+  torch::Tensor x;
+  if (decoder_) {
+    // The encoder runs once, with the prompt; later steps read its keys and values from the cache.
+    const torch::Tensor memory = cache->length() == 0 ? stack_(Embed(encoder_ids), torch::Tensor()) : torch::Tensor();
+    x = decoder_(Embed(ids), memory, cache);
+  } else {
+    x = stack_(Embed(ids), torch::Tensor(), cache);
+  }
+  cache->Advance(ids.size(1));
+  return x;
+}
+
+torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
+  if (config_.tied_head) return torch::matmul(hidden, tokens_->weight().t());
+  if (!lm_head_)
+    throw std::logic_error(config_.id + ": its LM head is not tied and was not built (BuildOptions::lm_head)");
+  return lm_head_(hidden);
 }
 
 int64_t TransformerImpl::ParameterCount() const {

@@ -12,7 +12,8 @@
 // Layers (Linear, Embedding, Norm) are runner/layers.h, position schemes runner/positions.h. Every layer takes
 // TensorOptions, so the same code builds the model with real random weights (seeded by the
 // caller through torch::manual_seed) or shape-only on the meta device (torch::kMeta: nothing allocated), which
-// is how models too large for this machine are counted. forward() returns the last hidden states.
+// is how models too large for this machine are counted. forward() returns the last hidden states; generation
+// goes through ForwardCached with a KvCache (runner/kv_cache.h) and Logits, the LM head.
 #pragma once
 
 #include <torch/torch.h>
@@ -20,6 +21,7 @@
 #include "common/model_config.h"
 #include "runner/attention.h"
 #include "runner/attention_extras.h"
+#include "runner/kv_cache.h"
 #include "runner/layers.h"
 #include "runner/positions.h"
 #include "tscale/v1/tscale.pb.h"
@@ -33,6 +35,9 @@ struct BuildOptions {
   // model's memory during the build and leave freed fp32 pages in the after-load RSS).
   torch::ScalarType dtype = torch::kFloat;
   v1::AttentionImpl attention = v1::ATTENTION_IMPL_EAGER;
+  // Generation: build the LM head too when it is not the token embedding (ModelArchitecture::tied_head). Off by
+  // default, so ParameterCount() is the base model's, as the catalog counts it.
+  bool lm_head = false;
 };
 
 // Multi-head attention, self or cross: MHA/GQA/MQA, rotary, per-projection biases; the attention itself is
@@ -48,6 +53,7 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   torch::Tensor Heads(const torch::Tensor& projected, int64_t heads) const;  // [b, n, h*hd] -> [b, h, n, hd]
+  torch::Tensor Output(const torch::Tensor& y, const torch::Tensor& x);      // [b, h, n, hd] -> out([b, n, d])
 
   int64_t heads_, kv_heads_, head_dim_;
   bool cross_;
@@ -89,10 +95,11 @@ class StackImpl : public torch::nn::Module {
   enum class Kind { kEncoder, kDecoderOnly, kCrossDecoder };
   StackImpl(const ModelConfig& config, Kind kind, v1::AttentionImpl impl, const torch::TensorOptions& options);
   // token_embeddings: [b, n, embedding_size] from the shared table; memory: encoder output (kCrossDecoder).
-  torch::Tensor forward(torch::Tensor token_embeddings, const torch::Tensor& memory);
+  // cache: generation's KV cache (a causal stack only): the tokens sit at positions cache->length() onwards.
+  torch::Tensor forward(torch::Tensor token_embeddings, const torch::Tensor& memory, KvCache* cache = nullptr);
 
  private:
-  LayerContext Context(const torch::Tensor& x) const;
+  LayerContext Context(const torch::Tensor& x, int64_t start) const;
 
   ModelConfig config_;
   Kind kind_;
@@ -114,15 +121,26 @@ class TransformerImpl : public torch::nn::Module {
   // input_ids: [batch, seq] int64. Encoder-decoders also take decoder_input_ids [batch, dec_seq] (undefined:
   // input_ids) and return the decoder's hidden states. Returns [batch, seq, OutputWidth()].
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& decoder_input_ids = {});
+  // Generation: appends `ids` [batch, n] to the decoder — the prompt on the first call, then one token per call
+  // — and returns the decoder's hidden states for them [batch, n, OutputWidth()], advancing `cache`. An
+  // encoder-decoder encodes `encoder_ids` on the first call (its keys and values are then cached per layer) and
+  // takes the decoder's own tokens as `ids`. Throws std::invalid_argument for an encoder-only model.
+  torch::Tensor ForwardCached(const torch::Tensor& ids, KvCache* cache, const torch::Tensor& encoder_ids = {});
+  // The LM head: logits [..., vocab] of hidden states [..., OutputWidth()], through the token embedding when
+  // tied, else the lm_head built with BuildOptions::lm_head.
+  torch::Tensor Logits(const torch::Tensor& hidden);
   int64_t ParameterCount() const;
   int64_t OutputWidth() const;
 
  private:
+  torch::Tensor Embed(const torch::Tensor& ids);
+
   ModelConfig config_;
   Embedding tokens_{nullptr};  // shared by encoder and decoder, counted once
   Stack stack_{nullptr};       // the encoder, or the decoder of a decoder-only model
   Stack decoder_{nullptr};     // encoder-decoder only
   Linear pooler_{nullptr};
+  Linear lm_head_{nullptr};  // generation with an untied head only
 };
 TORCH_MODULE(Transformer);
 

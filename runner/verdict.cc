@@ -23,6 +23,11 @@ std::vector<std::string> InvalidReasons(const VerdictInputs& in) {
   if (in.peak_flops > 0 && in.achieved_flops > in.peak_flops * kPeakTolerance)
     reasons.push_back("implied " + Fixed(in.achieved_flops / 1e9, 1) + " GFLOP/s is above the device's measured peak " +
                       Fixed(in.peak_flops / 1e9, 1) + " GFLOP/s: the timing cannot be right");
+  if (in.bandwidth > 0 && in.step_bytes >= in.bandwidth_working_set &&
+      in.achieved_bytes_per_second > in.bandwidth * kBandwidthTolerance)
+    reasons.push_back("a decode step moving " + Fixed(in.step_bytes / 1e6, 1) + " MB implies " +
+                      Fixed(in.achieved_bytes_per_second / 1e9, 1) + " GB/s, more than twice the probed memory " +
+                      "bandwidth " + Fixed(in.bandwidth / 1e9, 1) + " GB/s: the timing cannot be right");
   return reasons;
 }
 

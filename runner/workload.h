@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <vector>
 
 #include "common/model_config.h"
 #include "runner/model_source.h"
@@ -33,7 +34,15 @@ class Workload {
   virtual void FillResult(v1::Result* /*result*/) const {}
 };
 
-// The workload the job asks for, over its loaded model. `model` must outlive the workload.
+// The workload the job asks for, over its loaded model. `model` must outlive the workload. Throws
+// std::runtime_error for a workload the model cannot run (decode of an encoder or of a TorchScript module).
 std::unique_ptr<Workload> MakeWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
+
+// The workloads, one file each (workload.cc dispatches on JobSpec::workload).
+std::unique_ptr<Workload> MakeForwardWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
+std::unique_ptr<Workload> MakeDecodeWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
+
+// Latency statistics of a sample (common/latency_stats.h) in the result's form.
+void FillLatency(const std::vector<double>& samples_ms, v1::LatencyStats* out);
 
 }  // namespace tscale

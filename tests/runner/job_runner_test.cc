@@ -18,6 +18,7 @@
 #include "runner/attention.h"
 #include "runner/transformer.h"
 #include "support/safetensors_file.h"
+#include "support/runner_jobs.h"
 #include "support/shrunk_model.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
@@ -26,36 +27,8 @@
 namespace tscale {
 namespace {
 
-v1::JobSpec TinyJob(const std::string& model, int seq_len) {
-  Catalog catalog;
-  EXPECT_TRUE(catalog.LoadDirectory(testing::kTestModelsDir).ok());
-  const ModelConfig* config = catalog.Find(model);
-  EXPECT_NE(config, nullptr);
-  v1::JobSpec job;
-  job.set_job_id(1);
-  job.set_model_id(config->id);
-  job.set_model_config_json(ModelConfigToJson(*config));
-  job.set_seq_len(seq_len);
-  job.set_batch_size(2);
-  auto* m = job.mutable_measurement();
-  m->set_warmup_iters(2);
-  m->set_min_iters(5);
-  m->set_min_time_s(0.05);
-  m->set_max_iters(1000);
-  m->set_max_time_s(10);
-  m->set_threads(1);
-  m->set_seed(42);
-  return job;
-}
-
-// A catalog model shrunk to test size, as a job.
-v1::JobSpec ShrunkJob(const std::string& model, int seq_len) {
-  const ModelConfig c = testing::ShrunkCatalogModel(model);
-  v1::JobSpec job = TinyJob("tiny-gpt2", seq_len);
-  job.set_model_id(c.id);
-  job.set_model_config_json(ModelConfigToJson(c));
-  return job;
-}
+using testing::ShrunkJob;
+using testing::TinyJob;
 
 bool CpuRuns(torch::ScalarType type) {
   try {
@@ -214,6 +187,21 @@ TEST(JobRunner, RunsATorchScriptModuleFile) {
     EXPECT_EQ(r.flops_per_forward(), 0);  // an opaque module: no FLOPs claimed from the config's shapes
     EXPECT_NE(r.message().find("torchscript: " + dir.File("model.pt")), std::string::npos) << r.message();
   }
+}
+
+// A TorchScript module is an opaque forward: it has no KV cache to decode with.
+TEST(JobRunner, ATorchScriptModuleCannotDecode) {
+  testing::TempDir dir;
+  WriteTorchScript(dir.File("model.pt"), false);
+  v1::JobSpec job = WithConfig(TinyJob("tiny-gpt2", 16), [&](ModelConfig* c) {
+    c->torchscript = dir.File("model.pt");
+    c->vocab = 300;
+  });
+  job.set_workload(v1::WORKLOAD_DECODE);
+  job.set_new_tokens(4);
+  v1::Result r = RunJob(job);
+  EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
+  EXPECT_NE(r.message().find("a TorchScript module cannot decode"), std::string::npos) << r.message();
 }
 
 TEST(JobRunner, ABadTorchScriptFileIsAnError) {

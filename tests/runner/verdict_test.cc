@@ -58,6 +58,26 @@ TEST(Verdict, ImpliedFlopsAboveThePeakIsImpossible) {
   EXPECT_TRUE(InvalidReasons(in).empty());
 }
 
+TEST(Verdict, ADecodeStepAboveTwiceTheBandwidthIsImpossibleOnlyWhenItCannotFitACache) {
+  VerdictInputs in = Good();
+  in.bandwidth = 20e9;
+  in.bandwidth_working_set = 256e6;
+  in.step_bytes = 500e6;                // GPT-2 small's weights in fp32: past the probe's working set
+  in.achieved_bytes_per_second = 35e9;  // within the tolerance
+  EXPECT_TRUE(InvalidReasons(in).empty());
+  in.achieved_bytes_per_second = 50e9;
+  auto reasons = InvalidReasons(in);
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_EQ(reasons[0],
+            "a decode step moving 500.0 MB implies 50.0 GB/s, more than twice the probed memory bandwidth 20.0 GB/s: "
+            "the timing cannot be right");
+  in.step_bytes = 1e6;  // a tiny model's step can sit in a cache faster than the probe's memory
+  EXPECT_TRUE(InvalidReasons(in).empty());
+  in.step_bytes = 500e6;
+  in.bandwidth = 0;  // not probed: no check
+  EXPECT_TRUE(InvalidReasons(in).empty());
+}
+
 TEST(Verdict, EveryFailedCheckIsAReason) {
   VerdictInputs in = Good();
   in.samples = 2;
