@@ -298,7 +298,10 @@ double DecodeStepFlops(const ModelConfig& c, int batch, int64_t keys, int64_t en
 double DecodeStepBytes(const ModelConfig& c, int batch, int64_t keys, int element_bytes, int64_t encoder_tokens) {
   const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
   const int parameter_sets = c.shared_layer_groups > 0 ? c.shared_layer_groups : DecoderLayers(c);
-  double weights = seq2seq ? c.decoder_layers * static_cast<double>(DecoderBlockParams(c))
+  // An encoder-decoder's step never reads its cross-attention key and value projections: their output is cached.
+  const double cross_kv = static_cast<double>(LinearParams(c.hidden, KvWidth(c), c.key_bias) +
+                                              LinearParams(c.hidden, KvWidth(c), c.qkv_bias));
+  double weights = seq2seq ? c.decoder_layers * (static_cast<double>(DecoderBlockParams(c)) - cross_kv)
                            : parameter_sets * static_cast<double>(BlockParams(c));
   if (c.final_norm) weights += static_cast<double>(NormParams(c, c.hidden));
   weights += static_cast<double>(EmbeddingProjectionParams(c));

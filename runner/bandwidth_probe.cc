@@ -24,8 +24,9 @@ std::string CacheFile(const std::string& dir, const torch::Device& device, int t
 
 }  // namespace
 
-MemoryBandwidth ProbeMemoryBandwidth(const torch::Device& device, int64_t array_bytes, int runs) {
-  if (array_bytes <= 0) array_bytes = std::max<int64_t>(DefaultProbeMemoryBudget(device) / 3, int64_t{1} << 20);
+namespace {
+
+MemoryBandwidth Triad(const torch::Device& device, int64_t array_bytes, int runs) {
   const int64_t elements = array_bytes / 4;
   const auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
   auto a = torch::empty({elements}, options), b = torch::ones({elements}, options),
@@ -42,6 +43,23 @@ MemoryBandwidth ProbeMemoryBandwidth(const torch::Device& device, int64_t array_
   }
   const int64_t working_set = 3 * elements * 4;
   return {best_s > 0 ? static_cast<double>(working_set) / best_s : 0, working_set};
+}
+
+}  // namespace
+
+MemoryBandwidth ProbeMemoryBandwidth(const torch::Device& device, int64_t array_bytes, int runs) {
+  if (array_bytes <= 0) array_bytes = std::max<int64_t>(DefaultProbeMemoryBudget(device) / 3, int64_t{1} << 20);
+  // It runs after the job's measurement, with the model and its cache still allocated: an allocation that fails
+  // halves the arrays, and a probe that cannot run at all reports no bandwidth (no check) rather than failing a
+  // job that measured cleanly.
+  for (; array_bytes >= (int64_t{1} << 20); array_bytes /= 2) {
+    try {
+      return Triad(device, array_bytes, runs);
+    } catch (const std::bad_alloc&) {
+    } catch (const c10::Error&) {
+    }
+  }
+  return {};
 }
 
 MemoryBandwidth CachedMemoryBandwidth(const torch::Device& device, int threads, const std::string& cache_dir) {

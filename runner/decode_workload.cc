@@ -15,6 +15,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr size_t kMaxStoredSteps = 65536;  // about 0.9 MB of the result
+
 double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -87,7 +89,9 @@ class DecodeWorkload : public Workload {
     const size_t kept = std::min(generations * steps, step_ms_.size());
     std::vector<double> tpot(step_ms_.end() - static_cast<long>(kept), step_ms_.end());
     for (double ms : ttft) decode->add_ttft_samples_ms(ms);
-    for (size_t i = step_ms_.size() - kept; i < step_ms_.size(); ++i) {
+    // Statistics use every timed step; the stored list keeps the latest kMaxStoredSteps, so a long measurement
+    // cannot push the result past the worker's size limit.
+    for (size_t i = step_ms_.size() - std::min(kept, kMaxStoredSteps); i < step_ms_.size(); ++i) {
       decode->add_step_ms(step_ms_[i]);
       decode->add_step_positions(step_positions_[i]);
     }
@@ -106,8 +110,9 @@ class DecodeWorkload : public Workload {
         new_tokens_ > 1 ? DecodeStepBytes(config_, batch_, Keys(mean_step), element_bytes, EncoderTokens()) : 0;
     decode->set_bytes_per_step(bytes);
     decode->set_achieved_bytes_per_second(tpot_s > 0 ? bytes / tpot_s : 0);
-    // tokens/s of a decode job is the decode rate, the figure users compare (prefill has TTFT).
-    result->set_tokens_per_second(decode->decode_tokens_per_second());
+    // tokens/s of a decode job is the decode rate, the figure users compare (prefill has TTFT); a one-token
+    // generation has no step, and keeps the whole generation's rate.
+    if (steps > 0) result->set_tokens_per_second(decode->decode_tokens_per_second());
   }
 
  private:

@@ -18,6 +18,8 @@ KvCache::KvCache(const ModelConfig& config, int64_t batch, int64_t capacity, con
   for (int i = 0; i < layers; ++i) {
     LayerKv kv;
     kv.ring = config.WindowedLayer(i);
+    if (kv.ring && config.global_tokens > 0)
+      throw std::invalid_argument(config.id + ": a sliding window with global tokens cannot use the KV cache's ring");
     if (kv.ring && relative_bias)
       throw std::invalid_argument(config.id +
                                   ": a sliding window with a bias by relative distance cannot use the KV cache's ring");

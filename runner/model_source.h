@@ -17,9 +17,9 @@ namespace tscale {
 struct MeasuredModel {
   // input_ids [batch, seq]; decoder_input_ids [batch, dec_seq] for encoder-decoders, undefined otherwise.
   std::function<torch::Tensor(const torch::Tensor& input_ids, const torch::Tensor& decoder_input_ids)> forward;
-  int64_t parameter_count = 0;  // counted from the module's tensors
+  int64_t parameter_count = 0;       // counted from the module's tensors
   Transformer transformer{nullptr};  // the built model (generation needs it); null for a TorchScript module
-  std::string note;             // what was loaded from files, for the result's message; empty for random weights
+  std::string note;                  // what was loaded from files, for the result's message; empty for random weights
 };
 
 // Builds or loads the model on options.device in `dtype` (the built model's parameters are created in it; a

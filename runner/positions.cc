@@ -12,9 +12,9 @@ torch::Tensor PositionIds(const ModelConfig& config, int64_t seq_len, const torc
 }
 
 // Sin in the first half of the width, cos in the second, frequencies 1 / 10000^(2i / width).
-torch::Tensor Sinusoids(int64_t rows, int64_t width) {
+torch::Tensor Sinusoids(int64_t rows, int64_t width, int64_t start) {
   const int64_t half = width / 2;
-  auto position = torch::arange(rows, torch::kDouble).unsqueeze(1);
+  auto position = torch::arange(start, start + rows, torch::kDouble).unsqueeze(1);
   auto frequency = torch::exp(torch::arange(half, torch::kDouble) * (-std::log(10000.0) * 2.0 / width));
   auto angle = position * frequency.unsqueeze(0);
   auto table = torch::zeros({rows, width}, torch::kDouble);

@@ -28,7 +28,8 @@ struct LayerContext {
 torch::Tensor PositionIds(const ModelConfig& config, int64_t seq_len, const torch::Device& device, int64_t start = 0);
 
 // The sinusoidal table of Pegasus (HF PegasusSinusoidalPositionalEmbedding), [rows, width] fp32.
-torch::Tensor Sinusoids(int64_t rows, int64_t width);
+// `start`: the rows of positions start..start+rows-1 (a decode step computes only its own).
+torch::Tensor Sinusoids(int64_t rows, int64_t width, int64_t start = 0);
 
 // cos and sin [seq_len, rotary_dims] of positions start..start+seq_len-1 in the config's rotary scheme, in
 // `like`'s dtype and device.

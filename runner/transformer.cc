@@ -195,7 +195,7 @@ torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory, K
   if (sinusoids_.defined()) {
     x = x + sinusoids_.index_select(0, PositionIds(config_, n, x.device(), start)).unsqueeze(0);
   } else if (config_.position == PositionScheme::kSinusoidal) {  // no table: computed for these positions
-    x = x + Sinusoids(start + n, x.size(-1)).narrow(0, start, n).to(x.options()).unsqueeze(0);
+    x = x + Sinusoids(n, x.size(-1), start).to(x.options()).unsqueeze(0);
   }
   if (token_types_) x = x + token_types_->weight()[0];  // every token has type 0
   if (embedding_norm_) x = embedding_norm_(x);

@@ -180,6 +180,12 @@ StatusOr<WeightsLoaded> LoadSafetensorsWeights(torch::nn::Module& model, const M
       loaded.kept_random.push_back(name);
       continue;
     }
+    // A decode job's separate LM head: base-model checkpoints (and files saved for forward jobs) have none, and
+    // its values do not change the work a generation does (greedy tokens differ, the arithmetic does not).
+    if (name.rfind("lm_head.", 0) == 0) {
+      loaded.kept_random.push_back(name);
+      continue;
+    }
     missing.push_back(name);
   }
   if (!missing.empty()) {

@@ -36,8 +36,9 @@ command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get inst
   cannot "debootstrap is not installed and apt-get could not install it"
 
 # The Debian mirror this host already uses (deb822 sources or a one-line list), so nothing else is contacted.
-mirror="$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)"
-[ -n "$mirror" ] || mirror="$(awk '$1 == "deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)"
+mirror="$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 || true)"
+[ -n "$mirror" ] ||
+  mirror="$(awk '$1 == "deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
 [ -n "$mirror" ] || cannot "no Debian mirror in this host's apt sources"
 
 mounted=()
@@ -47,35 +48,45 @@ cleanup() {
 trap cleanup EXIT
 bind() {  # bind SOURCE TARGET_IN_ROOT [ro]
   mkdir -p "$root$2"
-  mount --bind "$1" "$root$2"
+  mount --bind "$1" "$root$2" || cannot "bind-mounting $1 into the root is not permitted"
   mounted+=("$root$2")
-  if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$root$2"; fi
+  if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$root$2" || cannot "remounting $2 read-only is not permitted"; fi
 }
+
+# A run killed before its EXIT trap (a CI timeout) leaves the checkout, /dev and /sys bind-mounted in the root:
+# unmount them before anything is deleted, and never let rm cross into another file system.
+unmount_leftovers() {
+  [ -d "$root" ] || return 0
+  findmnt -Rrno TARGET "$root" 2>/dev/null | sort -r | while read -r target; do umount -l "$target" || true; done
+}
+unmount_leftovers
 
 start=$(date +%s)
 if [ ! -f "$root/.tscale-packages" ] || [ "$(cat "$root/.tscale-packages")" != "$stamp" ]; then
   echo "test-libtorch2: making the trixie root in $root (mirror from this host's apt sources)"
-  rm -rf "$root"
+  rm -rf --one-file-system "$root"
   mkdir -p "$cache"
   # A network hiccup is retried; a mirror that stays unreachable is this host's problem, not tscale's.
   for attempt in 1 2 3; do
     debootstrap --variant=minbase trixie "$root" "$mirror" >"$cache/debootstrap.log" 2>&1 && break
     tail -n 5 "$cache/debootstrap.log"
     [ "$attempt" -lt 3 ] || cannot "debootstrap of trixie from $mirror failed 3 times ($cache/debootstrap.log)"
-    rm -rf "$root"
+    rm -rf --one-file-system "$root"
     sleep $((attempt * 20))
   done
   cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
   chroot "$root" true 2>/dev/null || cannot "chroot into $root is not permitted"
   # The first failure may be the network; a second, with the index fresh, is the package list (exit 1).
-  installed=0
+  installed=0 updated=0
   for attempt in 1 2; do
     chroot "$root" apt-get update -qq || { sleep 20; continue; }
+    updated=1
     DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends "${packages[@]}" \
       >"$cache/packages.log" 2>&1 && { installed=1; break; }
     tail -n 20 "$cache/packages.log"
     sleep 20
   done
+  [ "$updated" = 1 ] || cannot "apt-get update inside the root failed twice (the mirror is unreachable)"
   [ "$installed" = 1 ] || { echo "test-libtorch2: installing the package list failed ($cache/packages.log)" >&2; exit 1; }
   # As on the host (install-deps.sh): the OpenMP OpenBLAS behind libblas.so.3, not the reference BLAS.
   chroot "$root" bash -c 'arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu);
@@ -116,7 +127,10 @@ chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin CCACHE_DIR=/
   objects=$build/runner/CMakeFiles/tscale_runner_lib.dir
   for check in "attention.cc.o scaled_dot_product_attention" "device.cc.o at::detail::getMPSHooks"; do
     set -- $check
-    nm -C "$objects/$1" | grep -q "$2" || { echo "test-libtorch2: $1 does not use $2: a 2.x guard was not compiled"; exit 1; }
+    # Through a file, not a pipe: grep -q stops reading at the first match, and nm then dies of SIGPIPE, which
+    # pipefail would report as a failed check.
+    nm -C "$objects/$1" >/tmp/tscale-nm.txt
+    grep -q "$2" /tmp/tscale-nm.txt || { echo "test-libtorch2: $1 does not use $2: a 2.x guard was not compiled"; exit 1; }
   done
   echo "test-libtorch2: the 2.x guards are compiled in (scaled_dot_product_attention, MPS allocator hooks)"
   ctest --test-dir $build -L "$TSCALE_SUITES" --output-on-failure -j "$jobs" --timeout 600

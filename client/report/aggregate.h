@@ -4,8 +4,9 @@
 // Unit of counting: a *cell* is one (model, sequence length) pair of one workload; repetitions, batch sizes,
 // dtypes and attention variants of a cell are pooled (filter them first if they should be separate). Models are
 // counted once each (distinct canonical ids), which the seed study did not do. Workloads are never pooled: the
-// study's tables are forward (prefill) figures, and a decode job's latency times a whole generation, so decode
-// rows have cells of their own (Cells(rows, WORKLOAD_DECODE)) and never enter a forward aggregate.
+// study's tables are forward (prefill) figures, and a decode job's latency times a whole generation (its tokens/s is
+// the decode rate), so decode rows have cells of their own (Cells(rows, WORKLOAD_DECODE)) and never enter a forward
+// aggregate.
 #pragma once
 
 #include <cstdint>
@@ -36,9 +37,9 @@ struct Row {
   int wall_start = 0, wall_max = 0, wall_resolution = 0;
   int64_t memory_limit_bytes = 0;  // the limit the job ran under (0 = none)
   int64_t host_ram_bytes = 0;      // the worker host's memory
-  // forward for jobs from before the workload axis. A decode job's median_ms and tokens_per_s time the whole
-  // generation; its own figures follow (Result.decode): TTFT and TPOT medians, batch / median TPOT, the KV
-  // cache allocated.
+  // forward for jobs from before the workload axis. A decode job's median_ms times the whole generation and its
+  // tokens_per_s is the decode rate (batch / median TPOT); its own figures follow (Result.decode): TTFT and TPOT
+  // medians, batch / median TPOT, the KV cache allocated.
   v1::Workload workload = v1::WORKLOAD_FORWARD;
   int new_tokens = 0;
   double ttft_ms = 0, tpot_ms = 0, decode_tokens_per_s = 0;
