@@ -57,7 +57,10 @@ bind() {  # bind SOURCE TARGET_IN_ROOT [ro]
 # unmount them before anything is deleted, and never let rm cross into another file system.
 unmount_leftovers() {
   [ -d "$root" ] || return 0
-  findmnt -Rrno TARGET "$root" 2>/dev/null | sort -r | while read -r target; do umount -l "$target" || true; done
+  # findmnt exits 1 when nothing is mounted there: the usual case, not an error.
+  { findmnt -Rrno TARGET "$root" 2>/dev/null || true; } | sort -r | while read -r target; do
+    umount -l "$target" || true
+  done
 }
 unmount_leftovers
 
