@@ -503,7 +503,8 @@ TEST(RunnerAddressSpace, AJobPeakingAt90PercentOfItsLimitEndsOkAt32Threads) {
   };
   std::string stderr_tail;
   const v1::Result free_run = run(0, &stderr_tail);
-  ASSERT_EQ(free_run.outcome(), v1::OUTCOME_OK) << free_run.message() << stderr_tail;
+  ASSERT_EQ(free_run.outcome(), v1::OUTCOME_OK)
+      << free_run.message() << (free_run.invalid_reasons_size() > 0 ? free_run.invalid_reasons(0) : "") << stderr_tail;
   EXPECT_EQ(free_run.environment().threads(), 32);
   const int64_t peak = free_run.memory().peak_rss_bytes();
   ASSERT_GT(peak, 0);
