@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "common/catalog.h"
+#include "bench/bench_catalog.h"
 #include "common/model_config.h"
 #include "runner/attention.h"
 
@@ -118,16 +118,8 @@ int main(int argc, char** argv) {
   app.add_option("--catalog", catalog_dir, "catalog directory");
   CLI11_PARSE(app, argc, argv);
 
-  Catalog catalog;
-  if (Status loaded = catalog.LoadDirectory(catalog_dir); !loaded.ok()) {
-    std::fprintf(stderr, "%s\n", loaded.ToString().c_str());
-    return 1;
-  }
-  const ModelConfig* config = catalog.Find(model_id);
-  if (!config) {
-    std::fprintf(stderr, "unknown model %s\n", model_id.c_str());
-    return 1;
-  }
+  const std::optional<ModelConfig> config = LoadBenchModel(catalog_dir, model_id);
+  if (!config) return 1;
   at::set_num_threads(threads);
   at::set_num_interop_threads(1);
   c10::InferenceMode guard;

@@ -20,7 +20,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/catalog.h"
+#include "bench/bench_catalog.h"
 #include "common/latency_stats.h"
 #include "common/model_config.h"
 #include "runner/gemm_probe.h"
@@ -111,16 +111,8 @@ int main(int argc, char** argv) {
   app.add_option("--catalog", catalog_dir, "catalog directory");
   CLI11_PARSE(app, argc, argv);
 
-  Catalog catalog;
-  if (Status loaded = catalog.LoadDirectory(catalog_dir); !loaded.ok()) {
-    std::fprintf(stderr, "%s\n", loaded.ToString().c_str());
-    return 1;
-  }
-  const ModelConfig* config = catalog.Find(model_id);
-  if (!config) {
-    std::fprintf(stderr, "unknown model %s\n", model_id.c_str());
-    return 1;
-  }
+  const std::optional<ModelConfig> config = LoadBenchModel(catalog_dir, model_id);
+  if (!config) return 1;
   at::set_num_threads(threads);
   const auto dir = std::filesystem::temp_directory_path() / ("tscale-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
