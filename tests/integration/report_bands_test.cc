@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "support/client_cli.h"
 #include "support/coordinator_calls.h"
+#include "support/server_fixture.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "support/test_process.h"
@@ -22,21 +22,8 @@
 namespace tscale {
 namespace {
 
-class ReportBandsTest : public ::testing::Test {
+class ReportBandsTest : public testing::ServerFixture {
  protected:
-  void SetUp() override {
-    server_ = std::make_unique<testing::ServerProcess>(dir_.path().string(), dir_.File("tscale.db"),
-                                                       std::vector<std::string>{});
-    ASSERT_TRUE(server_->started()) << server_->Log();
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-    worker_ = v1::WorkerService::NewStub(channel_);
-  }
-
-  testing::CliRun Cli(std::vector<std::string> args) {
-    return testing::RunClientCli(server_->address(), std::move(args),
-                                 dir_.File("client-" + std::to_string(++runs_) + ".log"));
-  }
-
   // Plays a worker. Forward: latency 0.01 n^1.5 ms; decode: TPOT 0.5 n^0.25 ms. Every job stores ten samples
   // from 0.9 to 1.08 times its median (p10 = 0.9 m, p90 = 1.06 m) and LatencyStats whose min and p90 differ
   // from those, so the report shows which it used.
@@ -80,12 +67,6 @@ class ReportBandsTest : public ::testing::Test {
       ASSERT_TRUE(worker_->CompleteJob(testing::CallContext().get(), complete, &completed).ok());
     }
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<testing::ServerProcess> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::WorkerService::Stub> worker_;
-  int runs_ = 0;
 };
 
 TEST_F(ReportBandsTest, TheHtmlReportBandsComeFromTheStoredSamplesAndTheTextComparesExponents) {

@@ -9,8 +9,8 @@
 #include <chrono>
 #include <thread>
 
-#include "support/client_cli.h"
 #include "support/coordinator_calls.h"
+#include "support/server_fixture.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "support/test_process.h"
@@ -19,22 +19,8 @@
 namespace tscale {
 namespace {
 
-class WorkloadCoordinatorTest : public ::testing::Test {
+class WorkloadCoordinatorTest : public testing::ServerFixture {
  protected:
-  void SetUp() override {
-    server_ = std::make_unique<testing::ServerProcess>(dir_.path().string(), dir_.File("tscale.db"),
-                                                       std::vector<std::string>{});
-    ASSERT_TRUE(server_->started()) << server_->Log();
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-    client_ = v1::TscaleService::NewStub(channel_);
-    worker_ = v1::WorkerService::NewStub(channel_);
-  }
-
-  testing::CliRun Cli(std::vector<std::string> args) {
-    return testing::RunClientCli(server_->address(), std::move(args),
-                                 dir_.File("client-" + std::to_string(++runs_) + ".log"));
-  }
-
   int CountSweeps() {
     v1::ListSweepsResponse sweeps;
     EXPECT_TRUE(client_->ListSweeps(testing::CallContext().get(), v1::ListSweepsRequest(), &sweeps).ok());
@@ -78,13 +64,6 @@ class WorkloadCoordinatorTest : public ::testing::Test {
       ASSERT_TRUE(worker_->CompleteJob(testing::CallContext().get(), complete, &completed).ok());
     }
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<testing::ServerProcess> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::TscaleService::Stub> client_;
-  std::unique_ptr<v1::WorkerService::Stub> worker_;
-  int runs_ = 0;
 };
 
 TEST_F(WorkloadCoordinatorTest, SubmitSaysWhatWasSkippedAndResultsShowDecodeFigures) {
