@@ -28,26 +28,13 @@ class ReportBandsTest : public testing::ServerFixture {
   // from 0.9 to 1.08 times its median (p10 = 0.9 m, p90 = 1.06 m) and LatencyStats whose min and p90 differ
   // from those, so the report shows which it used.
   void RunEveryJob() {
-    v1::RegisterWorkerRequest reg;
-    reg.set_worker_id("sim");
-    reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
-    v1::RegisterWorkerResponse registered;
-    ASSERT_TRUE(worker_->RegisterWorker(testing::CallContext().get(), reg, &registered).ok());
-    while (true) {
-      v1::ClaimJobRequest claim;
-      claim.set_worker_id("sim");
-      v1::ClaimJobResponse claimed;
-      ASSERT_TRUE(worker_->ClaimJob(testing::CallContext().get(), claim, &claimed).ok());
-      if (!claimed.has_lease()) return;
-      const v1::JobSpec& job = claimed.lease().job();
+    CompleteEveryJob([](const v1::JobSpec& job) {
       const double n = job.seq_len();
       const bool decode = job.workload() == v1::WORKLOAD_DECODE;
       const double tpot = 0.5 * std::pow(n, 0.25);
       const double median = decode ? 5 + (job.new_tokens() - 1) * tpot : 0.01 * std::pow(n, 1.5);
-      v1::CompleteJobRequest complete;
-      complete.set_worker_id("sim");
-      complete.set_attempt_id(claimed.lease().attempt_id());
-      v1::Result* r = complete.mutable_result();
+      v1::Result result;
+      v1::Result* r = &result;
       r->set_outcome(v1::OUTCOME_OK);
       r->mutable_latency()->set_count(10);
       r->mutable_latency()->set_median_ms(median);
@@ -63,9 +50,8 @@ class ReportBandsTest : public testing::ServerFixture {
         d->set_decode_tokens_per_second(1000 / tpot);
         d->set_kv_cache_bytes(int64_t{4096} * (job.seq_len() + job.new_tokens()));
       }
-      v1::CompleteJobResponse completed;
-      ASSERT_TRUE(worker_->CompleteJob(testing::CallContext().get(), complete, &completed).ok());
-    }
+      return result;
+    });
   }
 };
 

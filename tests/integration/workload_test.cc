@@ -29,22 +29,9 @@ class WorkloadCoordinatorTest : public testing::ServerFixture {
 
   // Plays a worker: claims every queued job and completes it, decode jobs with decode statistics.
   void RunEveryJob() {
-    v1::RegisterWorkerRequest reg;
-    reg.set_worker_id("sim");
-    reg.mutable_capabilities()->set_device_kind(v1::DEVICE_KIND_CPU);
-    v1::RegisterWorkerResponse registered;
-    ASSERT_TRUE(worker_->RegisterWorker(testing::CallContext().get(), reg, &registered).ok());
-    while (true) {
-      v1::ClaimJobRequest claim;
-      claim.set_worker_id("sim");
-      v1::ClaimJobResponse claimed;
-      ASSERT_TRUE(worker_->ClaimJob(testing::CallContext().get(), claim, &claimed).ok());
-      if (!claimed.has_lease()) return;
-      const v1::JobSpec& job = claimed.lease().job();
-      v1::CompleteJobRequest complete;
-      complete.set_worker_id("sim");
-      complete.set_attempt_id(claimed.lease().attempt_id());
-      v1::Result* r = complete.mutable_result();
+    CompleteEveryJob([](const v1::JobSpec& job) {
+      v1::Result result;
+      v1::Result* r = &result;
       r->set_outcome(v1::OUTCOME_OK);
       r->mutable_latency()->set_median_ms(40);
       r->mutable_latency()->set_count(5);
@@ -60,9 +47,8 @@ class WorkloadCoordinatorTest : public testing::ServerFixture {
         d->add_step_ms(1.25);
         d->add_step_positions(job.seq_len());
       }
-      v1::CompleteJobResponse completed;
-      ASSERT_TRUE(worker_->CompleteJob(testing::CallContext().get(), complete, &completed).ok());
-    }
+      return result;
+    });
   }
 };
 
