@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "bench/bench_catalog.h"
+#include "common/host_info.h"
 #include "common/model_config.h"
 #include "runner/attention.h"
 
@@ -32,16 +33,6 @@ namespace {
 using namespace tscale;
 
 constexpr double kMiB = 1024.0 * 1024.0;
-
-// VmRSS or VmHWM from /proc/self/status, in bytes; -1 when unreadable.
-int64_t ProcStatusBytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1)) * 1024;
-  }
-  return -1;
-}
 
 bool ResetPeak() {
   std::ofstream out("/proc/self/clear_refs");
@@ -127,7 +118,7 @@ int main(int argc, char** argv) {
 
   const int64_t heads = config->heads, kv_heads = config->EffectiveKvHeads(), head_dim = config->EffectiveHeadDim();
   const AttentionMask mask = MaskFor(*config);
-  const bool can_measure_peak = ResetPeak() && ProcStatusBytes("VmHWM") >= 0;
+  const bool can_measure_peak = ResetPeak() && PeakRssBytes() > 0;
   std::vector<v1::AttentionImpl> impls{v1::ATTENTION_IMPL_EAGER, v1::ATTENTION_IMPL_MEMORY_EFFICIENT};
   if (FusedAttentionAvailable()) impls.push_back(v1::ATTENTION_IMPL_FUSED);
 
@@ -173,11 +164,11 @@ int main(int argc, char** argv) {
         const size_t i = r % 2 == 0 ? step : impls.size() - 1 - step;
         if (!cells[i].skipped.empty()) continue;
         const bool reset = can_measure_peak && ResetPeak();
-        const int64_t before = ProcStatusBytes("VmRSS");
+        const int64_t before = CurrentRssBytes();
         const auto start = std::chrono::steady_clock::now();
         auto out = Attend(x[0], x[1], x[2], mask, impls[i]);
         const auto stop = std::chrono::steady_clock::now();
-        const int64_t peak = ProcStatusBytes("VmHWM");
+        const int64_t peak = PeakRssBytes();
         out.reset();
         cells[i].ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
         if (reset && before >= 0 && peak >= 0) cells[i].peak = std::max(cells[i].peak, peak - before);

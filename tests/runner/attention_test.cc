@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/host_info.h"
+
 namespace tscale {
 namespace {
 
@@ -373,16 +375,6 @@ TEST(AttentionFused, PathNamesTheSdpaCallAndItsMask) {
   EXPECT_FALSE(windowed.backend.empty());
 }
 
-// VmRSS or VmHWM from /proc/self/status, in bytes; -1 when unreadable.
-int64_t ProcStatusBytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1)) * 1024;
-  }
-  return -1;
-}
-
 bool ResetPeak() {
   std::ofstream out("/proc/self/clear_refs");
   out << "5";
@@ -393,9 +385,9 @@ bool ResetPeak() {
 // Peak RSS growth of one call above the RSS when it started.
 int64_t PeakGrowth(const Qkv& x, const AttentionMask& mask, v1::AttentionImpl impl) {
   if (!ResetPeak()) return -1;
-  const int64_t before = ProcStatusBytes("VmRSS");
+  const int64_t before = CurrentRssBytes();
   auto out = Attend(x.q, x.k, x.v, mask, impl);
-  const int64_t peak = ProcStatusBytes("VmHWM");
+  const int64_t peak = PeakRssBytes();
   return peak - before;
 }
 
@@ -403,7 +395,7 @@ TEST(AttentionMemory, EfficientPeakIsASmallFractionOfEager) {
 #ifndef __linux__
   GTEST_SKIP() << "needs /proc/self/clear_refs and VmHWM (Linux)";
 #endif
-  if (!ResetPeak() || ProcStatusBytes("VmHWM") < 0) GTEST_SKIP() << "cannot reset or read VmHWM here";
+  if (!ResetPeak() || PeakRssBytes() <= 0) GTEST_SKIP() << "cannot reset or read VmHWM here";
   c10::InferenceMode guard;
   // Warm-up at a small length: thread pools and allocator state are not what this measures.
   auto small = Random(1, 12, 300, 300, 64);
