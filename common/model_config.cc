@@ -213,6 +213,8 @@ Status Validate(const ModelConfig& c) {
   TSCALE_RETURN_IF_ERROR(ValidatePositions(c));
   TSCALE_RETURN_IF_ERROR(ValidateAttentionPattern(c));
   if (!(c.norm_eps > 0 && c.norm_eps < 1)) return Bad("norm_eps", "must be in (0, 1)");
+  if (!(c.dropout >= 0 && c.dropout < 1)) return Bad("dropout", "must be in [0, 1)");
+  if (!(c.attention_dropout >= 0 && c.attention_dropout < 1)) return Bad("attention_dropout", "must be in [0, 1)");
   if (c.published_params_m < 0) return Bad("published_params_m", "must not be negative");
   TSCALE_RETURN_IF_ERROR(ValidateModelFile("weights", c.weights));
   TSCALE_RETURN_IF_ERROR(ValidateModelFile("torchscript", c.torchscript));
@@ -249,6 +251,18 @@ double ForwardFlops(const ModelConfig& c, int batch, int seq_len, int decoder_le
   return flops;
 }
 
+double AttentionProductFlops(const ModelConfig& c, int batch, int seq_len, int decoder_len) {
+  const double b = batch, t = seq_len, q = QWidth(c);
+  double flops = 0;
+  for (int layer = 0; layer < c.layers; ++layer) flops += 4 * b * AttentionPairs(c, layer, c.causal(), t) * q;
+  if (c.arch == ArchKind::kEncoderDecoder) {
+    const double t_dec = decoder_len > 0 ? decoder_len : t;
+    for (int layer = 0; layer < c.decoder_layers; ++layer)
+      flops += 4 * b * (AttentionPairs(c, layer, /*causal=*/true, t_dec) + t_dec * t) * q;
+  }
+  return flops;
+}
+
 namespace {
 
 // The width of the decoder's output, which the LM head maps to the vocabulary: OPT-350m projects back to E.
@@ -271,7 +285,11 @@ double KeysSeen(const ModelConfig& c, int layer, int64_t keys) {
 }  // namespace
 
 int64_t HeadParameterCount(const ModelConfig& c) {
-  return c.tied_head ? 0 : LinearParams(HeadWidth(c), c.vocab, c.head_bias);
+  // A tied head over a factorised embedding (ALBERT) first maps the hidden state down to the embedding width.
+  if (c.tied_head)
+    return HeadWidth(c) != c.EffectiveEmbeddingSize() ? LinearParams(HeadWidth(c), c.EffectiveEmbeddingSize(), true)
+                                                      : 0;
+  return LinearParams(HeadWidth(c), c.vocab, c.head_bias);
 }
 
 int64_t KvCacheBytes(const ModelConfig& c, int batch, int64_t tokens, int element_bytes, int64_t encoder_tokens) {

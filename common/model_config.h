@@ -91,6 +91,12 @@ struct ModelArchitecture {
   int relative_positions = 0;       // DeBERTa v1: disentangled attention over 2 x this many relative embeddings
   int ngram = 0;                    // ProphetNet: n-gram predict streams (their embedding rows; the main stream is run)
 
+  // Dropout probabilities, in [0, 1): applied only by a train-mode forward (the training workload), never by
+  // inference. The family's layout holds its HF config class's defaults (BERT and GPT-2 0.1/0.1, OPT and BART 0.1/0).
+  double dropout = 0;            // hidden/residual: after the embedding sum, each attention output projection and
+                                 // each FFN output (HF BERT hidden_dropout_prob, GPT-2 resid_pdrop)
+  double attention_dropout = 0;  // on the attention probabilities (HF attention_probs_dropout_prob, attn_pdrop)
+
   int EffectiveKvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
   int EffectiveHeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
   int EffectiveEmbeddingSize() const { return embedding_size > 0 ? embedding_size : hidden; }
@@ -149,9 +155,13 @@ int64_t AnalyticParameterCount(const ModelConfig& config);
 // decoder_len queries over seq_len encoder positions, FFN. GQA/MQA shrink the key/value projections, not the
 // attention products.
 double ForwardFlops(const ModelConfig& config, int batch, int seq_len, int decoder_len = 0);
+// The part of ForwardFlops in the attention products themselves (QK^T and AV, self and cross): the part that
+// grows with the square of the length.
+double AttentionProductFlops(const ModelConfig& config, int batch, int seq_len, int decoder_len = 0);
 
 // Generation with a KV cache (the decode workload; docs/measurement.md, "Decode").
-// The LM head's parameters beyond the base model: 0 when tied to the token embedding.
+// The LM head's parameters beyond the base model: 0 when tied to the token embedding (a tied head over a
+// factorised embedding, ALBERT's, has its hidden -> embedding_size projection with a bias).
 int64_t HeadParameterCount(const ModelConfig& config);
 // Bytes of a KV cache for `tokens` positions of `batch` sequences at `element_bytes` per value: 2 (keys and
 // values) x layers x kv_heads x head_dim x element_bytes x tokens x batch, a sliding-window layer holding at most

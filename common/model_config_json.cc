@@ -91,8 +91,8 @@ Field Int(const char* key, T Owner::*member, int64_t min, int64_t max, bool requ
   return {key, required, read, [=](const ModelConfig& c) { return json(c.*member); }, check};
 }
 
-// A value stored as JSON holds it: a bool, a double (no range here: their bounds are open intervals that Validate
-// states per field) or a string.
+// A value stored as JSON holds it: a bool, a double (no range here: their bounds are intervals, open or half-open,
+// that Validate states per field) or a string.
 template <typename Owner, typename T>
 Field Plain(const char* key, T Owner::*member, bool (json::*holds)() const noexcept, const char* expected,
             bool required = false) {
@@ -205,6 +205,8 @@ const std::vector<Field>& Fields() {
       Int("conv_groups", &A::conv_groups, 0, 1024),
       Int("relative_positions", &A::relative_positions, 0, 1 << 16),
       Int("ngram", &A::ngram, 0, 16),
+      Double("dropout", &A::dropout),
+      Double("attention_dropout", &A::attention_dropout),
 
       String("id", &E::id, kRequired),
       Strings("aliases", &E::aliases, 64),

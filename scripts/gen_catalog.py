@@ -34,7 +34,8 @@ embedding_size embedding_projection position position_rows position_offset max_i
 trained_context type_vocab rotary_dims rotary_base relative_buckets relative_max_distance relative_bias_projection
 scale_embedding norm norm_eps norm_placement embedding_norm final_norm activation bias qkv_bias key_bias
 attn_out_bias mlp_bias pooler tied_head head_bias parallel_residual shared_block_norm shared_layer_groups attention_window
-window_layers global_tokens global_projections conv_groups relative_positions ngram approximation
+window_layers global_tokens global_projections conv_groups relative_positions ngram dropout attention_dropout
+approximation
 published_params_m reference_params params_note notes""".split()
 
 

@@ -13,6 +13,7 @@ void BartKeys(HfReader& r, ModelConfig* c) {
                           c);
   c->activation = Act(r, "activation_function", "gelu");
   c->scale_embedding = r.Bool("scale_embedding", false);
+  Dropouts(r, "dropout", "attention_dropout", c);  // HF's defaults 0.1 and 0 (the layouts')
 }
 
 void BartLayout(ModelArchitecture* a) {
@@ -20,6 +21,7 @@ void BartLayout(ModelArchitecture* a) {
   a->norm_placement = NormPlacement::kPost;
   a->embedding_norm = true;  // layernorm_embedding
   a->position_offset = 2;    // BartLearnedPositionalEmbedding skips two rows
+  a->dropout = 0.1;          // HF's default (attention_dropout 0), as Pegasus's and Blenderbot's
 }
 // Pegasus's sinusoids are fixed; scale_embedding is a key (false by default in HF, true in Pegasus checkpoints).
 void PegasusLayout(ModelArchitecture* a) {
@@ -27,11 +29,13 @@ void PegasusLayout(ModelArchitecture* a) {
   a->norm_placement = NormPlacement::kPre;
   a->final_norm = true;
   a->position = PositionScheme::kSinusoidal;
+  a->dropout = 0.1;
 }
 void BlenderbotLayout(ModelArchitecture* a) {
   a->arch = ArchKind::kEncoderDecoder;
   a->norm_placement = NormPlacement::kPre;
   a->final_norm = true;
+  a->dropout = 0.1;
 }
 // Legacy keys in some configs (normalize_before, add_final_layer_norm, normalize_embedding) are not read by the
 // current HF classes, whose layout is fixed per model_type; they are ignored here as there.

@@ -11,6 +11,7 @@ void BertKeys(HfReader& r, const char* act, int type_vocab, double eps, ModelCon
   c->type_vocab = r.Int("type_vocab_size", type_vocab);
   c->norm_eps = r.Number("layer_norm_eps", eps);
   c->activation = Act(r, "hidden_act", act);
+  Dropouts(r, "hidden_dropout_prob", "attention_probs_dropout_prob", c);
 }
 
 // BertKeys plus the absolute position table; relative_key(_query) adds distance embeddings tscale has no field for.
@@ -24,7 +25,8 @@ void BertEncoder(HfReader& r, const char* act, int positions, int offset, ModelC
 
 namespace {
 
-// RoBERTa's offset 2 and ALBERT's one shared group are HF's defaults (pad_token_id 1, num_hidden_groups 1).
+// RoBERTa's offset 2 and ALBERT's one shared group are HF's defaults (pad_token_id 1, num_hidden_groups 1), as is
+// ALBERT's dropout 0 (AlbertConfig, unlike BERT's 0.1; the v1 checkpoints set 0.1).
 void RobertaLayout(ModelArchitecture* a) {
   EncoderLayout(a);
   a->position_offset = 2;
@@ -36,6 +38,7 @@ void PoolerlessLayout(ModelArchitecture* a) {  // DistilBERT, ELECTRA
 void AlbertLayout(ModelArchitecture* a) {
   EncoderLayout(a);
   a->shared_layer_groups = 1;
+  a->dropout = a->attention_dropout = 0;
 }
 
 void Bert(HfReader& r, ModelConfig* c) {
@@ -51,6 +54,7 @@ void DistilBert(HfReader& r, ModelConfig* c) {
   ReadShape(r, {"n_layers", "dim", "n_heads", "hidden_dim"}, c);
   c->norm_eps = 1e-12;  // hard-coded in DistilBERT
   c->activation = Act(r, "activation", "gelu");
+  Dropouts(r, "dropout", "attention_dropout", c);  // HF's defaults 0.1 and 0.1, as BERT's (the layout's)
   // DistilBERT's sinusoidal table interleaves sin and cos; tscale's (Pegasus's) puts them in two halves.
   r.Expect("sinusoidal_pos_embds", false, false, "DistilBERT's interleaved sinusoids differ from tscale's");
   LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 512), 0, c);

@@ -18,6 +18,8 @@ void Bloom(HfReader& r, ModelConfig* c) {
   c->ffn = r.Derived("hidden_size", 4 * int64_t{c->hidden});  // BloomMLP is always 4d (HF ignores n_inner)
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
   c->activation = Activation::kGeluTanh;  // bloom_gelu, the tanh approximation
+  // HF's defaults 0 (BloomConfig's signature; its docstring's 0.1 is stale).
+  Dropouts(r, "hidden_dropout", "attention_dropout", c);
   r.Expect("apply_residual_connection_post_layernorm", false, false,
            "tscale's residual adds the block input, not the normed input");
 }

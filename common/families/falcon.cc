@@ -21,6 +21,7 @@ void Falcon(HfReader& r, ModelConfig* c) {
   c->ffn = FfnOr4d(r, "ffn_hidden_size", *c);
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
   c->activation = Act(r, "activation", "gelu");
+  Dropouts(r, "hidden_dropout", "attention_dropout", c);  // HF's defaults 0
   // Falcon adds its ALiBi bias before the 1/sqrt(head_dim) scaling, BLOOM (tscale's alibi) after it.
   r.Expect("alibi", false, false, "Falcon's ALiBi is scaled with the scores, unlike tscale's (BLOOM's)");
   const bool bias = r.Bool("bias", false);  // the Linear layers; the LayerNorms keep theirs

@@ -5,11 +5,16 @@
 namespace tscale::families {
 namespace {
 
+void Gpt2Layout(ModelArchitecture* a) {
+  DecoderLayout(a);
+  a->dropout = a->attention_dropout = 0.1;  // HF's defaults: resid_pdrop (and embd_pdrop), attn_pdrop
+}
 void Gpt2(HfReader& r, ModelConfig* c) {
   ReadShape(r, {"n_layer", "n_embd", "n_head", nullptr}, c);
   c->ffn = FfnOr4d(r, "n_inner", *c);
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
   c->activation = Act(r, "activation_function", "gelu_new");
+  Dropouts(r, "resid_pdrop", "attn_pdrop", c, "embd_pdrop");
   r.Expect("scale_attn_weights", true, true, "tscale always scales scores by 1/sqrt(head_dim)");
   r.Expect("scale_attn_by_inverse_layer_idx", false, false, "tscale has no per-layer score scaling");
   LearnedTable(r, "n_positions", r.Int("n_positions", 1024), 0, c);
@@ -36,6 +41,6 @@ const HfWeightNames kGpt2Names{
 
 }  // namespace
 
-const FamilySpec kGpt2{"gpt2", DecoderLayout, Gpt2, &kGpt2Names, nullptr};
+const FamilySpec kGpt2{"gpt2", Gpt2Layout, Gpt2, &kGpt2Names, nullptr};
 
 }  // namespace tscale::families

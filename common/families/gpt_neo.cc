@@ -36,6 +36,7 @@ void GptNeo(HfReader& r, ModelConfig* c) {
   c->ffn = FfnOr4d(r, "intermediate_size", *c);
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
   c->activation = Act(r, "activation_function", "gelu_new");
+  Dropouts(r, "resid_dropout", "attention_dropout", c, "embed_dropout");  // HF's defaults 0
   LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 2048), 0, c);
   const std::vector<std::string> types = GptNeoLayerTypes(r);
   if (!r.ok()) return;

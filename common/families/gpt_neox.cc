@@ -15,6 +15,7 @@ void GptNeox(HfReader& r, ModelConfig* c) {
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"}, c);
   c->norm_eps = r.Number("layer_norm_eps", 1e-5);
   c->activation = Act(r, "hidden_act", "gelu");
+  Dropouts(r, "hidden_dropout", "attention_dropout", c);  // HF's defaults 0; hidden_dropout covers the embeddings
   // use_parallel_residual false is the sequential pre-norm block: the same two norms, so it maps directly.
   c->parallel_residual = r.Bool("use_parallel_residual", true);
   const bool attention_bias = r.Bool("attention_bias", true);

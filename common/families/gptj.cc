@@ -18,6 +18,7 @@ void Gptj(HfReader& r, ModelConfig* c) {
   c->ffn = FfnOr4d(r, "n_inner", *c);
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-5);
   c->activation = Act(r, "activation_function", "gelu_new");
+  Dropouts(r, "resid_pdrop", "attn_pdrop", c, "embd_pdrop");  // HF's defaults 0 (unlike GPT-2's)
   // rotary_dim: absent means 64, null means the whole head. Theta is fixed at 10000 in GPT-J.
   const int rotary = r.IsNull("rotary_dim") ? 0 : r.Int("rotary_dim", 64, 1);
   c->rotary_dims = c->heads > 0 && rotary == c->hidden / c->heads ? 0 : rotary;

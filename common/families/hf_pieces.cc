@@ -38,6 +38,9 @@ void EncoderLayout(ModelArchitecture* a) {
   a->norm_placement = NormPlacement::kPost;
   a->embedding_norm = true;
   a->pooler = true;
+  // HF's BERT defaults (hidden_dropout_prob, attention_probs_dropout_prob), kept by every encoder config class here
+  // but ALBERT's.
+  a->dropout = a->attention_dropout = 0.1;
 }
 void DecoderLayout(ModelArchitecture* a) {
   a->arch = ArchKind::kDecoder;
@@ -66,6 +69,13 @@ void LearnedTable(HfReader& r, const char* key, int rows, int offset, ModelConfi
   c->position_offset = offset;
   if (rows <= offset) return r.Fail(key, "must exceed the position offset (" + std::to_string(offset) + ")");
   c->max_input_tokens = rows - offset;
+}
+
+// The dropout rates from the family's keys, defaulting to the layout's (HF's defaults).
+void Dropouts(HfReader& r, const char* hidden, const char* attention, ModelConfig* c, const char* embedding) {
+  if (hidden) c->dropout = r.Probability(hidden, c->dropout);
+  if (attention) c->attention_dropout = r.Probability(attention, c->attention_dropout);
+  if (embedding) r.Probability(embedding, c->dropout);
 }
 
 // The FFN width of GPT-style configs: null or absent means 4 * hidden.

@@ -73,6 +73,12 @@ class HfReader {
     }
     return value->get<double>();
   }
+  // A dropout rate: a number in [0, 1).
+  double Probability(const char* key, double fallback) {
+    const double p = Number(key, fallback);
+    if (ok() && !(p >= 0 && p < 1)) Fail(key, "must be in [0, 1) (got " + json(p).dump() + ")");
+    return ok() ? p : fallback;
+  }
   bool Bool(const char* key, bool fallback) {
     const json* value = Find(key);
     if (!ok() || !value) return fallback;
@@ -121,6 +127,10 @@ void LinearBiases(ModelArchitecture* a, bool qkv, bool out, bool mlp);
 void Heads(ModelConfig* c, int heads, int kv_heads, int head_dim);
 // A learned absolute table of `rows` rows whose first usable row is `offset`; `key` is where its size came from.
 void LearnedTable(HfReader& r, const char* key, int rows, int offset, ModelConfig* c);
+// The dropout rates from the family's keys (nullptr: HF has no such rate), each defaulting to what the layout set
+// (HF's default). `embedding`: HF's separate rate after the embeddings (GPT-2's embd_pdrop), range-checked but not
+// kept: tscale has one hidden rate, and takes the residual one, which HF applies twice per block.
+void Dropouts(HfReader& r, const char* hidden, const char* attention, ModelConfig* c, const char* embedding = nullptr);
 // The FFN width of GPT-style configs: null or absent means 4 * hidden.
 int FfnOr4d(HfReader& r, const char* key, const ModelConfig& c);
 // Rotary embeddings over `fraction` of each head (family keys or a transformers-5 "rope_parameters" object);

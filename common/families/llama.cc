@@ -23,6 +23,7 @@ void LlamaLike(HfReader& r, ModelConfig* c) {
   const int heads = c->heads;
   c->norm_eps = r.Number("rms_norm_eps", 1e-6);
   c->activation = GatedSilu(r, "hidden_act");
+  Dropouts(r, nullptr, "attention_dropout", c);  // HF's default 0; the blocks have no hidden dropout
   if (!r.ok() || heads == 0) return;
   Heads(c, heads, r.Int("num_key_value_heads", heads, 1), r.Int("head_dim", c->hidden / heads, 1));
   Rotary(r, "rope_theta", nullptr, 1.0, c);

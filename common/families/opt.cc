@@ -9,10 +9,12 @@ void OptLayout(ModelArchitecture* a) {
   DecoderLayout(a);
   a->position_offset = 2;  // OPTLearnedPositionalEmbedding skips two rows
   a->embedding_projection = EmbeddingProjection::kInOut;
+  a->dropout = 0.1;  // HF's defaults: dropout 0.1, attention_dropout 0
 }
 void Opt(HfReader& r, ModelConfig* c) {
   ReadShape(r, {"num_hidden_layers", "hidden_size", "num_attention_heads", "ffn_dim"}, c);
   c->activation = Act(r, "activation_function", "relu");
+  Dropouts(r, "dropout", "attention_dropout", c);
   // OPTLearnedPositionalEmbedding allocates max_position_embeddings + 2 rows and skips the first two.
   LearnedTable(r, "max_position_embeddings", r.Int("max_position_embeddings", 2048) + 2, 2, c);
   // word_embed_proj_dim < hidden_size: bias-free project_in/project_out around the blocks (OPT-350m).

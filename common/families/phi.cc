@@ -17,6 +17,7 @@ void Phi(HfReader& r, ModelConfig* c) {
   const int heads = c->heads;
   c->norm_eps = r.Number("layer_norm_eps", 1e-5);
   c->activation = Act(r, "hidden_act", "gelu_new");
+  Dropouts(r, "resid_pdrop", "attention_dropout", c, "embd_pdrop");  // HF's defaults 0
   r.Expect("qk_layernorm", false, false, "tscale has no LayerNorm on queries and keys");
   if (!r.ok() || heads == 0) return;
   Heads(c, heads, r.Int("num_key_value_heads", heads, 1), c->hidden / heads);

@@ -21,6 +21,7 @@ void ProphetNetLayout(ModelArchitecture* a) {
   // length limit.
   a->position_offset = 1;
   a->position_clamp = true;
+  a->dropout = a->attention_dropout = 0.1;  // HF's defaults (dropout, attention_dropout)
 }
 void ProphetNet(HfReader& r, ModelConfig* c) {
   ReadEncoderDecoderShape(r,
@@ -28,6 +29,7 @@ void ProphetNet(HfReader& r, ModelConfig* c) {
                            "num_decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim"},
                           c);
   c->activation = Act(r, "activation_function", "gelu");
+  Dropouts(r, "dropout", "attention_dropout", c);
   c->ngram = r.Int("ngram", 2);
   c->relative_buckets = r.Int("num_buckets", 32);
   c->relative_max_distance = r.Int("relative_max_distance", 128);

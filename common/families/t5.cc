@@ -13,6 +13,7 @@ void T5Layout(ModelArchitecture* a) {
   a->bias = false;
   LinearBiases(a, false, false, false);
   a->position = PositionScheme::kRelativeBuckets;
+  a->dropout = a->attention_dropout = 0.1;  // HF's dropout_rate default, which T5Attention also applies
 }
 void T5(HfReader& r, ModelConfig* c) {
   c->hidden = r.RequiredInt("d_model");
@@ -22,6 +23,8 @@ void T5(HfReader& r, ModelConfig* c) {
   c->ffn = r.RequiredInt("d_ff");
   c->vocab = r.RequiredInt("vocab_size");
   c->norm_eps = r.Number("layer_norm_epsilon", 1e-6);
+  // One key for every dropout in T5: the hidden one and the attention probabilities' (T5Attention's dropout).
+  Dropouts(r, "dropout_rate", "dropout_rate", c);
   c->relative_buckets = r.Int("relative_attention_num_buckets", 32);
   c->relative_max_distance = r.Int("relative_attention_max_distance", 128);
   // feed_forward_proj is "ACT" or "gated-ACT"; HF runs "gated-gelu" as a gated gelu_new (GeGLU).

@@ -286,6 +286,14 @@ TEST(HfConfig, ErrorsNameTheKey) {
            {kTinyLlama, "rope_scaling", "linear", "rope_scaling: expected an object"},
            {kGodelBase, "d_model", 1.5, "d_model: expected an integer"},
            {kGptNeo125m, "attention_types", "global", "attention_types: expected [[["},
+           {kBertBase, "hidden_dropout_prob", 1.0, "hidden_dropout_prob: must be in [0, 1) (got 1.0)"},
+           {kBertBase, "attention_probs_dropout_prob", -0.1, "attention_probs_dropout_prob: must be in [0, 1)"},
+           {kBertBase, "hidden_dropout_prob", "0.1", "hidden_dropout_prob: expected a number"},
+           {kGpt2, "resid_pdrop", 1.0, "resid_pdrop: must be in [0, 1) (got 1.0)"},
+           {kGpt2, "attn_pdrop", -0.1, "attn_pdrop: must be in [0, 1) (got -0.1)"},
+           {kGpt2, "embd_pdrop", 1.5, "embd_pdrop: must be in [0, 1)"},
+           {kGodelBase, "dropout_rate", 1, "dropout_rate: must be in [0, 1)"},
+           {kTinyLlama, "attention_dropout", -0.5, "attention_dropout: must be in [0, 1)"},
        }) {
     SCOPED_TRACE(std::string(c.key) + " = " + c.value.dump());
     auto parsed = ParsePatched(c.base, {{c.key, c.value}});
@@ -486,6 +494,68 @@ TEST(HfConfig, AbsentOptionalKeysTakeTheHfDefaults) {
   auto whole_head = ParseWithNull(kGptJ6b, "rotary_dim");
   ASSERT_TRUE(whole_head.ok());
   EXPECT_EQ(whole_head->rotary_dims, 0);
+}
+
+// Dropout rates: a config's own keys, else the HF config class's defaults (held by the family's layout).
+TEST(HfConfig, DropoutRatesComeFromTheFamilyKeysElseTheHfDefaults) {
+  struct Rates {
+    double hidden, attention;
+  };
+  auto rates = [](const StatusOr<ModelConfig>& c) {
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? Rates{c->dropout, c->attention_dropout} : Rates{-1, -1};
+  };
+  auto expect = [](Rates got, double hidden, double attention) {
+    EXPECT_EQ(got.hidden, hidden);
+    EXPECT_EQ(got.attention, attention);
+  };
+  // BERT: hidden_dropout_prob and attention_probs_dropout_prob, 0.1 and 0.1 by default.
+  expect(rates(ParseHfConfig(kBertBase, "b")), 0.1, 0.1);
+  expect(rates(ParsePatched(kBertBase, {{"hidden_dropout_prob", 0.2}, {"attention_probs_dropout_prob", 0.0}})), 0.2,
+         0.0);
+  expect(rates(ParseWithNull(kBertBase, "hidden_dropout_prob")), 0.1, 0.1);  // null: the default
+  // GPT-2: resid_pdrop and attn_pdrop (embd_pdrop is checked, not kept), 0.1 and 0.1 by default.
+  expect(rates(ParseHfConfig(kGpt2, "g")), 0.1, 0.1);
+  expect(rates(ParsePatched(kGpt2, {{"resid_pdrop", 0.0}, {"embd_pdrop", 0.3}, {"attn_pdrop", 0.25}})), 0.0, 0.25);
+  // The BERT keys serve the lineage; ALBERT's class defaults them to 0, DistilBERT has its own names.
+  expect(rates(ParseHfConfig(kAlbertBaseV2, "a")), 0, 0);
+  expect(rates(ParsePatched(kAlbertBaseV2, {{"hidden_dropout_prob", 0.1}, {"attention_probs_dropout_prob", 0.1}})), 0.1,
+         0.1);
+  expect(rates(ParseHfConfig(kRoberta, "r")), 0.1, 0.1);
+  expect(rates(ParsePatched(kLongformerBase, {{"attention_probs_dropout_prob", 0.05}})), 0.1, 0.05);
+  expect(rates(ParseHfConfig(kDistilBert, "d")), 0.1, 0.1);
+  expect(rates(ParsePatched(kDistilBert, {{"dropout", 0.2}, {"attention_dropout", 0.3}})), 0.2, 0.3);
+  // The other families' keys and defaults.
+  expect(rates(ParseHfConfig(kOpt125m, "o")), 0.1, 0.0);
+  expect(rates(ParsePatched(kOpt125m, {{"dropout", 0.0}, {"attention_dropout", 0.1}})), 0.0, 0.1);
+  expect(rates(ParseHfConfig(kBartBase, "b")), 0.1, 0.0);
+  expect(rates(ParsePatched(kPegasusXsum, {{"dropout", 0.15}, {"attention_dropout", 0.05}})), 0.15, 0.05);
+  expect(rates(ParseHfConfig(kProphetNetLarge, "p")), 0.1, 0.1);
+  expect(rates(ParseHfConfig(kGodelBase, "t")), 0.1, 0.1);  // T5's dropout_rate is both
+  expect(rates(ParsePatched(kGodelBase, {{"dropout_rate", 0.2}})), 0.2, 0.2);
+  expect(rates(ParseHfConfig(kTinyLlama, "l")), 0, 0);
+  expect(rates(ParsePatched(kMistral7b, {{"attention_dropout", 0.1}})), 0, 0.1);
+  expect(rates(ParseHfConfig(kPythia160m, "n")), 0, 0);
+  expect(rates(ParsePatched(kPythia160m, {{"hidden_dropout", 0.1}, {"attention_dropout", 0.2}})), 0.1, 0.2);
+  expect(rates(ParsePatched(kGptNeo125m, {{"resid_dropout", 0.1}, {"attention_dropout", 0.2}})), 0.1, 0.2);
+  expect(rates(ParsePatched(kGptJ6b, {{"resid_pdrop", 0.1}, {"attn_pdrop", 0.2}})), 0.1, 0.2);
+  expect(rates(ParseHfConfig(kPhi2, "p")), 0, 0);
+  expect(rates(ParsePatched(kPhi2, {{"resid_pdrop", 0.1}, {"embd_pdrop", 0.0}, {"attention_dropout", 0.05}})), 0.1,
+         0.05);
+  expect(rates(ParsePatched(kBloom560m, {{"hidden_dropout", 0.1}, {"attention_dropout", 0.2}})), 0.1, 0.2);
+  expect(rates(ParsePatched(kFalcon7b, {{"hidden_dropout", 0.1}, {"attention_dropout", 0.2}})), 0.1, 0.2);
+
+  // `tscale-client families --json` (and so the catalog) states the non-zero defaults.
+  auto layout = [](const char* type) {
+    return nlohmann::json::parse(families::FamilyLayoutJson(*families::FindFamily(type)));
+  };
+  EXPECT_EQ(layout("bert").at("dropout"), 0.1);
+  EXPECT_EQ(layout("bert").at("attention_dropout"), 0.1);
+  EXPECT_EQ(layout("gpt2").at("dropout"), 0.1);
+  EXPECT_EQ(layout("opt").at("dropout"), 0.1);
+  EXPECT_FALSE(layout("opt").contains("attention_dropout"));
+  EXPECT_FALSE(layout("llama").contains("dropout"));
+  EXPECT_FALSE(layout("albert").contains("dropout"));
 }
 
 // A family's layout holds HF's defaults for facts a key may change (families/family.h); a key that switches one

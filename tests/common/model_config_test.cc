@@ -130,6 +130,7 @@ TEST(ModelConfig, RoundTripsEveryField) {
     "relative_buckets": 8, "relative_max_distance": 32, "relative_bias_projection": true, "scale_embedding": true,
     "qkv_bias": true, "key_bias": false, "attn_out_bias": false, "mlp_bias": true, "ngram": 2,
     "attention_window": 16, "window_layers": "odd", "conv_groups": 2, "relative_positions": 16,
+    "dropout": 0.1, "attention_dropout": 0.05,
     "approximation": "test", "published_params_m": 1.5, "reference_params": 12345, "params_note": "why"})"));
   auto config = ParseModelConfig(doc.dump());
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -138,6 +139,8 @@ TEST(ModelConfig, RoundTripsEveryField) {
   EXPECT_EQ(config->window_layers, WindowLayers::kOdd);
   EXPECT_FALSE(config->key_bias);
   EXPECT_EQ(config->params_note, "why");
+  EXPECT_EQ(config->dropout, 0.1);
+  EXPECT_EQ(config->attention_dropout, 0.05);
   auto again = ParseModelConfig(ModelConfigToJson(*config));
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(ModelConfigToJson(*again), ModelConfigToJson(*config));
@@ -232,6 +235,12 @@ TEST(ModelConfig, ErrorsNameTheField) {
       {"approximation", 7, "approximation: expected a string"},
       {"relative_bias_projection", true, "relative_bias_projection: belongs to the decoder of an encoder-decoder"},
       {"decoder_layers", -1, "decoder_layers: must be in 0..1024 (got -1)"},
+      {"dropout", 1.0, "dropout: must be in [0, 1)"},
+      {"dropout", -0.1, "dropout: must be in [0, 1)"},
+      {"dropout", "0.1", "dropout: expected a number"},
+      {"attention_dropout", 1.0, "attention_dropout: must be in [0, 1)"},
+      {"attention_dropout", -0.1, "attention_dropout: must be in [0, 1)"},
+      {"attention_dropout", true, "attention_dropout: expected a number"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.field);
@@ -281,6 +290,32 @@ TEST(ModelConfig, ValidateChecksTheTableRangesOfConfigsBuiltInCode) {
   ModelConfig c = *config;
   c.ngram = 17;
   EXPECT_NE(Validate(c).message().find("ngram: must be in 0..16 (got 17)"), std::string::npos) << Validate(c).message();
+  c = *config;
+  c.dropout = 1.0;
+  EXPECT_EQ(Validate(c).message(), "dropout: must be in [0, 1)");
+  c = *config;
+  c.attention_dropout = std::nan("");
+  EXPECT_EQ(Validate(c).message(), "attention_dropout: must be in [0, 1)");
+}
+
+// Dropout rates are data: absent they are 0, present they round-trip, and a rate just below 1 is accepted.
+TEST(ModelConfig, DropoutRatesDefaultToZeroAndRoundTrip) {
+  auto plain = ParseModelConfig(TinyBertJson().dump());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->dropout, 0);
+  EXPECT_EQ(plain->attention_dropout, 0);
+  auto doc = TinyBertJson();
+  doc["dropout"] = 0.1;
+  doc["attention_dropout"] = 0;  // an integer JSON number is a number
+  auto set = ParseModelConfig(doc.dump());
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->dropout, 0.1);
+  EXPECT_EQ(set->attention_dropout, 0);
+  const auto written = nlohmann::json::parse(ModelConfigToJson(*set));
+  EXPECT_EQ(written.at("dropout"), 0.1);
+  EXPECT_EQ(written.at("attention_dropout"), 0.0);
+  doc["attention_dropout"] = 0.999;
+  EXPECT_TRUE(ParseModelConfig(doc.dump()).ok());
 }
 
 TEST(ModelConfig, AMisspeltFieldIsRefusedNotIgnored) {
