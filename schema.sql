@@ -1,4 +1,4 @@
--- tscale coordinator schema, version 5: the whole current schema, applied by tscale-server to an empty
+-- tscale coordinator schema, version 6: the whole current schema, applied by tscale-server to an empty
 -- database. A database of an older version is upgraded in place by the ordered steps in server/migrations.cc,
 -- keyed on PRAGMA user_version; tests check that the upgraded schema equals this one.
 -- Protobuf blobs hold the full message; the columns beside them are what queries filter on.
@@ -28,7 +28,9 @@ CREATE TABLE jobs (
   updated_ms     INTEGER NOT NULL,
   requirements   BLOB    NOT NULL DEFAULT x'', -- spec.requirements serialized: the routing key (version 3)
   workload       INTEGER NOT NULL DEFAULT 1,   -- tscale.v1.Workload (version 5; older jobs are forward, 1)
-  new_tokens     INTEGER NOT NULL DEFAULT 0    -- decode: tokens generated per job; 0 for forward (version 5)
+  new_tokens     INTEGER NOT NULL DEFAULT 0,   -- decode: tokens generated per job; 0 for forward (version 5)
+  checkpointing  INTEGER NOT NULL DEFAULT 0,   -- train: tscale.v1.Checkpointing; 0 for the others (version 6)
+  loss           INTEGER NOT NULL DEFAULT 0    -- train: tscale.v1.TrainLoss, resolved; 0 for the others (version 6)
 );
 CREATE INDEX jobs_by_state ON jobs(state, id);
 CREATE INDEX jobs_by_sweep ON jobs(sweep_id, id);
@@ -97,4 +99,4 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_sweep ON events(sweep_id, id);
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

@@ -12,6 +12,7 @@
 #include "client/report/csv.h"
 #include "client/report/render_html.h"
 #include "client/report/render_text.h"
+#include "client/report/train_report.h"
 #include "client/results_table.h"
 #include "common/file_io.h"
 #include "common/outcome.h"
@@ -108,7 +109,7 @@ Command AddResultsCommand(CLI::App& app) {
   c->add_option("--length", o->length, "only this sequence length");
   c->add_option("--outcome", o->outcome, "only this outcome (ok, exceeds_context, oom, ...)");
   c->add_option("--category", o->category, "only models of this category");
-  c->add_option("--workload", o->workload, "only jobs of this workload (forward, decode)");
+  c->add_option("--workload", o->workload, "only jobs of this workload (forward, decode, train)");
   c->add_flag("--csv", o->csv, "CSV, one row per finished job (what `report --from-csv` reads)");
   c->add_flag("--json", o->json, "JSON (the ListResults response, samples included)");
   return {c, [o](Connection& conn) {
@@ -127,7 +128,7 @@ Command AddResultsCommand(CLI::App& app) {
             if (!o->workload.empty()) {
               auto workload = ParseWorkload(o->workload);
               if (!workload)
-                return UsageError("--workload: unknown workload \"" + o->workload + "\" (forward, decode)");
+                return UsageError("--workload: unknown workload \"" + o->workload + "\" (forward, decode, train)");
               request.set_workload(*workload);
             }
             if (!o->csv && !o->json) return PrintResultsTable(conn, request);
@@ -172,6 +173,8 @@ Command AddReportCommand(CLI::App& app) {
             const std::string decode = report::RenderDecode(report::Cells(rows, v1::WORKLOAD_DECODE));
             if (!decode.empty())
               std::cout << (forward.empty() ? "" : "\n") << decode << report::RenderDecodeScaling(rows);
+            const std::string train = report::RenderTrain(rows);  // training: its own tables, and every wall
+            if (!train.empty()) std::cout << (forward.empty() && decode.empty() ? "" : "\n") << train;
             const std::string walls = report::RenderWalls(report::Walls(rows));
             if (!walls.empty()) std::cout << "\n" << walls;
             return o->html.empty() ? kExitOk : WriteHtml(*o, rows, unfinished);

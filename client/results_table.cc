@@ -24,8 +24,11 @@ std::string Detail(const v1::Result& r) {
 
 std::string RenderResultsTable(const v1::ListResultsResponse& response) {
   // The decode columns only where there is something to put in them: a forward sweep's table stays as it was.
-  bool any_decode = false;
-  for (const auto& job : response.jobs()) any_decode = any_decode || job.spec().workload() == v1::WORKLOAD_DECODE;
+  bool any_decode = false, any_train = false;
+  for (const auto& job : response.jobs()) {
+    any_decode = any_decode || job.spec().workload() == v1::WORKLOAD_DECODE;
+    any_train = any_train || job.spec().workload() == v1::WORKLOAD_TRAIN;
+  }
   using A = TextTable::Align;
   std::vector<std::pair<const char*, A>> columns = {
       {"job", A::kRight},       {"model", A::kLeft},   {"workload", A::kLeft}, {"len", A::kRight},
@@ -35,6 +38,7 @@ std::string RenderResultsTable(const v1::ListResultsResponse& response) {
   if (any_decode)
     for (const char* name : {"new_tok", "ttft_ms", "tpot_ms", "dec_tok/s", "kv_MiB"})
       columns.emplace_back(name, A::kRight);
+  if (any_train) columns.emplace_back("ckpt", A::kLeft);
   columns.emplace_back("detail", A::kLeft);
   TextTable table;
   for (auto [header, align] : columns) table.AddColumn(header, align);
@@ -66,6 +70,8 @@ std::string RenderResultsTable(const v1::ListResultsResponse& response) {
       cells.push_back(decoded ? FormatFixed(d.decode_tokens_per_second(), 1) : "");
       cells.push_back(decoded && d.kv_cache_bytes() > 0 ? FormatFixed(d.kv_cache_bytes() / 1048576.0, 1) : "");
     }
+    if (any_train)
+      cells.push_back(spec.workload() == v1::WORKLOAD_TRAIN ? CheckpointingName(spec.checkpointing()) : "");
     cells.push_back(Detail(r));
     table.AddRow(std::move(cells));
   }

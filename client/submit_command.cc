@@ -21,8 +21,9 @@ namespace {
 constexpr double kMaxCvOff = -1;
 
 struct SubmitOptions {
-  std::string sweep_file, preset, name, device, min_device_memory, max_cv;
-  std::vector<std::string> models, categories, lengths, dtypes, attention, workloads, required_labels, tags;
+  std::string sweep_file, preset, name, device, min_device_memory, max_cv, loss;
+  std::vector<std::string> models, categories, lengths, dtypes, attention, workloads, checkpointing, required_labels,
+      tags;
   std::vector<int> batches;
   int repetitions = 1, warmup = 0, min_iters = 0, threads = 0, new_tokens = 0;
   double min_time_s = 0, job_timeout_s = 0, wait_max_s = 0;
@@ -157,6 +158,18 @@ int BuildSpec(Connection& conn, SubmitOptions& o, v1::SweepSpec* spec) {
       return UsageError("--new-tokens: " + std::to_string(o.new_tokens) + " is not a number of tokens >= 1");
     spec->set_new_tokens(o.new_tokens);
   }
+  // Train settings; without a train workload the coordinator refuses them, naming the field.
+  if (!o.checkpointing.empty()) {
+    auto parsed = ParseCheckpointingList(o.checkpointing);
+    if (!parsed.ok()) return UsageError(parsed.status());
+    spec->clear_checkpointing();
+    for (v1::Checkpointing c : *parsed) spec->add_checkpointing(c);
+  }
+  if (o.command->count("--loss")) {
+    auto parsed = ParseLossFlag(o.loss);
+    if (!parsed.ok()) return UsageError(parsed.status());
+    spec->set_loss(*parsed);
+  }
   if (o.command->count("--repetitions")) spec->set_repetitions(o.repetitions);
   if (o.extend_context) spec->set_extend_context(true);
   auto* m = spec->mutable_measurement();
@@ -197,9 +210,18 @@ Command AddSubmitCommand(CLI::App& app) {
   c->add_option("--attention", o->attention, "eager, memory_efficient, fused (default eager)")->delimiter(',');
   c->add_option("--workload", o->workloads,
                 "forward (one forward over the prompt, the default), decode (prefill, then generate --new-tokens "
-                "tokens one by one; encoder-only models are skipped, and the answer says so)")
+                "tokens one by one; encoder-only models are skipped, and the answer says so), train (one training "
+                "step: forward, loss, backward, AdamW)")
       ->delimiter(',');
   c->add_option("--new-tokens", o->new_tokens, "decode: tokens generated per job, 1..4096 (default 128)");
+  c->add_option("--checkpointing", o->checkpointing,
+                "train: none (keep every activation), layers (recompute each block in backward); an axis like "
+                "--dtype (default none)")
+      ->delimiter(',');
+  c->add_option("--loss", o->loss,
+                "train: auto (by architecture: decoders next-token, encoders masked-lm, encoder-decoders seq2seq, "
+                "the default), next-token, masked-lm, seq2seq (models it does not fit are skipped, and the answer "
+                "says so)");
   c->add_option("--repetitions", o->repetitions, "independent runs of every cell")->check(CLI::Range(1, 1000));
   c->add_option("--name", o->name, "a name for the sweep");
   c->add_option("--warmup", o->warmup, "warm-up forwards (default 2)");

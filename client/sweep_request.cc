@@ -58,11 +58,32 @@ StatusOr<std::vector<v1::Workload>> ParseWorkloads(const std::vector<std::string
   std::set<v1::Workload> seen;
   for (const auto& item : items) {
     auto workload = ParseWorkload(item);
-    if (!workload) return Status::InvalidArgument("--workload: unknown workload \"" + item + "\" (forward, decode)");
+    if (!workload)
+      return Status::InvalidArgument("--workload: unknown workload \"" + item + "\" (forward, decode, train)");
     AppendOnce(&workloads, &seen, *workload);
   }
   if (workloads.empty()) return Status::InvalidArgument("--workload: no workload given");
   return workloads;
+}
+
+StatusOr<std::vector<v1::Checkpointing>> ParseCheckpointingList(const std::vector<std::string>& items) {
+  std::vector<v1::Checkpointing> values;
+  std::set<v1::Checkpointing> seen;
+  for (const auto& item : items) {
+    auto value = ParseCheckpointing(item);
+    if (!value) return Status::InvalidArgument("--checkpointing: unknown value \"" + item + "\" (none, layers)");
+    AppendOnce(&values, &seen, *value);
+  }
+  if (values.empty()) return Status::InvalidArgument("--checkpointing: no value given");
+  return values;
+}
+
+StatusOr<v1::TrainLoss> ParseLossFlag(const std::string& value) {
+  if (value == "auto") return v1::TRAIN_LOSS_UNSPECIFIED;
+  auto loss = ParseTrainLoss(value);
+  if (!loss)
+    return Status::InvalidArgument("--loss: unknown loss \"" + value + "\" (auto, next-token, masked-lm, seq2seq)");
+  return *loss;
 }
 
 StatusOr<std::vector<std::string>> ExpandModels(const std::vector<std::string>& selectors,

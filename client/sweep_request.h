@@ -20,6 +20,14 @@ StatusOr<std::vector<int>> ParseLengths(const std::vector<std::string>& items);
 // INVALID_ARGUMENT naming "--workload" for an unknown name (the known ones are listed).
 StatusOr<std::vector<v1::Workload>> ParseWorkloads(const std::vector<std::string>& items);
 
+// `submit --checkpointing none,layers` (train): order is kept and repeats are removed. INVALID_ARGUMENT naming
+// "--checkpointing" for an unknown name.
+StatusOr<std::vector<v1::Checkpointing>> ParseCheckpointingList(const std::vector<std::string>& items);
+
+// `submit --loss auto|next-token|masked-lm|seq2seq` (train; next_token is read as next-token too): auto is
+// TRAIN_LOSS_UNSPECIFIED, each model's architecture decides. INVALID_ARGUMENT naming "--loss" for anything else.
+StatusOr<v1::TrainLoss> ParseLossFlag(const std::string& value);
+
 // Ids and aliases pass through unchanged (the coordinator resolves them and names unknown ones); "all" and
 // "category:NAME" expand to the catalog's canonical ids. Order is kept and repeats are removed.
 // INVALID_ARGUMENT naming "--models" for an unknown category (the known ones are listed).

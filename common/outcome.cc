@@ -62,6 +62,25 @@ std::string WorkloadName(v1::Workload workload) {
 std::optional<v1::Workload> ParseWorkload(const std::string& name) {
   return ParseShortName<v1::Workload>(name, "WORKLOAD_", v1::Workload_Name<v1::Workload>, v1::Workload_Parse);
 }
+std::string CheckpointingName(v1::Checkpointing checkpointing) {
+  if (checkpointing == v1::CHECKPOINTING_UNSPECIFIED) checkpointing = v1::CHECKPOINTING_NONE;
+  return ShortName<v1::Checkpointing>(v1::Checkpointing_Name(checkpointing), "CHECKPOINTING_");
+}
+std::optional<v1::Checkpointing> ParseCheckpointing(const std::string& name) {
+  return ParseShortName<v1::Checkpointing>(name, "CHECKPOINTING_", v1::Checkpointing_Name<v1::Checkpointing>,
+                                           v1::Checkpointing_Parse);
+}
+std::string TrainLossName(v1::TrainLoss loss) {
+  if (loss == v1::TRAIN_LOSS_UNSPECIFIED) return "auto";
+  return ShortName<v1::TrainLoss>(v1::TrainLoss_Name(loss), "TRAIN_LOSS_");
+}
+std::optional<v1::TrainLoss> ParseTrainLoss(const std::string& name) {
+  std::string underscored = name;
+  for (char& ch : underscored)
+    if (ch == '-') ch = '_';
+  return ParseShortName<v1::TrainLoss>(underscored, "TRAIN_LOSS_", v1::TrainLoss_Name<v1::TrainLoss>,
+                                       v1::TrainLoss_Parse);
+}
 std::string DeviceKindName(v1::DeviceKind kind) {
   if (kind == v1::DEVICE_KIND_UNSPECIFIED) return "any";
   return ShortName<v1::DeviceKind>(v1::DeviceKind_Name(kind), "DEVICE_KIND_");

@@ -28,6 +28,13 @@ std::optional<v1::AttentionImpl> ParseAttention(const std::string& name);
 // "forward" (also for WORKLOAD_UNSPECIFIED: jobs stored before the workload axis are forward), "decode".
 std::string WorkloadName(v1::Workload workload);
 std::optional<v1::Workload> ParseWorkload(const std::string& name);
+// Training settings: "none" (also for CHECKPOINTING_UNSPECIFIED), "layers"; "next_token", "masked_lm",
+// "seq2seq", and "auto" for TRAIN_LOSS_UNSPECIFIED (by architecture). The parsers take these names, and
+// ParseTrainLoss "-" for "_" too ("next-token"); neither takes an unspecified value's name.
+std::string CheckpointingName(v1::Checkpointing checkpointing);
+std::optional<v1::Checkpointing> ParseCheckpointing(const std::string& name);
+std::string TrainLossName(v1::TrainLoss loss);
+std::optional<v1::TrainLoss> ParseTrainLoss(const std::string& name);
 std::string DeviceKindName(v1::DeviceKind kind);
 std::optional<v1::DeviceKind> ParseDeviceKind(const std::string& name);
 

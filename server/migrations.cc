@@ -65,6 +65,12 @@ const std::vector<UpgradeStep>& UpgradeSteps() {
        "ALTER TABLE jobs ADD COLUMN workload INTEGER NOT NULL DEFAULT 1;"
        "ALTER TABLE jobs ADD COLUMN new_tokens INTEGER NOT NULL DEFAULT 0;"
        "PRAGMA user_version = 5;"},
+      // The train workload's settings. No job before it trained, so every older row is checkpointing and loss
+      // UNSPECIFIED (0), as forward and decode jobs are planned still; no blob needs rewriting.
+      {6,
+       "ALTER TABLE jobs ADD COLUMN checkpointing INTEGER NOT NULL DEFAULT 0;"
+       "ALTER TABLE jobs ADD COLUMN loss INTEGER NOT NULL DEFAULT 0;"
+       "PRAGMA user_version = 6;"},
   };
   return steps;
 }

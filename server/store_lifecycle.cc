@@ -344,8 +344,8 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms)
   const auto& s = job->spec;
   sql::Statement insert(db_,
                         "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
-                        "repetition, spec, state, created_ms, updated_ms, requirements, workload, new_tokens) "
-                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                        "repetition, spec, state, created_ms, updated_ms, requirements, workload, new_tokens, "
+                        "checkpointing, loss) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   insert.Bind(1, sweep_id)
       .Bind(2, s.model_id())
       .Bind(3, job->category)
@@ -360,7 +360,9 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms)
       .Bind(12, now_ms)
       .BindBlob(13, Serialize(s.requirements()))
       .Bind(14, static_cast<int>(s.workload() == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : s.workload()))
-      .Bind(15, s.new_tokens());
+      .Bind(15, s.new_tokens())
+      .Bind(16, static_cast<int>(s.checkpointing()))
+      .Bind(17, static_cast<int>(s.loss()));
   return insert.Run();
 }
 

@@ -22,13 +22,15 @@ StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
   TSCALE_RETURN_IF_ERROR(Parse(finished.ColumnBlob(2), &next.spec, "job spec"));
   if (!next.spec.has_wall()) return false;
 
-  // The search's probes so far: the same sweep, model, workload and variant. A decode search (each probe a
-  // decode job of the same new_tokens: the spec is copied) finds its own wall, apart from the forward one.
+  // The search's probes so far: the same sweep, model, workload, checkpointing and variant. A decode search
+  // (each probe a decode job of the same new_tokens: the spec is copied) finds its own wall, apart from the
+  // forward one; a train search with checkpointing finds its own, apart from the one without (each probe keeps
+  // the first one's checkpointing and loss; the loss is one per model in a sweep).
   sql::Statement probes_query(db_,
                               "SELECT j.seq_len, j.state, r.outcome, r.peak_rss_bytes FROM jobs j "
                               "LEFT JOIN results r ON r.job_id = j.id WHERE j.sweep_id=? AND j.model_id=? "
                               "AND j.batch_size=? AND j.dtype=? AND j.attention=? AND j.repetition=? "
-                              "AND j.workload=? ORDER BY j.id");
+                              "AND j.workload=? AND j.checkpointing=? ORDER BY j.id");
   const auto& s = next.spec;
   probes_query.Bind(1, sweep_id)
       .Bind(2, s.model_id())
@@ -36,7 +38,8 @@ StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
       .Bind(4, static_cast<int>(s.dtype()))
       .Bind(5, static_cast<int>(s.attention()))
       .Bind(6, s.repetition())
-      .Bind(7, static_cast<int>(s.workload() == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : s.workload()));
+      .Bind(7, static_cast<int>(s.workload() == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : s.workload()))
+      .Bind(8, static_cast<int>(s.checkpointing()));
   std::vector<wall::Probe> probes;
   while (probes_query.Step()) {
     wall::Probe p;

@@ -51,6 +51,31 @@ Status ResolveMeasurement(v1::MeasurementSettings* m, double default_max_cv) {
   return Status::Ok();
 }
 
+// The objective that fits an architecture: what TRAIN_LOSS_UNSPECIFIED resolves to.
+v1::TrainLoss LossFor(ArchKind arch) {
+  switch (arch) {
+    case ArchKind::kDecoder:
+      return v1::TRAIN_LOSS_NEXT_TOKEN;
+    case ArchKind::kEncoder:
+      return v1::TRAIN_LOSS_MASKED_LM;
+    case ArchKind::kEncoderDecoder:
+      return v1::TRAIN_LOSS_SEQ2SEQ;
+  }
+  return v1::TRAIN_LOSS_UNSPECIFIED;
+}
+
+const char* ArchPhrase(ArchKind arch) {
+  switch (arch) {
+    case ArchKind::kDecoder:
+      return "a decoder-only model";
+    case ArchKind::kEncoder:
+      return "an encoder-only model";
+    case ArchKind::kEncoderDecoder:
+      return "an encoder-decoder";
+  }
+  return "this model";
+}
+
 }  // namespace
 
 v1::MeasurementSettings DefaultMeasurement() {
@@ -79,6 +104,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("dtypes", spec.dtypes(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("attention", spec.attention(), limits));
   TSCALE_RETURN_IF_ERROR(CheckAxisSize("workloads", spec.workloads(), limits));
+  TSCALE_RETURN_IF_ERROR(CheckAxisSize("checkpointing", spec.checkpointing(), limits));
   if (spec.name().size() > 256) return Field("name", "at most 256 characters");
   if (spec.labels_size() > kMaxLabels) return Field("labels", "at most " + std::to_string(kMaxLabels) + " tags");
   for (const auto& [key, value] : spec.labels())
@@ -86,13 +112,17 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
       return Field("labels", "tag names are 1..128 characters, values at most 1024");
 
   std::vector<const ModelConfig*> models;
+  std::vector<int> model_index;  // where each model is first named in spec.models
   std::set<std::string> seen_models;
   for (int i = 0; i < spec.models_size(); ++i) {
     const ModelConfig* model = catalog.Find(spec.models(i));
     if (!model)
       return Field("models[" + std::to_string(i) + "]",
                    "unknown model \"" + spec.models(i) + "\" (tscale-client models lists the catalog)");
-    if (seen_models.insert(model->id).second) models.push_back(model);
+    if (seen_models.insert(model->id).second) {
+      models.push_back(model);
+      model_index.push_back(i);
+    }
   }
   for (int i = 0; i < spec.seq_lengths_size(); ++i) {
     int n = spec.seq_lengths(i);
@@ -126,7 +156,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   if (workloads.empty()) workloads.push_back(v1::WORKLOAD_FORWARD);
   for (size_t i = 0; i < workloads.size(); ++i)
     if (!v1::Workload_IsValid(workloads[i]))
-      return Field("workloads[" + std::to_string(i) + "]", "unknown workload (forward, decode)");
+      return Field("workloads[" + std::to_string(i) + "]", "unknown workload (forward, decode, train)");
   const bool decodes = std::count(workloads.begin(), workloads.end(), v1::WORKLOAD_DECODE) > 0;
   if (spec.new_tokens() < 0 || spec.new_tokens() > kMaxNewTokens)
     return Field("new_tokens", std::to_string(spec.new_tokens()) + " is not in 1.." + std::to_string(kMaxNewTokens) +
@@ -134,6 +164,36 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   // Like wall settings without find_wall: a setting nothing would read is a mistake worth naming.
   if (spec.new_tokens() != 0 && !decodes) return Field("new_tokens", "only used with the decode workload");
   const int new_tokens = spec.new_tokens() == 0 ? kDefaultNewTokens : spec.new_tokens();
+  // Training's settings, checked like new_tokens: checkpointing is an axis of the train cells only (forward and
+  // decode cells leave it and the loss unspecified), and neither is accepted without a train workload.
+  const bool trains = std::count(workloads.begin(), workloads.end(), v1::WORKLOAD_TRAIN) > 0;
+  std::vector<v1::Checkpointing> checkpointing;
+  for (int i = 0; i < spec.checkpointing_size(); ++i) {
+    const int value = spec.checkpointing(i);
+    if (!v1::Checkpointing_IsValid(value))
+      return Field("checkpointing[" + std::to_string(i) + "]",
+                   "unknown value " + std::to_string(value) + " (none, layers)");
+    const auto c =
+        value == v1::CHECKPOINTING_UNSPECIFIED ? v1::CHECKPOINTING_NONE : static_cast<v1::Checkpointing>(value);
+    // A repeat counts once, as a repeated model does: it would plan every train cell twice (and start two
+    // probes of one wall search).
+    if (std::find(checkpointing.begin(), checkpointing.end(), c) == checkpointing.end()) checkpointing.push_back(c);
+  }
+  if (!checkpointing.empty() && !trains) return Field("checkpointing", "only used with the train workload");
+  if (checkpointing.empty()) checkpointing.push_back(v1::CHECKPOINTING_NONE);
+  if (!v1::TrainLoss_IsValid(spec.loss()))
+    return Field("loss", "unknown value " + std::to_string(spec.loss()) +
+                             " (next_token, masked_lm, seq2seq; 0 = by each model's architecture)");
+  if (spec.loss() != v1::TRAIN_LOSS_UNSPECIFIED && !trains) return Field("loss", "only used with the train workload");
+  // A TorchScript module is run as it was exported: there are no modules of tscale's to put in train mode,
+  // checkpoint and step an optimizer over. Refused rather than skipped: every train cell of it would fail.
+  if (trains)
+    for (size_t m = 0; m < models.size(); ++m)
+      if (!models[m]->torchscript.empty())
+        return Field("workloads", "train with \"" + models[m]->id + "\" (spec.models[" +
+                                      std::to_string(model_index[m]) +
+                                      "]): a TorchScript module cannot be trained: tscale trains models it builds "
+                                      "from their config");
   const int repetitions = spec.repetitions() == 0 ? 1 : spec.repetitions();
   if (repetitions < 1 || repetitions > limits.max_repetitions)
     return Field("repetitions", "must be in 1.." + std::to_string(limits.max_repetitions));
@@ -173,39 +233,66 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   }
 
   // An encoder-only model has no generation to time: its decode cells are left out, counted and named (the
-  // runner would only fail them with an error).
-  const double cells_per_pair = static_cast<double>(lengths.size()) * static_cast<double>(batches.size()) *
-                                static_cast<double>(dtypes.size()) * static_cast<double>(attention.size()) *
-                                repetitions;
-  auto runs = [](const ModelConfig& model, v1::Workload workload) {
-    return workload != v1::WORKLOAD_DECODE || model.arch != ArchKind::kEncoder;
+  // runner would only fail them with an error). Likewise a model's train cells when the sweep's explicit loss
+  // is not its architecture's objective.
+  const double cells_per_variant = static_cast<double>(lengths.size()) * static_cast<double>(batches.size()) *
+                                   static_cast<double>(dtypes.size()) * static_cast<double>(attention.size()) *
+                                   repetitions;
+  // A train workload is one variant per checkpointing value; forward and decode are one each.
+  auto variants = [&](v1::Workload workload) {
+    return workload == v1::WORKLOAD_TRAIN ? checkpointing.size() : size_t{1};
+  };
+  auto loss_of = [&](const ModelConfig& model) {
+    return spec.loss() == v1::TRAIN_LOSS_UNSPECIFIED ? LossFor(model.arch) : spec.loss();
+  };
+  // Why a (model, workload) pair has no cells; empty when it runs.
+  auto skip_reason = [&](const ModelConfig& model, v1::Workload workload) -> std::string {
+    if (workload == v1::WORKLOAD_DECODE && model.arch == ArchKind::kEncoder)
+      return "an encoder-only model does not generate tokens";
+    if (workload == v1::WORKLOAD_TRAIN && loss_of(model) != LossFor(model.arch))
+      return "the " + TrainLossName(spec.loss()) + " loss does not fit " + ArchPhrase(model.arch) + " (its loss is " +
+             TrainLossName(LossFor(model.arch)) + ")";
+    return "";
   };
   SkippedCells left_out;
   double skipped_cells = 0;  // in double, as the product is: the axes' bounds multiply past int
   for (const ModelConfig* model : models)
     for (v1::Workload workload : workloads) {
-      if (runs(*model, workload)) continue;
-      skipped_cells += cells_per_pair;
+      const std::string why = skip_reason(*model, workload);
+      if (why.empty()) continue;
+      const double cells = cells_per_variant * static_cast<double>(variants(workload));
+      skipped_cells += cells;
       left_out.reasons.push_back(model->id + " x " + WorkloadName(workload) + ": " +
-                                 std::to_string(static_cast<int64_t>(cells_per_pair)) +
-                                 " cells skipped, an encoder-only model does not generate tokens");
+                                 std::to_string(static_cast<int64_t>(cells)) + " cells skipped, " + why);
     }
   left_out.cells = static_cast<int>(std::min<double>(skipped_cells, std::numeric_limits<int>::max()));
 
-  // The product of the axes, each named with its size, so the user sees which one to shrink.
-  const std::pair<const char*, size_t> axes[] = {{"models", models.size()},
-                                                 {"workloads", workloads.size()},
-                                                 {"seq_lengths", lengths.size()},
-                                                 {"batch_sizes", batches.size()},
-                                                 {"dtypes", dtypes.size()},
-                                                 {"attention", attention.size()},
-                                                 {"repetitions", static_cast<size_t>(repetitions)}};
+  // The product of the axes, each named with its size, so the user sees which one to shrink. Checkpointing
+  // multiplies the train workload only: "workloads (forward + train x checkpointing (2) = 3)".
+  size_t workload_variants = 0;
+  std::string workload_terms;
+  for (v1::Workload workload : workloads) {
+    workload_variants += variants(workload);
+    workload_terms += (workload_terms.empty() ? "" : " + ") + WorkloadName(workload) +
+                      (variants(workload) > 1 ? " x checkpointing (" + std::to_string(variants(workload)) + ")" : "");
+  }
+  const std::string workload_axis =
+      workload_variants == workloads.size()
+          ? "workloads (" + std::to_string(workloads.size()) + ")"
+          : "workloads (" + workload_terms + " = " + std::to_string(workload_variants) + ")";
+  auto axis = [](const char* name, size_t size) { return std::string(name) + " (" + std::to_string(size) + ")"; };
+  const std::pair<std::string, size_t> axes[] = {{axis("models", models.size()), models.size()},
+                                                 {workload_axis, workload_variants},
+                                                 {axis("seq_lengths", lengths.size()), lengths.size()},
+                                                 {axis("batch_sizes", batches.size()), batches.size()},
+                                                 {axis("dtypes", dtypes.size()), dtypes.size()},
+                                                 {axis("attention", attention.size()), attention.size()},
+                                                 {axis("repetitions", repetitions), static_cast<size_t>(repetitions)}};
   double product_jobs = 1;
   std::string product;
-  for (const auto& [axis, size] : axes) {
+  for (const auto& [shown, size] : axes) {
     product_jobs *= static_cast<double>(size);
-    if (size > 1 || product.empty())
-      product += (product.empty() ? "" : " x ") + std::string(axis) + " (" + std::to_string(size) + ")";
+    if (size > 1 || product.empty()) product += (product.empty() ? "" : " x ") + shown;
   }
   const double total = product_jobs - skipped_cells;
   if (total > limits.max_jobs) {
@@ -225,36 +312,43 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
 
   std::vector<PlannedJob> jobs;
   jobs.reserve(static_cast<size_t>(total));
+  const std::vector<v1::Checkpointing> not_training = {v1::CHECKPOINTING_UNSPECIFIED};
   for (const ModelConfig* model : models) {
     const std::string config_json = ModelConfigToJson(*model);
     for (v1::Workload workload : workloads) {
-      if (!runs(*model, workload)) continue;
-      for (int seq_len : lengths)
-        for (int batch : batches)
-          for (v1::DType dtype : dtypes)
-            for (v1::AttentionImpl impl : attention)
-              for (int rep = 0; rep < repetitions; ++rep) {
-                PlannedJob job;
-                job.category = model->category;
-                v1::JobSpec& s = job.spec;
-                s.set_model_id(model->id);
-                s.set_model_config_json(config_json);
-                s.set_workload(workload);
-                // Whether seq_len + new_tokens fits the model's positions is the runner's context check
-                // (exceeds_context), as seq_len alone is for a forward job.
-                if (workload == v1::WORKLOAD_DECODE) s.set_new_tokens(new_tokens);
-                s.set_seq_len(seq_len);
-                s.set_batch_size(batch);
-                s.set_dtype(dtype);
-                s.set_attention(impl);
-                s.set_repetition(rep);
-                s.set_extend_context(spec.extend_context());
-                s.set_decoder_length(spec.decoder_length());
-                *s.mutable_measurement() = measurement;
-                *s.mutable_requirements() = spec.requirements();
-                if (spec.find_wall()) *s.mutable_wall() = wall;
-                jobs.push_back(std::move(job));
-              }
+      if (!skip_reason(*model, workload).empty()) continue;
+      const bool training = workload == v1::WORKLOAD_TRAIN;
+      for (v1::Checkpointing ckpt : training ? checkpointing : not_training)
+        for (int seq_len : lengths)
+          for (int batch : batches)
+            for (v1::DType dtype : dtypes)
+              for (v1::AttentionImpl impl : attention)
+                for (int rep = 0; rep < repetitions; ++rep) {
+                  PlannedJob job;
+                  job.category = model->category;
+                  v1::JobSpec& s = job.spec;
+                  s.set_model_id(model->id);
+                  s.set_model_config_json(config_json);
+                  s.set_workload(workload);
+                  // Whether seq_len + new_tokens fits the model's positions is the runner's context check
+                  // (exceeds_context), as seq_len alone is for a forward job.
+                  if (workload == v1::WORKLOAD_DECODE) s.set_new_tokens(new_tokens);
+                  if (training) {
+                    s.set_checkpointing(ckpt);
+                    s.set_loss(loss_of(*model));
+                  }
+                  s.set_seq_len(seq_len);
+                  s.set_batch_size(batch);
+                  s.set_dtype(dtype);
+                  s.set_attention(impl);
+                  s.set_repetition(rep);
+                  s.set_extend_context(spec.extend_context());
+                  s.set_decoder_length(spec.decoder_length());
+                  *s.mutable_measurement() = measurement;
+                  *s.mutable_requirements() = spec.requirements();
+                  if (spec.find_wall()) *s.mutable_wall() = wall;
+                  jobs.push_back(std::move(job));
+                }
     }
   }
   if (skipped) *skipped = std::move(left_out);

@@ -1,7 +1,8 @@
 // Turns a user's SweepSpec into the jobs to store: validates every field (errors name the field, e.g.
 // "spec.seq_lengths[2]: must be in 1..1048576"), resolves model names through the catalog, applies
-// measurement defaults, and expands the cross product in a stable order (model, workload, length, batch, dtype,
-// attention, repetition).
+// measurement defaults, and expands the cross product in a stable order (model, workload, checkpointing,
+// length, batch, dtype, attention, repetition). Checkpointing multiplies the train cells only; a train job carries
+// its model's loss, resolved by architecture unless the sweep names one.
 #pragma once
 
 #include <string>
@@ -30,8 +31,9 @@ struct PlannerLimits {
 // The measurement settings a job gets when the sweep leaves them at zero.
 v1::MeasurementSettings DefaultMeasurement();
 
-// Cells of the cross product the planner leaves out, and why: an encoder-only model has nothing to decode. The
-// submit answer carries both, so a sweep never silently runs fewer jobs than its axes multiply to.
+// Cells of the cross product the planner leaves out, and why: an encoder-only model has nothing to decode, and a
+// model whose architecture the sweep's explicit loss does not fit (masked_lm for a decoder) has no train cells.
+// The submit answer carries both, so a sweep never silently runs fewer jobs than its axes multiply to.
 struct SkippedCells {
   int cells = 0;
   std::vector<std::string> reasons;  // one per (model, workload) left out

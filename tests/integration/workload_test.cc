@@ -93,7 +93,7 @@ TEST_F(WorkloadCoordinatorTest, SubmitSaysWhatWasSkippedAndResultsShowDecodeFigu
   EXPECT_NE(refused.error_message().find("spec.new_tokens: 5000 is not in 1..4096"), std::string::npos)
       << refused.error_message();
   const std::vector<std::pair<std::vector<std::string>, std::string>> usage = {
-      {{"tiny-gpt2", "--workload", "train"}, "--workload: unknown workload \"train\" (forward, decode)"},
+      {{"tiny-gpt2", "--workload", "generate"}, "--workload: unknown workload \"generate\" (forward, decode, train)"},
       {{"tiny-gpt2", "--workload", "decode", "--new-tokens", "0"}, "--new-tokens: 0 is not a number of tokens >= 1"},
       {{"tiny-gpt2", "--workload", "decode", "--new-tokens", "5000"}, "spec.new_tokens: 5000 is not in 1..4096"},
       {{"tiny-gpt2", "--new-tokens", "8"}, "spec.new_tokens: only used with the decode workload"},

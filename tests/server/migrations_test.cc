@@ -76,6 +76,34 @@ TEST(Migrations, UpgradedVersion1EqualsFreshSchemaAndKeepsData) {
   EXPECT_EQ(session.ColumnInt(0), 0);
 }
 
+// Every released schema kept in tests/data upgrades, step by step from its version, to exactly the schema a fresh
+// database gets (version 6 added jobs.checkpointing and jobs.loss to version 5's, for the train workload).
+TEST(Migrations, EveryReleasedSchemaUpgradesToTheFreshOne) {
+  for (const auto& [version, fixture] : {std::pair{1, TSCALE_TEST_SCHEMA_V1}, std::pair{4, TSCALE_TEST_SCHEMA_V4},
+                                         std::pair{5, TSCALE_TEST_SCHEMA_V5}}) {
+    SCOPED_TRACE(fixture);
+    testing::TempDir dir;
+    {
+      sql::Database old_db;
+      ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
+      ASSERT_TRUE(old_db.Exec(ReadFile(fixture)).ok());
+      ASSERT_EQ(*SchemaVersion(old_db), version);
+    }
+    auto upgraded = Store::Open(dir.File("old.db"));
+    ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+    EXPECT_EQ((*upgraded)->schema_version(), LatestSchemaVersion());
+    upgraded->reset();
+    auto fresh = Store::Open(dir.File("fresh.db"));
+    ASSERT_TRUE(fresh.ok());
+    fresh->reset();
+    sql::Database old_db, fresh_db;
+    ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
+    ASSERT_TRUE(fresh_db.Open(dir.File("fresh.db")).ok());
+    EXPECT_EQ(DescribeSchema(old_db), DescribeSchema(fresh_db));
+  }
+  EXPECT_EQ(LatestSchemaVersion(), 6);
+}
+
 // Version 3 routes on jobs.requirements: the upgrade copies it out of every stored spec, so a job queued before
 // the upgrade still waits for a worker that can run it.
 TEST(Migrations, UpgradeCopiesJobRequirementsSoQueuedJobsKeepTheirRouting) {
