@@ -121,7 +121,8 @@ torch::Tensor GroupedValues(const torch::Tensor& probs, const torch::Tensor& v) 
   return torch::matmul(folded, v).view({batch, heads, nq, v.size(3)});
 }
 
-torch::Tensor Eager(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& m) {
+torch::Tensor Eager(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& m,
+                    double dropout) {
   const int64_t nq = q.size(2), nk = k.size(2), offset = nk - nq;
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(3)));
   auto scores = GroupedScores(q * scale, k);  // [batch, heads, nq, nk]
@@ -136,6 +137,7 @@ torch::Tensor Eager(const torch::Tensor& q, const torch::Tensor& k, const torch:
   // A query row with every key hidden (only possible with causal and more queries than keys) gets zeros.
   if (m.causal && offset < 0) probs.nan_to_num_(0.0);
   if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
+  if (dropout > 0) probs = torch::dropout(probs, dropout, /*train=*/true);
   return GroupedValues(probs, v);
 }
 
@@ -238,14 +240,15 @@ int64_t SdpaChoice(const torch::Tensor& q, const torch::Tensor& k, const torch::
 #endif
 }
 
-torch::Tensor Sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const FusedCall& call) {
+torch::Tensor Sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const FusedCall& call,
+                   double dropout = 0) {
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
   if (call.mask.defined())
-    return torch::scaled_dot_product_attention(q, k, v, call.mask, 0.0, call.is_causal, {}, call.enable_gqa);
-  return torch::scaled_dot_product_attention(q, k, v, {}, 0.0, call.is_causal, {}, call.enable_gqa);
+    return torch::scaled_dot_product_attention(q, k, v, call.mask, dropout, call.is_causal, {}, call.enable_gqa);
+  return torch::scaled_dot_product_attention(q, k, v, {}, dropout, call.is_causal, {}, call.enable_gqa);
 #else
-  if (call.mask.defined()) return torch::scaled_dot_product_attention(q, k, v, call.mask, 0.0, call.is_causal);
-  return torch::scaled_dot_product_attention(q, k, v, {}, 0.0, call.is_causal);
+  if (call.mask.defined()) return torch::scaled_dot_product_attention(q, k, v, call.mask, dropout, call.is_causal);
+  return torch::scaled_dot_product_attention(q, k, v, {}, dropout, call.is_causal);
 #endif
 }
 
@@ -307,15 +310,16 @@ const char* BackendName(int64_t backend) {
 #endif
 
 torch::Tensor Fused(const torch::Tensor& q, const torch::Tensor& k_in, const torch::Tensor& v_in,
-                    const AttentionMask& m) {
+                    const AttentionMask& m, double dropout) {
 #if TORCH_VERSION_MAJOR >= 2
   const FusedCall call = PlanFused(q, k_in, v_in, m, /*materialise=*/true);
   const int64_t group = q.size(1) / k_in.size(1);
   const bool expand = group > 1 && !call.enable_gqa;
   const auto k = expand ? k_in.repeat_interleave(group, /*dim=*/1) : k_in;
   const auto v = expand ? v_in.repeat_interleave(group, /*dim=*/1) : v_in;
-  return Sdpa(q, k, v, call);
+  return Sdpa(q, k, v, call, dropout);
 #else
+  (void)dropout;
   (void)q;
   (void)k_in;
   (void)v_in;
@@ -329,16 +333,22 @@ torch::Tensor Fused(const torch::Tensor& q, const torch::Tensor& k_in, const tor
 }  // namespace
 
 torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& mask,
-                     v1::AttentionImpl impl) {
+                     v1::AttentionImpl impl, double dropout) {
   CheckInputs(q, k, v, mask);
   switch (impl) {
     case v1::ATTENTION_IMPL_UNSPECIFIED:
     case v1::ATTENTION_IMPL_EAGER:
-      return Eager(q, k, v, mask);
+      return Eager(q, k, v, mask, dropout);
     case v1::ATTENTION_IMPL_MEMORY_EFFICIENT:
+      // Autograd through the online softmax would keep every block's scores (the n x n memory it avoids) and
+      // trips over its in-place updates; a recomputing backward is not written yet.
+      if (torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad()))
+        throw std::runtime_error(
+            "attention memory_efficient: has no backward pass (train with eager, or fused on libtorch 2.x)");
+      if (dropout > 0) throw std::runtime_error("attention memory_efficient: attention dropout is not supported");
       return MemoryEfficient(q, k, v, mask);
     case v1::ATTENTION_IMPL_FUSED:
-      return Fused(q, k, v, mask);
+      return Fused(q, k, v, mask, dropout);
     default:
       throw std::invalid_argument("attention: unknown implementation " + std::to_string(static_cast<int>(impl)));
   }

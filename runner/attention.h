@@ -34,10 +34,11 @@ struct AttentionMask {
 // q: [batch, heads, q_len, head_dim]; k, v: [batch, kv_heads, k_len, head_dim], kv_heads dividing heads (GQA/MQA
 // unexpanded: query head h uses key/value head h / (heads / kv_heads); eager and memory_efficient never copy k
 // and v per query head). Returns [batch, heads, q_len, head_dim]. Scores are scaled by 1/sqrt(head_dim). For
-// cross-attention pass an AttentionMask{} (no mask) and k_len != q_len. Throws std::runtime_error for fused on a
-// libtorch without it.
+// cross-attention pass an AttentionMask{} (no mask) and k_len != q_len. `dropout` (training) drops attention
+// probabilities with that probability. Throws std::runtime_error for fused on a libtorch without it, and for
+// memory_efficient when autograd would record it (its in-place online softmax has no backward of its own).
 torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& mask,
-                     v1::AttentionImpl impl);
+                     v1::AttentionImpl impl, double dropout = 0);
 
 // The T5 bucket of a relative position (key minus query), exposed for tests.
 int64_t RelativeBucket(int64_t relative_position, bool bidirectional, int buckets, int max_distance);

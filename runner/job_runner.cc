@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <optional>
 #include <thread>
 
 #include "common/catalog.h"
@@ -15,6 +16,7 @@
 #include "common/outcome.h"
 #include "common/runner_protocol.h"
 #include "common/version.h"
+#include "runner/autocast.h"
 #include "runner/bandwidth_probe.h"
 #include "runner/device.h"
 #include "runner/gemm_probe.h"
@@ -107,23 +109,6 @@ class ProgressReporter {
   std::chrono::steady_clock::time_point last_{};
 };
 
-bool Decodes(const v1::JobSpec& job) {
-  return job.workload() == v1::WORKLOAD_DECODE;
-}
-
-// Decoder positions a job runs: a forward's decoder length (default the encoder's); a decode job's start token
-// and new tokens.
-int DecoderLength(const v1::JobSpec& job) {
-  if (Decodes(job)) return 1 + job.new_tokens();
-  return job.decoder_length() > 0 ? job.decoder_length() : job.seq_len();
-}
-
-// Positions the job's first (or only) stack must hold: a decoder-only generation caches prompt and new tokens.
-int StackLength(const v1::JobSpec& job, const ModelConfig& config) {
-  if (Decodes(job) && config.arch == ArchKind::kDecoder) return job.seq_len() + job.new_tokens();
-  return job.seq_len();
-}
-
 // The measurement every workload shares; exceptions propagate to RunJob, which types them.
 void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* result) {
   const auto& m = job.measurement();
@@ -132,8 +117,20 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const torch::Device device = *device_or;
   auto scalar_type = ScalarTypeFor(job.dtype());
   if (!scalar_type.ok()) throw std::runtime_error(scalar_type.status().message());
+  const WorkloadTraits traits = TraitsOf(job, config);
+  // Training keeps fp32 master weights: a bf16 job trains in mixed precision, an fp16 one would need loss scaling.
+  if (traits.trains && *scalar_type == torch::kHalf)
+    throw std::runtime_error(
+        "dtype fp16: training in fp16 needs loss scaling, which tscale does not implement; "
+        "train in bf16 (mixed precision) or fp32");
   Status dtype_ok = CheckDtypeSupported(*scalar_type, device);
   if (!dtype_ok.ok()) throw std::runtime_error(dtype_ok.message());
+  torch::ScalarType weights_type = *scalar_type;
+  if (traits.trains && *scalar_type == torch::kBFloat16) {
+    Status autocast = CheckBf16Autocast(device);
+    if (!autocast.ok()) throw std::runtime_error(autocast.message());
+    weights_type = torch::kFloat;
+  }
   if (job.attention() == v1::ATTENTION_IMPL_FUSED && !FusedAttentionAvailable())
     throw std::runtime_error("attention fused: libtorch " TORCH_VERSION
                              " has no scaled_dot_product_attention (needs 2.0 or later)");
@@ -150,13 +147,15 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   BuildOptions build;
   build.device = device;
   build.attention = job.attention() == v1::ATTENTION_IMPL_UNSPECIFIED ? v1::ATTENTION_IMPL_EAGER : job.attention();
-  build.lm_head = Decodes(job);  // generation needs the LM head, which the base model does not include
-  auto model = LoadMeasuredModel(config, build, *scalar_type);
+  build.lm_head = traits.lm_head;  // generation and training need the LM head, which the base model lacks
+  build.checkpoint_layers = traits.checkpoint_layers;
+  auto model = LoadMeasuredModel(config, build, weights_type);
   if (!model.ok()) throw std::runtime_error(model.status().message());
   SynchronizeDevice(device);
   result->set_load_time_ms(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - build_start).count());
-  // The base model's count; a decode job's head is counted apart (DecodeStats::head_parameter_count).
+  // The base model's count; a decode or train job's head is counted apart (DecodeStats::head_parameter_count,
+  // TrainStats::trainable_parameter_count).
   result->set_parameter_count(model->parameter_count -
                               (build.lm_head && model->transformer ? HeadParameterCount(config) : 0));
   if (!model->note.empty()) result->set_message(model->note);
@@ -164,7 +163,8 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const int64_t device_after_load = ReadDeviceMemory(device).allocated_bytes;
   ResetDevicePeak(device);
 
-  torch::InferenceMode inference;
+  std::optional<torch::InferenceMode> inference;
+  if (!traits.trains) inference.emplace();
   std::unique_ptr<Workload> workload = MakeWorkload(job, config, &model.value());
   workload->Prepare(device);
 
@@ -244,8 +244,8 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   verdict.max_cv = m.max_cv();
   verdict.achieved_flops = result->achieved_flops();
   verdict.peak_flops = peak_flops;
-  if (Decodes(job)) {  // a decode step is bound by memory, not arithmetic: check it against the bandwidth
-    workload->FillResult(result);
+  workload->FillResult(result);
+  if (traits.memory_bound) {  // a decode step is bound by memory, not arithmetic: check it against the bandwidth
     const MemoryBandwidth bandwidth = CachedMemoryBandwidth(device, threads, cache_dir);
     env->set_memory_bandwidth_bytes_per_s(bandwidth.bytes_per_second);
     env->set_memory_probe_bytes(bandwidth.working_set_bytes);
@@ -257,7 +257,6 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
   const std::vector<std::string> reasons = InvalidReasons(verdict);
   for (const auto& reason : reasons) result->add_invalid_reasons(reason);
   result->set_outcome(reasons.empty() ? v1::OUTCOME_OK : v1::OUTCOME_INVALID);
-  if (!Decodes(job)) workload->FillResult(result);
 }
 
 }  // namespace
@@ -297,10 +296,11 @@ v1::Result RunJob(const v1::JobSpec& job) {
     return result;
   }
   // The context limit is a property of the architecture: decided in microseconds, nothing built.
-  Status fits = CheckContext(*config, StackLength(job, *config), job.extend_context());
+  const WorkloadTraits traits = TraitsOf(job, *config);
+  Status fits = CheckContext(*config, traits.stack_length, job.extend_context());
   // The decoder of an encoder-decoder has its own position table of the same size.
   if (fits.ok() && config->arch == ArchKind::kEncoderDecoder)
-    fits = CheckContext(*config, DecoderLength(job), job.extend_context());
+    fits = CheckContext(*config, traits.decoder_length, job.extend_context());
   if (!fits.ok()) {
     result.set_outcome(fits.code() == Status::Code::kOutOfRange ? v1::OUTCOME_EXCEEDS_CONTEXT : v1::OUTCOME_ERROR);
     result.set_message(fits.message());

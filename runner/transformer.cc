@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "runner/checkpoint.h"
+
 namespace tscale {
 namespace {
 
@@ -17,7 +19,12 @@ int64_t Groups(const ModelConfig& c) {
 
 AttentionImpl::AttentionImpl(const ModelConfig& c, bool cross, bool decoder, v1::AttentionImpl impl,
                              const torch::TensorOptions& o)
-    : heads_(c.heads), kv_heads_(c.EffectiveKvHeads()), head_dim_(c.EffectiveHeadDim()), cross_(cross), impl_(impl) {
+    : heads_(c.heads),
+      kv_heads_(c.EffectiveKvHeads()),
+      head_dim_(c.EffectiveHeadDim()),
+      dropout_(c.attention_dropout),
+      cross_(cross),
+      impl_(impl) {
   const int64_t d = c.hidden, q_width = heads_ * head_dim_, kv_width = kv_heads_ * head_dim_;
   // SqueezeBERT groups q/k/v of self-attention but not the output projection (post_attention_groups = 1).
   const int64_t groups = cross ? 1 : Groups(c);
@@ -39,7 +46,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     LayerKv* kv = context.kv;
     if (!kv || !kv->cross_k.defined()) {
       auto k = Heads(k_(memory), kv_heads_), v = Heads(v_(memory), kv_heads_);
-      if (!kv) return Output(Attend(q, k, v, AttentionMask{}, impl_), x);
+      if (!kv) return Output(Attend(q, k, v, AttentionMask{}, impl_, is_training() ? dropout_ : 0), x);
       kv->cross_k = k;
       kv->cross_v = v;
     }
@@ -61,7 +68,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     if (cached.unmasked) mask = AttentionMask{};  // a window's ring: every cached key is visible
     return Output(Attend(q, cached.k, cached.v, mask, impl_), x);
   }
-  return Output(Attend(q, k, v, mask, impl_), x);  // GQA/MQA: k and v keep their kv_heads (Attend groups queries)
+  // GQA/MQA: k and v keep their kv_heads (Attend groups queries).
+  return Output(Attend(q, k, v, mask, impl_, is_training() ? dropout_ : 0), x);
 }
 
 torch::Tensor AttentionImpl::Output(const torch::Tensor& y, const torch::Tensor& x) {
@@ -95,7 +103,7 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
 
 BlockImpl::BlockImpl(const ModelConfig& c, bool cross_attention, bool decoder, v1::AttentionImpl impl,
                      const torch::TensorOptions& o)
-    : placement_(c.norm_placement), parallel_(c.parallel_residual) {
+    : placement_(c.norm_placement), parallel_(c.parallel_residual), dropout_(c.dropout) {
   auto norm = [&] { return Norm(c.norm, c.hidden, c.norm_eps, c.bias, o); };
   attention_norm_ = register_module("attention_norm", norm());
   attention_ = register_module("attention", Attention(c, false, decoder, impl, o));
@@ -108,25 +116,34 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool cross_attention, bool decoder, v
   mlp_ = register_module("mlp", FeedForward(c, o));
 }
 
+torch::Tensor BlockImpl::Dropout(const torch::Tensor& x) {
+  return is_training() && dropout_ > 0 ? torch::dropout(x, dropout_, /*train=*/true) : x;
+}
+
 torch::Tensor BlockImpl::forward(torch::Tensor x, const torch::Tensor& memory, const LayerContext& context) {
+  // Training drops each branch's output before its residual add (HF's hidden/residual dropout).
+  auto attend = [&](const torch::Tensor& in) { return Dropout(attention_(in, torch::Tensor(), context)); };
+  auto cross = [&](const torch::Tensor& in) { return Dropout(cross_attention_(in, memory, context)); };
+  auto mlp = [&](const torch::Tensor& in) { return Dropout(mlp_(in)); };
   if (parallel_) {  // GPT-J/NeoX, Phi, Falcon: both branches read the block input
     auto h = attention_norm_(x);
-    return x + attention_(h, torch::Tensor(), context) + mlp_(mlp_norm_ ? mlp_norm_(x) : h);
+    return x + attend(h) + mlp(mlp_norm_ ? mlp_norm_(x) : h);
   }
   if (placement_ == NormPlacement::kPre) {  // GPT-2, Llama, T5, Pegasus: normalise each branch's input
-    x = x + attention_(attention_norm_(x), torch::Tensor(), context);
-    if (cross_attention_) x = x + cross_attention_(cross_norm_(x), memory, context);
-    return x + mlp_(mlp_norm_(x));
+    x = x + attend(attention_norm_(x));
+    if (cross_attention_) x = x + cross(cross_norm_(x));
+    return x + mlp(mlp_norm_(x));
   }
-  x = attention_norm_(x + attention_(x, torch::Tensor(), context));  // BERT, BART: normalise after each residual add
-  if (cross_attention_) x = cross_norm_(x + cross_attention_(x, memory, context));
-  return mlp_norm_(x + mlp_(x));
+  x = attention_norm_(x + attend(x));  // BERT, BART: normalise after each residual add
+  if (cross_attention_) x = cross_norm_(x + cross(x));
+  return mlp_norm_(x + mlp(x));
 }
 
 // ----------------------------------------------------------------------------------------------- stack
 
-StackImpl::StackImpl(const ModelConfig& c, Kind kind, v1::AttentionImpl impl, const torch::TensorOptions& o)
-    : config_(c), kind_(kind), causal_(kind != Kind::kEncoder) {
+StackImpl::StackImpl(const ModelConfig& c, Kind kind, v1::AttentionImpl impl, const torch::TensorOptions& o,
+                     bool checkpoint_layers)
+    : config_(c), kind_(kind), causal_(kind != Kind::kEncoder), checkpoint_layers_(checkpoint_layers) {
   const int64_t d = c.hidden, e = c.EffectiveEmbeddingSize();
   const bool factorised = e != d;
   const bool in_out = factorised && c.embedding_projection == EmbeddingProjection::kInOut;
@@ -200,6 +217,7 @@ torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory, K
   if (token_types_) x = x + token_types_->weight()[0];  // every token has type 0
   if (embedding_norm_) x = embedding_norm_(x);
   if (embedding_projection_) x = embedding_projection_(x);
+  if (is_training() && config_.dropout > 0) x = torch::dropout(x, config_.dropout, /*train=*/true);
 
   LayerContext context = Context(x, start);
   for (size_t layer = 0; layer < block_of_layer_.size(); ++layer) {
@@ -208,7 +226,15 @@ torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory, K
     const bool windowed = config_.WindowedLayer(static_cast<int>(layer));
     context.mask.window = windowed ? config_.attention_window : 0;
     context.mask.global_tokens = windowed ? config_.global_tokens : 0;
-    x = (*blocks_)[block_of_layer_[layer]]->as<Block>()->forward(x, memory, context);
+    auto block = std::static_pointer_cast<BlockImpl>((*blocks_)[block_of_layer_[layer]]);
+    if (checkpoint_layers_ && is_training()) {
+      // The layer's context by value: backward reruns the block after this loop has moved on.
+      x = Checkpointed([block, context](const torch::Tensor& in,
+                                        const torch::Tensor& mem) mutable { return block->forward(in, mem, context); },
+                       x, memory);
+    } else {
+      x = block->forward(x, memory, context);
+    }
   }
   if (final_norm_) x = final_norm_(x);
   if (project_out_) x = project_out_(x);
@@ -221,15 +247,20 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, const BuildOptions& optio
   const auto o = torch::TensorOptions().dtype(options.dtype).device(options.device);
   tokens_ = register_module("tokens", Embedding(c.vocab, c.EffectiveEmbeddingSize(), o));
   if (c.arch == ArchKind::kDecoder) {
-    stack_ = register_module("decoder", Stack(c, StackImpl::Kind::kDecoderOnly, options.attention, o));
+    stack_ = register_module("decoder",
+                             Stack(c, StackImpl::Kind::kDecoderOnly, options.attention, o, options.checkpoint_layers));
   } else {
-    stack_ = register_module("encoder", Stack(c, StackImpl::Kind::kEncoder, options.attention, o));
+    stack_ = register_module("encoder",
+                             Stack(c, StackImpl::Kind::kEncoder, options.attention, o, options.checkpoint_layers));
   }
   if (c.arch == ArchKind::kEncoderDecoder)
-    decoder_ = register_module("decoder", Stack(c, StackImpl::Kind::kCrossDecoder, options.attention, o));
+    decoder_ = register_module(
+        "decoder", Stack(c, StackImpl::Kind::kCrossDecoder, options.attention, o, options.checkpoint_layers));
   if (c.pooler) pooler_ = register_module("pooler", Linear(c.hidden, c.hidden, true, o));
   if (options.lm_head && !c.tied_head)
     lm_head_ = register_module("lm_head", Linear(OutputWidth(), c.vocab, c.head_bias, o));
+  if (options.lm_head && c.tied_head && OutputWidth() != c.EffectiveEmbeddingSize())
+    head_projection_ = register_module("head_projection", Linear(OutputWidth(), c.EffectiveEmbeddingSize(), true, o));
 }
 
 torch::Tensor TransformerImpl::Embed(const torch::Tensor& ids) {
@@ -264,7 +295,12 @@ torch::Tensor TransformerImpl::ForwardCached(const torch::Tensor& ids, KvCache* 
 }
 
 torch::Tensor TransformerImpl::Logits(const torch::Tensor& hidden) {
-  if (config_.tied_head) return torch::matmul(hidden, tokens_->weight().t());
+  if (config_.tied_head) {
+    if (head_projection_) return torch::matmul(head_projection_(hidden), tokens_->weight().t());
+    if (OutputWidth() != config_.EffectiveEmbeddingSize())
+      throw std::logic_error(config_.id + ": its tied LM head needs the projection BuildOptions::lm_head builds");
+    return torch::matmul(hidden, tokens_->weight().t());
+  }
   if (!lm_head_)
     throw std::logic_error(config_.id + ": its LM head is not tied and was not built (BuildOptions::lm_head)");
   return lm_head_(hidden);

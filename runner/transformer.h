@@ -38,6 +38,8 @@ struct BuildOptions {
   // Generation: build the LM head too when it is not the token embedding (ModelArchitecture::tied_head). Off by
   // default, so ParameterCount() is the base model's, as the catalog counts it.
   bool lm_head = false;
+  // Training: each block's forward runs through runner/checkpoint.h (its activations recomputed in backward).
+  bool checkpoint_layers = false;
 };
 
 // Multi-head attention, self or cross: MHA/GQA/MQA, rotary, per-projection biases; the attention itself is
@@ -56,6 +58,7 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor Output(const torch::Tensor& y, const torch::Tensor& x);      // [b, h, n, hd] -> out([b, n, d])
 
   int64_t heads_, kv_heads_, head_dim_;
+  double dropout_;  // on the attention probabilities, in train mode
   bool cross_;
   v1::AttentionImpl impl_;
   Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, out_{nullptr};
@@ -81,8 +84,11 @@ class BlockImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& memory, const LayerContext& context);
 
  private:
+  torch::Tensor Dropout(const torch::Tensor& x);  // the hidden dropout on a branch's output, in train mode
+
   NormPlacement placement_;
   bool parallel_;
+  double dropout_;
   Norm attention_norm_{nullptr}, cross_norm_{nullptr}, mlp_norm_{nullptr};  // mlp_norm_ absent when shared
   Attention attention_{nullptr}, cross_attention_{nullptr};
   FeedForward mlp_{nullptr};
@@ -93,7 +99,8 @@ TORCH_MODULE(Block);
 class StackImpl : public torch::nn::Module {
  public:
   enum class Kind { kEncoder, kDecoderOnly, kCrossDecoder };
-  StackImpl(const ModelConfig& config, Kind kind, v1::AttentionImpl impl, const torch::TensorOptions& options);
+  StackImpl(const ModelConfig& config, Kind kind, v1::AttentionImpl impl, const torch::TensorOptions& options,
+            bool checkpoint_layers = false);
   // token_embeddings: [b, n, embedding_size] from the shared table; memory: encoder output (kCrossDecoder).
   // cache: generation's KV cache (a causal stack only): the tokens sit at positions cache->length() onwards.
   torch::Tensor forward(torch::Tensor token_embeddings, const torch::Tensor& memory, KvCache* cache = nullptr);
@@ -104,6 +111,7 @@ class StackImpl : public torch::nn::Module {
   ModelConfig config_;
   Kind kind_;
   bool causal_;
+  bool checkpoint_layers_;
   Embedding positions_{nullptr}, token_types_{nullptr}, relative_bias_{nullptr}, relative_embeddings_{nullptr};
   Embedding ngram_{nullptr};
   torch::Tensor sinusoids_;  // Pegasus: a frozen parameter (counted in the published total)
@@ -140,7 +148,8 @@ class TransformerImpl : public torch::nn::Module {
   Stack stack_{nullptr};       // the encoder, or the decoder of a decoder-only model
   Stack decoder_{nullptr};     // encoder-decoder only
   Linear pooler_{nullptr};
-  Linear lm_head_{nullptr};  // generation with an untied head only
+  Linear lm_head_{nullptr};          // generation with an untied head only
+  Linear head_projection_{nullptr};  // a tied head over a factorised embedding (ALBERT): hidden -> embedding width
 };
 TORCH_MODULE(Transformer);
 

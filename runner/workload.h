@@ -30,17 +30,31 @@ class Workload {
   // Analytic FLOPs of one step; 0 when none can be claimed (a TorchScript module is opaque), which also
   // means no FLOP/s verdict.
   virtual double FlopsPerStep() const = 0;
-  // The workload's own result fields, after the loop (none for the forward).
+  // The workload's own result fields, after the loop and the memory readings (none for the forward).
   virtual void FillResult(v1::Result* /*result*/) const {}
 };
 
+// What the runner must know of a job's workload before its model exists: the positions the context check covers,
+// how the model is built, whether autograd runs, and which roofline the verdict checks the step against.
+struct WorkloadTraits {
+  int stack_length = 0;    // positions the first (or only) stack holds
+  int decoder_length = 0;  // an encoder-decoder's decoder positions
+  bool lm_head = false;    // build the LM head (generation and training read logits)
+  bool trains = false;     // autograd on, modules in train mode (no InferenceMode)
+  bool checkpoint_layers = false;
+  bool memory_bound = false;  // the verdict checks bytes/s against the memory bandwidth, not FLOP/s
+};
+WorkloadTraits TraitsOf(const v1::JobSpec& job, const ModelConfig& config);
+
 // The workload the job asks for, over its loaded model. `model` must outlive the workload. Throws
-// std::runtime_error for a workload the model cannot run (decode of an encoder or of a TorchScript module).
+// std::runtime_error for a workload the model cannot run (decode of an encoder, decode or training of a
+// TorchScript module).
 std::unique_ptr<Workload> MakeWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
 
 // The workloads, one file each (workload.cc dispatches on JobSpec::workload).
 std::unique_ptr<Workload> MakeForwardWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
 std::unique_ptr<Workload> MakeDecodeWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
+std::unique_ptr<Workload> MakeTrainWorkload(const v1::JobSpec& job, const ModelConfig& config, MeasuredModel* model);
 
 // Latency statistics of a sample (common/latency_stats.h) in the result's form.
 void FillLatency(const std::vector<double>& samples_ms, v1::LatencyStats* out);

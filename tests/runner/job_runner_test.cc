@@ -17,8 +17,8 @@
 #include "common/runner_protocol.h"
 #include "runner/attention.h"
 #include "runner/transformer.h"
-#include "support/safetensors_file.h"
 #include "support/runner_jobs.h"
+#include "support/safetensors_file.h"
 #include "support/shrunk_model.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
@@ -202,6 +202,20 @@ TEST(JobRunner, ATorchScriptModuleCannotDecode) {
   v1::Result r = RunJob(job);
   EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
   EXPECT_NE(r.message().find("a TorchScript module cannot decode"), std::string::npos) << r.message();
+}
+
+// Nor does tscale train one: its training step needs the model it builds (train mode, the LM head, checkpointing).
+TEST(JobRunner, ATorchScriptModuleCannotTrain) {
+  testing::TempDir dir;
+  WriteTorchScript(dir.File("model.pt"), false);
+  v1::JobSpec job = WithConfig(TinyJob("tiny-gpt2", 16), [&](ModelConfig* c) {
+    c->torchscript = dir.File("model.pt");
+    c->vocab = 300;
+  });
+  job.set_workload(v1::WORKLOAD_TRAIN);
+  v1::Result r = RunJob(job);
+  EXPECT_EQ(r.outcome(), v1::OUTCOME_ERROR);
+  EXPECT_NE(r.message().find("a TorchScript module cannot be trained"), std::string::npos) << r.message();
 }
 
 TEST(JobRunner, ABadTorchScriptFileIsAnError) {
