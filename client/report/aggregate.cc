@@ -130,6 +130,26 @@ std::vector<Row> RowsFrom(const v1::ListResultsResponse& jobs, const v1::ListMod
     row.min_ms = r.latency().min_ms();
     row.p90_ms = r.latency().p90_ms();
     row.samples_ms.assign(r.samples_ms().begin(), r.samples_ms().end());
+    row.flops = r.flops_per_forward();
+    row.achieved_flops = r.achieved_flops();
+    row.peak_flops_fraction = r.peak_flops_fraction();
+    row.device_peak_bytes = r.memory().device_peak_bytes();
+    if (row.workload == v1::WORKLOAD_TRAIN) {
+      // The spec's setting (an exceeds_context job has no TrainStats), else the result's; none when neither says.
+      row.checkpointing = job.spec().checkpointing() != v1::CHECKPOINTING_UNSPECIFIED  ? job.spec().checkpointing()
+                          : r.train().checkpointing() != v1::CHECKPOINTING_UNSPECIFIED ? r.train().checkpointing()
+                                                                                       : v1::CHECKPOINTING_NONE;
+      const v1::TrainStats& t = r.train();
+      row.train.mixed_precision = t.mixed_precision();
+      row.train.parameter_bytes = t.parameter_bytes();
+      row.train.gradient_bytes = t.gradient_bytes();
+      row.train.optimizer_state_bytes = t.optimizer_state_bytes();
+      row.train.activation_bytes = t.activation_bytes();
+      row.train.measured_state_bytes = t.measured_state_bytes();
+      row.train.analytic_activation_bytes = t.analytic_activation_bytes();
+      row.train.torchtitan_flops = t.torchtitan_flops_per_step();
+      row.train.attention_flops_share = t.attention_flops_share();
+    }
     rows.push_back(std::move(row));
   }
   return rows;
@@ -418,16 +438,18 @@ std::vector<StudyCategoryMean> StudyMeanThroughputByCategory(const std::vector<R
 }
 
 std::vector<WallRow> Walls(const std::vector<Row>& rows) {
-  // sweep, model, workload, variant, batch, repetition: the coordinator's search key (store_wall_search.cc)
-  using Key = std::tuple<int64_t, std::string, v1::Workload, std::string, int, int>;
+  // sweep, model, workload, variant, batch, repetition: the coordinator's search key (store_wall_search.cc); a
+  // train search per checkpointing setting, as keeping activations or recomputing them are different walls.
+  using Key = std::tuple<int64_t, std::string, v1::Workload, v1::Checkpointing, std::string, int, int>;
   std::map<Key, std::vector<const Row*>> searches;
   for (const auto& row : rows)
     if (row.wall_resolution > 0)
-      searches[{row.sweep_id, row.model_id, row.workload, row.variant, row.batch, row.repetition}].push_back(&row);
+      searches[{row.sweep_id, row.model_id, row.workload, row.checkpointing, row.variant, row.batch, row.repetition}]
+          .push_back(&row);
   std::vector<WallRow> out;
   for (const auto& [key, probes_rows] : searches) {
     WallRow w;
-    std::tie(w.sweep_id, w.model_id, w.workload, w.variant, w.batch, w.repetition) = key;
+    std::tie(w.sweep_id, w.model_id, w.workload, w.checkpointing, w.variant, w.batch, w.repetition) = key;
     const Row& first = *probes_rows.front();
     w.category = first.category;
     const wall::Settings settings{first.wall_start, first.wall_max, first.wall_resolution};
@@ -449,6 +471,11 @@ std::vector<WallRow> Walls(const std::vector<Row>& rows) {
     out.push_back(std::move(w));
   }
   return out;
+}
+
+std::string WorkloadLabel(v1::Workload workload, v1::Checkpointing checkpointing) {
+  const std::string name = WorkloadName(workload);
+  return workload == v1::WORKLOAD_TRAIN && checkpointing == v1::CHECKPOINTING_LAYERS ? name + " (checkpointing)" : name;
 }
 
 }  // namespace tscale::report

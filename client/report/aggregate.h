@@ -49,6 +49,20 @@ struct Row {
   // none of these (0 and empty).
   double min_ms = 0, p90_ms = 0;
   std::vector<double> samples_ms;
+  // Every workload's FLOP figures (Result): the analytic FLOPs of one forward (a train job: of its step), the
+  // achieved FLOP/s and its fraction of the peak (a train job's MFU); the device allocator's peak (0 on CPU).
+  double flops = 0, achieved_flops = 0, peak_flops_fraction = 0;
+  int64_t device_peak_bytes = 0;
+  // Train jobs: median_ms is the median step and tokens_per_s = batch x seq_len / median step. checkpointing is
+  // the job's setting (JobSpec; NONE when a train job has none, UNSPECIFIED on other workloads); the figures
+  // are Result.train's (docs/report.md, "Training").
+  v1::Checkpointing checkpointing = v1::CHECKPOINTING_UNSPECIFIED;
+  struct Train {
+    bool mixed_precision = false;
+    int64_t parameter_bytes = 0, gradient_bytes = 0, optimizer_state_bytes = 0, activation_bytes = 0;
+    int64_t measured_state_bytes = 0;  // CPU: the RSS the three states took, what their sizes are checked against
+    double analytic_activation_bytes = 0, torchtitan_flops = 0, attention_flops_share = 0;
+  } train;
 };
 
 // Rows of the finished jobs in a listing; unfinished jobs are left out. `models` supplies categories and
@@ -186,9 +200,9 @@ std::vector<StudyCategoryMean> StudyMeanThroughputByCategory(const std::vector<R
 
 std::string LengthClass(int max_working_length);
 
-// One wall-finder search: the probes of one (sweep, model, workload, variant, batch, repetition), summarised,
-// with the memory curve's prediction beside the measurement (docs/wall-finder.md). A decode search's wall is
-// the longest prompt whose prefill plus new_tokens generated tokens fits.
+// One wall-finder search: the probes of one (sweep, model, workload, checkpointing, variant, batch, repetition),
+// summarised, with the memory curve's prediction beside the measurement (docs/wall-finder.md). A decode search's
+// wall is the longest prompt whose prefill plus new_tokens generated tokens fits.
 struct WallRow {
   int64_t sweep_id = 0;
   std::string model_id, category, variant;
@@ -199,7 +213,12 @@ struct WallRow {
   std::optional<int> predicted;
   std::vector<std::pair<int, int64_t>> ok_peaks;  // (length, peak RSS) of the ok probes, by length
   int64_t kv_cache_at_max_working = 0;  // decode: the KV cache of the longest working probe (its share of the peak)
+  v1::Checkpointing checkpointing = v1::CHECKPOINTING_UNSPECIFIED;  // train: a search per setting
 };
 std::vector<WallRow> Walls(const std::vector<Row>& rows);
+
+// "forward", "decode", "train", or "train (checkpointing)" for a train workload with CHECKPOINTING_LAYERS: how
+// the report names a workload wherever the two training settings stand apart.
+std::string WorkloadLabel(v1::Workload workload, v1::Checkpointing checkpointing);
 
 }  // namespace tscale::report

@@ -4,8 +4,10 @@
 #include <set>
 
 #include "client/report/decode_scaling.h"
+#include "client/report/html_parts.h"
 #include "client/report/render_text.h"
 #include "client/report/svg_chart.h"
+#include "client/report/train_report.h"
 #include "client/table.h"
 #include "common/outcome.h"
 
@@ -15,78 +17,6 @@ namespace {
 // The columns after "ok": invalid (it ran, so it works, with doubtful figures), then the failures.
 const Cause kOutcomeColumns[] = {Cause::kContext, Cause::kMemory,  Cause::kTimeout, Cause::kCrash,
                                  Cause::kError,   Cause::kInvalid, Cause::kOther};
-
-const char* CauseColor(Cause cause) {
-  switch (cause) {
-    case Cause::kOk:
-      return "#009E73";
-    case Cause::kContext:
-      return "#56B4E9";
-    case Cause::kMemory:
-      return "#D55E00";
-    case Cause::kTimeout:
-      return "#E69F00";
-    case Cause::kCrash:
-      return "#CC79A7";
-    case Cause::kError:
-      return "#8C564B";
-    case Cause::kInvalid:
-      return "#7F7F7F";
-    case Cause::kOther:
-      return "#BBBBBB";
-  }
-  return "#000000";
-}
-
-// A table whose cells are escaped as they are added; numeric columns are right-aligned by the stylesheet.
-class HtmlTable {
- public:
-  explicit HtmlTable(std::vector<std::string> headers) : headers_(std::move(headers)) {}
-  void Add(const std::vector<std::string>& cells) { rows_.push_back(cells); }
-  std::string Render(const std::string& css_class = "") const {
-    std::string out = "<table" + (css_class.empty() ? "" : " class=\"" + css_class + "\"") + ">\n<thead><tr>";
-    for (const auto& h : headers_) out += "<th>" + EscapeHtml(h) + "</th>";
-    out += "</tr></thead>\n<tbody>\n";
-    for (const auto& row : rows_) {
-      out += "<tr>";
-      for (const auto& cell : row) out += "<td>" + EscapeHtml(cell) + "</td>";
-      out += "</tr>\n";
-    }
-    return out + "</tbody>\n</table>\n";
-  }
-
- private:
-  std::vector<std::string> headers_;
-  std::vector<std::vector<std::string>> rows_;
-};
-
-std::string SpreadText(const Spread& s, int decimals) {
-  if (s.n == 0) return "";
-  return FormatFixed(s.median, decimals) + " [" + FormatFixed(s.q1, decimals) + "–" + FormatFixed(s.q3, decimals) + "]";
-}
-
-std::string Percent(double fraction) {
-  return FormatFixed(100.0 * fraction, 1) + "%";
-}
-
-std::string Section(const std::string& id, const std::string& heading, const std::string& explanation,
-                    const std::string& body) {
-  return "<section id=\"" + id + "\">\n<h2>" + EscapeHtml(heading) + "</h2>\n<p class=\"how\">" +
-         EscapeHtml(explanation) + "</p>\n" + body + "</section>\n";
-}
-
-// Category series for a per-length quantity, labelled with the slope of its log-log fit.
-template <typename Entry, typename Value>
-std::vector<Series> CategorySeries(const std::vector<Entry>& entries, Value value) {
-  std::map<std::string, std::vector<std::pair<double, double>>> points;
-  for (const auto& e : entries) points[e.category].emplace_back(e.seq_len, value(e));
-  std::vector<Series> series;
-  for (auto& [category, pts] : points) {
-    auto fit = FitPowerLaw(pts);
-    series.push_back({category + (fit ? " (slope " + FormatFixed(fit->exponent, 2) + ")" : ""), std::move(pts)});
-  }
-  return series;
-}
 
 std::string WallSection(const std::vector<CellSummary>& cells) {
   std::vector<Layer> layers = {{"ok", CauseColor(Cause::kOk)}};
@@ -139,7 +69,7 @@ std::string StudyComparisonSection(const std::vector<Row>& rows, const std::vect
     if (t.seq_len == 512) medians[t.category] = t.tokens_per_s;
   for (const auto& m : StudyMeanThroughputByCategory(rows, 512))
     means.Add({m.category, std::to_string(m.rows), FormatFixed(m.mean_tokens_per_s, 0),
-               std::to_string(medians[m.category].n), SpreadText(medians[m.category], 0)});
+               std::to_string(medians[m.category].n), HtmlSpreadText(medians[m.category], 0)});
   body +=
       "<p>Throughput at 512 tokens, the study's \"Avg Speed@512\" next to tscale's figure:</p>\n" + means.Render("num");
   return Section("study", "The study's method next to tscale's",
@@ -156,7 +86,8 @@ std::string ThroughputSection(const std::vector<CellSummary>& cells) {
       {"Throughput vs length (median across each category's ok models)", "sequence length", "tokens/s", true, true});
   HtmlTable table({"category", "length", "models", "tokens/s median [q1–q3]"});
   for (const auto& e : entries)
-    table.Add({e.category, std::to_string(e.seq_len), std::to_string(e.tokens_per_s.n), SpreadText(e.tokens_per_s, 0)});
+    table.Add(
+        {e.category, std::to_string(e.seq_len), std::to_string(e.tokens_per_s.n), HtmlSpreadText(e.tokens_per_s, 0)});
   return Section("throughput", "Throughput by category and length",
                  "tokens/s = batch × length ÷ median latency, per ok cell; median and nearest-rank quartiles across "
                  "the category's models. The slope is the exponent of a least-squares fit in log-log space.",
@@ -171,10 +102,12 @@ std::string MemorySection(const std::vector<CellSummary>& cells) {
                  true, true});
   HtmlTable table({"category", "length", "models", "peak MiB median [q1–q3]"});
   for (const auto& e : entries)
-    table.Add({e.category, std::to_string(e.seq_len), std::to_string(e.peak_rss_mib.n), SpreadText(e.peak_rss_mib, 0)});
+    table.Add(
+        {e.category, std::to_string(e.seq_len), std::to_string(e.peak_rss_mib.n), HtmlSpreadText(e.peak_rss_mib, 0)});
   HtmlTable load({"category", "models", "load ms median [q1–q3]", "peak MiB at shortest ok length"});
   for (const auto& row : LoadAndMemoryByCategory(cells))
-    load.Add({row.category, std::to_string(row.models), SpreadText(row.load_ms, 0), SpreadText(row.peak_rss_mib, 0)});
+    load.Add({row.category, std::to_string(row.models), HtmlSpreadText(row.load_ms, 0),
+              HtmlSpreadText(row.peak_rss_mib, 0)});
   return Section("memory", "Peak memory by length, and load time",
                  "Peak RSS of each job's fresh runner process, per length (the study's memory table was empty). "
                  "Load time is building the model from local data only.",
@@ -186,7 +119,7 @@ std::string EfficiencySection(const std::vector<ModelScaling>& models) {
   HtmlTable table({"category", "models", "tokens/s per M params, median [q1–q3]"});
   for (const auto& e : EfficiencyByCategory(models)) {
     bars.push_back({e.category, {e.tokens_per_s_per_mparam.median}});
-    table.Add({e.category, std::to_string(e.tokens_per_s_per_mparam.n), SpreadText(e.tokens_per_s_per_mparam, 1)});
+    table.Add({e.category, std::to_string(e.tokens_per_s_per_mparam.n), HtmlSpreadText(e.tokens_per_s_per_mparam, 1)});
   }
   const std::string chart = StackedBarChart({{"median tokens/s per M params", "#0072B2"}}, bars,
                                             {"Parameter efficiency by category", "category", "tokens/s per M params"});
@@ -225,8 +158,8 @@ std::string WallsSection(const std::vector<WallRow>& walls) {
     const int bracket = a.first_failing_length > 0 ? a.first_failing_length - a.max_working_length : 0;
     bars.push_back({w.model_id + (walls.size() > 1 && w.repetition > 0 ? " #" + std::to_string(w.repetition) : ""),
                     {static_cast<double>(a.max_working_length), static_cast<double>(bracket)}});
-    table.Add({std::to_string(w.sweep_id), w.model_id, WorkloadName(w.workload), w.variant, std::to_string(w.batch),
-               std::to_string(w.repetition), std::to_string(a.max_working_length),
+    table.Add({std::to_string(w.sweep_id), w.model_id, WorkloadLabel(w.workload, w.checkpointing), w.variant,
+               std::to_string(w.batch), std::to_string(w.repetition), std::to_string(a.max_working_length),
                "[" + std::to_string(a.max_working_length) + ", " +
                    (a.first_failing_length > 0 ? std::to_string(a.first_failing_length) : "–") + "]",
                WallCauseText(a), a.peak_at_max_working > 0 ? FormatFixed(a.peak_at_max_working / 1048576.0, 0) : "",
@@ -304,12 +237,6 @@ std::string LatencySection(const std::vector<CellSummary>& cells) {
                  charts);
 }
 
-// The legend's exponent: short, since the legend column is narrow.
-std::string LegendFit(const std::optional<PowerFit>& fit, size_t lengths) {
-  return fit ? " (n^" + FormatFixed(fit->exponent, 2) + ")"
-             : " (no fit: " + std::to_string(lengths) + (lengths == 1 ? " length)" : " lengths)");
-}
-
 std::string DecodeScalingCharts(const std::vector<DecodeSeries>& series) {
   const auto qualified = QualifiedLabels(series);
   std::vector<Series> ttft, tpot, kv;
@@ -350,7 +277,7 @@ std::string DecodeSection(const std::vector<Row>& rows, const std::vector<CellSu
   HtmlTable rate_table({"category", "prompt length", "models", "decode tokens/s median [q1–q3]"});
   for (const auto& e : rates)
     rate_table.Add(
-        {e.category, std::to_string(e.seq_len), std::to_string(e.tokens_per_s.n), SpreadText(e.tokens_per_s, 1)});
+        {e.category, std::to_string(e.seq_len), std::to_string(e.tokens_per_s.n), HtmlSpreadText(e.tokens_per_s, 1)});
   const std::string rate_chart =
       LineChart(CategorySeries(rates, [](const CategoryThroughput& e) { return e.tokens_per_s.median; }),
                 {"Decode tokens/s vs prompt length by category", "prompt length", "decode tokens/s", true, true});
@@ -381,6 +308,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:13px}
 th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}
 th{background:#f4f4f4}table.num td{text-align:right}table.models td:first-child,table.num td:first-child{text-align:left}
 table.models td:nth-child(2),table.models td:nth-child(5),table.models td:nth-child(6){text-align:left}
+table.cfg td:nth-child(-n+4),table.cat td:nth-child(-n+2){text-align:left}
 svg{max-width:100%;height:auto;display:block}
 </style>)";
 
@@ -391,20 +319,24 @@ std::string RenderHtml(const std::vector<Row>& rows, const HtmlReportOptions& op
   const auto decode_cells = Cells(rows, v1::WORKLOAD_DECODE);
   const auto models = ScalingByModel(cells);
   std::set<int> lengths;
-  size_t decode_rows = 0;
+  size_t decode_rows = 0, train_rows = 0;
   for (const auto& row : rows) {
     lengths.insert(row.seq_len);
     decode_rows += row.workload == v1::WORKLOAD_DECODE;
+    train_rows += row.workload == v1::WORKLOAD_TRAIN;
   }
+  std::string apart;  // the workloads with sections of their own
+  if (decode_rows > 0) apart = std::to_string(decode_rows) + " decode";
+  if (train_rows > 0) apart += (apart.empty() ? "" : ", ") + std::to_string(train_rows) + " train";
+  if (!apart.empty())
+    apart = " (" + apart + ", in their own section" + (decode_rows > 0 && train_rows > 0 ? "s)" : ")");
 
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
                     EscapeHtml(options.title) + "</title>\n" + kStyle + "\n</head>\n<body>\n";
   out += "<h1>" + EscapeHtml(options.title) + "</h1>\n";
   out += "<p class=\"scope\">" + EscapeHtml(options.scope + (options.scope.empty() ? "" : ": ")) +
-         std::to_string(rows.size()) + " finished jobs" +
-         (decode_rows > 0 ? " (" + std::to_string(decode_rows) + " decode, in their own section)" : "") + ", " +
-         std::to_string(models.size()) + " distinct models, " + std::to_string(lengths.size()) +
-         " lengths. Formulas: docs/report.md.</p>\n";
+         std::to_string(rows.size()) + " finished jobs" + apart + ", " + std::to_string(models.size()) +
+         " distinct models, " + std::to_string(lengths.size()) + " lengths. Formulas: docs/report.md.</p>\n";
   out += WallSection(cells);
   out += ThroughputSection(cells);
   out += LatencySection(cells);
@@ -412,6 +344,7 @@ std::string RenderHtml(const std::vector<Row>& rows, const HtmlReportOptions& op
   out += EfficiencySection(models);
   out += ModelsSection(models);
   out += DecodeSection(rows, decode_cells);
+  out += TrainHtmlSection(rows);
   out += WallsSection(Walls(rows));
   out += StudyComparisonSection(rows, cells);
   out += "</body>\n</html>\n";

@@ -4,12 +4,12 @@
 #include "common/outcome.h"
 
 namespace tscale::report {
-namespace {
-
 std::string SpreadText(const Spread& s, int decimals) {
   if (s.n == 0) return "";
   return FormatFixed(s.median, decimals) + " [" + FormatFixed(s.q1, decimals) + "-" + FormatFixed(s.q3, decimals) + "]";
 }
+
+namespace {
 
 std::string FitText(const std::optional<PowerFit>& fit) {
   return fit ? FormatFixed(fit->exponent, 2) : "";
@@ -213,16 +213,22 @@ std::string RenderDecodeScaling(const std::vector<Row>& rows) {
          rates.Render() + "\n";
 }
 
+std::string MaxWorkingText(const ModelScaling& s) {
+  return s.max_working_length > 0 ? std::to_string(s.max_working_length) : "-";
+}
+
+std::string WallText(const ModelScaling& s) {
+  return s.first_failing_length > 0 ? std::to_string(s.first_failing_length) + " (" + CauseName(s.failure_cause) + ")"
+                                    : "not reached";
+}
+
 std::vector<std::string> ModelRowCells(const ModelScaling& s) {
-  const std::string wall = s.first_failing_length > 0
-                               ? std::to_string(s.first_failing_length) + " (" + CauseName(s.failure_cause) + ")"
-                               : "not reached";
   return {s.model_id,
           s.category,
           FormatMillions(s.parameters),
-          s.max_working_length > 0 ? std::to_string(s.max_working_length) : "-",
+          MaxWorkingText(s),
           s.length_class,
-          wall,
+          WallText(s),
           s.memory_scaling > 0 ? FormatFixed(s.memory_scaling, 2) : "",
           FitText(s.latency_fit),
           FitText(s.memory_fit),
@@ -263,9 +269,9 @@ std::string RenderWalls(const std::vector<WallRow>& walls) {
     const auto& a = w.answer;
     const std::string bracket = "[" + std::to_string(a.max_working_length) + ", " +
                                 (a.first_failing_length > 0 ? std::to_string(a.first_failing_length) : "-") + "]";
-    table.AddRow({std::to_string(w.sweep_id), w.model_id, WorkloadName(w.workload), w.variant, std::to_string(w.batch),
-                  std::to_string(w.repetition), std::to_string(a.max_working_length), bracket, WallCauseText(a),
-                  a.peak_at_max_working > 0 ? FormatFixed(a.peak_at_max_working / 1048576.0, 0) : "",
+    table.AddRow({std::to_string(w.sweep_id), w.model_id, WorkloadLabel(w.workload, w.checkpointing), w.variant,
+                  std::to_string(w.batch), std::to_string(w.repetition), std::to_string(a.max_working_length), bracket,
+                  WallCauseText(a), a.peak_at_max_working > 0 ? FormatFixed(a.peak_at_max_working / 1048576.0, 0) : "",
                   w.kv_cache_at_max_working > 0 && a.peak_at_max_working > 0
                       ? FormatFixed(100.0 * w.kv_cache_at_max_working / a.peak_at_max_working, 0) + "%"
                       : "",

@@ -9,6 +9,9 @@
 
 namespace tscale::report {
 
+// "12 [10-14]": a spread as the text tables write it (median [q1-q3]); "" when empty.
+std::string SpreadText(const Spread& s, int decimals);
+
 // The forward (prefill) tables, from forward cells (Cells(rows)).
 std::string RenderText(const std::vector<CellSummary>& cells);
 
@@ -30,6 +33,9 @@ std::vector<std::string> DecodeScalingRowCells(const DecodeSeries& series);
 // The cells of the per-model table, in its column order (model, category, params, max_len, class, wall,
 // mem_x, lat_exp, mem_exp, tok/s/Mparam): the text and HTML reports show the same figures.
 std::vector<std::string> ModelRowCells(const ModelScaling& model);
+// Its max_len and wall cells: "1024" ("-" when no length works), "2048 (memory)" or "not reached".
+std::string MaxWorkingText(const ModelScaling& model);
+std::string WallText(const ModelScaling& model);
 
 // The wall finder's answers, one line per search; "" when the rows hold no wall-finder probes.
 std::string RenderWalls(const std::vector<WallRow>& walls);

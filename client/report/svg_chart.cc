@@ -135,6 +135,22 @@ std::string YTicks(const Scale& y) {
   return out;
 }
 
+// A legend label wider than the legend column (estimated at 5.8 units a character at 12 px, as sans-serif renders) is
+// set smaller, down to 9 px, and past that squeezed to the column's width, so it never runs off the chart: a long model
+// id with its configuration and exponent stays whole and readable.
+std::string LegendTextFit(const std::string& name) {
+  constexpr double kAvailable = kRight - 28 - 6;
+  size_t characters = 0;
+  for (unsigned char c : name) characters += (c & 0xC0) != 0x80;  // UTF-8 code points
+  const double estimated = 5.8 * static_cast<double>(characters);
+  if (estimated <= kAvailable) return "";
+  const double size = std::max(9.0, 12 * kAvailable / estimated);
+  std::string out = " font-size=\"" + Fmt(size) + "\"";
+  if (estimated * size / 12 > kAvailable)
+    out += " textLength=\"" + Fmt(kAvailable, 0) + "\" lengthAdjust=\"spacingAndGlyphs\"";
+  return out;
+}
+
 // A legend row: a colour swatch, or for a dashed line a stroke sample so the dash tells repeated colours apart.
 std::string LegendEntry(int index, const std::string& name, const std::string& color, const std::string& dash = "") {
   const double y = kTop + 8 + index * 18;
@@ -144,8 +160,8 @@ std::string LegendEntry(int index, const std::string& name, const std::string& c
                                                 Fmt(kLeft + kPlotW + 24, 0) + "\" y1=\"" + Fmt(y) + "\" y2=\"" +
                                                 Fmt(y) + "\" stroke=\"" + EscapeHtml(color) +
                                                 "\" stroke-width=\"2\" stroke-dasharray=\"" + dash + "\"/>";
-  return swatch + "<text x=\"" + Fmt(kLeft + kPlotW + 28, 0) + "\" y=\"" + Fmt(y) + "\" dominant-baseline=\"middle\">" +
-         EscapeHtml(name) + "</text>\n";
+  return swatch + "<text x=\"" + Fmt(kLeft + kPlotW + 28, 0) + "\" y=\"" + Fmt(y) + "\" dominant-baseline=\"middle\"" +
+         LegendTextFit(name) + ">" + EscapeHtml(name) + "</text>\n";
 }
 
 // Dash patterns for the second, third ... round of the palette.

@@ -19,7 +19,7 @@ TEST(Workload, SubmitReadsWorkloadsByShortNameAndNamesTheFlag) {
   auto parsed = client::ParseWorkloads({"forward", "decode", "forward"});
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(*parsed, (std::vector<v1::Workload>{v1::WORKLOAD_FORWARD, v1::WORKLOAD_DECODE}));
-  for (const char* bad : {"train", "unspecified", ""}) {
+  for (const char* bad : {"generate", "unspecified", ""}) {
     SCOPED_TRACE(bad);
     auto refused = client::ParseWorkloads({"forward", bad});
     ASSERT_FALSE(refused.ok());
@@ -122,10 +122,10 @@ TEST(Workload, RowsAndCsvCarryTheWorkloadAndDecodeFigures) {
   EXPECT_DOUBLE_EQ((*old_rows)[0].tokens_per_s, 4);
 
   std::string bad_workload = csv;
-  bad_workload.replace(bad_workload.find(",decode,"), 8, ",train,");
+  bad_workload.replace(bad_workload.find(",decode,"), 8, ",generate,");
   auto refused = report::FromCsv(bad_workload);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("unknown workload \"train\""), std::string::npos);
+  EXPECT_NE(refused.status().message().find("unknown workload \"generate\""), std::string::npos);
 }
 
 report::Row Job(int64_t id, const std::string& model, int len, v1::Workload workload, double tokens_per_s) {
