@@ -103,6 +103,8 @@ Status ValidateResult(const v1::Result& result, const std::string& field_prefix)
     for (double sample : *values)
       if (!std::isfinite(sample) || sample < 0) return Field(p, name, "must be finite and >= 0");
   }
+  // A training step's losses: one per step run; a diverged step's NaN is information, so only their number is held.
+  if (result.train().losses_size() > kMaxSamplesPerResult) return Field(p, "train.losses", "at most 1000000 losses");
   if (result.stderr_tail().size() > kMaxStderrTail) return Field(p, "stderr_tail", "at most 64 KiB");
   if (result.message().size() > kMaxMessageText) return Field(p, "message", "at most 64 KiB");
   if (result.invalid_reasons_size() > kMaxInvalidReasons) return Field(p, "invalid_reasons", "at most 64");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -254,7 +255,12 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
     verdict.bandwidth = bandwidth.bytes_per_second;
     verdict.bandwidth_working_set = static_cast<double>(bandwidth.working_set_bytes);
   }
-  const std::vector<std::string> reasons = InvalidReasons(verdict);
+  std::vector<std::string> reasons = InvalidReasons(verdict);
+  for (double loss : result->train().losses()) {
+    if (std::isfinite(loss)) continue;
+    reasons.push_back("a training step's loss is not finite (the step diverged)");
+    break;
+  }
   for (const auto& reason : reasons) result->add_invalid_reasons(reason);
   result->set_outcome(reasons.empty() ? v1::OUTCOME_OK : v1::OUTCOME_INVALID);
 }

@@ -177,10 +177,12 @@ StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
       decode->clear_step_ms();
       decode->clear_step_positions();
     }
+    if (!f.include_samples && view.result().has_train()) view.mutable_result()->mutable_train()->clear_losses();
     // The budgets end the page before the job that would overflow it; the first job always fits (one result
     // is bounded by request validation), so following the cursor always makes progress.
     const auto& decode = view.result().decode();
-    const int64_t job_samples = view.result().samples_ms_size() + decode.ttft_samples_ms_size() + decode.step_ms_size();
+    const int64_t job_samples = view.result().samples_ms_size() + decode.ttft_samples_ms_size() + decode.step_ms_size() +
+                                view.result().train().losses_size();
     const int64_t job_bytes = static_cast<int64_t>(view.ByteSizeLong());
     if (!page.jobs.empty() && (page_samples + job_samples > f.max_samples || page_bytes + job_bytes > f.max_bytes)) {
       page.next_after_job_id = page.jobs.back().spec().job_id();
