@@ -7,6 +7,9 @@ prompt in one forward that fills a cache preallocated for prompt + new tokens, t
 in place, the argmax fed back. Each generation is timed as tscale times it: the prefill up to the first token
 (TTFT) and every later step (TPOT) on their own.
 
+bench/train_reference.py imports the model from here (Gpt.logits: every position, no cache; dropout from the
+config, active in train mode only; init_like_tscale).
+
 Usage: decode_reference.py CONFIG.json --prompt 512 --new-tokens 64 --threads 2 --generations 5
 Prints one JSON object: {"ttft_ms": [...], "step_ms": [...]}.
 """
@@ -19,61 +22,100 @@ import time
 import torch
 
 
-def check_supported(c):
+def check_supported(c, who="decode_reference"):
     wanted = {"arch": "decoder", "position": "learned", "norm": "layernorm", "norm_placement": "pre",
               "activation": "gelu_tanh"}
     for key, value in wanted.items():
         if c.get(key, value) != value:
-            sys.exit(f"decode_reference: {key} {c.get(key)!r} is not built here (only GPT-2-style decoders)")
+            sys.exit(f"{who}: {key} {c.get(key)!r} is not built here (only GPT-2-style decoders)")
     if not c.get("tied_head", True) or c.get("kv_heads", 0) or c.get("attention_window", 0):
-        sys.exit("decode_reference: only tied heads, full multi-head attention and no windows are built here")
+        sys.exit(f"{who}: only tied heads, full multi-head attention and no windows are built here")
 
 
 class Block(torch.nn.Module):
-    def __init__(self, d, heads, ffn):
+    # dropout: GPT-2's resid_pdrop, after the attention's output projection and after the MLP; attention_dropout:
+    # its attn_pdrop, on the attention probabilities. Both act only in train mode (bench/train_reference.py).
+    def __init__(self, d, heads, ffn, dropout=0.0, attention_dropout=0.0):
         super().__init__()
         self.heads, self.head_dim = heads, d // heads
         self.ln1, self.ln2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
         self.q, self.k, self.v = (torch.nn.Linear(d, d) for _ in range(3))
         self.out = torch.nn.Linear(d, d)
         self.up, self.down = torch.nn.Linear(d, ffn), torch.nn.Linear(ffn, d)
+        self.attn_drop, self.resid_drop = torch.nn.Dropout(attention_dropout), torch.nn.Dropout(dropout)
 
     def split(self, x):  # [b, n, d] -> [b, h, n, hd]
         return x.view(x.size(0), x.size(1), self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x, cache_k, cache_v, start):
+    def forward(self, x, cache_k=None, cache_v=None, start=0):
         b, n, d = x.shape
         h = self.ln1(x)
         q, k, v = self.split(self.q(h)), self.split(self.k(h)), self.split(self.v(h))
-        cache_k[:, :, start:start + n] = k
-        cache_v[:, :, start:start + n] = v
-        keys, values = cache_k[:, :, :start + n], cache_v[:, :, :start + n]
+        if cache_k is None:  # training: no cache, the keys are this sequence's
+            keys, values = k, v
+        else:
+            cache_k[:, :, start:start + n] = k
+            cache_v[:, :, start:start + n] = v
+            keys, values = cache_k[:, :, :start + n], cache_v[:, :, :start + n]
         scores = torch.matmul(q, keys.transpose(-1, -2)) / math.sqrt(self.head_dim)
         if n > 1:  # the prompt: causal; a single new token sees every cached key
             mask = torch.ones(n, start + n, dtype=torch.bool).triu(start + 1)
             scores = scores.masked_fill(mask, float("-inf"))
-        y = torch.matmul(torch.softmax(scores, dim=-1), values)
-        x = x + self.out(y.transpose(1, 2).reshape(b, n, d))
-        return x + self.down(torch.nn.functional.gelu(self.up(self.ln2(x)), approximate="tanh"))
+        y = torch.matmul(self.attn_drop(torch.softmax(scores, dim=-1)), values)
+        x = x + self.resid_drop(self.out(y.transpose(1, 2).reshape(b, n, d)))
+        return x + self.resid_drop(self.down(torch.nn.functional.gelu(self.up(self.ln2(x)), approximate="tanh")))
 
 
 class Gpt(torch.nn.Module):
+    # The config's `dropout` (GPT-2's embd_pdrop and resid_pdrop) and `attention_dropout` (attn_pdrop), 0 when
+    # absent; in eval mode (decode) they do nothing.
     def __init__(self, c):
         super().__init__()
         d = c["hidden"]
+        dropout, attention_dropout = c.get("dropout", 0.0), c.get("attention_dropout", 0.0)
         self.tokens = torch.nn.Embedding(c["vocab"], d)
         self.positions = torch.nn.Embedding(c["position_rows"], d)
-        self.blocks = torch.nn.ModuleList(Block(d, c["heads"], c["ffn"]) for _ in range(c["layers"]))
+        self.drop = torch.nn.Dropout(dropout)
+        self.blocks = torch.nn.ModuleList(Block(d, c["heads"], c["ffn"], dropout, attention_dropout)
+                                          for _ in range(c["layers"]))
         self.final = torch.nn.LayerNorm(d)
 
-    def forward(self, ids, caches, start):
+    def body(self, ids, caches, start):
         # Past the table (GPT-2 at 1024 + 64 tokens) positions wrap, as tscale's --extend-context does.
         pos = torch.arange(start, start + ids.size(1)) % self.positions.num_embeddings
-        x = self.tokens(ids) + self.positions(pos)
-        for block, (k, v) in zip(self.blocks, caches):
+        x = self.drop(self.tokens(ids) + self.positions(pos))
+        for i, block in enumerate(self.blocks):
+            k, v = caches[i] if caches is not None else (None, None)
             x = block(x, k, v, start)
-        h = self.final(x[:, -1])
+        return x
+
+    def forward(self, ids, caches, start):
+        h = self.final(self.body(ids, caches, start)[:, -1])
         return torch.matmul(h, self.tokens.weight.t())  # tied LM head, last position only
+
+    def logits(self, ids, drop_last=False):
+        """Training: the logits [b, n, vocab] of every position, no cache; drop_last leaves out the last position
+        (next-token training predicts nothing from it), before the head, as tscale does."""
+        hidden = self.final(self.body(ids, None, 0))
+        if drop_last:
+            hidden = hidden[:, :-1]
+        return torch.matmul(hidden, self.tokens.weight.t())  # tied LM head
+
+
+def init_like_tscale(model):
+    """tscale's (and Hugging Face's) initialisation (runner/layers.h): normal(0, 0.02) weights and embeddings,
+    zero biases, unit norm scales. PyTorch's defaults (N(0, 1) embeddings) make a fresh tied head's logits large
+    and its loss far above ln(vocab); with these it starts near ln(vocab), as tscale's does."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
+                m.weight.normal_(0.0, 0.02)
+                if getattr(m, "bias", None) is not None:
+                    m.bias.zero_()
+            elif isinstance(m, torch.nn.LayerNorm):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+    return model
 
 
 def main():

@@ -14,8 +14,8 @@ packages=(
   openssl python3 clang libclang-rt-14-dev
   python3-grpcio python3-protobuf
 )
-# --bench: also the Python reference the benchmarks compare against (bench/decode_reference.py), Debian's
-# python3-torch on the same libtorch. Not needed to build or test.
+# --bench: also the Python references the benchmarks compare against (bench/decode_reference.py,
+# bench/train_reference.py), Debian's python3-torch on the same libtorch. Not needed to build or test.
 [ "${1:-}" = --bench ] && packages+=(python3-torch python3-numpy)
 
 missing=()
