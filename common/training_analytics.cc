@@ -11,7 +11,7 @@ double QWidth(const ModelConfig& c) {
 double KvWidth(const ModelConfig& c) {
   return static_cast<double>(c.EffectiveKvHeads()) * c.EffectiveHeadDim();
 }
-int64_t DecoderTokens(const ModelConfig& c, const TrainShape& s) {
+int64_t DecoderTokens(const ModelConfig& c, const TrainShape& s) {  // the positions the last stack runs
   if (c.arch != ArchKind::kEncoderDecoder) return s.seq_len;
   return s.decoder_len > 0 ? s.decoder_len : s.seq_len;
 }
@@ -31,7 +31,8 @@ struct Widths {
 // of its self-attention, `memory` encoder positions it cross-attends to (0 = none).
 double BlockBytes(const ModelConfig& c, const TrainShape& s, const Widths& w, double t, double pairs, double memory) {
   const double h = c.hidden, q = QWidth(c), kv = KvWidth(c), f = c.ffn, heads = c.heads;
-  const double mask = c.dropout > 0 ? 1 : 0;  // a dropout mask: one byte per element
+  const double mask_width = s.dtype_wide_dropout_masks ? w.product : 1;
+  const double mask = c.dropout > 0 ? mask_width : 0;  // a dropout mask per dropped element
   const bool shared_norm = c.parallel_residual && c.shared_block_norm;
   // Self-attention: the norm's input, the projections' input, Q and K (for QK^T), V, the output projection's input.
   double per_token = w.fp32 * h + w.product * (h + q + 2 * kv + q) + mask * h;
@@ -42,9 +43,12 @@ double BlockBytes(const ModelConfig& c, const TrainShape& s, const Widths& w, do
   per_token += (shared_norm ? 0 : w.fp32 * h) + w.product * (h + activation_tensors * f) + mask * h;
   double per_pair = 0;
   if (s.eager_attention) {
-    per_pair = w.fp32 * heads;                                         // the softmax output
-    if (w.product != w.fp32) per_pair += w.product * heads;            // its cast for AV
-    if (c.attention_dropout > 0) per_pair += (1 + w.product) * heads;  // mask and dropped probabilities
+    per_pair = w.fp32 * heads;  // the softmax output
+    if (c.attention_dropout > 0) {
+      per_pair += (mask_width + w.product) * heads;  // the mask and the dropped probabilities AV reads
+    } else if (w.product != w.fp32) {
+      per_pair += w.product * heads;  // the probabilities' cast AV reads
+    }
   } else {
     per_token += w.fp32 * heads;  // fused: the logsumexp of each query row
   }
@@ -73,6 +77,7 @@ StackBytes Stack(const ModelConfig& c, const TrainShape& s, const Widths& w, int
 }  // namespace
 
 int64_t TrainOutputTokens(const ModelConfig& c, const TrainShape& s) {
+  if (c.arch == ArchKind::kDecoder) return s.seq_len > 1 ? s.seq_len - 1 : 0;  // next-token: no target for the last
   return DecoderTokens(c, s);
 }
 
@@ -85,7 +90,8 @@ double TrainForwardFlops(const ModelConfig& c, const TrainShape& s) {
 }
 
 double TrainStepFlops(const ModelConfig& c, const TrainShape& s) {
-  return (s.checkpointing ? 4.0 : 3.0) * TrainForwardFlops(c, s);
+  const double rerun = s.checkpointing ? ForwardFlops(c, s.batch, s.seq_len, s.decoder_len) : 0;
+  return 3.0 * TrainForwardFlops(c, s) + rerun;
 }
 
 double TorchtitanStepFlops(const ModelConfig& c, const TrainShape& s) {
@@ -109,7 +115,8 @@ int64_t TrainableParameterCount(const ModelConfig& c) {
 
 double AnalyticActivationBytes(const ModelConfig& c, const TrainShape& s) {
   const Widths w{s.mixed_precision ? 2.0 : 4.0};
-  const double t = s.seq_len, e = c.EffectiveEmbeddingSize(), mask = c.dropout > 0 ? 1 : 0;
+  const double t = s.seq_len, e = c.EffectiveEmbeddingSize();
+  const double mask = c.dropout > 0 ? (s.dtype_wide_dropout_masks ? w.fp32 : 1) : 0;  // on the fp32 embedding sum
   const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
   const double t_dec = static_cast<double>(DecoderTokens(c, s));
   StackBytes encoder = Stack(c, s, w, c.layers, t, 0);

@@ -17,15 +17,20 @@ struct TrainShape {
   bool checkpointing = false;
   bool mixed_precision = false;  // bf16 autocast: activations of the matrix products in 2 bytes, the rest in 4
   bool eager_attention = true;   // eager keeps the softmax's [heads, s, s]; fused keeps a logsumexp per query
+  // Bytes per element of a dropout mask: 1 where libtorch has a fused dropout kernel (CUDA, as Korthikanti
+  // assume); on the CPU dropout multiplies by a noise tensor of the input's dtype, which backward keeps.
+  bool dtype_wide_dropout_masks = false;
 };
 
-// The tokens the loss reads and the LM head runs over: the decoder's for an encoder-decoder, else seq_len.
+// The tokens the loss reads and the LM head runs over: the decoder's for an encoder-decoder, all but the last
+// for a decoder-only model (next-token), else seq_len.
 int64_t TrainOutputTokens(const ModelConfig& config, const TrainShape& shape);
 
 // FLOPs of the step's forward: the base model's (ForwardFlops) plus the LM head over every output token.
 double TrainForwardFlops(const ModelConfig& config, const TrainShape& shape);
-// FLOPs of one step: 3 x the forward (backward is twice the forward's products), 4 x with checkpointing (each
-// block's forward runs again in backward). Optimizer and elementwise work are not counted.
+// FLOPs of one step: 3 x the forward (backward is twice the forward's products), plus with checkpointing the
+// base model's forward once more (each block runs again in backward; the LM head does not). Optimizer and
+// elementwise work are not counted.
 double TrainStepFlops(const ModelConfig& config, const TrainShape& shape);
 // torchtitan's estimate for comparison: (6 N + 12 L h q t) per token x batch x tokens, with N the parameters
 // without the token and position embeddings plus the head matrix (its product is computed even when tied), L

@@ -1,7 +1,10 @@
-// The training workload: one step is zero grads (set to none, as PyTorch does by default), the forward in train
-// mode (the config's dropout, seeded), the loss (runner/train_objective.h), backward and an AdamW step. AdamW's
-// state is allocated in Prepare, by one step over zero gradients, so no timed step pays for it and the memory it
-// takes can be read before the loop. bf16 jobs train in mixed precision: fp32 weights, gradients and optimizer
+// The training workload: one step is zero grads, the forward in train mode (the config's dropout, seeded), the
+// loss (runner/train_objective.h), backward and an AdamW step. The gradients and AdamW's state are allocated in
+// Prepare, by one step over zero gradients, so no timed step pays for them and the memory they take can be read
+// before the loop. The gradients stay allocated and are zeroed in place (libtorch 1.13's zero_grad, PyTorch's
+// set_to_none=False): the step's high-water mark is then the state plus the activations, which is what the
+// breakdown splits; setting them to none would save the memset but put part of the gradients inside the
+// activations' peak. bf16 jobs train in mixed precision: fp32 weights, gradients and optimizer
 // state, the forward under bf16 autocast (runner/autocast.h), backward outside it.
 #include <stdexcept>
 
@@ -36,6 +39,10 @@ class TrainWorkload : public Workload {
 
   void Prepare(const torch::Device& device) override {
     device_ = device;
+    // On the CPU dropout keeps a noise tensor of the input's dtype (no fused 1-byte mask kernel there), and SDPA
+    // with dropout falls back to its math path, which keeps the probabilities like eager does.
+    shape_.dtype_wide_dropout_masks = device.is_cpu();
+    if (device.is_cpu() && config_.attention_dropout > 0) shape_.eager_attention = true;
     Transformer& model = model_->transformer;
     model->train();
     batch_ = MakeTrainBatch(config_, loss_, shape_.batch, shape_.seq_len, shape_.decoder_len, seed_, device);
@@ -49,12 +56,12 @@ class TrainWorkload : public Workload {
     for (auto& p : parameters_) p.mutable_grad() = torch::zeros_like(p);
     optimizer_->step();
     state_rss_ = CurrentRssBytes();
-    for (auto& p : parameters_) p.mutable_grad().reset();
+    for (auto& p : parameters_) p.mutable_grad().zero_();
   }
 
   void Step() override {
     Transformer& model = model_->transformer;
-    for (auto& p : parameters_) p.mutable_grad().reset();  // set to none: backward's first gradient is moved in
+    for (auto& p : parameters_) p.mutable_grad().zero_();
     torch::Tensor loss;
     {
       AutocastScope autocast(device_, mixed_precision_);
@@ -80,7 +87,6 @@ class TrainWorkload : public Workload {
     for (const auto& p : parameters_) {
       count += p.numel();
       parameter_bytes += p.numel() * static_cast<int64_t>(p.element_size());
-      // The gradients' size once backward has made them all (at the step's end; set to none between steps).
       gradient_bytes += p.numel() * static_cast<int64_t>(p.element_size());
     }
     for (const auto& item : optimizer_->state()) {

@@ -128,14 +128,15 @@ chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin CCACHE_DIR=/
   # The 2.x side of every libtorch-version guard was compiled: the objects reference the API behind it
   # (docs/libtorch-versions.md lists the guards).
   objects=$build/runner/CMakeFiles/tscale_runner_lib.dir
-  for check in "attention.cc.o scaled_dot_product_attention" "device.cc.o at::detail::getMPSHooks"; do
+  for check in "attention.cc.o scaled_dot_product_attention" "device.cc.o at::detail::getMPSHooks" \
+               "autocast.cc.o at::autocast::set_autocast_enabled"; do
     set -- $check
     # Through a file, not a pipe: grep -q stops reading at the first match, and nm then dies of SIGPIPE, which
     # pipefail would report as a failed check.
     nm -C "$objects/$1" >/tmp/tscale-nm.txt
     grep -q "$2" /tmp/tscale-nm.txt || { echo "test-libtorch2: $1 does not use $2: a 2.x guard was not compiled"; exit 1; }
   done
-  echo "test-libtorch2: the 2.x guards are compiled in (scaled_dot_product_attention, MPS allocator hooks)"
+  echo "test-libtorch2: the 2.x guards are compiled in (scaled_dot_product_attention, MPS allocator hooks, per-device-type autocast)"
   ctest --test-dir $build -L "$TSCALE_SUITES" --output-on-failure -j "$jobs" --timeout 600
 '
 echo "test-libtorch2: done in $(($(date +%s) - start)) s (libtorch $torch_version)"

@@ -17,9 +17,17 @@ const char* kForwardHeader =
     "host_ram_bytes";
 constexpr size_t kForwardColumns = 21;
 // Then the workload and, for decode jobs, their figures (0 for forward jobs).
-const std::string kHeader = std::string(kForwardHeader) +
-                            ",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes";
-constexpr size_t kColumns = 27;
+const std::string kDecodeHeader =
+    std::string(kForwardHeader) +
+    ",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes";
+constexpr size_t kDecodeColumns = 27;
+// Then every workload's FLOP figures and the device peak, and train jobs' setting and breakdown (0 otherwise).
+const std::string kHeader =
+    kDecodeHeader +
+    ",flops,achieved_flops,peak_flops_fraction,device_peak_bytes,checkpointing,mixed_precision,"
+    "parameter_bytes,gradient_bytes,optimizer_state_bytes,activation_bytes,measured_state_bytes,"
+    "analytic_activation_bytes,torchtitan_flops,attention_flops_share";
+constexpr size_t kColumns = 41;
 
 std::string Quote(const std::string& text) {
   if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
@@ -77,7 +85,13 @@ std::string ToCsv(const std::vector<Row>& rows) {
         << "," << r.sweep_id << "," << r.repetition << "," << Quote(r.variant) << "," << r.wall_start << ","
         << r.wall_max << "," << r.wall_resolution << "," << r.memory_limit_bytes << "," << r.host_ram_bytes << ","
         << WorkloadName(r.workload) << "," << r.new_tokens << "," << Number(r.ttft_ms) << "," << Number(r.tpot_ms)
-        << "," << Number(r.decode_tokens_per_s) << "," << r.kv_cache_bytes << "\n";
+        << "," << Number(r.decode_tokens_per_s) << "," << r.kv_cache_bytes << "," << Number(r.flops) << ","
+        << Number(r.achieved_flops) << "," << Number(r.peak_flops_fraction) << "," << r.device_peak_bytes << ","
+        << (r.checkpointing == v1::CHECKPOINTING_UNSPECIFIED ? "" : CheckpointingName(r.checkpointing)) << ","
+        << (r.train.mixed_precision ? 1 : 0) << "," << r.train.parameter_bytes << "," << r.train.gradient_bytes << ","
+        << r.train.optimizer_state_bytes << "," << r.train.activation_bytes << "," << r.train.measured_state_bytes
+        << "," << Number(r.train.analytic_activation_bytes) << "," << Number(r.train.torchtitan_flops) << ","
+        << Number(r.train.attention_flops_share) << "\n";
   }
   return out.str();
 }
@@ -88,18 +102,17 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
   if (records->empty()) return Status::InvalidArgument("csv: empty input");
   std::string header;
   for (size_t i = 0; i < (*records)[0].size(); ++i) header += (i ? "," : "") + (*records)[0][i];
-  if (header != kHeader && header != kForwardHeader)
+  if (header != kHeader && header != kDecodeHeader && header != kForwardHeader)
     return Status::InvalidArgument("csv: line 1: unexpected header (expected " + kHeader + ")");
   std::vector<Row> rows;
   for (size_t line = 1; line < records->size(); ++line) {
     const auto& f = (*records)[line];
     const std::string where = "csv: record " + std::to_string(line + 1) + ": ";
-    if (f.size() != kForwardColumns && f.size() != kColumns)
+    if (f.size() != kForwardColumns && f.size() != kDecodeColumns && f.size() != kColumns)
       return Status::InvalidArgument(where + std::to_string(f.size()) + " fields, expected " +
-                                     std::to_string(kForwardColumns) +
-                                     " (a forward job, as written before the "
-                                     "workload columns) or " +
-                                     std::to_string(kColumns));
+                                     std::to_string(kForwardColumns) + " (a forward job, as written before the " +
+                                     "workload columns), " + std::to_string(kDecodeColumns) +
+                                     " (as written before the training columns) or " + std::to_string(kColumns));
     auto integer = [&](size_t column, int64_t* out) -> Status {
       char* end = nullptr;
       *out = std::strtoll(f[column].c_str(), &end, 10);
@@ -153,7 +166,7 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
     r.wall_start = static_cast<int>(wall_start);
     r.wall_max = static_cast<int>(wall_max);
     r.wall_resolution = static_cast<int>(wall_resolution);
-    if (f.size() == kColumns) {
+    if (f.size() >= kDecodeColumns) {
       auto workload = ParseWorkload(f[21]);
       if (!workload) return Status::InvalidArgument(where + "unknown workload \"" + f[21] + "\"");
       r.workload = *workload;
@@ -166,6 +179,32 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
       if (new_tokens < 0 || new_tokens > (1 << 30) || r.kv_cache_bytes < 0)
         return Status::InvalidArgument(where + "new_tokens and kv_cache_bytes must not be negative");
       r.new_tokens = static_cast<int>(new_tokens);
+    }
+    if (f.size() == kColumns) {
+      TSCALE_RETURN_IF_ERROR(real(27, &r.flops));
+      TSCALE_RETURN_IF_ERROR(real(28, &r.achieved_flops));
+      TSCALE_RETURN_IF_ERROR(real(29, &r.peak_flops_fraction));
+      TSCALE_RETURN_IF_ERROR(integer(30, &r.device_peak_bytes));
+      if (!f[31].empty()) {
+        auto checkpointing = ParseCheckpointing(f[31]);
+        if (!checkpointing) return Status::InvalidArgument(where + "unknown checkpointing \"" + f[31] + "\"");
+        r.checkpointing = *checkpointing;
+      }
+      if (f[32] != "0" && f[32] != "1") return Status::InvalidArgument(where + "mixed_precision must be 0 or 1");
+      r.train.mixed_precision = f[32] == "1";
+      TSCALE_RETURN_IF_ERROR(integer(33, &r.train.parameter_bytes));
+      TSCALE_RETURN_IF_ERROR(integer(34, &r.train.gradient_bytes));
+      TSCALE_RETURN_IF_ERROR(integer(35, &r.train.optimizer_state_bytes));
+      TSCALE_RETURN_IF_ERROR(integer(36, &r.train.activation_bytes));
+      TSCALE_RETURN_IF_ERROR(integer(37, &r.train.measured_state_bytes));
+      TSCALE_RETURN_IF_ERROR(real(38, &r.train.analytic_activation_bytes));
+      TSCALE_RETURN_IF_ERROR(real(39, &r.train.torchtitan_flops));
+      TSCALE_RETURN_IF_ERROR(real(40, &r.train.attention_flops_share));
+      for (int64_t v : {r.device_peak_bytes, r.train.parameter_bytes, r.train.gradient_bytes,
+                        r.train.optimizer_state_bytes, r.train.activation_bytes})
+        if (v < 0) return Status::InvalidArgument(where + "byte counts must not be negative");
+    } else if (r.workload == v1::WORKLOAD_TRAIN) {
+      r.checkpointing = v1::CHECKPOINTING_NONE;  // a file written before the training columns
     }
     rows.push_back(std::move(r));
   }

@@ -67,7 +67,7 @@ const char kStepHow[] =
     "of step = c n^k is a least-squares fit of log step on log length (two lengths fix it). attn share = the "
     "share of the step's analytic FLOPs in QK^T and AV: where it grows, the quadratic term has arrived. MFU = "
     "achieved FLOP/s over the job's peak; torchtitan/tscale = torchtitan's (6N + 12Lhqt) x tokens over tscale's "
-    "count of the step (3 x the forward, 4 x with checkpointing, so about 0.75 there).";
+    "count of the step (3 x the forward, plus the blocks once more with checkpointing, so about 0.75-0.8 there).";
 const char kMemoryHow[] =
     "The breakdown of the ok job with the highest peak at each length: parameters, gradients and AdamW's two "
     "moments are the tensors' sizes; activations are the peak (the device allocator's on a GPU, else peak RSS) "

@@ -11,6 +11,7 @@
 
 #include "client/html_well_formed.h"
 #include "client/report/aggregate.h"
+#include "client/report/csv.h"
 #include "client/report/render_html.h"
 #include "client/report/render_text.h"
 #include "client/report/svg_chart.h"
@@ -319,6 +320,37 @@ TEST(TrainReport, TheWallFinderKeepsATrainSearchPerCheckpointingSetting) {
   EXPECT_EQ(walls[1].answer.max_working_length, 1024);
   const std::string text = RenderWalls(walls);
   EXPECT_NE(text.find("train (checkpointing)"), std::string::npos) << text;
+}
+
+// An exported CSV carries the training columns, so `report --from-csv` makes the same training section offline.
+TEST(TrainReport, ACsvRoundTripKeepsTheSettingAndTheBreakdown) {
+  std::vector<Row> rows = Fixture();
+  rows[1].train.mixed_precision = true;
+  rows[1].device_peak_bytes = 7 * kMiB;
+  rows[1].train.measured_state_bytes = 2100 * kMiB;
+  auto back = FromCsv(ToCsv(rows));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Row &a = rows[i], &b = (*back)[i];
+    EXPECT_EQ(b.checkpointing, a.checkpointing);
+    EXPECT_EQ(b.train.mixed_precision, a.train.mixed_precision);
+    EXPECT_EQ(b.train.activation_bytes, a.train.activation_bytes);
+    EXPECT_EQ(b.train.optimizer_state_bytes, a.train.optimizer_state_bytes);
+    EXPECT_EQ(b.train.measured_state_bytes, a.train.measured_state_bytes);
+    EXPECT_EQ(b.device_peak_bytes, a.device_peak_bytes);
+    EXPECT_DOUBLE_EQ(b.train.analytic_activation_bytes, a.train.analytic_activation_bytes);
+    EXPECT_DOUBLE_EQ(b.train.attention_flops_share, a.train.attention_flops_share);
+    EXPECT_DOUBLE_EQ(b.flops, a.flops);
+    EXPECT_DOUBLE_EQ(b.peak_flops_fraction, a.peak_flops_fraction);
+  }
+  EXPECT_EQ(RenderTrain(*back), RenderTrain(rows));
+  std::string bad = ToCsv(rows);
+  bad.replace(bad.find(",layers,"), 8, ",sometimes,");
+  auto refused = FromCsv(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("unknown checkpointing \"sometimes\""), std::string::npos);
 }
 
 }  // namespace

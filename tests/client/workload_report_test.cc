@@ -93,7 +93,7 @@ TEST(Workload, RowsAndCsvCarryTheWorkloadAndDecodeFigures) {
   EXPECT_EQ(rows[1].kv_cache_bytes, 3 << 20);
 
   const std::string csv = report::ToCsv(rows);
-  EXPECT_NE(csv.find(",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes\n"),
+  EXPECT_NE(csv.find(",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes,"),
             std::string::npos)
       << csv;
   auto parsed = report::FromCsv(csv);
@@ -108,6 +108,23 @@ TEST(Workload, RowsAndCsvCarryTheWorkloadAndDecodeFigures) {
   EXPECT_EQ(b.kv_cache_bytes, 3 << 20);
   EXPECT_EQ((*parsed)[0].workload, v1::WORKLOAD_FORWARD);
   EXPECT_EQ(report::ToCsv(*parsed), csv);
+
+  // A file exported before the training columns (27 fields a record) still reads, decode figures and all.
+  std::string decode_era;
+  for (size_t start = 0; start < csv.size();) {
+    const size_t end = csv.find('\n', start);
+    std::string line = csv.substr(start, end - start);
+    size_t cut = 0;
+    for (int commas = 0; commas < 27 && cut != std::string::npos; ++commas)
+      cut = line.find(',', cut + (commas ? 1 : 0));
+    decode_era += line.substr(0, cut) + "\n";
+    start = end + 1;
+  }
+  auto decode_rows = report::FromCsv(decode_era);
+  ASSERT_TRUE(decode_rows.ok()) << decode_rows.status().ToString() << "\n" << decode_era;
+  ASSERT_EQ(decode_rows->size(), 2u);
+  EXPECT_EQ((*decode_rows)[1].kv_cache_bytes, 3 << 20);
+  EXPECT_EQ((*decode_rows)[1].workload, v1::WORKLOAD_DECODE);
 
   // A file exported before the workload columns still reads, as forward jobs.
   const std::string old_csv =

@@ -37,15 +37,27 @@ TEST(TrainingAnalytics, OneLayerKeepsKorthikantisCountInFp32) {
 }
 
 // Under bf16 autocast a layer's products keep 2-byte values, while the norms read the fp32 residual stream and the
-// softmax stays fp32 with its bf16 cast for AV: per token 4h + 2·5h + h (attention) + 4h + 2·9h + h (FFN) = 38h;
-// per score 4 + 2 + 1 + 2 = 9 bytes per head, as in fp32.
+// softmax stays fp32: per token 4h + 2·5h + h (attention) + 4h + 2·9h + h (FFN) = 38h; per score and head the
+// fp32 softmax output, the 1-byte mask and the dropped bf16 probabilities AV reads, 4 + 1 + 2 = 7 (dropout does not
+// keep its input, the bf16 cast).
 TEST(TrainingAnalytics, MixedPrecisionHalvesTheProductsButNotTheFp32Parts) {
   TrainShape shape;
   shape.seq_len = 256;
   shape.mixed_precision = true;
   const double s = 256, h = 768, a = 12;
   const double per_layer = AnalyticActivationBytes(Gpt2Like(3), shape) - AnalyticActivationBytes(Gpt2Like(2), shape);
-  EXPECT_DOUBLE_EQ(per_layer, s * (38 * h + 9 * a * s));
+  EXPECT_DOUBLE_EQ(per_layer, s * (38 * h + 7 * a * s));
+}
+
+// On the CPU dropout keeps a noise tensor as wide as its input: in fp32 the two hidden masks and the attention mask
+// are 4 bytes, s·b·h·(72 + 12·a·s/h) per layer.
+TEST(TrainingAnalytics, CpuDropoutMasksAreAsWideAsTheirInput) {
+  TrainShape shape;
+  shape.seq_len = 256;
+  shape.dtype_wide_dropout_masks = true;
+  const double s = 256, h = 768, a = 12;
+  const double per_layer = AnalyticActivationBytes(Gpt2Like(3), shape) - AnalyticActivationBytes(Gpt2Like(2), shape);
+  EXPECT_DOUBLE_EQ(per_layer, s * h * (72 + 12 * a * s / h));
 }
 
 TEST(TrainingAnalytics, CheckpointingKeepsBlockInputsAndOneBlock) {
@@ -58,15 +70,16 @@ TEST(TrainingAnalytics, CheckpointingKeepsBlockInputsAndOneBlock) {
   EXPECT_DOUBLE_EQ(AnalyticActivationBytes(c, plain) - AnalyticActivationBytes(c, kept), 11 * block - 12 * 4 * s * h);
 }
 
-TEST(TrainingAnalytics, StepFlopsAreThreeForwardsOrFourWithCheckpointing) {
+// The head runs on the 127 positions next-token training has targets for; checkpointing reruns the blocks, not it.
+TEST(TrainingAnalytics, StepFlopsAreThreeForwardsAndTheBlocksOnceMoreWithCheckpointing) {
   TrainShape shape;
   shape.seq_len = 128;
   const ModelConfig c = Gpt2Like(12);
-  const double head = 2.0 * 128 * 768 * 50257;
+  const double head = 2.0 * 127 * 768 * 50257;
   EXPECT_DOUBLE_EQ(TrainForwardFlops(c, shape), ForwardFlops(c, 1, 128) + head);
   EXPECT_DOUBLE_EQ(TrainStepFlops(c, shape), 3 * TrainForwardFlops(c, shape));
   shape.checkpointing = true;
-  EXPECT_DOUBLE_EQ(TrainStepFlops(c, shape), 4 * TrainForwardFlops(c, shape));
+  EXPECT_DOUBLE_EQ(TrainStepFlops(c, shape), 3 * TrainForwardFlops(c, shape) + ForwardFlops(c, 1, 128));
 }
 
 TEST(TrainingAnalytics, TorchtitansEstimateByHand) {

@@ -1,7 +1,7 @@
 // The train workload through the whole system: a forward,train sweep over tiny-bert and tiny-gpt2, with and
 // without checkpointing, submitted to a real tscale-server and run by a real tscale-worker and its
-// tscale-runner children. Every train result carries its breakdown and its step FLOPs, the checkpointed one 4/3
-// of the plain one's, and the losses and forward results carry none of it.
+// tscale-runner children. Every train result carries its breakdown and its step FLOPs, the checkpointed one's above
+// the plain one's (by the blocks' forward), and the losses and forward results carry none of it.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -73,7 +73,8 @@ TEST(TrainEndToEnd, ForwardAndTrainSweepRunsEveryCellWithItsBreakdown) {
     SCOPED_TRACE(model);
     const double plain = step_flops[{model, v1::CHECKPOINTING_NONE}];
     const double checkpointed = step_flops[{model, v1::CHECKPOINTING_LAYERS}];
-    EXPECT_DOUBLE_EQ(checkpointed, plain * 4 / 3);
+    EXPECT_GT(checkpointed, plain);  // the blocks' forward once more, the head not
+    EXPECT_LT(checkpointed, plain * 4 / 3);
   }
 }
 

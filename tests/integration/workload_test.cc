@@ -117,11 +117,11 @@ TEST_F(WorkloadCoordinatorTest, SubmitSaysWhatWasSkippedAndResultsShowDecodeFigu
 
   auto csv = Cli({"results", "--sweep", "1", "--workload", "decode", "--csv"});
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
-  EXPECT_NE(csv.output.find(",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes\n"),
+  EXPECT_NE(csv.output.find(",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes,"),
             std::string::npos)
       << csv.output;
   EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 3) << csv.output;  // the header, two jobs
-  EXPECT_NE(csv.output.find(",decode,8,12.5,1.25,800,3145728\n"), std::string::npos) << csv.output;
+  EXPECT_NE(csv.output.find(",decode,8,12.5,1.25,800,3145728,"), std::string::npos) << csv.output;
 
   auto json = Cli({"results", "--sweep", "1", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.output;

@@ -3,12 +3,12 @@
 // the analytic count, and the models that cannot decode refused clearly.
 #include <gtest/gtest.h>
 
-#include "common/model_config.h"
 #include "common/file_io.h"
+#include "common/model_config.h"
 #include "runner/bandwidth_probe.h"
 #include "runner/job_runner.h"
-#include "support/temp_dir.h"
 #include "support/runner_jobs.h"
+#include "support/temp_dir.h"
 
 namespace tscale {
 namespace {
@@ -58,7 +58,7 @@ TEST(DecodeJob, RecordsTtftAndEveryStepOfTheTimedGenerations) {
     // The generation as a whole is what the shared loop timed: longer than its first token.
     EXPECT_GT(result.latency().median_ms(), d.ttft().median_ms());
     EXPECT_EQ(result.parameter_count(), AnalyticParameterCount(config));  // the base model, the head apart
-    EXPECT_GT(result.environment().memory_bandwidth_bytes_per_s(), 0);  // what the step is checked against
+    EXPECT_GT(result.environment().memory_bandwidth_bytes_per_s(), 0);    // what the step is checked against
     EXPECT_GT(result.environment().memory_probe_bytes(), 0);
   }
 }

@@ -88,7 +88,9 @@ TEST(JobRunner, ReducedPrecisionRunsOrIsAClearError) {
     job.set_dtype(dtype);
     v1::Result r = RunJob(job);
     if (CpuRuns(type)) {
-      ASSERT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message();
+      std::string reasons;
+      for (const auto& reason : r.invalid_reasons()) reasons += reason + "; ";
+      ASSERT_EQ(r.outcome(), v1::OUTCOME_OK) << r.message() << reasons;
       EXPECT_EQ(r.environment().dtype(), dtype);
       EXPECT_EQ(r.parameter_count(), 172'480);
     } else {
