@@ -4,7 +4,7 @@
 The model is bench/decode_reference.py's (pre-LN, learned positions, GELU-tanh MLP, LM head tied to the token
 embedding) from a tscale model config, with seeded random weights drawn as tscale draws them (normal(0, 0.02),
 zero biases, unit norm scales) and the config's `dropout` / `attention_dropout` (0 when absent). One step is the
-loop a careful PyTorch user writes: optimizer.zero_grad(set_to_none=True); the forward in train mode over
+loop a careful PyTorch user writes: optimizer.zero_grad(set_to_none=False) (as tscale: the gradients stay allocated, zeroed); the forward in train mode over
 batch x seq_len seeded random token ids; next-token cross-entropy over every position but the last (the head
 runs on hidden[:, :-1], as tscale's does; the loss is the same as HF's logits[:, :-1]) against ids[:, 1:]); loss.backward(); torch.optim.AdamW(lr 1e-4, betas (0.9, 0.999), eps 1e-8, weight decay 0.01)
 .step(). The same batch every step, as tscale's job does. AdamW's state (exp_avg, exp_avg_sq) is allocated,
@@ -65,7 +65,7 @@ def main():
     step_ms, losses = [], []
     for step in range(a.warmup + a.steps):
         t0 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=False)
         logits = model.logits(inputs, drop_last=True)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets)
         loss.backward()
