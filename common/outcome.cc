@@ -70,6 +70,17 @@ std::optional<v1::Checkpointing> ParseCheckpointing(const std::string& name) {
   return ParseShortName<v1::Checkpointing>(name, "CHECKPOINTING_", v1::Checkpointing_Name<v1::Checkpointing>,
                                            v1::Checkpointing_Parse);
 }
+v1::TrainLoss TrainLossFor(ArchKind arch) {
+  switch (arch) {
+    case ArchKind::kDecoder:
+      return v1::TRAIN_LOSS_NEXT_TOKEN;
+    case ArchKind::kEncoder:
+      return v1::TRAIN_LOSS_MASKED_LM;
+    case ArchKind::kEncoderDecoder:
+      return v1::TRAIN_LOSS_SEQ2SEQ;
+  }
+  return v1::TRAIN_LOSS_UNSPECIFIED;
+}
 std::string TrainLossName(v1::TrainLoss loss) {
   if (loss == v1::TRAIN_LOSS_UNSPECIFIED) return "auto";
   return ShortName<v1::TrainLoss>(v1::TrainLoss_Name(loss), "TRAIN_LOSS_");

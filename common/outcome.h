@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "common/model_config.h"
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
@@ -33,6 +34,9 @@ std::optional<v1::Workload> ParseWorkload(const std::string& name);
 // ParseTrainLoss "-" for "_" too ("next-token"); neither takes an unspecified value's name.
 std::string CheckpointingName(v1::Checkpointing checkpointing);
 std::optional<v1::Checkpointing> ParseCheckpointing(const std::string& name);
+// The objective that fits an architecture: what TRAIN_LOSS_UNSPECIFIED resolves to (decoder next-token, encoder
+// masked LM, encoder-decoder seq2seq).
+v1::TrainLoss TrainLossFor(ArchKind arch);
 std::string TrainLossName(v1::TrainLoss loss);
 std::optional<v1::TrainLoss> ParseTrainLoss(const std::string& name);
 std::string DeviceKindName(v1::DeviceKind kind);

@@ -3,58 +3,28 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/outcome.h"
+
 namespace tscale {
 namespace {
 
 constexpr double kMaskedShare = 0.15;
 constexpr int64_t kIgnore = -100;
 
-ArchKind ArchOf(v1::TrainLoss loss) {
-  switch (loss) {
-    case v1::TRAIN_LOSS_NEXT_TOKEN:
-      return ArchKind::kDecoder;
-    case v1::TRAIN_LOSS_MASKED_LM:
-      return ArchKind::kEncoder;
-    case v1::TRAIN_LOSS_SEQ2SEQ:
-      return ArchKind::kEncoderDecoder;
-    default:
-      throw std::invalid_argument("loss: unknown value " + std::to_string(static_cast<int>(loss)));
-  }
-}
-
 }  // namespace
 
-const char* LossName(v1::TrainLoss loss) {
-  switch (loss) {
-    case v1::TRAIN_LOSS_NEXT_TOKEN:
-      return "next_token";
-    case v1::TRAIN_LOSS_MASKED_LM:
-      return "masked_lm";
-    case v1::TRAIN_LOSS_SEQ2SEQ:
-      return "seq2seq";
-    default:
-      return "unknown";
-  }
-}
-
 v1::TrainLoss DefaultLoss(const ModelConfig& config) {
-  switch (config.arch) {
-    case ArchKind::kDecoder:
-      return v1::TRAIN_LOSS_NEXT_TOKEN;
-    case ArchKind::kEncoder:
-      return v1::TRAIN_LOSS_MASKED_LM;
-    case ArchKind::kEncoderDecoder:
-      return v1::TRAIN_LOSS_SEQ2SEQ;
-  }
-  return v1::TRAIN_LOSS_UNSPECIFIED;
+  return TrainLossFor(config.arch);
 }
 
 TrainBatch MakeTrainBatch(const ModelConfig& config, v1::TrainLoss loss, int batch, int seq_len, int decoder_len,
                           uint64_t seed, const torch::Device& device) {
   if (loss == v1::TRAIN_LOSS_UNSPECIFIED) loss = DefaultLoss(config);
-  if (ArchOf(loss) != config.arch)
-    throw std::invalid_argument(std::string("loss: ") + LossName(loss) + " does not fit " + config.id +
-                                " (its architecture trains with " + LossName(DefaultLoss(config)) + ")");
+  if (loss != v1::TRAIN_LOSS_NEXT_TOKEN && loss != v1::TRAIN_LOSS_MASKED_LM && loss != v1::TRAIN_LOSS_SEQ2SEQ)
+    throw std::invalid_argument("loss: unknown value " + std::to_string(static_cast<int>(loss)));
+  if (loss != DefaultLoss(config))
+    throw std::invalid_argument("loss: " + TrainLossName(loss) + " does not fit " + config.id +
+                                " (its architecture trains with " + TrainLossName(DefaultLoss(config)) + ")");
   const auto ids = torch::TensorOptions().dtype(torch::kLong);
   torch::manual_seed(seed + 1);
   TrainBatch b;

@@ -36,7 +36,4 @@ torch::Tensor LossPositions(const torch::Tensor& hidden, v1::TrainLoss loss);
 // Mean cross-entropy of `logits` [batch, n, vocab] (any float type; computed in fp32) against batch.labels.
 torch::Tensor TrainLossValue(const torch::Tensor& logits, const TrainBatch& batch);
 
-// Lower-case name for messages: "next_token", "masked_lm", "seq2seq".
-const char* LossName(v1::TrainLoss loss);
-
 }  // namespace tscale

@@ -51,19 +51,6 @@ Status ResolveMeasurement(v1::MeasurementSettings* m, double default_max_cv) {
   return Status::Ok();
 }
 
-// The objective that fits an architecture: what TRAIN_LOSS_UNSPECIFIED resolves to.
-v1::TrainLoss LossFor(ArchKind arch) {
-  switch (arch) {
-    case ArchKind::kDecoder:
-      return v1::TRAIN_LOSS_NEXT_TOKEN;
-    case ArchKind::kEncoder:
-      return v1::TRAIN_LOSS_MASKED_LM;
-    case ArchKind::kEncoderDecoder:
-      return v1::TRAIN_LOSS_SEQ2SEQ;
-  }
-  return v1::TRAIN_LOSS_UNSPECIFIED;
-}
-
 const char* ArchPhrase(ArchKind arch) {
   switch (arch) {
     case ArchKind::kDecoder:
@@ -243,15 +230,15 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
     return workload == v1::WORKLOAD_TRAIN ? checkpointing.size() : size_t{1};
   };
   auto loss_of = [&](const ModelConfig& model) {
-    return spec.loss() == v1::TRAIN_LOSS_UNSPECIFIED ? LossFor(model.arch) : spec.loss();
+    return spec.loss() == v1::TRAIN_LOSS_UNSPECIFIED ? TrainLossFor(model.arch) : spec.loss();
   };
   // Why a (model, workload) pair has no cells; empty when it runs.
   auto skip_reason = [&](const ModelConfig& model, v1::Workload workload) -> std::string {
     if (workload == v1::WORKLOAD_DECODE && model.arch == ArchKind::kEncoder)
       return "an encoder-only model does not generate tokens";
-    if (workload == v1::WORKLOAD_TRAIN && loss_of(model) != LossFor(model.arch))
+    if (workload == v1::WORKLOAD_TRAIN && loss_of(model) != TrainLossFor(model.arch))
       return "the " + TrainLossName(spec.loss()) + " loss does not fit " + ArchPhrase(model.arch) + " (its loss is " +
-             TrainLossName(LossFor(model.arch)) + ")";
+             TrainLossName(TrainLossFor(model.arch)) + ")";
     return "";
   };
   SkippedCells left_out;

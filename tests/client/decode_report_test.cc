@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "client/html_well_formed.h"
 #include "client/report/aggregate.h"
 #include "client/report/decode_scaling.h"
 #include "client/report/render_html.h"
@@ -70,26 +71,6 @@ const DecodeSeries* Find(const std::vector<DecodeSeries>& all, const std::string
   for (const auto& s : all)
     if (s.model_id == model) return &s;
   return nullptr;
-}
-
-std::string SectionOf(const std::string& html, const std::string& id) {
-  const size_t start = html.find("<section id=\"" + id + "\">");
-  if (start == std::string::npos) return "";
-  return html.substr(start, html.find("</section>", start) - start);
-}
-
-// The <svg> element whose title is `title`, or "".
-std::string ChartTitled(const std::string& html, const std::string& title) {
-  const size_t at = html.find("<title>" + title);
-  if (at == std::string::npos) return "";
-  const size_t start = html.rfind("<svg", at);
-  return html.substr(start, html.find("</svg>", at) + 6 - start);
-}
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
-  return n;
 }
 
 TEST(DecodeReport, TheFitRecoversAKnownExponentAndNeedsThreeLengthsForDecode) {

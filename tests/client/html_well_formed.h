@@ -1,5 +1,5 @@
-// A strict tag-balance check of an HTML document, shared by the report tests (html_report_test.cc,
-// train_report_test.cc).
+// What the report tests read HTML with (html_report_test.cc, decode_report_test.cc, train_report_test.cc): a
+// strict tag-balance check, and the section, the chart or the count of a text in a document.
 #pragma once
 
 #include <algorithm>
@@ -52,6 +52,28 @@ inline std::string WellFormedError(const std::string& html) {
   }
   if (!open.empty()) return "<" + open.back() + "> never closed";
   return "";
+}
+
+// The <section id="id"> element's text, or "".
+inline std::string SectionOf(const std::string& html, const std::string& id) {
+  const size_t start = html.find("<section id=\"" + id + "\">");
+  if (start == std::string::npos) return "";
+  return html.substr(start, html.find("</section>", start) - start);
+}
+
+// The <svg> element whose title is `title`, or "".
+inline std::string ChartTitled(const std::string& html, const std::string& title) {
+  const size_t at = html.find("<title>" + title);
+  if (at == std::string::npos) return "";
+  const size_t start = html.rfind("<svg", at);
+  return html.substr(start, html.find("</svg>", at) + 6 - start);
+}
+
+// How often `what` occurs in `text`, without overlaps.
+inline size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
 }
 
 }  // namespace tscale::report

@@ -84,25 +84,6 @@ std::vector<Row> Fixture() {
   return rows;
 }
 
-std::string SectionOf(const std::string& html, const std::string& id) {
-  const size_t start = html.find("<section id=\"" + id + "\">");
-  if (start == std::string::npos) return "";
-  return html.substr(start, html.find("</section>", start) - start);
-}
-
-std::string ChartTitled(const std::string& html, const std::string& title) {
-  const size_t at = html.find("<title>" + title);
-  if (at == std::string::npos) return "";
-  const size_t start = html.rfind("<svg", at);
-  return html.substr(start, html.find("</svg>", at) + 6 - start);
-}
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
-  return n;
-}
-
 TEST(TrainReport, EachCheckpointingSettingIsASeriesWithTheStepExponentAndItsBreakdown) {
   const auto series = TrainScaling(Fixture());
   ASSERT_EQ(series.size(), 2u);  // none, then layers; the oom at 2048 is no point
