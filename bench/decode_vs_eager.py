@@ -17,24 +17,14 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from runner_job import job_for, run_job  # noqa: E402
 
 
 def tscale(runner, config_text, depth, new_tokens, threads, generations, workdir):
-    job = {
-        "jobId": "1", "modelId": json.loads(config_text)["id"], "modelConfigJson": config_text, "seqLen": depth,
-        "batchSize": 1, "extendContext": True, "workload": "WORKLOAD_DECODE", "newTokens": new_tokens,
-        "measurement": {"warmupIters": 1, "minIters": generations, "minTimeS": 0, "maxIters": generations,
-                        "maxTimeS": 600, "threads": threads, "seed": "1234", "timeoutS": 1800},
-    }
-    job_path, result_path = os.path.join(workdir, "job.json"), os.path.join(workdir, "result.json")
-    json.dump(job, open(job_path, "w"))
-    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": str(threads)}
-    subprocess.run([runner, "--job", job_path, "--result", result_path], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    result = json.load(open(result_path))
-    if result.get("outcome") != "OUTCOME_OK":
-        sys.exit(f"tscale job failed: {result.get('outcome')} {result.get('message', '')}")
-    d = result["decode"]
+    job = job_for(config_text, depth, generations, threads, max_time_s=600, timeout_s=1800, batchSize=1,
+                  extendContext=True, workload="WORKLOAD_DECODE", newTokens=new_tokens)
+    d = run_job(runner, job, workdir)["decode"]
     return d["ttft"]["medianMs"], d["tpot"]["medianMs"]
 
 

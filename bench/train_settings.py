@@ -5,26 +5,56 @@ the median step, tokens/s, MFU, the peak RSS above the baseline, the measured an
 the state's computed and measured bytes, the attention FLOPs share and torchtitan's estimate over tscale's count.
 
 Usage (from the repository root, with the runner built): /usr/bin/python3 bench/train_settings.py
+           [--runner build/runner/tscale-runner] [--config models/openai-community__gpt2.json] [--threads 2]
 """
-import json, subprocess, sys, os
-cfg = open('models/openai-community__gpt2.json').read()
-def run(seq, ck, dtype="DTYPE_FP32"):
-    job = {"jobId": "1", "modelId": "openai-community/gpt2", "modelConfigJson": cfg, "seqLen": seq, "batchSize": 1,
-           "workload": "WORKLOAD_TRAIN", "checkpointing": ck, "loss": "TRAIN_LOSS_NEXT_TOKEN", "dtype": dtype,
-           "measurement": {"warmupIters": 1, "minIters": 3, "minTimeS": 0, "maxIters": 3, "maxTimeS": 600,
-                           "threads": 2, "seed": "1234", "timeoutS": 1800}}
-    json.dump(job, open('/tmp/j.json', 'w'))
-    subprocess.run(['build/runner/tscale-runner', '--job', '/tmp/j.json', '--result', '/tmp/r.json'], check=True,
-                   stdout=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2", "TSCALE_CACHE_DIR": "/tmp/tscale-cache"})
-    r = json.load(open('/tmp/r.json')); t = r.get("train", {}); m = r["memory"]
-    mib = lambda x: int(x or 0) / 2**20
-    print(f"{seq:5d} {ck:20s} {dtype:11s} {r['outcome']:12s} step {r['latency']['medianMs']:8.1f} ms  tok/s {r['tokensPerSecond']:7.1f}  "
-          f"MFU {100*r.get('peakFlopsFraction',0):5.1f}%  peak {mib(int(m['peakRssBytes'])-int(m['baselineRssBytes'])):7.0f} MiB  "
-          f"act {mib(t.get('activationBytes')):6.0f} MiB  analytic {t.get('analyticActivationBytes',0)/2**20:6.0f} MiB  "
-          f"state {mib(t.get('parameterBytes'))+mib(t.get('gradientBytes'))+mib(t.get('optimizerStateBytes')):5.0f} measured {mib(t.get('measuredStateBytes')):5.0f}  "
-          f"attn {100*t.get('attentionFlopsShare',0):4.1f}%  titan/tscale {t.get('torchtitanFlopsPerStep',0)/r.get('flopsPerForward',1):.2f} {r.get('invalidReasons','')}", flush=True)
-os.makedirs('/tmp/tscale-cache', exist_ok=True)
-for seq in (128, 512, 1024):
-    for ck in ("CHECKPOINTING_NONE", "CHECKPOINTING_LAYERS"):
-        run(seq, ck)
-run(512, "CHECKPOINTING_NONE", "DTYPE_BF16")
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from runner_job import job_for, run_job  # noqa: E402
+
+
+def mib(value):
+    return int(value or 0) / 2**20
+
+
+def report(seq, checkpointing, dtype, r):
+    if "latency" not in r:  # not measured: exceeds_context, oom, error
+        print(f"{seq:5d} {checkpointing:20s} {dtype:11s} {r['outcome']:12s} {r.get('message', '')}", flush=True)
+        return
+    t, m = r.get("train", {}), r["memory"]
+    state = mib(t.get("parameterBytes")) + mib(t.get("gradientBytes")) + mib(t.get("optimizerStateBytes"))
+    print(f"{seq:5d} {checkpointing:20s} {dtype:11s} {r['outcome']:12s} step {r['latency']['medianMs']:8.1f} ms  "
+          f"tok/s {r['tokensPerSecond']:7.1f}  MFU {100 * r.get('peakFlopsFraction', 0):5.1f}%  "
+          f"peak {mib(int(m['peakRssBytes']) - int(m['baselineRssBytes'])):7.0f} MiB  "
+          f"act {mib(t.get('activationBytes')):6.0f} MiB  analytic {t.get('analyticActivationBytes', 0) / 2**20:6.0f} MiB  "
+          f"state {state:5.0f} measured {mib(t.get('measuredStateBytes')):5.0f}  "
+          f"attn {100 * t.get('attentionFlopsShare', 0):4.1f}%  "
+          f"titan/tscale {t.get('torchtitanFlopsPerStep', 0) / r.get('flopsPerForward', 1):.2f} "
+          f"{r.get('invalidReasons', '')}", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runner", default="build/runner/tscale-runner")
+    p.add_argument("--config", default="models/openai-community__gpt2.json")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    config_text = open(a.config).read()
+    cells = [(seq, ck, "DTYPE_FP32") for seq in (128, 512, 1024) for ck in ("CHECKPOINTING_NONE", "CHECKPOINTING_LAYERS")]
+    cells.append((512, "CHECKPOINTING_NONE", "DTYPE_BF16"))
+    with tempfile.TemporaryDirectory() as workdir:
+        cache = os.path.join(workdir, "cache")  # the peak probe's cache, shared by the jobs as a worker's is
+        os.makedirs(cache)
+        for seq, checkpointing, dtype in cells:
+            job = job_for(config_text, seq, 3, a.threads, max_time_s=600, timeout_s=1800, batchSize=1,
+                          workload="WORKLOAD_TRAIN", checkpointing=checkpointing, loss="TRAIN_LOSS_NEXT_TOKEN",
+                          dtype=dtype)
+            report(seq, checkpointing, dtype, run_job(a.runner, job, workdir, {"TSCALE_CACHE_DIR": cache},
+                                                       require_ok=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -19,24 +19,14 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from runner_job import job_for, run_job  # noqa: E402
 
 
 def tscale(runner, config_text, length, batch, threads, steps, workdir):
-    job = {
-        "jobId": "1", "modelId": json.loads(config_text)["id"], "modelConfigJson": config_text, "seqLen": length,
-        "batchSize": batch, "workload": "WORKLOAD_TRAIN", "checkpointing": "CHECKPOINTING_NONE",
-        "loss": "TRAIN_LOSS_NEXT_TOKEN",
-        "measurement": {"warmupIters": 1, "minIters": steps, "minTimeS": 0, "maxIters": steps,
-                        "maxTimeS": 1800, "threads": threads, "seed": "1234", "timeoutS": 3600},
-    }
-    job_path, result_path = os.path.join(workdir, "job.json"), os.path.join(workdir, "result.json")
-    json.dump(job, open(job_path, "w"))
-    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": str(threads)}
-    subprocess.run([runner, "--job", job_path, "--result", result_path], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    result = json.load(open(result_path))
-    if result.get("outcome") != "OUTCOME_OK":
-        sys.exit(f"tscale job failed: {result.get('outcome')} {result.get('message', '')}")
+    job = job_for(config_text, length, steps, threads, max_time_s=1800, timeout_s=3600, batchSize=batch,
+                  workload="WORKLOAD_TRAIN", checkpointing="CHECKPOINTING_NONE", loss="TRAIN_LOSS_NEXT_TOKEN")
+    result = run_job(runner, job, workdir)
     losses = result.get("train", {}).get("losses", [])
     return result["latency"]["medianMs"], (losses[0] if losses else float("nan"))
 
