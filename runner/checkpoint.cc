@@ -1,7 +1,5 @@
 #include "runner/checkpoint.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <memory>
 #include <utility>
 

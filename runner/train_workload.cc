@@ -55,8 +55,7 @@ class TrainWorkload : public Workload {
     // weight only by its decay (lr x weight_decay, 1e-6 of it).
     for (auto& p : parameters_) p.mutable_grad() = torch::zeros_like(p);
     optimizer_->step();
-    state_rss_ = CurrentRssBytes();
-    for (auto& p : parameters_) p.mutable_grad().zero_();
+    state_rss_ = CurrentRssBytes();  // the gradients stay: zeros, as each step starts by making them
   }
 
   void Step() override {

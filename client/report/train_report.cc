@@ -11,6 +11,12 @@
 namespace tscale::report {
 namespace {
 
+// A spread of fractions (MFU) as percentages.
+Spread Percent(Spread fractions) {
+  for (double* v : {&fractions.median, &fractions.q1, &fractions.q3}) *v *= 100;
+  return fractions;
+}
+
 constexpr double kMiB = 1024.0 * 1024.0;
 
 bool HasTrainRows(const std::vector<Row>& rows) {
@@ -191,10 +197,8 @@ std::string RenderTrain(const std::vector<Row>& rows) {
   }
   TextTable rates = table({"category", "ckpt", "length", "models", "tok/s", "MFU_%", "titan/tscale"}, 2);
   for (const auto& e : TrainRatesByCategory(rows)) {
-    Spread mfu_percent = e.mfu;
-    for (double* v : {&mfu_percent.median, &mfu_percent.q1, &mfu_percent.q3}) *v *= 100;
     rates.AddRow({e.category, CheckpointingName(e.checkpointing), std::to_string(e.seq_len),
-                  std::to_string(e.tokens_per_s.n), SpreadText(e.tokens_per_s, 1), SpreadText(mfu_percent, 1),
+                  std::to_string(e.tokens_per_s.n), SpreadText(e.tokens_per_s, 1), SpreadText(Percent(e.mfu), 1),
                   SpreadText(e.flops_ratio, 2)});
   }
   out += "Training tokens/s and MFU by category and length (median [q1-q3] across the category's models ok there)\n" +
@@ -280,11 +284,9 @@ std::string TrainHtmlSection(const std::vector<Row>& rows) {
       if (added) mfu_lines.push_back({label, {}});
       mfu_lines[it->second].points.emplace_back(e.seq_len, 100.0 * e.mfu.median);
     }
-    Spread mfu_percent = e.mfu;
-    for (double* v : {&mfu_percent.median, &mfu_percent.q1, &mfu_percent.q3}) *v *= 100;
     rate_table.Add({e.category, CheckpointingName(e.checkpointing), std::to_string(e.seq_len),
-                    std::to_string(e.tokens_per_s.n), HtmlSpreadText(e.tokens_per_s, 1), HtmlSpreadText(mfu_percent, 1),
-                    HtmlSpreadText(e.flops_ratio, 2)});
+                    std::to_string(e.tokens_per_s.n), HtmlSpreadText(e.tokens_per_s, 1),
+                    HtmlSpreadText(Percent(e.mfu), 1), HtmlSpreadText(e.flops_ratio, 2)});
   }
   body += "<h3>Throughput and MFU by category</h3>\n" +
           LineChart(CategorySeries(by_label, [](const CategoryThroughput& e) { return e.tokens_per_s.median; }),

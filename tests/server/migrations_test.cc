@@ -4,11 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "server/store.h"
+#include "support/planner_store.h"
 #include "support/temp_dir.h"
 
 namespace tscale {
@@ -38,24 +37,9 @@ std::map<std::string, std::string> DescribeSchema(sql::Database& db) {
   return out;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-TEST(Migrations, UpgradedVersion1EqualsFreshSchemaAndKeepsData) {
-  testing::TempDir dir;
-  {
-    sql::Database old_db;
-    ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
-    ASSERT_TRUE(old_db.Exec(ReadFile(TSCALE_TEST_SCHEMA_V1)).ok());
-    ASSERT_TRUE(old_db
-                    .Exec("INSERT INTO sweeps(id, name, spec, created_ms) VALUES(1, 'kept', x'', 5);"
-                          "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms) VALUES('w', x'', 1, 2);")
-                    .ok());
-  }
+// Opens dir's old.db through the store (which upgrades it) and a fresh fresh.db, and checks the upgraded schema is
+// exactly the fresh one.
+void ExpectUpgradesToTheFreshSchema(const testing::TempDir& dir) {
   auto upgraded = Store::Open(dir.File("old.db"));
   ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
   EXPECT_EQ((*upgraded)->schema_version(), LatestSchemaVersion());
@@ -63,11 +47,26 @@ TEST(Migrations, UpgradedVersion1EqualsFreshSchemaAndKeepsData) {
   auto fresh = Store::Open(dir.File("fresh.db"));
   ASSERT_TRUE(fresh.ok());
   fresh->reset();
-
   sql::Database old_db, fresh_db;
   ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
   ASSERT_TRUE(fresh_db.Open(dir.File("fresh.db")).ok());
   EXPECT_EQ(DescribeSchema(old_db), DescribeSchema(fresh_db));
+}
+
+TEST(Migrations, UpgradedVersion1EqualsFreshSchemaAndKeepsData) {
+  testing::TempDir dir;
+  {
+    sql::Database old_db;
+    ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
+    ASSERT_TRUE(old_db.Exec(testing::ReadSchemaFixture(TSCALE_TEST_SCHEMA_V1)).ok());
+    ASSERT_TRUE(old_db
+                    .Exec("INSERT INTO sweeps(id, name, spec, created_ms) VALUES(1, 'kept', x'', 5);"
+                          "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms) VALUES('w', x'', 1, 2);")
+                    .ok());
+  }
+  ExpectUpgradesToTheFreshSchema(dir);
+  sql::Database old_db;
+  ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
   sql::Statement kept(old_db, "SELECT name FROM sweeps WHERE id=1");
   ASSERT_TRUE(kept.Step());
   EXPECT_EQ(kept.ColumnText(0), "kept");
@@ -86,20 +85,10 @@ TEST(Migrations, EveryReleasedSchemaUpgradesToTheFreshOne) {
     {
       sql::Database old_db;
       ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
-      ASSERT_TRUE(old_db.Exec(ReadFile(fixture)).ok());
+      ASSERT_TRUE(old_db.Exec(testing::ReadSchemaFixture(fixture)).ok());
       ASSERT_EQ(*SchemaVersion(old_db), version);
     }
-    auto upgraded = Store::Open(dir.File("old.db"));
-    ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
-    EXPECT_EQ((*upgraded)->schema_version(), LatestSchemaVersion());
-    upgraded->reset();
-    auto fresh = Store::Open(dir.File("fresh.db"));
-    ASSERT_TRUE(fresh.ok());
-    fresh->reset();
-    sql::Database old_db, fresh_db;
-    ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
-    ASSERT_TRUE(fresh_db.Open(dir.File("fresh.db")).ok());
-    EXPECT_EQ(DescribeSchema(old_db), DescribeSchema(fresh_db));
+    ExpectUpgradesToTheFreshSchema(dir);
   }
   EXPECT_EQ(LatestSchemaVersion(), 6);
 }
@@ -111,7 +100,7 @@ TEST(Migrations, UpgradeCopiesJobRequirementsSoQueuedJobsKeepTheirRouting) {
   {
     sql::Database old_db;
     ASSERT_TRUE(old_db.Open(dir.File("old.db")).ok());
-    ASSERT_TRUE(old_db.Exec(ReadFile(TSCALE_TEST_SCHEMA_V1)).ok());
+    ASSERT_TRUE(old_db.Exec(testing::ReadSchemaFixture(TSCALE_TEST_SCHEMA_V1)).ok());
     ASSERT_TRUE(old_db.Exec("INSERT INTO sweeps(id, name, spec, created_ms) VALUES(1, 'old', x'', 5)").ok());
     v1::JobSpec spec;
     spec.set_model_id("m");

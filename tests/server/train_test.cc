@@ -4,44 +4,30 @@
 // apart per checkpointing, and the upgrade of a version-5 database, all on a real SQLite file.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <tuple>
 
 #include "server/migrations.h"
 #include "server/store.h"
 #include "server/sweep_planner.h"
-#include "support/temp_dir.h"
-#include "support/test_paths.h"
+#include "support/planner_store.h"
 
 namespace tscale {
 namespace {
 
-constexpr int64_t kNow = 1'000'000;
 using Cell = std::tuple<std::string, v1::Workload, v1::Checkpointing, v1::TrainLoss, int>;  // model .. seq_len
 
-class TrainPlanTest : public ::testing::Test {
+class TrainPlanTest : public testing::PlannerStoreTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(catalog_.LoadDirectory(testing::kTestModelsDir).ok());
-    ASSERT_TRUE(catalog_.LoadDirectory(testing::kCatalogDir).ok());  // for an encoder-decoder (BART)
+    PlannerStoreTest::SetUp();
     // A user model run through a TorchScript module (the coordinator never reads the file).
     ModelConfig scripted = *catalog_.Find("tiny-gpt2");
     scripted.id = "test/scripted-gpt2";
     scripted.aliases = {"scripted-gpt2"};
     scripted.torchscript = "/models/scripted-gpt2.pt";
     ASSERT_TRUE(catalog_.Add(scripted).ok());
-  }
-
-  void OpenStore() {
-    auto opened = Store::Open(dir_.File("tscale.db"));
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    store_ = std::move(opened).value();
-    v1::WorkerCapabilities cpu;
-    cpu.set_device_kind(v1::DEVICE_KIND_CPU);
-    ASSERT_TRUE(store_->RegisterWorker("w1", cpu, kNow).ok());
   }
 
   static v1::SweepSpec Training(std::vector<std::string> models, std::vector<int> lengths) {
@@ -61,32 +47,12 @@ class TrainPlanTest : public ::testing::Test {
     return cells;
   }
 
-  int64_t Submit(const v1::SweepSpec& spec) {
-    auto jobs = PlanSweep(spec, catalog_);
-    EXPECT_TRUE(jobs.ok()) << jobs.status().ToString();
-    auto id = store_->CreateSweep(spec, jobs.ok() ? *jobs : std::vector<PlannedJob>{}, kNow);
-    EXPECT_TRUE(id.ok()) << id.status().ToString();
-    return id.ok() ? *id : 0;
-  }
-
-  std::vector<v1::JobView> List(v1::Workload workload = v1::WORKLOAD_UNSPECIFIED) {
-    ResultFilter filter;
-    filter.workload = workload;
-    auto page = store_->ListJobs(filter);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    return page.ok() ? page->jobs : std::vector<v1::JobView>{};
-  }
-
   static v1::Result Ok() {
     v1::Result r;
     r.set_outcome(v1::OUTCOME_OK);
     r.mutable_latency()->set_median_ms(5);
     return r;
   }
-
-  Catalog catalog_;
-  testing::TempDir dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(TrainPlanTest, TrainCellsMultiplyByCheckpointingAndCarryTheirArchitecturesLoss) {
@@ -333,13 +299,6 @@ TEST_F(TrainPlanTest, TrainWallSearchesRunApartPerCheckpointing) {
   EXPECT_EQ(listed[3].state(), v1::JOB_STATE_QUEUED);
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // A database of the released version 5 (tests/data/schema_v5.sql): its jobs read as before, with no train
 // settings, and a wall search it had started goes on after the upgrade.
 TEST_F(TrainPlanTest, AVersion5DatabaseUpgradesAndItsWallSearchesGoOn) {
@@ -357,7 +316,7 @@ TEST_F(TrainPlanTest, AVersion5DatabaseUpgradesAndItsWallSearchesGoOn) {
   {
     sql::Database old_db;
     ASSERT_TRUE(old_db.Open(dir_.File("tscale.db")).ok());
-    ASSERT_TRUE(old_db.Exec(ReadFile(TSCALE_TEST_SCHEMA_V5)).ok());
+    ASSERT_TRUE(old_db.Exec(testing::ReadSchemaFixture(TSCALE_TEST_SCHEMA_V5)).ok());
     ASSERT_TRUE(old_db.Exec("INSERT INTO sweeps(id, name, spec, created_ms) VALUES(1, 'old', x'', 5)").ok());
     sql::Statement job(old_db,
                        "INSERT INTO jobs(id, sweep_id, model_id, seq_len, batch_size, dtype, attention, spec, state, "

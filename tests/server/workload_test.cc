@@ -5,40 +5,21 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <tuple>
 
 #include "server/migrations.h"
 #include "server/request_validation.h"
 #include "server/store.h"
 #include "server/sweep_planner.h"
-#include "support/temp_dir.h"
-#include "support/test_paths.h"
+#include "support/planner_store.h"
 
 namespace tscale {
 namespace {
 
-constexpr int64_t kNow = 1'000'000;
-
-class WorkloadTest : public ::testing::Test {
+class WorkloadTest : public testing::PlannerStoreTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(catalog_.LoadDirectory(testing::kTestModelsDir).ok());
-    ASSERT_TRUE(catalog_.LoadDirectory(testing::kCatalogDir).ok());  // for an encoder-decoder (BART)
-  }
-
-  void OpenStore() {
-    auto opened = Store::Open(dir_.File("tscale.db"));
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    store_ = std::move(opened).value();
-    v1::WorkerCapabilities cpu;
-    cpu.set_device_kind(v1::DEVICE_KIND_CPU);
-    ASSERT_TRUE(store_->RegisterWorker("w1", cpu, kNow).ok());
-  }
-
   static v1::SweepSpec Decoding(std::vector<std::string> models, std::vector<int> lengths) {
     v1::SweepSpec spec;
     for (const auto& m : models) spec.add_models(m);
@@ -46,23 +27,6 @@ class WorkloadTest : public ::testing::Test {
     spec.add_workloads(v1::WORKLOAD_FORWARD);
     spec.add_workloads(v1::WORKLOAD_DECODE);
     return spec;
-  }
-
-  int64_t Submit(const v1::SweepSpec& spec) {
-    auto jobs = PlanSweep(spec, catalog_);
-    EXPECT_TRUE(jobs.ok()) << jobs.status().ToString();
-    auto id = store_->CreateSweep(spec, jobs.ok() ? *jobs : std::vector<PlannedJob>{}, kNow);
-    EXPECT_TRUE(id.ok()) << id.status().ToString();
-    return id.ok() ? *id : 0;
-  }
-
-  std::vector<v1::JobView> List(v1::Workload workload = v1::WORKLOAD_UNSPECIFIED, bool samples = false) {
-    ResultFilter filter;
-    filter.workload = workload;
-    filter.include_samples = samples;
-    auto page = store_->ListJobs(filter);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    return page.ok() ? page->jobs : std::vector<v1::JobView>{};
   }
 
   static v1::Result DecodeResult() {
@@ -83,10 +47,6 @@ class WorkloadTest : public ::testing::Test {
     }
     return r;
   }
-
-  Catalog catalog_;
-  testing::TempDir dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(WorkloadTest, EncoderOnlyModelsHaveNoDecodeCellsAndTheSkipIsCountedAndNamed) {
@@ -291,20 +251,13 @@ TEST_F(WorkloadTest, ADecodeWallSearchRunsApartFromTheForwardOne) {
                                                                      {v1::WORKLOAD_DECODE, 64, 16}}));
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // A database of the released version 4 (tests/data/schema_v4.sql): every job is kept and reads as forward, in
 // the listing, its filter and the routing of its queued jobs.
 TEST_F(WorkloadTest, AVersion4DatabaseUpgradesWithEveryJobForward) {
   {
     sql::Database old_db;
     ASSERT_TRUE(old_db.Open(dir_.File("tscale.db")).ok());
-    ASSERT_TRUE(old_db.Exec(ReadFile(TSCALE_TEST_SCHEMA_V4)).ok());
+    ASSERT_TRUE(old_db.Exec(testing::ReadSchemaFixture(TSCALE_TEST_SCHEMA_V4)).ok());
     ASSERT_TRUE(old_db.Exec("INSERT INTO sweeps(id, name, spec, created_ms) VALUES(1, 'old', x'', 5)").ok());
     v1::JobSpec spec;  // as a version-4 server stored it: no workload field
     spec.set_model_id("m");
