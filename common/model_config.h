@@ -28,17 +28,28 @@ enum class WindowLayers { kAll, kOdd };
 // kInOut (OPT-350m): the token embedding goes through a bias-free project_in Linear(E, d) before the d-wide
 // positions are added, and the last hidden state through a bias-free project_out Linear(d, E).
 enum class EmbeddingProjection { kAfterNorm, kInOut };
+// What each layer of the stack is. kTransformer: attention (and cross-attention) plus a feed-forward network, as
+// arranged by norm_placement / parallel_residual. kMamba (Gu & Dao 2023): x + Mixer(RMSNorm(x)), where the mixer is
+// in_proj -> causal depthwise conv -> SiLU -> selective scan -> gate by SiLU(z) -> out_proj; no attention, no FFN,
+// no position table (runner/mamba.h).
+enum class BlockKind { kTransformer, kMamba };
+// How a transformer block's attention mixes positions. kSoftmax: softmax(q k^T / sqrt(d)) v (runner/attention.h).
+// kLinear: causal linear attention (Katharopoulos et al. 2020), phi(x) = elu(x) + 1, a head_dim x head_dim
+// prefix-sum state per head (runner/linear_attention.h): linear time in the length, constant state in decode.
+enum class AttentionKind { kSoftmax, kLinear };
 
 // The network itself: every field the runner needs to build it, and nothing about where it came from.
 struct ModelArchitecture {
   ArchKind arch = ArchKind::kEncoder;
+  BlockKind block = BlockKind::kTransformer;            // added: see the enum
+  AttentionKind attention_kind = AttentionKind::kSoftmax;  // added: see the enum
   int layers = 0;          // encoder or decoder blocks (the stack that exists); encoder blocks of an encoder-decoder
   int decoder_layers = 0;  // encoder-decoder only: decoder blocks (self-attention, cross-attention, FFN)
   int hidden = 0;          // d_model
-  int heads = 0;
+  int heads = 0;     // 0 only for a block without attention (mamba)
   int kv_heads = 0;  // 0 = heads (MHA); fewer = GQA/MQA
   int head_dim = 0;  // 0 = hidden / heads
-  int ffn = 0;       // FFN inner width
+  int ffn = 0;       // FFN inner width; 0 only for a block without an FFN (mamba)
   int vocab = 0;
   int embedding_size = 0;  // 0 = hidden; smaller = factorised embedding with a projection
   EmbeddingProjection embedding_projection = EmbeddingProjection::kAfterNorm;  // added: see the enum
@@ -97,11 +108,24 @@ struct ModelArchitecture {
                                  // each FFN output (HF BERT hidden_dropout_prob, GPT-2 resid_pdrop)
   double attention_dropout = 0;  // on the attention probabilities (HF attention_probs_dropout_prob, attn_pdrop)
 
+  // Mamba's selective state space (block mamba; all 0 otherwise), HF MambaConfig's keys in brackets.
+  int ssm_state = 0;           // N, the state width per channel (state_size, d_state)
+  int ssm_conv = 0;            // kernel of the causal depthwise conv1d (conv_kernel, d_conv)
+  int ssm_expand = 0;          // d_inner = ssm_expand * hidden (expand)
+  int ssm_dt_rank = 0;         // rank of the Delta projection (time_step_rank); 0 = ceil(hidden / 16), HF's "auto"
+  bool ssm_conv_bias = true;   // the conv1d's bias (use_conv_bias); in_proj and out_proj take `bias` (use_bias)
+
   int EffectiveKvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
-  int EffectiveHeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
+  int EffectiveHeadDim() const { return head_dim > 0 ? head_dim : heads > 0 ? hidden / heads : 0; }
   int EffectiveEmbeddingSize() const { return embedding_size > 0 ? embedding_size : hidden; }
   int EffectiveRotaryDims() const { return rotary_dims > 0 ? rotary_dims : EffectiveHeadDim(); }
   bool causal() const { return arch == ArchKind::kDecoder; }
+  bool mamba() const { return block == BlockKind::kMamba; }
+  bool linear_attention() const { return block == BlockKind::kTransformer && attention_kind == AttentionKind::kLinear; }
+  // A model whose work per token does not grow with the length (the linear-time side of a crossover).
+  bool linear_time() const { return mamba() || linear_attention(); }
+  int64_t SsmInner() const { return int64_t{ssm_expand} * hidden; }
+  int EffectiveDtRank() const { return ssm_dt_rank > 0 ? ssm_dt_rank : (hidden + 15) / 16; }
   // Whether block `layer` (0-based) of a stack uses the sliding window.
   bool WindowedLayer(int layer) const {
     return attention_window > 0 && (window_layers == WindowLayers::kAll || layer % 2 == 1);

@@ -43,6 +43,9 @@ const EnumNames<Activation> kActivationNames{{{"gelu", Activation::kGelu},
                                               {"gelu_tanh", Activation::kGeluTanh},
                                               {"relu", Activation::kRelu},
                                               {"silu_gated", Activation::kSiluGated}}};
+const EnumNames<BlockKind> kBlockNames{{{"transformer", BlockKind::kTransformer}, {"mamba", BlockKind::kMamba}}};
+const EnumNames<AttentionKind> kAttentionKindNames{
+    {{"softmax", AttentionKind::kSoftmax}, {"linear", AttentionKind::kLinear}}};
 const EnumNames<WindowLayers> kWindowLayerNames{{{"all", WindowLayers::kAll}, {"odd", WindowLayers::kOdd}}};
 const EnumNames<EmbeddingProjection> kProjectionNames{
     {{"after_norm", EmbeddingProjection::kAfterNorm}, {"in_out", EmbeddingProjection::kInOut}}};
@@ -158,13 +161,15 @@ const std::vector<Field>& Fields() {
   using E = CatalogEntry;
   static const std::vector<Field> fields = {
       Enum("arch", &A::arch, kArchNames, kRequired),
+      Enum("block", &A::block, kBlockNames),
+      Enum("attention_kind", &A::attention_kind, kAttentionKindNames),
       Int("layers", &A::layers, 1, 1024, kRequired),
       Int("decoder_layers", &A::decoder_layers, 0, 1024),
       Int("hidden", &A::hidden, 1, kWidth, kRequired),
-      Int("heads", &A::heads, 1, kWidth, kRequired),
+      Int("heads", &A::heads, 0, kWidth, kRequired),
       Int("kv_heads", &A::kv_heads, 0, kWidth),
       Int("head_dim", &A::head_dim, 0, kWidth),
-      Int("ffn", &A::ffn, 1, 1 << 20, kRequired),
+      Int("ffn", &A::ffn, 0, 1 << 20, kRequired),
       Int("vocab", &A::vocab, 1, 1 << 22, kRequired),
       Int("embedding_size", &A::embedding_size, 0, kWidth),
       Enum("embedding_projection", &A::embedding_projection, kProjectionNames),
@@ -205,6 +210,11 @@ const std::vector<Field>& Fields() {
       Int("conv_groups", &A::conv_groups, 0, 1024),
       Int("relative_positions", &A::relative_positions, 0, 1 << 16),
       Int("ngram", &A::ngram, 0, 16),
+      Int("ssm_state", &A::ssm_state, 0, 1024),
+      Int("ssm_conv", &A::ssm_conv, 0, 64),
+      Int("ssm_expand", &A::ssm_expand, 0, 16),
+      Int("ssm_dt_rank", &A::ssm_dt_rank, 0, kWidth),
+      Bool("ssm_conv_bias", &A::ssm_conv_bias),
       Double("dropout", &A::dropout),
       Double("attention_dropout", &A::attention_dropout),
 

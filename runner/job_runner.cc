@@ -13,6 +13,7 @@
 
 #include "common/catalog.h"
 #include "common/host_info.h"
+#include "common/linear_time.h"
 #include "common/model_config.h"
 #include "common/outcome.h"
 #include "common/runner_protocol.h"
@@ -22,6 +23,7 @@
 #include "runner/device.h"
 #include "runner/gemm_probe.h"
 #include "runner/model_source.h"
+#include "runner/selective_scan.h"
 #include "runner/timed_loop.h"
 #include "runner/transformer.h"
 #include "runner/verdict.h"
@@ -110,6 +112,15 @@ class ProgressReporter {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// Linear-time models: the sequence-mixing kernel the job runs, the choice the layers make (ChooseScanKernel).
+std::string SequenceKernel(const ModelConfig& c, const torch::Device& device, bool trains, torch::ScalarType type) {
+  if (c.linear_attention())
+    return "chunked linear attention (" + std::to_string(kLinearAttentionChunk) + "-position chunks)";
+  if (!c.mamba()) return "";
+  const bool fused = device.is_cpu() && !trains && (type == torch::kFloat || type == torch::kBFloat16);
+  return ScanKernelName(fused ? ScanKernel::kFusedCpu : ScanKernel::kChunked);
+}
+
 // The measurement every workload shares; exceptions propagate to RunJob, which types them.
 void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* result) {
   const auto& m = job.measurement();
@@ -137,6 +148,7 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
                              " has no scaled_dot_product_attention (needs 2.0 or later)");
   if (m.threads() > 0) at::set_num_threads(m.threads());
   FillEnvironment(job, device, result->mutable_environment());
+  result->mutable_environment()->set_sequence_kernel(SequenceKernel(config, device, traits.trains, weights_type));
 
   ProgressReporter progress;
   progress.Report("loading", 0, 0);

@@ -15,6 +15,21 @@ KvCache::KvCache(const ModelConfig& config, int64_t batch, int64_t capacity, con
                              config.position == PositionScheme::kRelativeBuckets || config.relative_bias_projection;
   const int layers = config.arch == ArchKind::kEncoderDecoder ? config.decoder_layers : config.layers;
   const int64_t kv_heads = config.EffectiveKvHeads(), head_dim = config.EffectiveHeadDim();
+  if (config.linear_time()) {  // a constant state per layer instead of keys and values (common/linear_time.h)
+    const auto fp32 = options.dtype(torch::kFloat);
+    for (int i = 0; i < layers; ++i) {
+      LayerKv kv;
+      if (config.mamba()) {
+        kv.conv_state = torch::zeros({batch, config.SsmInner(), config.ssm_conv}, options);
+        kv.ssm_state = torch::zeros({batch, config.SsmInner(), config.ssm_state}, fp32);
+      } else {
+        kv.linear.kv = torch::zeros({batch, config.heads, head_dim, head_dim}, fp32);
+        kv.linear.normaliser = torch::zeros({batch, config.heads, head_dim}, fp32);
+      }
+      layers_.push_back(std::move(kv));
+    }
+    return;
+  }
   for (int i = 0; i < layers; ++i) {
     LayerKv kv;
     kv.ring = config.WindowedLayer(i);
@@ -39,7 +54,11 @@ void KvCache::Advance(int64_t n) {
 
 void KvCache::Reset() {
   length_ = 0;
-  for (LayerKv& kv : layers_) kv.cross_k = kv.cross_v = torch::Tensor();
+  for (LayerKv& kv : layers_) {
+    kv.cross_k = kv.cross_v = torch::Tensor();
+    for (torch::Tensor* state : {&kv.linear.kv, &kv.linear.normaliser, &kv.conv_state, &kv.ssm_state})
+      if (state->defined()) state->zero_();
+  }
 }
 
 int64_t KvCache::Bytes() const {
@@ -47,7 +66,10 @@ int64_t KvCache::Bytes() const {
     return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
   };
   int64_t total = 0;
-  for (const LayerKv& kv : layers_) total += bytes(kv.k) + bytes(kv.v) + bytes(kv.cross_k) + bytes(kv.cross_v);
+  for (const LayerKv& kv : layers_) {
+    total += bytes(kv.k) + bytes(kv.v) + bytes(kv.cross_k) + bytes(kv.cross_v);
+    total += bytes(kv.linear.kv) + bytes(kv.linear.normaliser) + bytes(kv.conv_state) + bytes(kv.ssm_state);
+  }
   return total;
 }
 

@@ -8,7 +8,9 @@
 //                   slots with no mask. Their order is not the positions' order, which is harmless for rotary
 //                   and learned positions (already in the keys) and is refused for biases by relative distance
 //                   (ALiBi, T5 buckets) — no catalog model windows those;
-//   cross-attention the encoder output's keys and values, computed by the first decoder call and reused.
+//   cross-attention the encoder output's keys and values, computed by the first decoder call and reused;
+//   linear-time     no keys at all: a linear-attention layer keeps its prefix sums (runner/linear_attention.h), a
+//                   Mamba layer its conv window and scan state (runner/mamba.h), the same bytes at every depth.
 //
 // The cache takes a prompt first (any length, at position 0), then one token per call.
 #pragma once
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "common/model_config.h"
+#include "runner/linear_attention.h"
 
 namespace tscale {
 
@@ -25,6 +28,9 @@ struct LayerKv {
   torch::Tensor k, v;              // self-attention: [batch, kv_heads, slots, head_dim]
   bool ring = false;               // a sliding-window layer's ring (slots = window)
   torch::Tensor cross_k, cross_v;  // encoder-decoder: [batch, kv_heads, encoder_len, head_dim], once computed
+  LinearAttentionState linear;     // attention_kind linear: the running sums instead of k and v
+  torch::Tensor conv_state;        // mamba: the conv's last ssm_conv inputs [batch, d_inner, ssm_conv]
+  torch::Tensor ssm_state;         // mamba: the scan's state [batch, d_inner, ssm_state], fp32
 };
 
 class KvCache {
@@ -43,7 +49,8 @@ class KvCache {
   // Empties it for the next generation, keeping the allocation (cross-attention's keys are recomputed).
   void Reset();
 
-  // Bytes held: every layer's self-attention slots plus the cross-attention keys and values once computed.
+  // Bytes held: every layer's self-attention slots plus the cross-attention keys and values once computed, or
+  // the linear-time layers' states.
   int64_t Bytes() const;
 
  private:

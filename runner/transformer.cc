@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "runner/checkpoint.h"
+#include "runner/linear_attention.h"
+#include "runner/mamba.h"
 
 namespace tscale {
 namespace {
@@ -24,6 +26,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, bool cross, bool decoder, v1:
       head_dim_(c.EffectiveHeadDim()),
       dropout_(c.attention_dropout),
       cross_(cross),
+      linear_(!cross && c.linear_attention()),
       impl_(impl) {
   const int64_t d = c.hidden, q_width = heads_ * head_dim_, kv_width = kv_heads_ * head_dim_;
   // SqueezeBERT groups q/k/v of self-attention but not the output projection (post_attention_groups = 1).
@@ -61,6 +64,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     q = ApplyRotary(q, context.rotary_cos, context.rotary_sin);
     k = ApplyRotary(k, context.rotary_cos, context.rotary_sin);
   }
+  if (linear_) return Output(LinearAttend(q, k, v, context.kv ? &context.kv->linear : nullptr), x);
   AttentionMask mask = context.mask;
   extras_.Bias(context, &mask);
   if (context.kv) {
@@ -179,8 +183,12 @@ StackImpl::StackImpl(const ModelConfig& c, Kind kind, v1::AttentionImpl impl, co
   const int layers = kind == Kind::kCrossDecoder ? c.decoder_layers : c.layers;
   const int sets = c.shared_layer_groups > 0 ? std::min(c.shared_layer_groups, layers) : layers;
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  for (int i = 0; i < sets; ++i)
-    blocks_->push_back(Block(c, /*cross_attention=*/kind == Kind::kCrossDecoder, /*decoder=*/causal_, impl, o));
+  for (int i = 0; i < sets; ++i) {
+    if (c.mamba())
+      blocks_->push_back(std::make_shared<MambaBlockImpl>(c, o));
+    else
+      blocks_->push_back(Block(c, /*cross_attention=*/kind == Kind::kCrossDecoder, /*decoder=*/causal_, impl, o));
+  }
   // ALBERT: layer i runs parameter group i / (layers / groups); with no sharing, block i.
   for (int i = 0; i < layers; ++i) block_of_layer_.push_back(static_cast<int>(int64_t{i} * sets / layers));
 
@@ -226,7 +234,7 @@ torch::Tensor StackImpl::forward(torch::Tensor x, const torch::Tensor& memory, K
     const bool windowed = config_.WindowedLayer(static_cast<int>(layer));
     context.mask.window = windowed ? config_.attention_window : 0;
     context.mask.global_tokens = windowed ? config_.global_tokens : 0;
-    auto block = std::static_pointer_cast<BlockImpl>((*blocks_)[block_of_layer_[layer]]);
+    auto block = std::static_pointer_cast<StackLayer>((*blocks_)[block_of_layer_[layer]]);
     if (checkpoint_layers_ && is_training()) {
       // The layer's context by value: backward reruns the block after this loop has moved on.
       x = Checkpointed([block, context](const torch::Tensor& in,

@@ -3,10 +3,13 @@
 //
 //   Transformer   shared token embedding + one Stack (encoder, or decoder-only) + a cross-attending decoder
 //                 Stack for encoder-decoders + the BERT-style pooler;
-//   Stack         position scheme, token types, embedding norm/projection, its Blocks, final norm;
-//   Block         pre-LN / post-LN / parallel residual, optional cross-attention;
+//   Stack         position scheme, token types, embedding norm/projection, its layers (runner/stack_layer.h),
+//                 final norm;
+//   Block         pre-LN / post-LN / parallel residual, optional cross-attention; a Mamba model's layers are
+//                 runner/mamba.h's MambaBlock instead;
 //   Attention     self- or cross-attention: MHA/GQA/MQA, rotary, per-projection biases; the attention itself is
-//                 runner/attention.h's Attend, the family approximations runner/attention_extras.h;
+//                 runner/attention.h's Attend (softmax) or runner/linear_attention.h's LinearAttend (linear),
+//                 the family approximations runner/attention_extras.h;
 //   FeedForward   GELU / GELU-tanh / ReLU / SwiGLU, dense or grouped (SqueezeBERT).
 //
 // Layers (Linear, Embedding, Norm) are runner/layers.h, position schemes runner/positions.h. Every layer takes
@@ -24,6 +27,7 @@
 #include "runner/kv_cache.h"
 #include "runner/layers.h"
 #include "runner/positions.h"
+#include "runner/stack_layer.h"
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
@@ -60,6 +64,7 @@ class AttentionImpl : public torch::nn::Module {
   int64_t heads_, kv_heads_, head_dim_;
   double dropout_;  // on the attention probabilities, in train mode
   bool cross_;
+  bool linear_;  // attention_kind linear (runner/linear_attention.h): the job's attention implementation is unused
   v1::AttentionImpl impl_;
   Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, out_{nullptr};
   AttentionExtras extras_;
@@ -77,11 +82,11 @@ class FeedForwardImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FeedForward);
 
-class BlockImpl : public torch::nn::Module {
+class BlockImpl : public StackLayer {
  public:
   BlockImpl(const ModelConfig& config, bool cross_attention, bool decoder, v1::AttentionImpl impl,
             const torch::TensorOptions& options);
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& memory, const LayerContext& context);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& memory, const LayerContext& context) override;
 
  private:
   torch::Tensor Dropout(const torch::Tensor& x);  // the hidden dropout on a branch's output, in train mode

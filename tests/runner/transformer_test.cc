@@ -111,7 +111,7 @@ TEST(TransformerFidelity, MetaAndRealConstructionAgree) {
 }
 
 TEST(Transformer, TinyModelsHaveAnalyticParameterCount) {
-  for (const char* name : {"tiny-bert", "tiny-gpt2"}) {
+  for (const char* name : {"tiny-bert", "tiny-gpt2", "tiny-mamba"}) {
     SCOPED_TRACE(name);
     ModelConfig config = Load(testing::kTestModelsDir, name);
     Transformer model(config);
@@ -122,6 +122,13 @@ TEST(Transformer, TinyModelsHaveAnalyticParameterCount) {
 // One catalog model per architecture family, shrunk to test size with the family's structure intact (norms,
 // positions, windows, sharing, groups, GQA ratio, factorised embeddings, ...).
 ModelConfig Tiny(ModelConfig c) {
+  if (c.mamba()) {  // no heads or FFN to shrink: width, depth and vocabulary only
+    c.hidden = 64;
+    c.vocab = 300;
+    c.layers = 2;
+    c.reference_params = 0;
+    return c;
+  }
   const int original_head_dim = c.EffectiveHeadDim();
   const int original_heads = c.heads;
   c.hidden = 64;
