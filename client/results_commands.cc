@@ -9,6 +9,7 @@
 
 #include "client/commands.h"
 #include "client/report/aggregate.h"
+#include "client/report/crossover.h"
 #include "client/report/csv.h"
 #include "client/report/render_html.h"
 #include "client/report/render_text.h"
@@ -175,6 +176,9 @@ Command AddReportCommand(CLI::App& app) {
               std::cout << (forward.empty() ? "" : "\n") << decode << report::RenderDecodeScaling(rows);
             const std::string train = report::RenderTrain(rows);  // training: its own tables, and every wall
             if (!train.empty()) std::cout << (forward.empty() && decode.empty() ? "" : "\n") << train;
+            // Linear-time models against transformers: only when the rows hold both models of a pair.
+            const std::string crossover = report::RenderCrossover(rows);
+            if (!crossover.empty()) std::cout << "\n" << crossover;
             const std::string walls = report::RenderWalls(report::Walls(rows));
             if (!walls.empty()) std::cout << "\n" << walls;
             return o->html.empty() ? kExitOk : WriteHtml(*o, rows, unfinished);

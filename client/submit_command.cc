@@ -87,9 +87,7 @@ int BuildSpec(Connection& conn, SubmitOptions& o, v1::SweepSpec* spec) {
   if (!o.preset.empty()) {
     auto grid = Preset(o.preset, *catalog);
     if (!grid.ok()) return UsageError(grid.status());
-    *spec->mutable_models() = grid->models();
-    *spec->mutable_seq_lengths() = grid->seq_lengths();
-    if (spec->name().empty()) spec->set_name(grid->name());
+    ApplyPreset(*grid, spec);  // the flags below override it as they override a sweep file
   }
   if (spec->models().empty() && models.empty())
     return UsageError("submit: --models, --category or --preset (or a sweep file with \"models\") is required");
@@ -139,6 +137,7 @@ int BuildSpec(Connection& conn, SubmitOptions& o, v1::SweepSpec* spec) {
     if (!parsed) return UsageError("--dtype: unknown dtype \"" + d + "\" (fp32, bf16, fp16)");
     spec->add_dtypes(*parsed);
   }
+  if (!o.attention.empty()) spec->clear_attention();  // the flag's list replaces a preset's or a file's
   for (const auto& a : o.attention) {
     auto parsed = ParseAttention(a);
     if (!parsed)
@@ -199,8 +198,9 @@ Command AddSubmitCommand(CLI::App& app) {
   c->add_option("--file,-f", o->sweep_file, "sweep file: a SweepSpec in JSON (flags given too override it)")
       ->check(CLI::ExistingFile);
   c->add_option("--preset", o->preset,
-                "quick (the smallest model of every category at 128,512) or paper (every model at "
-                "128,512,1024,2048); other flags refine it");
+                "quick (the smallest model of every category at 128,512), paper (every model at "
+                "128,512,1024,2048) or crossover (the report's linear-time/transformer pairs at 256..16384, "
+                "forward and decode, eager and memory_efficient, --extend-context); other flags refine it");
   c->add_option("--models,-m", o->models, "model ids or aliases, category:NAME, or all")->delimiter(',');
   c->add_option("--category", o->categories, "every catalog model of this category (repeatable)");
   c->add_option("--lengths,-l", o->lengths, "sequence lengths: N or a doubling range FROM..TO (128..2048)")

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "client/report/crossover.h"
 #include "common/outcome.h"
 
 namespace tscale::client {
@@ -135,11 +136,46 @@ StatusOr<v1::SweepSpec> Preset(const std::string& name, const v1::ListModelsResp
   } else if (name == "paper") {
     for (const auto& m : catalog.models()) spec.add_models(m.id());
     for (int n : {128, 512, 1024, 2048}) spec.add_seq_lengths(n);
+  } else if (name == "crossover") {
+    std::set<std::string> in_catalog, seen;
+    for (const auto& m : catalog.models()) in_catalog.insert(m.id());
+    std::string missing;
+    for (const auto& pair : report::CrossoverPairs())
+      for (const std::string& id : {pair.linear_model, pair.transformer}) {
+        if (!seen.insert(id).second) continue;
+        if (in_catalog.count(id))
+          spec.add_models(id);
+        else
+          missing += (missing.empty() ? "" : ", ") + id;
+      }
+    if (!missing.empty() && catalog.models_size() > 0)
+      return Status::InvalidArgument("--preset crossover: the coordinator's catalog lacks " + missing);
+    // 256 is where a transformer's attention starts to show; by 16384 eager attention's n^2 scores pass most
+    // devices' memory, so the wall and the crossover both fall inside the grid.
+    for (int n = 256; n <= 16384; n *= 2) spec.add_seq_lengths(n);
+    spec.add_workloads(v1::WORKLOAD_FORWARD);
+    spec.add_workloads(v1::WORKLOAD_DECODE);
+    // Eager against memory-efficient: whether the crossover is the transformer's attention memory or its
+    // compute. The linear-time models run once (the coordinator plans one cell for both).
+    spec.add_attention(v1::ATTENTION_IMPL_EAGER);
+    spec.add_attention(v1::ATTENTION_IMPL_MEMORY_EFFICIENT);
+    // GPT-2's 1024 positions and Pythia's 2048 end well inside the grid.
+    spec.set_extend_context(true);
   } else {
-    return Status::InvalidArgument("--preset: unknown preset \"" + name + "\" (quick, paper)");
+    return Status::InvalidArgument("--preset: unknown preset \"" + name + "\" (quick, paper, crossover)");
   }
   if (spec.models().empty()) return Status::InvalidArgument("--preset: the coordinator's catalog is empty");
   return spec;
+}
+
+void ApplyPreset(const v1::SweepSpec& grid, v1::SweepSpec* spec) {
+  *spec->mutable_models() = grid.models();
+  *spec->mutable_seq_lengths() = grid.seq_lengths();
+  if (spec->name().empty()) spec->set_name(grid.name());
+  // Only what the preset sets: quick and paper leave a sweep file's workloads and attention alone.
+  if (!grid.workloads().empty()) *spec->mutable_workloads() = grid.workloads();
+  if (!grid.attention().empty()) *spec->mutable_attention() = grid.attention();
+  if (grid.extend_context()) spec->set_extend_context(true);
 }
 
 }  // namespace tscale::client

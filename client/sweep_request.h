@@ -34,10 +34,18 @@ StatusOr<v1::TrainLoss> ParseLossFlag(const std::string& value);
 StatusOr<std::vector<std::string>> ExpandModels(const std::vector<std::string>& selectors,
                                                 const v1::ListModelsResponse& catalog);
 
-// The presets' model and length grids (other settings stay the user's):
-//   quick  the smallest model of every catalog category at 128 and 512 tokens: minutes on a laptop CPU;
-//   paper  every catalog model at 128, 512, 1024 and 2048, the study's grid including the 2048 it never ran.
-// INVALID_ARGUMENT naming "--preset" for an unknown name.
+// The presets' grids (other settings stay the user's):
+//   quick      the smallest model of every catalog category at 128 and 512 tokens: minutes on a laptop CPU;
+//   paper      every catalog model at 128, 512, 1024 and 2048, the study's grid including the 2048 it never ran;
+//   crossover  the models of every crossover pair (report/crossover.h) at 256..16384, doubling, with workloads
+//              forward and decode, attention eager and memory_efficient, and extend_context: the grid the report's
+//              crossover section reads. Fails naming the pair models the catalog lacks (a pair with one side
+//              missing has nothing to compare).
+// The spec sets only what the preset fixes. INVALID_ARGUMENT naming "--preset" for an unknown name.
 StatusOr<v1::SweepSpec> Preset(const std::string& name, const v1::ListModelsResponse& catalog);
+// Lays a preset's grid over `spec` (a sweep file's, or empty): its models and lengths replace the spec's, its name
+// is taken when the spec has none, and the workloads, attention and extend_context it sets (crossover's) replace
+// the spec's; the rest of the spec is kept. submit's flags are applied after, and override it.
+void ApplyPreset(const v1::SweepSpec& grid, v1::SweepSpec* spec);
 
 }  // namespace tscale::client

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
-
 #include "common/families/family.h"
 #include "common/file_io.h"
 #include "common/hf_config.h"
@@ -29,12 +27,6 @@ namespace {
 // Model configs are a few KiB: the cap only keeps a stray large file in a catalog directory from being read.
 StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
   return ReadWholeFile(path.string(), size_t{16} << 20);
-}
-
-// A JSON file is a Hugging Face config.json when it names a model_type and no tscale arch.
-bool LooksLikeHfConfig(const std::string& text) {
-  auto doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return doc.is_object() && doc.contains("model_type") && !doc.contains("arch");
 }
 
 // An HF model directory: config.json, and model.safetensors when the weights are there too.

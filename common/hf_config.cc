@@ -13,14 +13,30 @@ std::vector<std::string> SupportedHfModelTypes() {
   return types;
 }
 
+namespace {
+
+// mamba_ssm's own config.json (the state-spaces/mamba-* repositories without "-hf") names no model_type; its
+// d_model, n_layer and ssm_cfg say what it is.
+bool IsMambaSsmConfig(const nlohmann::json& doc) {
+  return !doc.contains("model_type") && doc.contains("d_model") && doc.contains("n_layer") && doc.contains("ssm_cfg");
+}
+
+}  // namespace
+
+bool LooksLikeHfConfig(const std::string& json_text) {
+  auto doc = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  return doc.is_object() && !doc.contains("arch") && (doc.contains("model_type") || IsMambaSsmConfig(doc));
+}
+
 StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::string& id) {
   using nlohmann::json;
   json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::InvalidArgument("config.json: not valid JSON");
   if (!doc.is_object()) return Status::InvalidArgument("config.json: top level must be a JSON object");
   families::HfReader r(doc);
-  if (!r.Has("model_type")) return Status::InvalidArgument("model_type: required key is missing");
-  const std::string type = r.String("model_type", "");
+  const bool mamba_ssm = IsMambaSsmConfig(doc);
+  if (!r.Has("model_type") && !mamba_ssm) return Status::InvalidArgument("model_type: required key is missing");
+  const std::string type = mamba_ssm ? "mamba" : r.String("model_type", "");
   if (!r.ok()) return r.status();
   const families::FamilySpec* family = families::FindFamily(type);
   if (!family) {

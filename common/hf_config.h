@@ -2,7 +2,7 @@
 //
 // Supported model_type values (SupportedHfModelTypes): bert, roberta, xlm-roberta, distilbert, albert, electra,
 // squeezebert, deberta (v1), longformer, big_bird, gpt2, gpt_neo, gptj, gpt_neox, opt, bloom, llama, mistral,
-// phi, falcon, bart, pegasus, blenderbot, prophetnet, t5: every family of the shipped catalog. For a published
+// phi, falcon, mamba, bart, pegasus, blenderbot, prophetnet, t5: every family of the shipped catalog. For a published
 // config the result is the catalog's architecture for that model (what scripts/gen_catalog.py derives from the
 // facts file, approximation text included), so AnalyticParameterCount gives the catalog's reference_params.
 // Identity and study fields are not in a config.json: category is "User", trained_context 0 (unknown), no counts.
@@ -32,6 +32,10 @@ namespace tscale {
 // `id` names the model (a catalog passes the file or directory name). Only when it is empty is the config's
 // "_name_or_path" used, and only when that is a hub id, not a local path ("/home/me/ckpt").
 StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::string& id);
+
+// Whether a JSON text is a config ParseHfConfig reads rather than a tscale config: an object with no tscale `arch`
+// that names a model_type, or mamba_ssm's own config.json (d_model, n_layer, ssm_cfg; read as model_type mamba).
+bool LooksLikeHfConfig(const std::string& json_text);
 
 // The model_type values ParseHfConfig accepts, in the order its error message lists them.
 std::vector<std::string> SupportedHfModelTypes();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/linear_time.h"
+
 namespace tscale {
 namespace {
 
@@ -112,7 +114,9 @@ double StackFlops(const ModelConfig& c, int layers, bool causal, double memory, 
   double flops = 0;
   for (int layer = 0; layer < layers; ++layer) {
     flops += 2 * batch * t * BlockWeightMacs(c);
-    flops += 4 * batch * AttentionPairs(c, layer, causal, t) * q;  // QK^T and AV
+    // QK^T and AV; linear attention's chunked mixing instead (common/linear_time.h).
+    flops += c.linear_attention() ? LinearAttentionMixFlops(c, batch, t)
+                                  : 4 * batch * AttentionPairs(c, layer, causal, t) * q;
     if (memory > 0) flops += 2 * batch * (2 * t * d * q + 2 * memory * d * kv) + 4 * batch * t * memory * q;
     if (c.global_projections) flops += 2 * batch * std::min<double>(c.global_tokens, t) * (d * q + 2 * d * kv);
     if (c.relative_positions > 0) flops += 2 * (2.0 * c.relative_positions) * d * 2 * q;  // pos_proj, pos_q_proj
@@ -130,7 +134,9 @@ Status ValidateShape(const ModelConfig& c) {
   if (seq2seq && (c.decoder_layers <= 0 || c.decoder_layers > 1024))
     return Bad("decoder_layers", "must be at least 1 for an encoder-decoder");
   if (!seq2seq && c.decoder_layers != 0) return Bad("decoder_layers", "only an encoder-decoder has decoder layers");
+  if (c.mamba()) return Status::Ok();  // no heads, FFN or the transformer's sharing: ValidateBlock covers it
   if (c.heads <= 0 || c.heads > c.hidden) return Bad("heads", "must be in 1..hidden");
+  if (c.ffn <= 0) return Bad("ffn", "must be at least 1 in a transformer block");
   if (c.head_dim == 0 && c.hidden % c.heads != 0)
     return Bad("heads", "must divide hidden (" + std::to_string(c.hidden) + ") when head_dim is not set");
   if (c.kv_heads < 0 || c.kv_heads > c.heads) return Bad("kv_heads", "must be in 0..heads");
@@ -149,6 +155,45 @@ Status ValidateShape(const ModelConfig& c) {
   if (c.conv_groups > 0 && c.activation == Activation::kSiluGated)
     return Bad("conv_groups", "grouped projections are not supported with silu_gated");
   if (c.ngram > 0 && !seq2seq) return Bad("ngram", "n-gram streams need an encoder-decoder");
+  return Status::Ok();
+}
+
+// What the block kind and attention kind require (model_config.h, BlockKind and AttentionKind).
+Status ValidateBlock(const ModelConfig& c) {
+  const bool ssm_fields = c.ssm_state || c.ssm_conv || c.ssm_expand || c.ssm_dt_rank;
+  if (!c.mamba()) {
+    if (ssm_fields) return Bad("ssm_state", "the ssm_* fields belong to block mamba");
+    if (c.linear_attention()) {
+      if (c.arch != ArchKind::kDecoder)
+        return Bad("attention_kind", "linear attention is causal: arch must be decoder");
+      if (c.attention_window > 0) return Bad("attention_kind", "linear attention has no sliding window");
+      if (c.position == PositionScheme::kAlibi || c.position == PositionScheme::kRelativeBuckets ||
+          c.relative_positions > 0)
+        return Bad("attention_kind",
+                   "linear attention cannot add a score bias (alibi, relative_buckets, relative_positions)");
+      if (c.kv_heads != 0 && c.kv_heads != c.heads)
+        return Bad("kv_heads", "linear attention needs one key head per query head");
+      if (c.attention_dropout != 0)
+        return Bad("attention_dropout", "linear attention has no attention probabilities to drop: must be 0");
+    }
+    return Status::Ok();
+  }
+  if (c.arch != ArchKind::kDecoder) return Bad("block", "mamba is a causal language model: arch must be decoder");
+  if (c.attention_kind != AttentionKind::kSoftmax) return Bad("attention_kind", "a mamba block has no attention");
+  if (c.heads != 0 || c.kv_heads != 0 || c.head_dim != 0)
+    return Bad("heads", "a mamba block has no attention heads: 0");
+  if (c.ffn != 0) return Bad("ffn", "a mamba block has no feed-forward network: 0");
+  if (c.ssm_state < 1) return Bad("ssm_state", "block mamba needs a state width of at least 1");
+  if (c.ssm_conv < 1) return Bad("ssm_conv", "block mamba needs a conv kernel of at least 1");
+  if (c.ssm_expand < 1) return Bad("ssm_expand", "block mamba needs an expansion of at least 1");
+  if (c.attention_dropout != 0) return Bad("attention_dropout", "a mamba block has no attention probabilities: 0");
+  if (c.dropout != 0) return Bad("dropout", "a mamba model has no dropout (HF MambaConfig has none): 0");
+  if (c.position != PositionScheme::kNone) return Bad("position", "a mamba model has no positions: none");
+  if (c.norm_placement != NormPlacement::kPre) return Bad("norm_placement", "a mamba block is pre-norm");
+  if (c.embedding_size != 0 || c.type_vocab != 0 || c.embedding_norm || c.pooler || c.shared_layer_groups ||
+      c.parallel_residual || c.conv_groups || c.attention_window || c.relative_positions || c.ngram ||
+      c.scale_embedding)
+    return Bad("block", "block mamba takes none of the transformer's embedding, sharing or attention options");
   return Status::Ok();
 }
 
@@ -209,6 +254,7 @@ Status ValidateModelFile(const char* field, const std::string& path) {
 Status Validate(const ModelConfig& c) {
   // Single-field ranges live in the field table; what follows are the rules between fields.
   TSCALE_RETURN_IF_ERROR(CheckFieldRanges(c));
+  TSCALE_RETURN_IF_ERROR(ValidateBlock(c));
   TSCALE_RETURN_IF_ERROR(ValidateShape(c));
   TSCALE_RETURN_IF_ERROR(ValidatePositions(c));
   TSCALE_RETURN_IF_ERROR(ValidateAttentionPattern(c));
@@ -224,6 +270,9 @@ Status Validate(const ModelConfig& c) {
 }
 
 int64_t AnalyticParameterCount(const ModelConfig& c) {
+  // Mamba: the token embedding, the blocks and the final norm; no positions (common/linear_time.h).
+  if (c.mamba())
+    return int64_t{c.vocab} * c.hidden + c.layers * MambaLayerParams(c) + (c.final_norm ? NormParams(c, c.hidden) : 0);
   const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
   const int parameter_sets = c.shared_layer_groups > 0 ? c.shared_layer_groups : c.layers;
   int64_t total = int64_t{c.vocab} * c.EffectiveEmbeddingSize();  // shared by encoder and decoder
@@ -239,6 +288,7 @@ int64_t AnalyticParameterCount(const ModelConfig& c) {
 
 double ForwardFlops(const ModelConfig& c, int batch, int seq_len, int decoder_len) {
   const double b = batch, t = seq_len, d = c.hidden, e = c.EffectiveEmbeddingSize();
+  if (c.mamba()) return b * t * c.layers * MambaLayerFlopsPerToken(c);
   const bool seq2seq = c.arch == ArchKind::kEncoderDecoder;
   double flops = StackFlops(c, c.layers, c.causal(), /*memory=*/0, b, t);
   if (seq2seq)
@@ -253,6 +303,8 @@ double ForwardFlops(const ModelConfig& c, int batch, int seq_len, int decoder_le
 
 double AttentionProductFlops(const ModelConfig& c, int batch, int seq_len, int decoder_len) {
   const double b = batch, t = seq_len, q = QWidth(c);
+  if (c.mamba()) return 0;  // no attention: the scan is linear in the length
+  if (c.linear_attention()) return c.layers * LinearAttentionMixFlops(c, b, t);
   double flops = 0;
   for (int layer = 0; layer < c.layers; ++layer) flops += 4 * b * AttentionPairs(c, layer, c.causal(), t) * q;
   if (c.arch == ArchKind::kEncoderDecoder) {
@@ -293,6 +345,9 @@ int64_t HeadParameterCount(const ModelConfig& c) {
 }
 
 int64_t KvCacheBytes(const ModelConfig& c, int batch, int64_t tokens, int element_bytes, int64_t encoder_tokens) {
+  // The linear-time families keep a recurrent state instead, the same size at every depth.
+  if (c.mamba()) return MambaStateBytes(c, batch, element_bytes);
+  if (c.linear_attention()) return LinearAttentionStateBytes(c, batch);
   const int64_t per_position = 2 * KvWidth(c) * element_bytes * batch;  // keys and values, every head
   int64_t total = 0;
   for (int layer = 0; layer < DecoderLayers(c); ++layer)
@@ -303,14 +358,17 @@ int64_t KvCacheBytes(const ModelConfig& c, int batch, int64_t tokens, int elemen
 
 double DecodeStepFlops(const ModelConfig& c, int batch, int64_t keys, int64_t encoder_tokens) {
   const double b = batch, d = c.hidden, q = QWidth(c), e = c.EffectiveEmbeddingSize();
+  const double head = 2 * b * static_cast<double>(HeadWidth(c)) * c.vocab;  // the LM head over the whole vocabulary
+  if (c.mamba()) return b * c.layers * MambaLayerFlopsPerToken(c) + head;
   double flops = 0;
   for (int layer = 0; layer < DecoderLayers(c); ++layer) {
-    flops += 2 * b * BlockWeightMacs(c) + 4 * b * KeysSeen(c, layer, keys) * q;
+    flops += 2 * b * BlockWeightMacs(c);
+    flops += c.linear_attention() ? LinearAttentionStepMixFlops(c, b) : 4 * b * KeysSeen(c, layer, keys) * q;
     // Cross-attention: the new token's query and output projections; the encoder's keys and values are cached.
     if (c.arch == ArchKind::kEncoderDecoder) flops += 2 * b * 2 * d * q + 4 * b * encoder_tokens * q;
   }
   if (e != d) flops += 2 * b * e * d * (c.embedding_projection == EmbeddingProjection::kInOut ? 2 : 1);
-  return flops + 2 * b * static_cast<double>(HeadWidth(c)) * c.vocab;  // the LM head over the whole vocabulary
+  return flops + head;
 }
 
 double DecodeStepBytes(const ModelConfig& c, int batch, int64_t keys, int element_bytes, int64_t encoder_tokens) {
@@ -319,14 +377,16 @@ double DecodeStepBytes(const ModelConfig& c, int batch, int64_t keys, int elemen
   // An encoder-decoder's step never reads its cross-attention key and value projections: their output is cached.
   const double cross_kv = static_cast<double>(LinearParams(c.hidden, KvWidth(c), c.key_bias) +
                                               LinearParams(c.hidden, KvWidth(c), c.qkv_bias));
-  double weights = seq2seq ? c.decoder_layers * (static_cast<double>(DecoderBlockParams(c)) - cross_kv)
-                           : parameter_sets * static_cast<double>(BlockParams(c));
+  double weights = c.mamba() ? c.layers * static_cast<double>(MambaLayerParams(c))
+                   : seq2seq ? c.decoder_layers * (static_cast<double>(DecoderBlockParams(c)) - cross_kv)
+                             : parameter_sets * static_cast<double>(BlockParams(c));
   if (c.final_norm) weights += static_cast<double>(NormParams(c, c.hidden));
   weights += static_cast<double>(EmbeddingProjectionParams(c));
   // The head reads the whole [vocab, width] matrix: the token embedding when tied, its own otherwise.
   weights += c.tied_head ? static_cast<double>(c.vocab) * HeadWidth(c) : static_cast<double>(HeadParameterCount(c));
   const double cache = static_cast<double>(KvCacheBytes(c, batch, keys, element_bytes, encoder_tokens));
-  return weights * element_bytes + cache;
+  // A KV cache is read (the one new position's write is negligible); a recurrent state is read and rewritten whole.
+  return weights * element_bytes + (c.linear_time() ? 2 * cache : cache);
 }
 
 Status CheckContext(const ModelConfig& c, int seq_len, bool extend_context) {

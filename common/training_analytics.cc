@@ -101,6 +101,8 @@ double TorchtitanStepFlops(const ModelConfig& c, const TrainShape& s) {
   const double n = static_cast<double>(AnalyticParameterCount(c)) - embeddings + HeadWidth(c) * c.vocab;
   const double layers = c.layers + (c.arch == ArchKind::kEncoderDecoder ? c.decoder_layers : 0);
   const double tokens = static_cast<double>(s.batch) * s.seq_len;
+  // A Mamba block has no attention: QWidth is 0 (heads 0), so the estimate is torchtitan's 6 N alone. Linear
+  // attention keeps torchtitan's softmax term: this is their estimate, not tscale's count.
   return (6 * n + 12 * layers * QWidth(c) * s.seq_len) * tokens;
 }
 
@@ -114,6 +116,9 @@ int64_t TrainableParameterCount(const ModelConfig& c) {
 }
 
 double AnalyticActivationBytes(const ModelConfig& c, const TrainShape& s) {
+  // The per-block count below is the transformer's (attention and FFN tensors); what a Mamba scan or a chunked
+  // linear attention keeps for backward depends on the runner's kernels, so it is unknown (0) rather than wrong.
+  if (c.linear_time()) return 0;
   const Widths w{s.mixed_precision ? 2.0 : 4.0};
   const double t = s.seq_len, e = c.EffectiveEmbeddingSize();
   const double mask = c.dropout > 0 ? (s.dtype_wide_dropout_masks ? w.fp32 : 1) : 0;  // on the fp32 embedding sum

@@ -46,7 +46,8 @@ int64_t TrainableParameterCount(const ModelConfig& config);
 // operation saves (norm inputs, projection inputs, Q, K, V, the softmax output, GELU input and output, dropout
 // masks in 1 byte), plus the embedding, the final norm, the head input and the log-softmax of the logits
 // (fp32), and the logits' gradient that backward allocates first. With checkpointing, each block keeps its
-// input only, and one block's activations exist again during its backward.
+// input only, and one block's activations exist again during its backward. 0 (unknown) for the linear-time
+// families (ModelArchitecture::linear_time): their blocks keep other tensors, which this count does not model.
 double AnalyticActivationBytes(const ModelConfig& config, const TrainShape& shape);
 
 }  // namespace tscale

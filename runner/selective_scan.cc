@@ -3,90 +3,158 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cstring>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tscale {
 namespace {
 
-// exp(x) for the kernel's inner loop, branch-free so the compiler vectorises it: Cephes' expf (range reduction by
-// ln 2 in two parts, a degree-6 polynomial, the exponent put in by bit arithmetic), relative error about 2e-7.
-// The argument is clamped to [-87, 88], where expf neither underflows to a denormal nor overflows.
-inline float VectorExp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float shifted = x * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: rounds x / ln 2 to an integer
-  const float n = shifted - 12582912.0f;
-  int32_t bits;
-  std::memcpy(&bits, &shifted, sizeof bits);
-  const int32_t exponent = bits - 0x4B400000;
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
+// The kernel's arithmetic is written with GCC/Clang vector extensions: the compiler does not auto-vectorise an exp,
+// and libtorch's vectorised exp is not part of its API. Two widths: 4 floats (SSE2/NEON, every x86-64 and arm64
+// CPU) and, on x86-64 CPUs that have them, 8 (AVX2), chosen at run time. Everything the loop calls is inlined into
+// the one function compiled for the width, so the wide registers never cross a call.
+#define TSCALE_INLINE inline __attribute__((always_inline))
+typedef float Floats4 __attribute__((vector_size(16)));
+typedef float Floats8 __attribute__((vector_size(32)));
+
+template <typename V>
+constexpr int kWidth = sizeof(V) / sizeof(float);
+
+template <typename V, typename Mask>
+TSCALE_INLINE V Select(Mask mask, V yes, V no) {  // per lane: mask ? yes : no, by bits (Clang and GCC alike)
+  return reinterpret_cast<V>((mask & reinterpret_cast<Mask>(yes)) | (~mask & reinterpret_cast<Mask>(no)));
+}
+
+// exp(x) per lane: Cephes' expf (range reduction by ln 2 in two parts, a degree-6 polynomial, the exponent put in
+// by integer arithmetic), relative error about 2e-7. The argument is clamped to [-87, 88], where expf neither
+// underflows to a denormal nor overflows.
+template <typename V>
+TSCALE_INLINE V VectorExp(V x) {
+  using Mask = decltype(x < x);
+  const V lo = V{} - 87.0f, hi = V{} + 88.0f;
+  x = Select(x < lo, lo, x);
+  x = Select(x > hi, hi, x);
+  const V shifted = x * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: rounds x / ln 2 to an integer
+  const V n = shifted - 12582912.0f;
+  const Mask exponent = reinterpret_cast<Mask>(shifted) - 0x4B400000;
+  const V r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  V p = V{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t scale_bits = (exponent + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &scale_bits, sizeof scale);
-  return p * scale;
+  return p * reinterpret_cast<V>((exponent + 127) << 23);
 }
 
-// Channels one task scans together: the lanes of the innermost loop, which the compiler vectorises.
-constexpr int64_t kLanes = 16;
-
 template <typename T>
-void FusedScan(const T* u, const T* delta, const float* A, const T* B, const T* C, const float* D, const T* z, T* y,
-               float* state, int64_t batch, int64_t length, int64_t channels, int64_t n_state) {
-  const int64_t blocks = (channels + kLanes - 1) / kLanes;
-  at::parallel_for(0, batch * blocks, 1, [&](int64_t begin, int64_t end) {
-    // The block's state and A, [N][lanes]: a lane past the last channel keeps delta = 0 (its state stays 0).
-    std::vector<float> h(static_cast<size_t>(n_state * kLanes)), a(h.size());
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t b = task / blocks, c0 = (task % blocks) * kLanes, width = std::min(kLanes, channels - c0);
-      float* block_state = state + (b * channels + c0) * n_state;  // [width][N] in the [batch, d_inner, N] state
-      std::fill(h.begin(), h.end(), 0.0f);
-      std::fill(a.begin(), a.end(), 0.0f);
-      for (int64_t j = 0; j < width; ++j)
-        for (int64_t n = 0; n < n_state; ++n) {
-          h[n * kLanes + j] = block_state[j * n_state + n];
-          a[n * kLanes + j] = A[(c0 + j) * n_state + n];
-        }
-      for (int64_t t = 0; t < length; ++t) {
-        const int64_t row = b * length + t, at = row * channels + c0;
-        float dt[kLanes] = {}, x[kLanes] = {}, dtx[kLanes] = {}, acc[kLanes] = {};
-        for (int64_t j = 0; j < width; ++j) {
-          dt[j] = static_cast<float>(delta[at + j]);
-          x[j] = static_cast<float>(u[at + j]);
-          dtx[j] = dt[j] * x[j];
-        }
-        const T* Bt = B + row * n_state;
-        const T* Ct = C + row * n_state;
-        for (int64_t n = 0; n < n_state; ++n) {
-          const float bn = static_cast<float>(Bt[n]), cn = static_cast<float>(Ct[n]);
-          float* hn = &h[n * kLanes];
-          const float* an = &a[n * kLanes];
-          for (int64_t j = 0; j < kLanes; ++j) {
-            hn[j] = VectorExp(dt[j] * an[j]) * hn[j] + dtx[j] * bn;
-            acc[j] += cn * hn[j];
+struct ScanArgs {
+  const T *u, *delta, *B, *C, *z;
+  const float *A, *D;
+  T* y;
+  float* state;
+  int64_t batch, length, channels, n_state;
+};
+
+// Channels one task scans together: kVectors independent vectors per state element, for instruction-level
+// parallelism across the recurrence's dependency chain.
+constexpr int kVectors = 4;
+
+template <typename V, typename T>
+TSCALE_INLINE void ScanTasks(const ScanArgs<T>& s, int64_t begin, int64_t end) {
+  constexpr int W = kWidth<V>;
+  constexpr int64_t kLanes = kVectors * W;
+  const int64_t blocks = (s.channels + kLanes - 1) / kLanes, n_state = s.n_state;
+  // The block's state and A, [N][kVectors]: a lane past the last channel keeps delta = 0 (its state stays 0).
+  // Raw aligned memory rather than std::vector<V>: the vector's code would be compiled outside this width's target.
+  const size_t bytes = (static_cast<size_t>(n_state * kVectors) * sizeof(V) + 63) / 64 * 64;
+  std::unique_ptr<void, decltype(&std::free)> memory(std::aligned_alloc(64, 2 * bytes), &std::free);
+  if (!memory) throw std::bad_alloc();
+  V* h = static_cast<V*>(memory.get());
+  V* a = h + bytes / sizeof(V);
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t b = task / blocks, c0 = (task % blocks) * kLanes, width = std::min(kLanes, s.channels - c0);
+    float* block_state = s.state + (b * s.channels + c0) * n_state;  // [width][N] of the [batch, d_inner, N] state
+    for (int64_t n = 0; n < n_state; ++n)
+      for (int v = 0; v < kVectors; ++v) {
+        V hv{}, av{};
+        for (int l = 0; l < W; ++l) {
+          const int64_t j = v * W + l;
+          if (j < width) {
+            hv[l] = block_state[j * n_state + n];
+            av[l] = s.A[(c0 + j) * n_state + n];
           }
         }
-        for (int64_t j = 0; j < width; ++j) {
-          float out = acc[j] + D[c0 + j] * x[j];
-          if (z) {
-            const float g = static_cast<float>(z[at + j]);
-            out *= g / (1.0f + std::exp(-g));
-          }
-          y[at + j] = static_cast<T>(out);
+        h[n * kVectors + v] = hv;
+        a[n * kVectors + v] = av;
+      }
+    for (int64_t t = 0; t < s.length; ++t) {
+      const int64_t row = b * s.length + t, at = row * s.channels + c0;
+      V dt[kVectors] = {}, x[kVectors] = {}, acc[kVectors] = {}, dtx[kVectors];
+      for (int64_t j = 0; j < width; ++j) {
+        dt[j / W][j % W] = static_cast<float>(s.delta[at + j]);
+        x[j / W][j % W] = static_cast<float>(s.u[at + j]);
+      }
+      for (int v = 0; v < kVectors; ++v) dtx[v] = dt[v] * x[v];
+      const T* Bt = s.B + row * n_state;
+      const T* Ct = s.C + row * n_state;
+      for (int64_t n = 0; n < n_state; ++n) {
+        const float bn = static_cast<float>(Bt[n]), cn = static_cast<float>(Ct[n]);
+        V* hn = &h[n * kVectors];
+        const V* an = &a[n * kVectors];
+        for (int v = 0; v < kVectors; ++v) {
+          hn[v] = VectorExp(dt[v] * an[v]) * hn[v] + dtx[v] * bn;
+          acc[v] += cn * hn[v];
         }
       }
-      for (int64_t j = 0; j < width; ++j)
-        for (int64_t n = 0; n < n_state; ++n) block_state[j * n_state + n] = h[n * kLanes + j];
+      for (int64_t j = 0; j < width; ++j) {
+        const float xj = x[j / W][j % W];
+        float out = acc[j / W][j % W] + s.D[c0 + j] * xj;
+        if (s.z) {
+          const float g = static_cast<float>(s.z[at + j]);
+          out *= g / (1.0f + std::exp(-g));
+        }
+        s.y[at + j] = static_cast<T>(out);
+      }
     }
-  });
+    for (int64_t j = 0; j < width; ++j)
+      for (int64_t n = 0; n < n_state; ++n) block_state[j * n_state + n] = h[n * kVectors + j / W][j % W];
+  }
+}
+
+template <typename T>
+void ScanTasks4(const ScanArgs<T>& s, int64_t begin, int64_t end) {
+  ScanTasks<Floats4>(s, begin, end);
+}
+
+#if defined(__x86_64__)
+#define TSCALE_SCAN_AVX2 1
+template <typename T>
+__attribute__((target("avx2,fma"))) void ScanTasks8(const ScanArgs<T>& s, int64_t begin, int64_t end) {
+  ScanTasks<Floats8>(s, begin, end);
+}
+#endif
+
+template <typename T>
+void FusedScan(const ScanArgs<T>& s) {
+  // A task is one batch row's block of kVectors vectors of channels, at the width that runs.
+  auto tasks = [&](int64_t lanes) { return s.batch * ((s.channels + lanes - 1) / lanes); };
+#if TSCALE_SCAN_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) {
+    at::parallel_for(0, tasks(kVectors * 8), 1, [&](int64_t begin, int64_t end) { ScanTasks8(s, begin, end); });
+    return;
+  }
+#endif
+  at::parallel_for(0, tasks(kVectors * 4), 1, [&](int64_t begin, int64_t end) { ScanTasks4(s, begin, end); });
 }
 
 void CheckShapes(const ScanInputs& in) {
@@ -121,17 +189,16 @@ torch::Tensor Fused(const ScanInputs& in, torch::Tensor* state) {
   const torch::Tensor A = in.A.to(torch::kFloat).contiguous(), D = in.D.to(torch::kFloat).contiguous();
   torch::Tensor h = InitialState(in, state).contiguous();
   torch::Tensor y = torch::empty_like(u);
-  const int64_t b = u.size(0), l = u.size(1), d = u.size(2), n = A.size(1);
-  if (dtype == torch::kFloat) {
-    FusedScan<float>(u.data_ptr<float>(), delta.data_ptr<float>(), A.data_ptr<float>(), B.data_ptr<float>(),
-                     C.data_ptr<float>(), D.data_ptr<float>(), z.defined() ? z.data_ptr<float>() : nullptr,
-                     y.data_ptr<float>(), h.data_ptr<float>(), b, l, d, n);
-  } else {
-    using Bf = c10::BFloat16;
-    FusedScan<Bf>(u.data_ptr<Bf>(), delta.data_ptr<Bf>(), A.data_ptr<float>(), B.data_ptr<Bf>(), C.data_ptr<Bf>(),
-                  D.data_ptr<float>(), z.defined() ? z.data_ptr<Bf>() : nullptr, y.data_ptr<Bf>(), h.data_ptr<float>(),
-                  b, l, d, n);
-  }
+  auto args = [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    return ScanArgs<T>{u.data_ptr<T>(), delta.data_ptr<T>(), B.data_ptr<T>(), C.data_ptr<T>(),
+                       z.defined() ? z.data_ptr<T>() : nullptr, A.data_ptr<float>(), D.data_ptr<float>(),
+                       y.data_ptr<T>(), h.data_ptr<float>(), u.size(0), u.size(1), u.size(2), A.size(1)};
+  };
+  if (dtype == torch::kFloat)
+    FusedScan(args(static_cast<float*>(nullptr)));
+  else
+    FusedScan(args(static_cast<c10::BFloat16*>(nullptr)));
   if (state) *state = h;
   return y;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Generates the model catalog (models/*.json) from the architecture facts file.
+"""Generates the model catalog (models/*.json) from the architecture facts file and the catalog's own entries.
 
-Usage: scripts/gen_catalog.py [--client build/client/tscale-client] models/source/model-architectures.csv models/
+Usage: scripts/gen_catalog.py [--client build/client/tscale-client] [--extra models/source/linear-time.json]
+                              models/source/model-architectures.csv models/
 
 Every row of the facts file (a copy of shared/reference/model-architectures.csv, kept with its output) becomes
 one tscale JSON config (format: docs/model-config.md). Shapes, position limits and counts come from the CSV
@@ -9,6 +10,16 @@ columns; what a family adds on top (norm placement, biases, sharing, windows, ..
 common/families/, read through `tscale-client families --json`, so this script holds no family knowledge. The
 output is committed: the build never runs this script, and the test catalog_is_generated_from_family_homes
 checks that the committed files are what it writes.
+
+The second source (--extra; default: linear-time.json next to the CSV, when it exists) holds models the shared
+facts file has no row for: {"_comment": ..., "models": [ENTRY, ...]}. An ENTRY is a partial catalog config, keys
+as in docs/model-config.md, written over one of two starting points:
+  * "family": a model_type: its layout, with the shape keys every catalog file states at 0 (layers, hidden, vocab
+    and whatever else the model needs come from the entry). The entry must give reference_params, the exact count
+    worked out by hand from the architecture: the catalog test holds AnalyticParameterCount to it;
+  * "base": the hf_id of a facts-file row: that row's config, so a variant is its base in every field the entry
+    does not change. reference_params, published_params_m and the base's params_note are the base's unless the
+    entry gives its own; id, aliases, category and notes are the entry's.
 """
 import argparse
 import csv
@@ -29,12 +40,13 @@ def family_layouts(client):
 
 
 # Output key order: the order of ModelConfigToJson, so a catalog file reads like the documented format.
-FIELD_ORDER = """id aliases category family arch layers decoder_layers hidden heads kv_heads head_dim ffn vocab
+FIELD_ORDER = """id aliases category family arch block attention_kind layers decoder_layers hidden heads kv_heads head_dim ffn vocab
 embedding_size embedding_projection position position_rows position_offset max_input_tokens position_clamp
 trained_context type_vocab rotary_dims rotary_base relative_buckets relative_max_distance relative_bias_projection
 scale_embedding norm norm_eps norm_placement embedding_norm final_norm activation bias qkv_bias key_bias
 attn_out_bias mlp_bias pooler tied_head head_bias parallel_residual shared_block_norm shared_layer_groups attention_window
-window_layers global_tokens global_projections conv_groups relative_positions ngram dropout attention_dropout
+window_layers global_tokens global_projections conv_groups relative_positions ngram ssm_state ssm_conv ssm_expand
+ssm_dt_rank ssm_conv_bias dropout attention_dropout
 approximation
 published_params_m reference_params params_note notes""".split()
 
@@ -154,29 +166,72 @@ def build(r, layouts):
     return c
 
 
+# The keys every catalog file states even at 0 (what build() writes for a facts-file row), so an extra entry reads
+# like the rest of the catalog.
+STATED_SHAPE = ("layers decoder_layers hidden heads kv_heads head_dim ffn vocab embedding_size position_rows "
+                "max_input_tokens trained_context type_vocab").split()
+
+
+def build_extra(entry, layouts, rows_by_id):
+    """One entry of the second source (see the module docstring) as a catalog config."""
+    entry = dict(entry)
+    where = entry.get("id", "an entry without an id")
+    identity = {"id": entry.pop("id"), "aliases": sorted(entry.pop("aliases", [])), "category": entry.pop("category")}
+    if "base" in entry:
+        base = entry.pop("base")
+        if base not in rows_by_id:
+            sys.exit(f"{where}: base {base!r} is not a row of the facts file")
+        c = build(rows_by_id[base], layouts)
+        c.pop("params_note", None)
+        c.update(identity)
+    elif "family" in entry:
+        if entry["family"] not in layouts:
+            sys.exit(f"{where}: family {entry['family']!r} has no home in common/families/")
+        if "reference_params" not in entry:
+            sys.exit(f"{where}: an entry built from a family layout must give reference_params (its exact count)")
+        c = dict(identity, family=entry["family"])
+        c.update({k: 0 for k in STATED_SHAPE})
+        c.update({"norm": "layernorm", "norm_eps": 1e-5, "bias": True})  # ModelArchitecture's defaults, stated
+        c.update(layouts[entry["family"]])
+    else:
+        sys.exit(f"{where}: an extra entry needs a family or a base")
+    for required in ("published_params_m", "notes"):
+        if required not in entry:
+            sys.exit(f"{where}: {required} is required")
+    c.update(entry)
+    return c
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client", default="build/client/tscale-client", help="a built tscale-client")
+    parser.add_argument("--extra", help="the second source (default: linear-time.json next to the CSV, if any)")
     parser.add_argument("csv_path")
     parser.add_argument("out_dir")
     args = parser.parse_args()
     csv_path, out_dir = args.csv_path, args.out_dir
+    extra_path = args.extra or os.path.join(os.path.dirname(csv_path), "linear-time.json")
     layouts = family_layouts(args.client)
     os.makedirs(out_dir, exist_ok=True)
-    names = {}
     rows = list(csv.DictReader(open(csv_path)))
     for r in rows:
         if r["model_type"] not in layouts:
             sys.exit(f"{r['hf_id']}: model_type {r['model_type']!r} has no family in common/families/")
-        config = ordered(build(r, layouts))
+    configs = [build(r, layouts) for r in rows]
+    if args.extra or os.path.exists(extra_path):
+        rows_by_id = {r["hf_id"]: r for r in rows}
+        with open(extra_path) as f:
+            configs += [build_extra(e, layouts, rows_by_id) for e in json.load(f)["models"]]
+    names = {}
+    for config in map(ordered, configs):
         for name in [config["id"]] + config["aliases"]:
             if name in names:
                 sys.exit(f"name {name!r} of {config['id']} is already used by {names[name]}")
             names[name] = config["id"]
-        with open(os.path.join(out_dir, r["hf_id"].replace("/", "__") + ".json"), "w") as f:
+        with open(os.path.join(out_dir, config["id"].replace("/", "__") + ".json"), "w") as f:
             json.dump(config, f, indent=2)
             f.write("\n")
-    print(f"wrote {len(rows)} model configs to {out_dir}", file=sys.stderr)
+    print(f"wrote {len(configs)} model configs to {out_dir}", file=sys.stderr)
 
 
 if __name__ == "__main__":

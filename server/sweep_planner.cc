@@ -252,6 +252,28 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
       left_out.reasons.push_back(model->id + " x " + WorkloadName(workload) + ": " +
                                  std::to_string(static_cast<int64_t>(cells)) + " cells skipped, " + why);
     }
+  // A linear-time model (Mamba, linear attention) has no softmax attention for the implementation to change: it
+  // runs the first implementation asked for, once, and the others' cells are skipped, counted and named, so the
+  // report never compares a model with itself under another name.
+  auto attention_for = [&](const ModelConfig& model) {
+    return model.linear_time() ? std::vector<v1::AttentionImpl>{attention.front()} : attention;
+  };
+  if (attention.size() > 1)
+    for (const ModelConfig* model : models) {
+      if (!model->linear_time()) continue;
+      double cells = 0;
+      for (v1::Workload workload : workloads)
+        if (skip_reason(*model, workload).empty())
+          cells += cells_per_variant * static_cast<double>(variants(workload)) *
+                   static_cast<double>(attention.size() - 1) / static_cast<double>(attention.size());
+      if (cells <= 0) continue;
+      std::string others;
+      for (size_t i = 1; i < attention.size(); ++i) others += (i > 1 ? ", " : "") + AttentionName(attention[i]);
+      skipped_cells += cells;
+      left_out.reasons.push_back(model->id + " has no softmax attention: one cell for all attention implementations (" +
+                                 AttentionName(attention.front()) + " runs; " +
+                                 std::to_string(static_cast<int64_t>(cells)) + " cells of " + others + " skipped)");
+    }
   left_out.cells = static_cast<int>(std::min<double>(skipped_cells, std::numeric_limits<int>::max()));
 
   // The product of the axes, each named with its size, so the user sees which one to shrink. Checkpointing
@@ -302,6 +324,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
   const std::vector<v1::Checkpointing> not_training = {v1::CHECKPOINTING_UNSPECIFIED};
   for (const ModelConfig* model : models) {
     const std::string config_json = ModelConfigToJson(*model);
+    const std::vector<v1::AttentionImpl> impls = attention_for(*model);
     for (v1::Workload workload : workloads) {
       if (!skip_reason(*model, workload).empty()) continue;
       const bool training = workload == v1::WORKLOAD_TRAIN;
@@ -309,7 +332,7 @@ StatusOr<std::vector<PlannedJob>> PlanSweep(const v1::SweepSpec& spec, const Cat
         for (int seq_len : lengths)
           for (int batch : batches)
             for (v1::DType dtype : dtypes)
-              for (v1::AttentionImpl impl : attention)
+              for (v1::AttentionImpl impl : impls)
                 for (int rep = 0; rep < repetitions; ++rep) {
                   PlannedJob job;
                   job.category = model->category;

@@ -31,12 +31,14 @@ struct PlannerLimits {
 // The measurement settings a job gets when the sweep leaves them at zero.
 v1::MeasurementSettings DefaultMeasurement();
 
-// Cells of the cross product the planner leaves out, and why: an encoder-only model has nothing to decode, and a
-// model whose architecture the sweep's explicit loss does not fit (masked_lm for a decoder) has no train cells.
-// The submit answer carries both, so a sweep never silently runs fewer jobs than its axes multiply to.
+// Cells of the cross product the planner leaves out, and why: an encoder-only model has nothing to decode, a
+// model whose architecture the sweep's explicit loss does not fit (masked_lm for a decoder) has no train cells, and
+// a linear-time model (ModelConfig::linear_time: no softmax attention) runs only the first attention
+// implementation asked for. The submit answer carries them all, so a sweep never silently runs fewer jobs than
+// its axes multiply to.
 struct SkippedCells {
   int cells = 0;
-  std::vector<std::string> reasons;  // one per (model, workload) left out
+  std::vector<std::string> reasons;  // one per (model, workload) left out, and one per collapsed linear-time model
 };
 
 // `skipped`, when given, receives the cells left out. A sweep where every cell is left out is refused

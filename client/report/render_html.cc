@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "client/report/crossover.h"
 #include "client/report/decode_scaling.h"
 #include "client/report/html_parts.h"
 #include "client/report/render_text.h"
@@ -345,6 +346,7 @@ std::string RenderHtml(const std::vector<Row>& rows, const HtmlReportOptions& op
   out += ModelsSection(models);
   out += DecodeSection(rows, decode_cells);
   out += TrainHtmlSection(rows);
+  out += CrossoverHtmlSection(rows);
   out += WallsSection(Walls(rows));
   out += StudyComparisonSection(rows, cells);
   out += "</body>\n</html>\n";

@@ -227,7 +227,7 @@ std::string DataNumber(double value) {
   return buf;
 }
 
-std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
+std::string LineChart(const std::vector<Series>& series, const Axes& axes, const std::vector<Marker>& markers) {
   auto usable = [&](double x, double y) {
     return std::isfinite(x) && std::isfinite(y) && (!axes.log_x || x > 0) && (!axes.log_y || y > 0);
   };
@@ -251,6 +251,13 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
         y_hi = std::max(y_hi, b.high);
       }
   }
+  // Markers widen x only once there is data: a marker alone says nothing about a y range.
+  if (!xs.empty())
+    for (const auto& m : markers)
+      if (std::isfinite(m.x) && (!axes.log_x || m.x > 0)) {
+        x_lo = std::min(x_lo, m.x);
+        x_hi = std::max(x_hi, m.x);
+      }
   std::string out = Open(axes, HeightFor(series.size()));
   if (xs.empty()) {
     out += "<text x=\"" + Fmt(kLeft + kPlotW / 2, 0) + "\" y=\"" + Fmt(kTop + kPlotH / 2, 0) +
@@ -291,6 +298,24 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes) {
              DataNumber(px) + ", " + EscapeHtml(TickLabel(py)) + "</title></circle>\n";
     out += "</g>\n";
     out += LegendEntry(static_cast<int>(i), series[i].name, color, dash);
+  }
+  // Over the lines, so a crossing is never hidden under one; labels step down so that close markers stay legible.
+  int shown = 0;
+  for (const auto& m : markers) {
+    if (!std::isfinite(m.x) || (axes.log_x && m.x <= 0)) continue;
+    const std::string color = m.series >= 0 && static_cast<size_t>(m.series) < series.size()
+                                  ? kPalette[static_cast<size_t>(m.series) % kColors]
+                                  : "#555";
+    const std::string px = Fmt(X(x, m.x)), label = EscapeHtml(m.label);
+    out += "<line x1=\"" + px + "\" x2=\"" + px + "\" y1=\"" + Fmt(kTop, 0) + "\" y2=\"" + Fmt(kTop + kPlotH, 0) +
+           "\" stroke=\"" + color + "\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\" data-marker=\"" + label +
+           "\" data-x=\"" + DataNumber(m.x) + "\"><title>" + label + "</title></line>\n";
+    // Right of the line, or left of it in the plot's right part, so the label stays inside the plot.
+    const bool left = X(x, m.x) > kLeft + 0.6 * kPlotW;
+    out += "<text x=\"" + Fmt(X(x, m.x) + (left ? -4 : 4)) + "\" y=\"" + Fmt(kTop + 12 + 13.0 * (shown % 6)) +
+           "\" font-size=\"10\" fill=\"" + color + "\"" + (left ? " text-anchor=\"end\"" : "") + ">" + label +
+           "</text>\n";
+    ++shown;
   }
   out += "</svg>\n";
   return out;

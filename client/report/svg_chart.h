@@ -28,9 +28,18 @@ struct Series {
   // lists "x,low,high" per point); points a log axis cannot show are left out.
   std::vector<BandPoint> band = {};
 };
+// A vertical line across the plot at one x, e.g. the length where two series cross. `series` >= 0 draws it in
+// that series' colour, so a chart with several crossings says which line each belongs to; -1 is grey. It is a
+// <line data-marker="label" data-x="x"> with the label as its <title> and written at the top of the plot; an x
+// outside the series' range widens the axis to show it (a log axis leaves out x <= 0).
+struct Marker {
+  double x = 0;
+  std::string label;
+  int series = -1;
+};
 // Series beyond the palette's ten colours repeat them with a dash pattern; the legend grows the chart's height
 // rather than running off it, so a chart of many models stays readable.
-std::string LineChart(const std::vector<Series>& series, const Axes& axes);
+std::string LineChart(const std::vector<Series>& series, const Axes& axes, const std::vector<Marker>& markers = {});
 
 struct Layer {
   std::string name, color;  // color: any CSS color

@@ -6,10 +6,9 @@ namespace tscale::families {
 
 const std::vector<const FamilySpec*>& AllFamilies() {
   static const std::vector<const FamilySpec*> families = {
-      &kBert,    &kRoberta,    &kXlmRoberta, &kDistilBert, &kAlbert, &kElectra, &kSqueezeBert,
-      &kDeberta, &kLongformer, &kBigBird,    &kGpt2,       &kGptNeo, &kGptj,    &kGptNeox,
-      &kOpt,     &kBloom,      &kLlama,      &kMistral,    &kPhi,    &kFalcon,  &kBart,
-      &kPegasus, &kBlenderbot, &kProphetNet, &kT5,
+      &kBert,    &kRoberta, &kXlmRoberta, &kDistilBert, &kAlbert,  &kElectra,    &kSqueezeBert, &kDeberta, &kLongformer,
+      &kBigBird, &kGpt2,    &kGptNeo,     &kGptj,       &kGptNeox, &kOpt,        &kBloom,       &kLlama,   &kMistral,
+      &kPhi,     &kFalcon,  &kMamba,      &kBart,       &kPegasus, &kBlenderbot, &kProphetNet,  &kT5,
   };
   return families;
 }

@@ -57,6 +57,7 @@ std::string FamilyLayoutJson(const FamilySpec& family);
 extern const FamilySpec kBert, kRoberta, kXlmRoberta, kDistilBert, kAlbert, kElectra;  // bert.cc
 extern const FamilySpec kSqueezeBert, kDeberta, kLongformer, kBigBird;
 extern const FamilySpec kGpt2, kGptNeo, kGptj, kGptNeox, kOpt, kBloom, kLlama, kMistral, kPhi, kFalcon;
+extern const FamilySpec kMamba;                        // mamba.cc: selective state-space blocks (BlockKind::kMamba)
 extern const FamilySpec kBart, kPegasus, kBlenderbot;  // bart.cc
 extern const FamilySpec kProphetNet, kT5;
 

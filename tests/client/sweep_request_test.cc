@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "client/progress.h"
+#include "client/report/crossover.h"
 #include "client/sweep_request.h"
 
 namespace tscale::client {
@@ -77,6 +78,68 @@ TEST(SweepRequest, PresetsPickTheirGrids) {
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("--preset"), std::string::npos);
   EXPECT_FALSE(Preset("quick", v1::ListModelsResponse()).ok());  // nothing to run
+}
+
+TEST(SweepRequest, TheCrossoverPresetRunsEveryPairAtLongLengthsForwardAndDecodeEagerAndMemoryEfficient) {
+  v1::ListModelsResponse catalog = Catalog();
+  for (const auto& pair : report::CrossoverPairs())
+    for (const std::string& id : {pair.linear_model, pair.transformer}) {
+      bool present = false;
+      for (const auto& m : catalog.models()) present = present || m.id() == id;
+      if (!present) catalog.add_models()->set_id(id);
+    }
+  auto spec = Preset("crossover", catalog);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->name(), "crossover");
+  // The pairs' models in their order, each once (mamba-130m is in two pairs), and none of the catalog's others.
+  EXPECT_EQ(
+      std::vector<std::string>(spec->models().begin(), spec->models().end()),
+      (std::vector<std::string>{"state-spaces/mamba-130m", "EleutherAI/gpt-neo-125m", "EleutherAI/pythia-160m",
+                                "state-spaces/mamba-370m", "EleutherAI/pythia-410m", "state-spaces/mamba-1.4b",
+                                "EleutherAI/pythia-1.4b", "tscale/linear-attention-gpt2", "openai-community/gpt2"}));
+  EXPECT_EQ(std::vector<int>(spec->seq_lengths().begin(), spec->seq_lengths().end()),
+            (std::vector<int>{256, 512, 1024, 2048, 4096, 8192, 16384}));
+  ASSERT_EQ(spec->workloads_size(), 2);
+  EXPECT_EQ(spec->workloads(0), v1::WORKLOAD_FORWARD);
+  EXPECT_EQ(spec->workloads(1), v1::WORKLOAD_DECODE);
+  ASSERT_EQ(spec->attention_size(), 2);
+  EXPECT_EQ(spec->attention(0), v1::ATTENTION_IMPL_EAGER);
+  EXPECT_EQ(spec->attention(1), v1::ATTENTION_IMPL_MEMORY_EFFICIENT);
+  EXPECT_TRUE(spec->extend_context());  // GPT-2's 1024 positions end inside the grid
+  // The other presets fix none of these: the user's flags (or defaults) decide.
+  auto quick = Preset("quick", catalog);
+  ASSERT_TRUE(quick.ok());
+  EXPECT_EQ(quick->workloads_size() + quick->attention_size(), 0);
+  EXPECT_FALSE(quick->extend_context());
+  // Laid over a sweep file's spec: the preset's axes replace the file's, the file's other settings stay.
+  v1::SweepSpec file;
+  file.set_name("mine");
+  file.add_models("org/gpt2");
+  file.add_seq_lengths(64);
+  file.add_attention(v1::ATTENTION_IMPL_FUSED);
+  file.add_dtypes(v1::DTYPE_BF16);
+  ApplyPreset(*spec, &file);
+  EXPECT_EQ(file.name(), "mine");
+  EXPECT_EQ(file.models_size(), 9);
+  EXPECT_EQ(file.seq_lengths_size(), 7);
+  EXPECT_EQ(file.workloads_size(), 2);
+  ASSERT_EQ(file.attention_size(), 2);  // replaced, not appended to
+  EXPECT_EQ(file.attention(0), v1::ATTENTION_IMPL_EAGER);
+  EXPECT_TRUE(file.extend_context());
+  ASSERT_EQ(file.dtypes_size(), 1);
+  EXPECT_EQ(file.dtypes(0), v1::DTYPE_BF16);
+  v1::SweepSpec decoding;  // quick sets no workloads: a file's decode stays
+  decoding.add_workloads(v1::WORKLOAD_DECODE);
+  ApplyPreset(*quick, &decoding);
+  ASSERT_EQ(decoding.workloads_size(), 1);
+  EXPECT_EQ(decoding.workloads(0), v1::WORKLOAD_DECODE);
+  EXPECT_EQ(decoding.name(), "quick");
+  // A catalog without a pair's model is named, rather than a pair compared with nothing.
+  auto partial = Preset("crossover", Catalog());
+  ASSERT_FALSE(partial.ok());
+  EXPECT_NE(partial.status().message().find("--preset crossover"), std::string::npos);
+  EXPECT_NE(partial.status().message().find("state-spaces/mamba-1.4b"), std::string::npos)
+      << partial.status().message();
 }
 
 TEST(Progress, BarCountsAndEta) {

@@ -124,6 +124,12 @@ const char* kGodelBase = R"({"model_type": "t5", "d_ff": 3072, "d_kv": 64, "d_mo
   "n_positions": 512, "num_decoder_layers": 12, "num_heads": 12, "num_layers": 12,
   "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32, "vocab_size": 32102})";
 
+// state-spaces/mamba-130m-hf (MambaForCausalLM; init-only keys such as time_step_min left out).
+const char* kMamba130mHf = R"({"model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 24,
+  "vocab_size": 50280, "state_size": 16, "conv_kernel": 4, "expand": 2, "intermediate_size": 1536,
+  "time_step_rank": 48, "use_bias": false, "use_conv_bias": true, "layer_norm_epsilon": 1e-05, "hidden_act": "silu",
+  "residual_in_fp32": true, "rms_norm": true, "tie_word_embeddings": true})";
+
 struct Published {
   const char* catalog_name;  // id or alias in models/
   const char* config;
@@ -152,6 +158,7 @@ const Published kPublished[] = {
     {"mistralai/Mistral-7B-v0.1", kMistral7b},
     {"microsoft/phi-2", kPhi2},
     {"tiiuae/falcon-7b", kFalcon7b},
+    {"state-spaces/mamba-130m", kMamba130mHf},
     {"facebook/bart-base", kBartBase},
     {"google/pegasus-xsum", kPegasusXsum},
     {"facebook/blenderbot-400M-distill", kBlenderbot400m},
@@ -253,11 +260,11 @@ TEST(HfConfig, CoversEveryCatalogFamily) {
 }
 
 TEST(HfConfig, UnsupportedModelTypeListsTheSupportedOnes) {
-  auto parsed = ParsePatched(kGpt2, {{"model_type", "mamba"}});
+  auto parsed = ParsePatched(kGpt2, {{"model_type", "rwkv"}});
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
   const std::string& message = parsed.status().message();
-  EXPECT_EQ(message.rfind("model_type: \"mamba\" is not supported (", 0), 0u) << message;
+  EXPECT_EQ(message.rfind("model_type: \"rwkv\" is not supported (", 0), 0u) << message;
   for (const std::string& type : SupportedHfModelTypes()) EXPECT_NE(message.find(type), std::string::npos) << type;
   EXPECT_EQ(ParsePatched(kGpt2, {{"model_type", nullptr}}).status().message(), "model_type: required key is missing");
 }
@@ -588,8 +595,14 @@ TEST(HfConfig, EveryFamilyLayoutIsAConfigFragmentThatKeepsItsFacts) {
     auto layout = nlohmann::json::parse(families::FamilyLayoutJson(*family));
     for (const char* key : {"arch", "position", "norm_placement"}) EXPECT_TRUE(layout.contains(key)) << key;
     nlohmann::json config = layout;
-    config.update(nlohmann::json{
-        {"id", "layout/test"}, {"layers", 2}, {"hidden", 64}, {"heads", 4}, {"ffn", 128}, {"vocab", 100}});
+    // A mamba block has no heads and no FFN (heads and ffn 0).
+    const bool attention = layout.value("block", "transformer") != "mamba";
+    config.update(nlohmann::json{{"id", "layout/test"},
+                                 {"layers", 2},
+                                 {"hidden", 64},
+                                 {"heads", attention ? 4 : 0},
+                                 {"ffn", attention ? 128 : 0},
+                                 {"vocab", 100}});
     if (layout.at("position") == "learned" || layout.at("position") == "sinusoidal")
       config.update(nlohmann::json{{"position_rows", 64}, {"max_input_tokens", 32}});
     if (layout.at("arch") == "encoder-decoder") config["decoder_layers"] = 2;
