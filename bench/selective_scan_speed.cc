@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
   c10::InferenceMode guard;
   std::printf("d_inner %lld, N %lld, batch %lld, %d threads, fp32\n", static_cast<long long>(d_inner),
               static_cast<long long>(n_state), static_cast<long long>(batch), threads);
-  std::printf("%8s %12s %12s %12s %10s %10s %12s\n", "length", "fused ms", "chunked ms", "reference ms",
-              "ref/fused", "chk/fused", "max |diff|");
+  std::printf("%8s %12s %12s %12s %10s %10s %12s\n", "length", "fused ms", "chunked ms", "reference ms", "ref/fused",
+              "chk/fused", "max |diff|");
   for (int64_t length : lengths) {
     torch::manual_seed(1);
     ScanInputs in;
@@ -77,8 +77,7 @@ int main(int argc, char** argv) {
     const double fused = Median(ms[ScanKernel::kFusedCpu]), chunked = Median(ms[ScanKernel::kChunked]);
     const bool ref = out.count(ScanKernel::kReference);
     const double reference = ref ? Median(ms[ScanKernel::kReference]) : 0;
-    const double diff =
-        ref ? (out[ScanKernel::kFusedCpu] - out[ScanKernel::kReference]).abs().max().item<double>() : 0;
+    const double diff = ref ? (out[ScanKernel::kFusedCpu] - out[ScanKernel::kReference]).abs().max().item<double>() : 0;
     std::printf("%8lld %12.1f %12.1f %12s %10s %10.1f %12s\n", static_cast<long long>(length), fused, chunked,
                 ref ? std::to_string(reference).substr(0, 9).c_str() : "-",
                 ref ? std::to_string(reference / fused).substr(0, 6).c_str() : "-", chunked / fused,

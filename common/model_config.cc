@@ -1,6 +1,7 @@
 #include "common/model_config.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/linear_time.h"
 
@@ -160,9 +161,12 @@ Status ValidateShape(const ModelConfig& c) {
 
 // What the block kind and attention kind require (model_config.h, BlockKind and AttentionKind).
 Status ValidateBlock(const ModelConfig& c) {
-  const bool ssm_fields = c.ssm_state || c.ssm_conv || c.ssm_expand || c.ssm_dt_rank;
   if (!c.mamba()) {
-    if (ssm_fields) return Bad("ssm_state", "the ssm_* fields belong to block mamba");
+    for (auto [field, value] : {std::pair{"ssm_state", c.ssm_state},
+                                {"ssm_conv", c.ssm_conv},
+                                {"ssm_expand", c.ssm_expand},
+                                {"ssm_dt_rank", c.ssm_dt_rank}})
+      if (value != 0) return Bad(field, "belongs to block mamba: 0 in a transformer");
     if (c.linear_attention()) {
       if (c.arch != ArchKind::kDecoder)
         return Bad("attention_kind", "linear attention is causal: arch must be decoder");
@@ -180,8 +184,8 @@ Status ValidateBlock(const ModelConfig& c) {
   }
   if (c.arch != ArchKind::kDecoder) return Bad("block", "mamba is a causal language model: arch must be decoder");
   if (c.attention_kind != AttentionKind::kSoftmax) return Bad("attention_kind", "a mamba block has no attention");
-  if (c.heads != 0 || c.kv_heads != 0 || c.head_dim != 0)
-    return Bad("heads", "a mamba block has no attention heads: 0");
+  for (auto [field, value] : {std::pair{"heads", c.heads}, {"kv_heads", c.kv_heads}, {"head_dim", c.head_dim}})
+    if (value != 0) return Bad(field, "a mamba block has no attention heads: 0");
   if (c.ffn != 0) return Bad("ffn", "a mamba block has no feed-forward network: 0");
   if (c.ssm_state < 1) return Bad("ssm_state", "block mamba needs a state width of at least 1");
   if (c.ssm_conv < 1) return Bad("ssm_conv", "block mamba needs a conv kernel of at least 1");
@@ -190,10 +194,18 @@ Status ValidateBlock(const ModelConfig& c) {
   if (c.dropout != 0) return Bad("dropout", "a mamba model has no dropout (HF MambaConfig has none): 0");
   if (c.position != PositionScheme::kNone) return Bad("position", "a mamba model has no positions: none");
   if (c.norm_placement != NormPlacement::kPre) return Bad("norm_placement", "a mamba block is pre-norm");
-  if (c.embedding_size != 0 || c.type_vocab != 0 || c.embedding_norm || c.pooler || c.shared_layer_groups ||
-      c.parallel_residual || c.conv_groups || c.attention_window || c.relative_positions || c.ngram ||
-      c.scale_embedding)
-    return Bad("block", "block mamba takes none of the transformer's embedding, sharing or attention options");
+  for (auto [field, set] : {std::pair{"embedding_size", c.embedding_size != 0},
+                            {"type_vocab", c.type_vocab != 0},
+                            {"embedding_norm", c.embedding_norm},
+                            {"pooler", c.pooler},
+                            {"shared_layer_groups", c.shared_layer_groups != 0},
+                            {"parallel_residual", c.parallel_residual},
+                            {"conv_groups", c.conv_groups != 0},
+                            {"attention_window", c.attention_window != 0},
+                            {"relative_positions", c.relative_positions != 0},
+                            {"ngram", c.ngram != 0},
+                            {"scale_embedding", c.scale_embedding}})
+    if (set) return Bad(field, "a transformer option; block mamba does not take it");
   return Status::Ok();
 }
 

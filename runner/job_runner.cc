@@ -112,13 +112,17 @@ class ProgressReporter {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// Linear-time models: the sequence-mixing kernel the job runs, the choice the layers make (ChooseScanKernel).
-std::string SequenceKernel(const ModelConfig& c, const torch::Device& device, bool trains, torch::ScalarType type) {
+// Linear-time models: the sequence-mixing kernel the job runs, by the rule the layers apply (ChooseScanKernel).
+// A checkpointed training step runs its blocks' forward without autograd and records them in the recomputation.
+std::string SequenceKernel(const ModelConfig& c, const torch::Device& device, const WorkloadTraits& traits,
+                           torch::ScalarType type) {
   if (c.linear_attention())
     return "chunked linear attention (" + std::to_string(kLinearAttentionChunk) + "-position chunks)";
   if (!c.mamba()) return "";
-  const bool fused = device.is_cpu() && !trains && (type == torch::kFloat || type == torch::kBFloat16);
-  return ScanKernelName(fused ? ScanKernel::kFusedCpu : ScanKernel::kChunked);
+  const char* recorded = ScanKernelName(ChooseScanKernel(device, type, traits.trains));
+  if (!traits.checkpoint_layers) return recorded;
+  return std::string(ScanKernelName(ChooseScanKernel(device, type, false))) + " in the checkpointed forward, " +
+         recorded + " in the recomputation";
 }
 
 // The measurement every workload shares; exceptions propagate to RunJob, which types them.
@@ -143,12 +147,13 @@ void Measure(const v1::JobSpec& job, const ModelConfig& config, v1::Result* resu
     if (!autocast.ok()) throw std::runtime_error(autocast.message());
     weights_type = torch::kFloat;
   }
-  if (job.attention() == v1::ATTENTION_IMPL_FUSED && !FusedAttentionAvailable())
+  // A linear-time model has no softmax attention: the implementation it is asked for is never used.
+  if (job.attention() == v1::ATTENTION_IMPL_FUSED && !config.linear_time() && !FusedAttentionAvailable())
     throw std::runtime_error("attention fused: libtorch " TORCH_VERSION
                              " has no scaled_dot_product_attention (needs 2.0 or later)");
   if (m.threads() > 0) at::set_num_threads(m.threads());
   FillEnvironment(job, device, result->mutable_environment());
-  result->mutable_environment()->set_sequence_kernel(SequenceKernel(config, device, traits.trains, weights_type));
+  result->mutable_environment()->set_sequence_kernel(SequenceKernel(config, device, traits, weights_type));
 
   ProgressReporter progress;
   progress.Report("loading", 0, 0);

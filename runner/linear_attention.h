@@ -1,7 +1,8 @@
 // Causal linear attention (Katharopoulos et al. 2020, "Transformers are RNNs"), the attention of a model with
 // attention_kind "linear". With phi(x) = elu(x) + 1 applied to queries and keys, position i attends as
 //
-//   out_i = phi(q_i)^T S_i / (phi(q_i)^T z_i + eps),   S_i = sum_{j<=i} phi(k_j) v_j^T  [hd x hd],  z_i = sum_{j<=i} phi(k_j)
+//   out_i = phi(q_i)^T S_i / (phi(q_i)^T z_i + eps),   S_i = sum_{j<=i} phi(k_j) v_j^T  [hd x hd],  z_i = sum_{j<=i}
+//   phi(k_j)
 //
 // so each head carries a head_dim x head_dim prefix sum instead of a key/value per position. The prefill computes
 // it in chunks of kLinearAttentionChunk positions (common/linear_time.h): inside a chunk the causal quadratic form,

@@ -41,8 +41,8 @@ MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, const torch::TensorOptions&
   // (S4D-real) and dt_proj's bias the inverse softplus of a step drawn log-uniformly in [1e-3, 1e-1].
   torch::NoGradGuard no_grad;
   A_log_.copy_(torch::log(torch::arange(1, state_ + 1, o.dtype(torch::kFloat))).expand({inner_, state_}));
-  auto dt = torch::exp(torch::rand({inner_}, o.dtype(torch::kFloat)) * (std::log(0.1) - std::log(1e-3)) +
-                       std::log(1e-3));
+  auto dt =
+      torch::exp(torch::rand({inner_}, o.dtype(torch::kFloat)) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3));
   dt_proj_->bias().copy_(dt + torch::log(-torch::expm1(-dt)));
 }
 
@@ -60,9 +60,9 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, LayerKv* kv, bool 
   auto u = torch::silu(conv1d_(x_in));
   torch::Tensor delta, B, C;
   Selection(u, &delta, &B, &C);
-  last_kernel_ = ChooseScanKernel(u);
+  const ScanInputs in{u, delta, A(), B, C, D_, z};
   torch::Tensor state = kv ? kv->ssm_state : torch::Tensor();
-  auto y = SelectiveScan({u, delta, A(), B, C, D_, z}, last_kernel_, kv ? &state : nullptr);
+  auto y = SelectiveScan(in, ChooseScanKernel(in), kv ? &state : nullptr);
   if (kv) {  // what the first step needs: the scan's state and the conv's last `kernel` inputs (zeros before 0)
     torch::NoGradGuard no_grad;
     kv->ssm_state.copy_(state);
@@ -80,10 +80,9 @@ torch::Tensor MambaMixerImpl::Step(const torch::Tensor& x, LayerKv* kv) {
   auto u = torch::silu(conv1d_->Step(x_in, kv->conv_state));
   torch::Tensor delta, B, C;
   Selection(u, &delta, &B, &C);
-  last_kernel_ = ChooseScanKernel(u);
+  const ScanInputs in{u.unsqueeze(1), delta.unsqueeze(1), A(), B.unsqueeze(1), C.unsqueeze(1), D_, z.unsqueeze(1)};
   torch::Tensor state = kv->ssm_state;
-  auto y = SelectiveScan({u.unsqueeze(1), delta.unsqueeze(1), A(), B.unsqueeze(1), C.unsqueeze(1), D_, z.unsqueeze(1)},
-                         last_kernel_, &state);
+  auto y = SelectiveScan(in, ChooseScanKernel(in), &state);
   kv->ssm_state.copy_(state);
   return out_proj_(y);
 }

@@ -43,8 +43,6 @@ class MambaMixerImpl : public torch::nn::Module {
   // x [batch, length, hidden]. With `kv` (generation) the prompt's call (step false) stores its final conv window
   // and scan state there; each later call (step true) takes one token and advances them.
   torch::Tensor forward(const torch::Tensor& x, LayerKv* kv = nullptr, bool step = false);
-  // The scan kernel the last forward used (for the result's environment).
-  ScanKernel last_kernel() const { return last_kernel_; }
 
  private:
   torch::Tensor Step(const torch::Tensor& x, LayerKv* kv);
@@ -56,7 +54,6 @@ class MambaMixerImpl : public torch::nn::Module {
   Linear in_proj_{nullptr}, x_proj_{nullptr}, dt_proj_{nullptr}, out_proj_{nullptr};
   CausalConv conv1d_{nullptr};
   torch::Tensor A_log_, D_;
-  ScanKernel last_kernel_ = ScanKernel::kFusedCpu;
 };
 TORCH_MODULE(MambaMixer);
 
@@ -64,7 +61,6 @@ class MambaBlockImpl : public StackLayer {
  public:
   MambaBlockImpl(const ModelConfig& config, const torch::TensorOptions& options);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& memory, const LayerContext& context) override;
-  ScanKernel last_kernel() const { return mixer_->last_kernel(); }
 
  private:
   Norm norm_{nullptr};

@@ -2,12 +2,15 @@
 
 #include <ATen/Parallel.h>
 
+#include <exception>
+#include <thread>
+
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
-#include <cmath>
-#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -21,6 +24,10 @@ namespace {
 // CPU) and, on x86-64 CPUs that have them, 8 (AVX2), chosen at run time. Everything the loop calls is inlined into
 // the one function compiled for the width, so the wide registers never cross a call.
 #define TSCALE_INLINE inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__)
+// The 8-wide helpers are only ever inlined into the AVX2 function, so the ABI of passing them by value never applies.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float Floats4 __attribute__((vector_size(16)));
 typedef float Floats8 __attribute__((vector_size(32)));
 
@@ -136,25 +143,45 @@ void ScanTasks4(const ScanArgs<T>& s, int64_t begin, int64_t end) {
 }
 
 #if defined(__x86_64__)
-#define TSCALE_SCAN_AVX2 1
+#define TSCALE_SCAN_AVX2
 template <typename T>
 __attribute__((target("avx2,fma"))) void ScanTasks8(const ScanArgs<T>& s, int64_t begin, int64_t end) {
   ScanTasks<Floats8>(s, begin, end);
 }
 #endif
 
+// Runs tasks 0..tasks-1 on at::get_num_threads() std::threads (the job's --threads). Not at::parallel_for: with
+// OpenMP that header template parallelises only in files compiled with OpenMP, against whichever OpenMP runtime the
+// file links, which need not be libtorch's own. A scan too small to repay starting threads (a decode step) runs here.
+template <typename Run>
+void RunTasks(int64_t tasks, int64_t work, const Run& run) {
+  const int64_t threads = std::min<int64_t>(tasks, std::max(1, at::get_num_threads()));
+  if (threads <= 1 || work < (int64_t{1} << 18)) return run(0, tasks);
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  for (int64_t i = 0; i < threads; ++i)
+    pool.emplace_back([&, i] {
+      try {
+        run(tasks * i / threads, tasks * (i + 1) / threads);
+      } catch (...) {
+        errors[static_cast<size_t>(i)] = std::current_exception();
+      }
+    });
+  for (auto& thread : pool) thread.join();
+  for (auto& error : errors)
+    if (error) std::rethrow_exception(error);
+}
+
 template <typename T>
 void FusedScan(const ScanArgs<T>& s) {
   // A task is one batch row's block of kVectors vectors of channels, at the width that runs.
   auto tasks = [&](int64_t lanes) { return s.batch * ((s.channels + lanes - 1) / lanes); };
-#if TSCALE_SCAN_AVX2
+  const int64_t work = s.batch * s.length * s.channels * s.n_state;
+#ifdef TSCALE_SCAN_AVX2
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (avx2) {
-    at::parallel_for(0, tasks(kVectors * 8), 1, [&](int64_t begin, int64_t end) { ScanTasks8(s, begin, end); });
-    return;
-  }
+  if (avx2) return RunTasks(tasks(kVectors * 8), work, [&](int64_t b, int64_t e) { ScanTasks8(s, b, e); });
 #endif
-  at::parallel_for(0, tasks(kVectors * 4), 1, [&](int64_t begin, int64_t end) { ScanTasks4(s, begin, end); });
+  RunTasks(tasks(kVectors * 4), work, [&](int64_t b, int64_t e) { ScanTasks4(s, b, e); });
 }
 
 void CheckShapes(const ScanInputs& in) {
@@ -165,9 +192,22 @@ void CheckShapes(const ScanInputs& in) {
   if (in.A.dim() != 2 || in.A.size(0) != d) fail("A must be [d_inner, N]");
   const int64_t n = in.A.size(1);
   for (const torch::Tensor* t : {&in.B, &in.C})
-    if (t->dim() != 3 || t->size(0) != b || t->size(1) != l || t->size(2) != n) fail("B and C must be [batch, length, N]");
+    if (t->dim() != 3 || t->size(0) != b || t->size(1) != l || t->size(2) != n)
+      fail("B and C must be [batch, length, N]");
   if (in.D.dim() != 1 || in.D.size(0) != d) fail("D must be [d_inner]");
   if (in.z.defined() && in.z.sizes() != in.u.sizes()) fail("z must have u's shape");
+}
+
+void CheckState(const ScanInputs& in, const torch::Tensor* state) {
+  if (state && state->defined() && state->sizes() != torch::IntArrayRef({in.u.size(0), in.u.size(2), in.A.size(1)}))
+    throw std::invalid_argument("selective scan: state must be [batch, d_inner, N]");
+}
+
+bool Records(const ScanInputs& in) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const torch::Tensor* t : {&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z})
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
 }
 
 torch::Tensor InitialState(const ScanInputs& in, torch::Tensor* state) {
@@ -178,8 +218,9 @@ torch::Tensor InitialState(const ScanInputs& in, torch::Tensor* state) {
 
 torch::Tensor Fused(const ScanInputs& in, torch::Tensor* state) {
   if (!in.u.device().is_cpu()) throw std::invalid_argument("selective scan: the fused kernel runs on the CPU only");
-  if (torch::GradMode::is_enabled() && (in.u.requires_grad() || in.delta.requires_grad() || in.B.requires_grad()))
-    throw std::invalid_argument("selective scan: the fused kernel has no backward; use the chunked scan under autograd");
+  if (Records(in))
+    throw std::invalid_argument(
+        "selective scan: the fused kernel has no backward; use the chunked scan under autograd");
   const auto dtype = in.u.scalar_type();
   if (dtype != torch::kFloat && dtype != torch::kBFloat16)
     throw std::invalid_argument("selective scan: the fused kernel takes fp32 or bf16 inputs");
@@ -187,13 +228,25 @@ torch::Tensor Fused(const ScanInputs& in, torch::Tensor* state) {
   const torch::Tensor u = same(in.u), delta = same(in.delta), B = same(in.B), C = same(in.C);
   const torch::Tensor z = in.z.defined() ? same(in.z) : torch::Tensor();
   const torch::Tensor A = in.A.to(torch::kFloat).contiguous(), D = in.D.to(torch::kFloat).contiguous();
-  torch::Tensor h = InitialState(in, state).contiguous();
+  // A copy: the kernel writes its state in place, and the caller's tensor is only replaced at the end, as the
+  // other kernels do.
+  torch::Tensor h = InitialState(in, state).clone(at::MemoryFormat::Contiguous);
   torch::Tensor y = torch::empty_like(u);
   auto args = [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
-    return ScanArgs<T>{u.data_ptr<T>(), delta.data_ptr<T>(), B.data_ptr<T>(), C.data_ptr<T>(),
-                       z.defined() ? z.data_ptr<T>() : nullptr, A.data_ptr<float>(), D.data_ptr<float>(),
-                       y.data_ptr<T>(), h.data_ptr<float>(), u.size(0), u.size(1), u.size(2), A.size(1)};
+    return ScanArgs<T>{u.data_ptr<T>(),
+                       delta.data_ptr<T>(),
+                       B.data_ptr<T>(),
+                       C.data_ptr<T>(),
+                       z.defined() ? z.data_ptr<T>() : nullptr,
+                       A.data_ptr<float>(),
+                       D.data_ptr<float>(),
+                       y.data_ptr<T>(),
+                       h.data_ptr<float>(),
+                       u.size(0),
+                       u.size(1),
+                       u.size(2),
+                       A.size(1)};
   };
   if (dtype == torch::kFloat)
     FusedScan(args(static_cast<float*>(nullptr)));
@@ -215,7 +268,7 @@ torch::Tensor Chunked(const ScanInputs& in, torch::Tensor* state) {
   for (int64_t c0 = 0; c0 < length; c0 += kScanChunk) {
     const int64_t T = std::min(kScanChunk, length - c0);
     const torch::Tensor dt = delta.narrow(1, c0, T);
-    torch::Tensor a = torch::exp(dt.unsqueeze(-1) * A);                                             // [b, T, d, N]
+    torch::Tensor a = torch::exp(dt.unsqueeze(-1) * A);                                           // [b, T, d, N]
     torch::Tensor s = (dt * u.narrow(1, c0, T)).unsqueeze(-1) * B.narrow(1, c0, T).unsqueeze(2);  // [b, T, d, N]
     for (int64_t off = 1; off < T; off *= 2) {
       const torch::Tensor a_late = a.narrow(1, off, T - off);
@@ -252,6 +305,7 @@ torch::Tensor Reference(const ScanInputs& in, torch::Tensor* state) {
 
 torch::Tensor SelectiveScan(const ScanInputs& in, ScanKernel kernel, torch::Tensor* state) {
   CheckShapes(in);
+  CheckState(in, state);
   switch (kernel) {
     case ScanKernel::kFusedCpu:
       return Fused(in, state);
@@ -263,10 +317,13 @@ torch::Tensor SelectiveScan(const ScanInputs& in, ScanKernel kernel, torch::Tens
   throw std::logic_error("selective scan: unknown kernel");
 }
 
-ScanKernel ChooseScanKernel(const torch::Tensor& u) {
-  const bool records = torch::GradMode::is_enabled() && u.requires_grad();
-  const bool dtype = u.scalar_type() == torch::kFloat || u.scalar_type() == torch::kBFloat16;
-  return u.device().is_cpu() && !records && dtype ? ScanKernel::kFusedCpu : ScanKernel::kChunked;
+ScanKernel ChooseScanKernel(const torch::Device& device, torch::ScalarType dtype, bool records) {
+  const bool fused_dtype = dtype == torch::kFloat || dtype == torch::kBFloat16;
+  return device.is_cpu() && !records && fused_dtype ? ScanKernel::kFusedCpu : ScanKernel::kChunked;
+}
+
+ScanKernel ChooseScanKernel(const ScanInputs& in) {
+  return ChooseScanKernel(in.u.device(), in.u.scalar_type(), Records(in));
 }
 
 const char* ScanKernelName(ScanKernel kernel) {

@@ -7,9 +7,10 @@
 //   kFusedCpu   a C++ kernel: parallel over batch x blocks of channels, sequential over the length, each block's
 //               state (channels x N floats) in registers/L1, fp32 accumulation, fp32 or bf16 inputs. No autograd.
 //   kChunked    libtorch ops over chunks of kScanChunk steps (a log-depth scan inside each chunk): runs on any
-//               device and under autograd; memory O(batch x chunk x d_inner x N), never the full length.
+//               device and under autograd; memory O(batch x chunk x d_inner x N) in inference. Under autograd
+//               each chunk's tensors are kept for backward: about 14 x batch x length x d_inner x N floats a layer.
 //   kReference  libtorch ops, one step at a time, exactly the two lines above: for the tests and benchmarks.
-// None materialises a [batch, d_inner, length, N] tensor.
+// None materialises a [batch, d_inner, length, N] tensor at once.
 #pragma once
 
 #include <torch/torch.h>
@@ -31,12 +32,14 @@ struct ScanInputs {
 
 // y [batch, length, d_inner] in u's dtype. `state` [batch, d_inner, N] fp32: the state before the first step
 // (undefined = zeros); when non-null it receives the state after the last step. Throws std::invalid_argument for
-// mismatched shapes, and for kFusedCpu on a non-CPU tensor, under autograd, or with a dtype other than fp32/bf16.
+// mismatched shapes (the state's included), and for kFusedCpu on a non-CPU tensor, under autograd, or with a dtype
+// other than fp32/bf16.
 torch::Tensor SelectiveScan(const ScanInputs& in, ScanKernel kernel, torch::Tensor* state = nullptr);
 
-// The kernel a model's forward uses here: the fused one on the CPU when autograd does not record and the dtype
-// is fp32 or bf16, else the chunked one.
-ScanKernel ChooseScanKernel(const torch::Tensor& u);
+// The kernel a model's forward uses: the fused one on the CPU when autograd does not record and the dtype is fp32
+// or bf16, else the chunked one. `records`: autograd records the scan (grad mode on, an input requiring grad).
+ScanKernel ChooseScanKernel(const torch::Device& device, torch::ScalarType dtype, bool records);
+ScanKernel ChooseScanKernel(const ScanInputs& in);
 const char* ScanKernelName(ScanKernel kernel);
 
 }  // namespace tscale

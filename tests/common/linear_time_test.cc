@@ -15,19 +15,14 @@
 #include "common/families/family.h"
 #include "common/hf_config.h"
 #include "common/training_analytics.h"
+#include "support/shrunk_model.h"
 #include "support/test_paths.h"
 
 namespace tscale {
 namespace {
 
 const Catalog& Models() {
-  static const Catalog* catalog = [] {
-    auto* c = new Catalog;
-    Status s = c->LoadDirectory(testing::kCatalogDir);
-    EXPECT_TRUE(s.ok()) << s.message();
-    return c;
-  }();
-  return *catalog;
+  return testing::CatalogModels();
 }
 
 const ModelConfig& Model(const char* name) {
@@ -307,14 +302,17 @@ TEST(LinearTime, BadValuesNameTheField) {
       {tscale(TinyMambaJson(), {{"position", "rotary"}}), "position: a mamba model has no positions"},
       {tscale(TinyMambaJson(), {{"attention_kind", "linear"}}), "attention_kind: a mamba block has no attention"},
       {tscale(TinyMambaJson(), {{"attention_dropout", 0.1}}), "attention_dropout: "},
-      {tscale(TinyMambaJson(), {{"type_vocab", 2}}), "block: "},
+      {tscale(TinyMambaJson(), {{"type_vocab", 2}}), "type_vocab: a transformer option"},
+      {tscale(TinyMambaJson(), {{"kv_heads", 2}}), "kv_heads: a mamba block has no attention heads"},
+      {tscale(TinyMambaJson(), {{"dropout", 0.1}}), "dropout: a mamba model has no dropout"},
       {tscale(TinyMambaJson(), {{"block", "rnn"}}), "block: unknown value \"rnn\""},
       {tscale(TinyLinearJson(), {{"arch", "encoder"}}), "attention_kind: linear attention is causal"},
       {tscale(TinyLinearJson(), {{"attention_window", 16}}), "attention_kind: linear attention has no sliding"},
       {tscale(TinyLinearJson(), {{"kv_heads", 1}}), "kv_heads: linear attention needs one key head"},
       {tscale(TinyLinearJson(), {{"attention_dropout", 0.1}}), "attention_dropout: "},
       {tscale(TinyLinearJson(), {{"ffn", 0}}), "ffn: must be at least 1"},
-      {tscale(TinyLinearJson(), {{"ssm_state", 16}}), "ssm_state: the ssm_* fields belong to block mamba"},
+      {tscale(TinyLinearJson(), {{"ssm_state", 16}}), "ssm_state: belongs to block mamba"},
+      {tscale(TinyLinearJson(), {{"ssm_conv", 4}}), "ssm_conv: belongs to block mamba"},
       {tscale(TinyLinearJson(), {{"attention_kind", "cosine"}}), "attention_kind: unknown value"},
   };
   for (const auto& [status, prefix] : kCases) {

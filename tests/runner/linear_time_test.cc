@@ -57,8 +57,10 @@ TEST(SelectiveScan, FusedAndChunkedEqualTheSequentialReference) {
     // A scan split in two, the state carried across, is the whole scan.
     auto half = [](const torch::Tensor& t, int64_t from, int64_t n) { return t.narrow(1, from, n); };
     ScanInputs first = in, second = in;
-    for (auto [whole, a, b] : {std::tuple{&in.u, &first.u, &second.u}, {&in.delta, &first.delta, &second.delta},
-                               {&in.B, &first.B, &second.B}, {&in.C, &first.C, &second.C}}) {
+    for (auto [whole, a, b] : {std::tuple{&in.u, &first.u, &second.u},
+                               {&in.delta, &first.delta, &second.delta},
+                               {&in.B, &first.B, &second.B},
+                               {&in.C, &first.C, &second.C}}) {
       *a = half(*whole, 0, 70);
       *b = half(*whole, 70, 80);
     }
@@ -97,7 +99,14 @@ TEST(SelectiveScan, ChunkedGradientsEqualTheReferenceOnesAndFusedRefusesAutograd
     SCOPED_TRACE(i);
     EXPECT_LT(MaxAbsDiff(chunked[i], ref[i]), 1e-3 * (1 + ref[i].abs().max().item<double>()));
   }
-  EXPECT_EQ(ChooseScanKernel(in.u), ScanKernel::kChunked);
+  EXPECT_EQ(ChooseScanKernel(in), ScanKernel::kChunked);
+  ScanInputs only_c = RandomScan(1, 10, 8, 4, false);
+  only_c.C.requires_grad_(true);  // any input autograd would differentiate forbids the fused kernel
+  EXPECT_EQ(ChooseScanKernel(only_c), ScanKernel::kChunked);
+  EXPECT_THROW(SelectiveScan(only_c, ScanKernel::kFusedCpu), std::invalid_argument);
+  torch::Tensor wrong_state = torch::zeros({1, 8, 5});
+  EXPECT_THROW(SelectiveScan(RandomScan(1, 10, 8, 4, false), ScanKernel::kFusedCpu, &wrong_state),
+               std::invalid_argument);
   EXPECT_THROW(SelectiveScan(in, ScanKernel::kFusedCpu), std::invalid_argument);
   ScanInputs bad = RandomScan(1, 10, 8, 4, false);
   bad.B = bad.B.narrow(2, 0, 3);
@@ -205,12 +214,12 @@ TEST(Mamba, TheBuiltTensorsAreTheAnalyticCountAndCarryHfNames) {
   Transformer model(c, meta);
   std::set<std::string> names;
   for (const auto& p : model->named_parameters()) names.insert(p.key());
-  for (const char* name : {"tokens.weight", "decoder.blocks.1.norm.weight", "decoder.blocks.1.mixer.in_proj.weight",
-                           "decoder.blocks.1.mixer.conv1d.weight", "decoder.blocks.1.mixer.conv1d.bias",
-                           "decoder.blocks.1.mixer.x_proj.weight", "decoder.blocks.1.mixer.dt_proj.weight",
-                           "decoder.blocks.1.mixer.dt_proj.bias", "decoder.blocks.1.mixer.A_log",
-                           "decoder.blocks.1.mixer.D", "decoder.blocks.1.mixer.out_proj.weight",
-                           "decoder.final_norm.weight"})
+  for (const char* name :
+       {"tokens.weight", "decoder.blocks.1.norm.weight", "decoder.blocks.1.mixer.in_proj.weight",
+        "decoder.blocks.1.mixer.conv1d.weight", "decoder.blocks.1.mixer.conv1d.bias",
+        "decoder.blocks.1.mixer.x_proj.weight", "decoder.blocks.1.mixer.dt_proj.weight",
+        "decoder.blocks.1.mixer.dt_proj.bias", "decoder.blocks.1.mixer.A_log", "decoder.blocks.1.mixer.D",
+        "decoder.blocks.1.mixer.out_proj.weight", "decoder.final_norm.weight"})
     EXPECT_TRUE(names.count(name)) << name;
   EXPECT_EQ(names.size(), 2u * 10 + 2);
   ModelConfig linear = TinyLinearAttention();

@@ -16,13 +16,7 @@ namespace tscale {
 namespace {
 
 const Catalog& Models() {
-  static const Catalog* catalog = [] {
-    auto* c = new Catalog;
-    Status s = c->LoadDirectory(testing::kCatalogDir);
-    EXPECT_TRUE(s.ok()) << s.message();
-    return c;
-  }();
-  return *catalog;
+  return testing::CatalogModels();
 }
 
 ModelConfig Load(const std::string& dir, const std::string& name) {

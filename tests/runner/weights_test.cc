@@ -232,6 +232,36 @@ TEST(Weights, HuggingFaceLlamaNamesInBf16) {
   }
 }
 
+// MambaForCausalLM's names: "backbone." over the base model, the mixer's tensors under HF's own names, and the
+// top-level lm_head.weight of a tied checkpoint, which fills no parameter and is skipped.
+TEST(Weights, HuggingFaceMambaForCausalLMNames) {
+  testing::TempDir dir;
+  const ModelConfig c = Shrunk("state-spaces/mamba-130m");
+  ASSERT_EQ(c.family, "mamba");
+  Transformer source = Build(c, 1), target = Build(c, 2);
+  auto p = source->named_parameters();
+  NamedTensors hf = {{"backbone.embeddings.weight", p["tokens.weight"]},
+                     {"backbone.norm_f.weight", p["decoder.final_norm.weight"]},
+                     {"lm_head.weight", p["tokens.weight"]}};
+  for (int layer = 0; layer < c.layers; ++layer) {
+    const std::string theirs = "backbone.layers." + std::to_string(layer) + ".";
+    const std::string ours = "decoder.blocks." + std::to_string(layer) + ".";
+    hf.push_back({theirs + "norm.weight", p[ours + "norm.weight"]});
+    for (const char* name : {"in_proj.weight", "conv1d.weight", "conv1d.bias", "x_proj.weight", "dt_proj.weight",
+                             "dt_proj.bias", "A_log", "D", "out_proj.weight"})
+      hf.push_back({theirs + "mixer." + name, p[ours + "mixer." + name]});
+  }
+  WriteSafetensors(dir.File("mamba.safetensors"), hf);
+  auto loaded = Load(target, c, dir.File("mamba.safetensors"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->skipped, 1);  // the tied lm_head.weight
+  for (const auto& item : target->named_parameters()) {
+    SCOPED_TRACE(item.key());
+    EXPECT_TRUE(torch::equal(item.value(), p[item.key()]));
+  }
+  EXPECT_TRUE(torch::allclose(Forward(target, c), Forward(source, c)));
+}
+
 TEST(Weights, AWrongFileIsAnErrorNamingWhatIsWrong) {
   testing::TempDir dir;
   const ModelConfig c = Shrunk("gpt2");

@@ -11,6 +11,17 @@
 
 namespace tscale::testing {
 
+// The catalog (models/), loaded once per test binary.
+inline const Catalog& CatalogModels() {
+  static const Catalog* catalog = [] {
+    auto* c = new Catalog;
+    Status s = c->LoadDirectory(kCatalogDir);
+    EXPECT_TRUE(s.ok()) << s.message();
+    return c;
+  }();
+  return *catalog;
+}
+
 inline ModelConfig ShrunkCatalogModel(const std::string& id) {
   Catalog catalog;
   EXPECT_TRUE(catalog.LoadDirectory(kCatalogDir).ok());
