@@ -1,30 +1,22 @@
 #include "common/linear_time.h"
 
+#include "common/parameter_counts.h"
+
 namespace tscale {
-namespace {
 
-// A Linear's parameters, [out, in] plus an optional bias, as in model_config.cc.
-int64_t Linear(int64_t in, int64_t out, bool bias) {
-  return in * out + (bias ? out : 0);
-}
-
-// RMSNorm has a weight only; a LayerNorm with `bias` also its bias (the same rule as model_config.cc's norms).
-int64_t Norm(const ModelConfig& c) {
-  return c.norm == NormType::kLayerNorm && c.bias ? 2 * int64_t{c.hidden} : c.hidden;
-}
-
-}  // namespace
+using internal::LinearParams;
+using internal::NormParams;
 
 // ------------------------------------------------------------------------------------------------ Mamba
 
 int64_t MambaLayerParams(const ModelConfig& c) {
   const int64_t d = c.hidden, inner = c.SsmInner(), n = c.ssm_state, k = c.ssm_conv, r = c.EffectiveDtRank();
-  return Norm(c) + Linear(d, 2 * inner, c.bias)       // in_proj: x and the gate z
-         + inner * k + (c.ssm_conv_bias ? inner : 0)  // depthwise conv1d [d_inner, 1, d_conv]
-         + Linear(inner, r + 2 * n, false)            // x_proj: Delta's low rank, B and C
-         + Linear(r, inner, true)                     // dt_proj always has its bias (Delta's offset)
-         + inner * n + inner                          // A_log and D
-         + Linear(inner, d, c.bias);                  // out_proj
+  return NormParams(c, d) + LinearParams(d, 2 * inner, c.bias)  // norm; in_proj: x and the gate z
+         + inner * k + (c.ssm_conv_bias ? inner : 0)            // depthwise conv1d [d_inner, 1, d_conv]
+         + LinearParams(inner, r + 2 * n, false)                // x_proj: Delta's low rank, B and C
+         + LinearParams(r, inner, true)                         // dt_proj always has its bias (Delta's offset)
+         + inner * n + inner                                    // A_log and D
+         + LinearParams(inner, d, c.bias);                      // out_proj
 }
 
 double MambaScanFlopsPerToken(const ModelConfig& c) {

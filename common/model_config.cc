@@ -4,18 +4,13 @@
 #include <utility>
 
 #include "common/linear_time.h"
+#include "common/parameter_counts.h"
 
 namespace tscale {
 namespace {
 
-int64_t NormParams(const ModelConfig& c, int64_t width) {
-  return c.norm == NormType::kLayerNorm && c.bias ? 2 * width : width;
-}
-
-// A (possibly grouped) linear map: groups > 1 splits input and output into that many independent blocks.
-int64_t LinearParams(int64_t in, int64_t out, bool bias, int64_t groups = 1) {
-  return in * out / groups + (bias ? out : 0);
-}
+using internal::LinearParams;
+using internal::NormParams;
 
 int64_t QWidth(const ModelConfig& c) {
   return int64_t{c.heads} * c.EffectiveHeadDim();
