@@ -26,6 +26,7 @@ Command AddCancelCommand(CLI::App& app);    // sweep_commands.cc
 Command AddWorkersCommand(CLI::App& app);   // cluster_commands.cc
 Command AddModelsCommand(CLI::App& app);    // cluster_commands.cc
 Command AddFamiliesCommand(CLI::App& app);  // families_command.cc
+Command AddCompareCommand(CLI::App& app);   // compare_command.cc
 
 // The results table of the jobs matching `request` (every page), and the walls of any wall-finder probes.
 int PrintResultsTable(Connection& conn, const v1::ListResultsRequest& request);

@@ -3,7 +3,7 @@
 //
 // Exit codes (common/cli_flags.h, documented in the README): 0 success; 1 the server could not be reached or
 // failed; 2 bad arguments, a request the server rejected as invalid or not found, or refused credentials;
-// 3 --wait gave up.
+// 3 --wait gave up; 4 compare --fail-on-regression found a regression.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -19,7 +19,7 @@
 namespace tscale::client {
 
 inline constexpr int kExitOk = cli::kExitOk, kExitServer = cli::kExitFailure, kExitUsage = cli::kExitUsage,
-                     kExitWaitTimeout = cli::kExitWaitTimeout;
+                     kExitWaitTimeout = cli::kExitWaitTimeout, kExitRegression = cli::kExitRegression;
 
 struct Connection {
   cli::ServerFlags server;

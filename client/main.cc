@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
 
   const Command commands[] = {AddSubmitCommand(app),  AddResultsCommand(app), AddReportCommand(app),
                               AddStatusCommand(app),  AddWatchCommand(app),   AddCancelCommand(app),
-                              AddWorkersCommand(app), AddModelsCommand(app),  AddFamiliesCommand(app)};
+                              AddWorkersCommand(app), AddModelsCommand(app),  AddFamiliesCommand(app),
+                              AddCompareCommand(app)};
   if (auto code = tscale::cli::Parse(app, argc, argv)) return *code;
   for (const auto& command : commands)
     if (*command.app && !command.needs_server) return command.run(conn);

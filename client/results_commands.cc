@@ -49,8 +49,10 @@ int LoadRows(Connection& conn, const ReportOptions& o, std::vector<report::Row>*
   } else {
     v1::ListResultsRequest request;
     request.set_sweep_id(o.sweep);
-    // The HTML report's latency bands are p10-p90 of the samples; without them it can only show min-p90.
+    // The HTML report's latency bands are p10-p90 of the samples; without them it can only show min-p90. It
+    // reads no decode step or train loss, so those are not fetched.
     request.set_include_samples(!o.html.empty());
+    request.set_latency_samples_only(true);
     v1::ListResultsResponse jobs;
     grpc::Status status = ListAllResults(conn, request, &jobs);
     if (!status.ok()) return conn.Fail(status);
@@ -111,7 +113,9 @@ Command AddResultsCommand(CLI::App& app) {
   c->add_option("--outcome", o->outcome, "only this outcome (ok, exceeds_context, oom, ...)");
   c->add_option("--category", o->category, "only models of this category");
   c->add_option("--workload", o->workload, "only jobs of this workload (forward, decode, train)");
-  c->add_flag("--csv", o->csv, "CSV, one row per finished job (what `report --from-csv` reads)");
+  c->add_flag("--csv", o->csv,
+              "CSV, one row per finished job, its latency samples and environment included (what `report "
+              "--from-csv` reads)");
   c->add_flag("--json", o->json, "JSON (the ListResults response, samples included)");
   return {c, [o](Connection& conn) {
             if (o->csv && o->json) return UsageError("results: --csv and --json exclude each other");
@@ -120,7 +124,10 @@ Command AddResultsCommand(CLI::App& app) {
             request.set_model_id(o->model);
             request.set_seq_len(o->length);
             request.set_category(o->category);
-            request.set_include_samples(o->json);
+            // JSON: everything. CSV: the latency samples (its samples_ms column), not the decode steps or
+            // train losses it has no column for, so a page holds as many jobs as the budgets allow.
+            request.set_include_samples(o->json || o->csv);
+            request.set_latency_samples_only(o->csv);
             if (!o->outcome.empty()) {
               auto outcome = ParseOutcome(o->outcome);
               if (!outcome) return UsageError("--outcome: unknown outcome \"" + o->outcome + "\"");

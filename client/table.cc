@@ -54,4 +54,11 @@ std::string FormatMiB(int64_t bytes) {
   return FormatFixed(static_cast<double>(bytes) / (1024.0 * 1024.0), 1);
 }
 
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 }  // namespace tscale

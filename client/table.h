@@ -26,5 +26,7 @@ std::string FormatFixed(double value, int decimals);
 std::string FormatMillions(int64_t count);
 // "512.3 MiB".
 std::string FormatMiB(int64_t bytes);
+// A CSV field, RFC 4180: quoted when it holds a comma, a quote or a line break, its quotes doubled.
+std::string CsvField(const std::string& text);
 
 }  // namespace tscale

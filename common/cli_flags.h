@@ -20,6 +20,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;      // the coordinator could not be reached or failed; a runtime failure
 inline constexpr int kExitUsage = 2;        // a bad flag or value, a request refused as invalid, bad credentials
 inline constexpr int kExitWaitTimeout = 3;  // tscale-client submit --wait: --wait-max-s elapsed
+// tscale-client compare --fail-on-regression: a cell got slower beyond the threshold (p < alpha), or a cell that
+// worked on the base side fails on the head side.
+inline constexpr int kExitRegression = 4;
 // tscale-worker: another live daemon holds its --id (a restart would be refused the same way, so systemd's
 // RestartPreventExitStatus names it).
 inline constexpr int kExitWorkerIdInUse = 3;

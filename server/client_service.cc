@@ -65,6 +65,7 @@ grpc::Status ClientService::ListResults(grpc::ServerContext* context, const v1::
   filter.outcome = request->outcome();
   filter.workload = request->workload();
   filter.include_samples = request->include_samples();
+  filter.latency_samples_only = request->latency_samples_only();
   // Never unbounded: a page of at most kMaxListResults jobs, fewer when the samples or bytes budget fills first
   // (ResultFilter); the response's cursor leads to the rest.
   filter.limit = request->limit() > 0 ? request->limit() : kDefaultListResults;

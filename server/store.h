@@ -62,6 +62,9 @@ struct ResultFilter {
   // Also the decode samples (Result.decode's ttft_samples_ms, step_ms, step_positions): like samples_ms they are
   // stored, and listed only when asked for.
   bool include_samples = false;
+  // With include_samples: samples_ms only, the decode samples and train losses left out (as without it). The
+  // budgets below count what is listed, so such a page holds more decode and train jobs.
+  bool latency_samples_only = false;
   int64_t after_job_id = 0;  // page cursor: only jobs with a larger id
   // A page holds at most `limit` jobs, and ends early before the job that would take it past `max_samples`
   // samples or `max_bytes` serialized (a page always holds at least one job, so paging makes progress).

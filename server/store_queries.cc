@@ -171,18 +171,20 @@ StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
       TSCALE_RETURN_IF_ERROR(samples.status());
       samples.Reset();
     }
-    if (!f.include_samples && view.result().has_decode()) {
+    // The decode samples and train losses are in the result blob: listed only with every sample asked for.
+    const bool every_sample = f.include_samples && !f.latency_samples_only;
+    if (!every_sample && view.result().has_decode()) {
       v1::DecodeStats* decode = view.mutable_result()->mutable_decode();
       decode->clear_ttft_samples_ms();
       decode->clear_step_ms();
       decode->clear_step_positions();
     }
-    if (!f.include_samples && view.result().has_train()) view.mutable_result()->mutable_train()->clear_losses();
+    if (!every_sample && view.result().has_train()) view.mutable_result()->mutable_train()->clear_losses();
     // The budgets end the page before the job that would overflow it; the first job always fits (one result
     // is bounded by request validation), so following the cursor always makes progress.
     const auto& decode = view.result().decode();
-    const int64_t job_samples = view.result().samples_ms_size() + decode.ttft_samples_ms_size() + decode.step_ms_size() +
-                                view.result().train().losses_size();
+    const int64_t job_samples = view.result().samples_ms_size() + decode.ttft_samples_ms_size() +
+                                decode.step_ms_size() + view.result().train().losses_size();
     const int64_t job_bytes = static_cast<int64_t>(view.ByteSizeLong());
     if (!page.jobs.empty() && (page_samples + job_samples > f.max_samples || page_bytes + job_bytes > f.max_bytes)) {
       page.next_after_job_id = page.jobs.back().spec().job_id();

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "common/latency_stats.h"
+#include "common/model_config.h"
 #include "common/outcome.h"
 
 namespace tscale::report {
@@ -14,29 +16,6 @@ namespace {
 double Median(std::vector<double> values) {
   if (values.empty()) return 0;
   return Summarize(std::move(values)).median;
-}
-
-// Priority when a cell's jobs fail differently: the most specific, architectural cause first.
-int Severity(Cause cause) {
-  switch (cause) {
-    case Cause::kContext:
-      return 7;
-    case Cause::kMemory:
-      return 6;
-    case Cause::kTimeout:
-      return 5;
-    case Cause::kCrash:
-      return 4;
-    case Cause::kError:
-      return 3;
-    case Cause::kInvalid:
-      return 2;
-    case Cause::kOther:
-      return 1;
-    case Cause::kOk:
-      return 0;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -84,9 +63,42 @@ Cause CauseOf(v1::Outcome outcome) {
   }
 }
 
+int CauseSeverity(Cause cause) {
+  switch (cause) {
+    case Cause::kContext:
+      return 7;
+    case Cause::kMemory:
+      return 6;
+    case Cause::kTimeout:
+      return 5;
+    case Cause::kCrash:
+      return 4;
+    case Cause::kError:
+      return 3;
+    case Cause::kInvalid:
+      return 2;
+    case Cause::kOther:
+      return 1;
+    case Cause::kOk:
+      return 0;
+  }
+  return 0;
+}
+
 std::vector<Row> RowsFrom(const v1::ListResultsResponse& jobs, const v1::ListModelsResponse& models) {
   std::map<std::string, const v1::ModelInfo*> by_id;
   for (const auto& m : models.models()) by_id[m.id()] = &m;
+  // The position limit of the config each job ran with, parsed once per distinct config (a sweep's jobs of one
+  // model share theirs); 0 when it does not parse (a job stored before the config's current format, say).
+  std::unordered_map<std::string, int> context_limits;
+  auto context_limit = [&](const std::string& config_json) {
+    auto found = context_limits.find(config_json);
+    if (found != context_limits.end()) return found->second;
+    auto config = ParseModelConfig(config_json);
+    const int limit = config.ok() ? config->max_input_tokens : 0;
+    context_limits.emplace(config_json, limit);
+    return limit;
+  };
   std::vector<Row> rows;
   for (const auto& job : jobs.jobs()) {
     if (job.state() != v1::JOB_STATE_FINISHED) continue;
@@ -150,6 +162,22 @@ std::vector<Row> RowsFrom(const v1::ListResultsResponse& jobs, const v1::ListMod
       row.train.torchtitan_flops = t.torchtitan_flops_per_step();
       row.train.attention_flops_share = t.attention_flops_share();
     }
+    const v1::Environment& env = r.environment();
+    row.environment.hostname = env.hostname();
+    row.environment.os = env.os();
+    row.environment.cpu_model = env.cpu_model();
+    // Empty, not DeviceKindName's "any", when the result names no device (a job cancelled before it ran).
+    if (env.device_kind() != v1::DEVICE_KIND_UNSPECIFIED) row.environment.device = DeviceKindName(env.device_kind());
+    row.environment.device_name = env.device_name();
+    row.environment.torch_version = env.torch_version();
+    row.environment.blas = env.blas();
+    row.environment.tscale_version = env.tscale_version();
+    row.environment.build_type = env.build_type();
+    row.environment.sequence_kernel = env.sequence_kernel();
+    row.environment.cpu_cores = std::max(0, env.cpu_cores());  // never negative, so every row writes a CSV
+    row.environment.threads = std::max(0, env.threads());      // that reads back
+    row.extend_context = job.spec().extend_context();
+    row.context_limit = job.spec().model_config_json().empty() ? 0 : context_limit(job.spec().model_config_json());
     rows.push_back(std::move(row));
   }
   return rows;
@@ -195,7 +223,7 @@ std::vector<CellSummary> Cells(const std::vector<Row>& rows, v1::Workload worklo
           cell.kv_cache_bytes = std::max(cell.kv_cache_bytes, row->kv_cache_bytes);
           cell.new_tokens = std::max(cell.new_tokens, row->new_tokens);
         }
-      } else if (Severity(cause) > Severity(cell.cause)) {
+      } else if (CauseSeverity(cause) > CauseSeverity(cell.cause)) {
         cell.cause = cause;
       }
     }

@@ -46,7 +46,7 @@ struct Row {
   int64_t kv_cache_bytes = 0;
   // The spread of the job's latency (forward: one forward; decode: one generation): the timed samples when the
   // listing carried them (ListResultsRequest.include_samples), else LatencyStats' min and p90. A CSV export has
-  // none of these (0 and empty).
+  // the samples (its samples_ms column; none in a file written before it), not min and p90 (0).
   double min_ms = 0, p90_ms = 0;
   std::vector<double> samples_ms;
   // Every workload's FLOP figures (Result): the analytic FLOPs of one forward (a train job: of its step), the
@@ -63,6 +63,18 @@ struct Row {
     int64_t measured_state_bytes = 0;  // CPU: the RSS the three states took, what their sizes are checked against
     double analytic_activation_bytes = 0, torchtitan_flops = 0, attention_flops_share = 0;
   } train;
+  // Where and with what the job ran (Result.environment), for `compare`'s environment summary. Empty and 0 in a
+  // CSV written before these columns. device: DeviceKindName ("cpu", "cuda", "mps").
+  struct Environment {
+    std::string hostname, os, cpu_model, device, device_name, torch_version, blas, tscale_version, build_type;
+    std::string sequence_kernel;
+    int cpu_cores = 0, threads = 0;
+  } environment;
+  // The job's context settings as submitted (JobSpec): --extend-context, and the model's position limit from the
+  // config it ran with (0 = none, e.g. Mamba or relative positions). What `compare` names when a cell that
+  // exceeded the context on one side runs on the other.
+  bool extend_context = false;
+  int context_limit = 0;
 };
 
 // Rows of the finished jobs in a listing; unfinished jobs are left out. `models` supplies categories and
@@ -73,6 +85,9 @@ std::vector<Row> RowsFrom(const v1::ListResultsResponse& jobs, const v1::ListMod
 enum class Cause { kOk, kContext, kMemory, kTimeout, kCrash, kError, kInvalid, kOther };
 const char* CauseName(Cause cause);
 Cause CauseOf(v1::Outcome outcome);
+// Which cause names a cell whose jobs failed differently: the most specific, architectural one first (context >
+// memory > timeout > crash > error > invalid > other > ok).
+int CauseSeverity(Cause cause);
 
 struct CellSummary {
   std::string model_id, category;

@@ -1,9 +1,12 @@
 #include "client/report/csv.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
+#include "client/table.h"
 #include "common/outcome.h"
 
 namespace tscale::report {
@@ -22,24 +25,37 @@ const std::string kDecodeHeader =
     ",workload,new_tokens,ttft_median_ms,tpot_median_ms,decode_tokens_per_s,kv_cache_bytes";
 constexpr size_t kDecodeColumns = 27;
 // Then every workload's FLOP figures and the device peak, and train jobs' setting and breakdown (0 otherwise).
-const std::string kHeader =
+const std::string kTrainHeader =
     kDecodeHeader +
     ",flops,achieved_flops,peak_flops_fraction,device_peak_bytes,checkpointing,mixed_precision,"
     "parameter_bytes,gradient_bytes,optimizer_state_bytes,activation_bytes,measured_state_bytes,"
     "analytic_activation_bytes,torchtitan_flops,attention_flops_share";
-constexpr size_t kColumns = 41;
-
-std::string Quote(const std::string& text) {
-  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
+constexpr size_t kTrainColumns = 41;
+// Then the raw latency samples (one field, space-separated; empty when the listing had none), where and with
+// what the job ran (Result.environment), and its context settings (JobSpec.extend_context, the config's limit).
+const char* kEnvironmentColumns[] = {
+    "samples_ms",      "hostname",       "os",           "cpu_model", "cpu_cores",      "device",
+    "device_name",     "torch_version",  "blas",         "threads",   "tscale_version", "build_type",
+    "sequence_kernel", "extend_context", "context_limit"};
+std::string NewestHeader() {
+  std::string header = kTrainHeader;
+  for (const char* column : kEnvironmentColumns) header += std::string(",") + column;
+  return header;
 }
+const std::string kHeader = NewestHeader();
+constexpr size_t kColumns = kTrainColumns + sizeof(kEnvironmentColumns) / sizeof(kEnvironmentColumns[0]);
+static_assert(kColumns == 56);
 
 std::string Number(double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof(buffer), "%.17g", value);
   return buffer;
+}
+
+std::string Samples(const std::vector<double>& samples) {
+  std::string out;
+  for (double sample : samples) out += (out.empty() ? "" : " ") + Number(sample);
+  return out;
 }
 
 // Splits CSV text into records of fields (quoted fields may hold commas, quotes and newlines).
@@ -73,25 +89,86 @@ StatusOr<std::vector<std::vector<std::string>>> Records(const std::string& text)
   return records;
 }
 
+// The columns after the training ones (kEnvironmentColumns, from column kTrainColumns + 1), each error naming
+// the record, the column's number and its name.
+Status ReadEnvironmentColumns(const std::vector<std::string>& f, const std::string& where, Row* r) {
+  auto bad = [&](size_t column, const std::string& what) {
+    return Status::InvalidArgument(where + "column " + std::to_string(column + 1) + " (" +
+                                   kEnvironmentColumns[column - kTrainColumns] + ") " + what);
+  };
+  auto count = [&](size_t column, int* out) -> Status {
+    char* end = nullptr;
+    errno = 0;
+    const long long value = std::strtoll(f[column].c_str(), &end, 10);
+    if (f[column].empty() || *end != '\0' || errno == ERANGE) return bad(column, "is not an integer");
+    if (value < 0) return bad(column, "must not be negative");
+    if (value > (1 << 30)) return bad(column, "must be at most 2^30");
+    *out = static_cast<int>(value);
+    return Status::Ok();
+  };
+  size_t column = kTrainColumns;
+  // One space between samples, none around them: an empty sample (two spaces, a trailing one) is refused.
+  const std::string& samples = f[column];
+  for (size_t start = 0, index = 1; !samples.empty(); ++index) {
+    size_t stop = samples.find(' ', start);
+    if (stop == std::string::npos) stop = samples.size();
+    const std::string text = samples.substr(start, stop - start);
+    char* end = nullptr;
+    const double sample = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0')
+      return bad(column, "sample " + std::to_string(index) + " \"" + text +
+                             "\" is not a number (samples are separated by one space)");
+    if (!std::isfinite(sample) || sample < 0)
+      return bad(column, "sample " + std::to_string(index) + " must be finite and >= 0");
+    r->samples_ms.push_back(sample);
+    if (stop == samples.size()) break;
+    start = stop + 1;
+  }
+  Row::Environment& env = r->environment;
+  env.hostname = f[++column];
+  env.os = f[++column];
+  env.cpu_model = f[++column];
+  TSCALE_RETURN_IF_ERROR(count(++column, &env.cpu_cores));
+  env.device = f[++column];  // not checked against DeviceKind: a newer tscale's device still reads
+  env.device_name = f[++column];
+  env.torch_version = f[++column];
+  env.blas = f[++column];
+  TSCALE_RETURN_IF_ERROR(count(++column, &env.threads));
+  env.tscale_version = f[++column];
+  env.build_type = f[++column];
+  env.sequence_kernel = f[++column];
+  if (f[++column] != "0" && f[column] != "1") return bad(column, "must be 0 or 1");
+  r->extend_context = f[column] == "1";
+  TSCALE_RETURN_IF_ERROR(count(++column, &r->context_limit));
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string ToCsv(const std::vector<Row>& rows) {
   std::ostringstream out;
   out << kHeader << "\n";
   for (const auto& r : rows) {
-    out << r.job_id << "," << Quote(r.model_id) << "," << Quote(r.category) << "," << r.seq_len << "," << r.batch << ","
-        << OutcomeName(r.outcome) << "," << Quote(r.message) << "," << r.parameters << "," << Number(r.load_ms) << ","
-        << Number(r.median_ms) << "," << Number(r.iqr_ms) << "," << Number(r.tokens_per_s) << "," << r.peak_rss_bytes
-        << "," << r.sweep_id << "," << r.repetition << "," << Quote(r.variant) << "," << r.wall_start << ","
-        << r.wall_max << "," << r.wall_resolution << "," << r.memory_limit_bytes << "," << r.host_ram_bytes << ","
-        << WorkloadName(r.workload) << "," << r.new_tokens << "," << Number(r.ttft_ms) << "," << Number(r.tpot_ms)
-        << "," << Number(r.decode_tokens_per_s) << "," << r.kv_cache_bytes << "," << Number(r.flops) << ","
-        << Number(r.achieved_flops) << "," << Number(r.peak_flops_fraction) << "," << r.device_peak_bytes << ","
+    out << r.job_id << "," << CsvField(r.model_id) << "," << CsvField(r.category) << "," << r.seq_len << "," << r.batch
+        << "," << OutcomeName(r.outcome) << "," << CsvField(r.message) << "," << r.parameters << ","
+        << Number(r.load_ms) << "," << Number(r.median_ms) << "," << Number(r.iqr_ms) << "," << Number(r.tokens_per_s)
+        << "," << r.peak_rss_bytes << "," << r.sweep_id << "," << r.repetition << "," << CsvField(r.variant) << ","
+        << r.wall_start << "," << r.wall_max << "," << r.wall_resolution << "," << r.memory_limit_bytes << ","
+        << r.host_ram_bytes << "," << WorkloadName(r.workload) << "," << r.new_tokens << "," << Number(r.ttft_ms) << ","
+        << Number(r.tpot_ms) << "," << Number(r.decode_tokens_per_s) << "," << r.kv_cache_bytes << ","
+        << Number(r.flops) << "," << Number(r.achieved_flops) << "," << Number(r.peak_flops_fraction) << ","
+        << r.device_peak_bytes << ","
         << (r.checkpointing == v1::CHECKPOINTING_UNSPECIFIED ? "" : CheckpointingName(r.checkpointing)) << ","
         << (r.train.mixed_precision ? 1 : 0) << "," << r.train.parameter_bytes << "," << r.train.gradient_bytes << ","
         << r.train.optimizer_state_bytes << "," << r.train.activation_bytes << "," << r.train.measured_state_bytes
         << "," << Number(r.train.analytic_activation_bytes) << "," << Number(r.train.torchtitan_flops) << ","
-        << Number(r.train.attention_flops_share) << "\n";
+        << Number(r.train.attention_flops_share) << "," << Samples(r.samples_ms) << ","
+        << CsvField(r.environment.hostname) << "," << CsvField(r.environment.os) << ","
+        << CsvField(r.environment.cpu_model) << "," << r.environment.cpu_cores << "," << CsvField(r.environment.device)
+        << "," << CsvField(r.environment.device_name) << "," << CsvField(r.environment.torch_version) << ","
+        << CsvField(r.environment.blas) << "," << r.environment.threads << "," << CsvField(r.environment.tscale_version)
+        << "," << CsvField(r.environment.build_type) << "," << CsvField(r.environment.sequence_kernel) << ","
+        << (r.extend_context ? 1 : 0) << "," << r.context_limit << "\n";
   }
   return out.str();
 }
@@ -102,17 +179,18 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
   if (records->empty()) return Status::InvalidArgument("csv: empty input");
   std::string header;
   for (size_t i = 0; i < (*records)[0].size(); ++i) header += (i ? "," : "") + (*records)[0][i];
-  if (header != kHeader && header != kDecodeHeader && header != kForwardHeader)
+  if (header != kHeader && header != kTrainHeader && header != kDecodeHeader && header != kForwardHeader)
     return Status::InvalidArgument("csv: line 1: unexpected header (expected " + kHeader + ")");
   std::vector<Row> rows;
   for (size_t line = 1; line < records->size(); ++line) {
     const auto& f = (*records)[line];
     const std::string where = "csv: record " + std::to_string(line + 1) + ": ";
-    if (f.size() != kForwardColumns && f.size() != kDecodeColumns && f.size() != kColumns)
-      return Status::InvalidArgument(where + std::to_string(f.size()) + " fields, expected " +
-                                     std::to_string(kForwardColumns) + " (a forward job, as written before the " +
-                                     "workload columns), " + std::to_string(kDecodeColumns) +
-                                     " (as written before the training columns) or " + std::to_string(kColumns));
+    if (f.size() != kForwardColumns && f.size() != kDecodeColumns && f.size() != kTrainColumns && f.size() != kColumns)
+      return Status::InvalidArgument(
+          where + std::to_string(f.size()) + " fields, expected " + std::to_string(kForwardColumns) +
+          " (a forward job, as written before the workload columns), " + std::to_string(kDecodeColumns) +
+          " (as written before the training columns), " + std::to_string(kTrainColumns) +
+          " (as written before the samples and environment columns) or " + std::to_string(kColumns));
     auto integer = [&](size_t column, int64_t* out) -> Status {
       char* end = nullptr;
       *out = std::strtoll(f[column].c_str(), &end, 10);
@@ -180,7 +258,7 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
         return Status::InvalidArgument(where + "new_tokens and kv_cache_bytes must not be negative");
       r.new_tokens = static_cast<int>(new_tokens);
     }
-    if (f.size() == kColumns) {
+    if (f.size() >= kTrainColumns) {
       TSCALE_RETURN_IF_ERROR(real(27, &r.flops));
       TSCALE_RETURN_IF_ERROR(real(28, &r.achieved_flops));
       TSCALE_RETURN_IF_ERROR(real(29, &r.peak_flops_fraction));
@@ -206,6 +284,7 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
     } else if (r.workload == v1::WORKLOAD_TRAIN) {
       r.checkpointing = v1::CHECKPOINTING_NONE;  // a file written before the training columns
     }
+    if (f.size() == kColumns) TSCALE_RETURN_IF_ERROR(ReadEnvironmentColumns(f, where, &r));
     rows.push_back(std::move(r));
   }
   return rows;

@@ -19,14 +19,22 @@ namespace tscale::report {
 class HtmlTable {
  public:
   explicit HtmlTable(std::vector<std::string> headers) : headers_(std::move(headers)) {}
-  void Add(const std::vector<std::string>& cells) { rows_.push_back(cells); }
+  // `row_class`: the <tr>'s class, for the stylesheet to mark a row (compare's verdicts); "" for none.
+  void Add(const std::vector<std::string>& cells, const std::string& row_class = "") {
+    rows_.push_back(cells);
+    row_classes_.push_back(row_class);
+  }
   bool empty() const { return rows_.empty(); }
   std::string Render(const std::string& css_class = "") const;
 
  private:
   std::vector<std::string> headers_;
   std::vector<std::vector<std::string>> rows_;
+  std::vector<std::string> row_classes_;
 };
+
+// The report's <style> element, shared by every HTML page tscale writes (the report, `compare`) so they look alike.
+const char* ReportStyle();
 
 // <section id=...><h2>heading</h2><p class="how">explanation</p>body</section>; heading and explanation escaped.
 std::string Section(const std::string& id, const std::string& heading, const std::string& explanation,

@@ -301,18 +301,6 @@ std::string DecodeSection(const std::vector<Row>& rows, const std::vector<CellSu
                      table.Render("num models"));
 }
 
-const char kStyle[] = R"(<style>
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{margin-bottom:0}.scope{color:#666;margin-top:.2em}
-section{margin:2.5em 0}.how{color:#555;max-width:60em}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}
-th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f4f4f4}table.num td{text-align:right}table.models td:first-child,table.num td:first-child{text-align:left}
-table.models td:nth-child(2),table.models td:nth-child(5),table.models td:nth-child(6){text-align:left}
-table.cfg td:nth-child(-n+4),table.cat td:nth-child(-n+2){text-align:left}
-svg{max-width:100%;height:auto;display:block}
-</style>)";
-
 }  // namespace
 
 std::string RenderHtml(const std::vector<Row>& rows, const HtmlReportOptions& options) {
@@ -333,7 +321,7 @@ std::string RenderHtml(const std::vector<Row>& rows, const HtmlReportOptions& op
     apart = " (" + apart + ", in their own section" + (decode_rows > 0 && train_rows > 0 ? "s)" : ")");
 
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
-                    EscapeHtml(options.title) + "</title>\n" + kStyle + "\n</head>\n<body>\n";
+                    EscapeHtml(options.title) + "</title>\n" + ReportStyle() + "\n</head>\n<body>\n";
   out += "<h1>" + EscapeHtml(options.title) + "</h1>\n";
   out += "<p class=\"scope\">" + EscapeHtml(options.scope + (options.scope.empty() ? "" : ": ")) +
          std::to_string(rows.size()) + " finished jobs" + apart + ", " + std::to_string(models.size()) +

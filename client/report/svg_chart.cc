@@ -151,15 +151,48 @@ std::string LegendTextFit(const std::string& name) {
   return out;
 }
 
-// A legend row: a colour swatch, or for a dashed line a stroke sample so the dash tells repeated colours apart.
-std::string LegendEntry(int index, const std::string& name, const std::string& color, const std::string& dash = "") {
+// One point's mark centred on (cx, cy); `attributes` (each with its leading space) and `content` follow the
+// geometry. A circle is written as it always was, so charts without shapes read back unchanged.
+std::string PointMark(PointShape shape, double cx, double cy, const std::string& color, const std::string& attributes,
+                      const std::string& content) {
+  const std::string px = Fmt(cx), py = Fmt(cy);
+  if (shape == PointShape::kCircle || shape == PointShape::kRing) {
+    const std::string paint = shape == PointShape::kCircle
+                                  ? "fill=\"" + color + "\""
+                                  : "fill=\"#fff\" stroke=\"" + color + "\" stroke-width=\"1.5\"";
+    return "<circle cx=\"" + px + "\" cy=\"" + py + "\" r=\"3.5\" " + paint + attributes + ">" + content + "</circle>";
+  }
+  std::string d;
+  switch (shape) {
+    case PointShape::kTriangleUp:
+      d = "M" + Fmt(cx) + "," + Fmt(cy - 5) + " L" + Fmt(cx + 4.5) + "," + Fmt(cy + 3.5) + " L" + Fmt(cx - 4.5) + "," +
+          Fmt(cy + 3.5) + " Z";
+      break;
+    case PointShape::kTriangleDown:
+      d = "M" + Fmt(cx) + "," + Fmt(cy + 5) + " L" + Fmt(cx + 4.5) + "," + Fmt(cy - 3.5) + " L" + Fmt(cx - 4.5) + "," +
+          Fmt(cy - 3.5) + " Z";
+      break;
+    default:  // kSquare
+      d = "M" + Fmt(cx - 3.5) + "," + Fmt(cy - 3.5) + " h7 v7 h-7 Z";
+  }
+  return "<path d=\"" + d + "\" fill=\"" + color + "\"" + attributes + ">" + content + "</path>";
+}
+
+// A legend row: a colour swatch, for a dashed line a stroke sample so the dash tells repeated colours apart, and
+// for a series of bare points its point's shape.
+std::string LegendEntry(int index, const std::string& name, const std::string& color, const std::string& dash = "",
+                        const PointShape* shape = nullptr) {
   const double y = kTop + 8 + index * 18;
-  const std::string swatch = dash.empty() ? "<rect x=\"" + Fmt(kLeft + kPlotW + 12, 0) + "\" y=\"" + Fmt(y - 5) +
-                                                "\" width=\"10\" height=\"10\" fill=\"" + EscapeHtml(color) + "\"/>"
-                                          : "<line x1=\"" + Fmt(kLeft + kPlotW + 8, 0) + "\" x2=\"" +
-                                                Fmt(kLeft + kPlotW + 24, 0) + "\" y1=\"" + Fmt(y) + "\" y2=\"" +
-                                                Fmt(y) + "\" stroke=\"" + EscapeHtml(color) +
-                                                "\" stroke-width=\"2\" stroke-dasharray=\"" + dash + "\"/>";
+  std::string swatch;
+  if (shape != nullptr)
+    swatch = PointMark(*shape, kLeft + kPlotW + 17, y, EscapeHtml(color), "", "");
+  else if (dash.empty())
+    swatch = "<rect x=\"" + Fmt(kLeft + kPlotW + 12, 0) + "\" y=\"" + Fmt(y - 5) +
+             "\" width=\"10\" height=\"10\" fill=\"" + EscapeHtml(color) + "\"/>";
+  else
+    swatch = "<line x1=\"" + Fmt(kLeft + kPlotW + 8, 0) + "\" x2=\"" + Fmt(kLeft + kPlotW + 24, 0) + "\" y1=\"" +
+             Fmt(y) + "\" y2=\"" + Fmt(y) + "\" stroke=\"" + EscapeHtml(color) +
+             "\" stroke-width=\"2\" stroke-dasharray=\"" + dash + "\"/>";
   return swatch + "<text x=\"" + Fmt(kLeft + kPlotW + 28, 0) + "\" y=\"" + Fmt(y) + "\" dominant-baseline=\"middle\"" +
          LegendTextFit(name) + ">" + EscapeHtml(name) + "</text>\n";
 }
@@ -187,6 +220,44 @@ std::string BandPath(std::vector<BandPoint> band, Usable usable, const Scale& x,
   for (size_t k = band.size(); k-- > 0;) d += " L" + Fmt(X(x, band[k].x) - half) + "," + Fmt(Y(y, band[k].low));
   return "<path d=\"" + d + " Z\" fill=\"" + color + "\" fill-opacity=\"0.18\" stroke=\"none\" data-band=\"" + name +
          "\" data-points=\"" + values + "\"><title>" + name + ": band " + EscapeHtml(values) + "</title></path>\n";
+}
+
+// Vertical bars with caps, one <path> each, in the series' colour.
+template <typename Usable>
+std::string ErrorBars(const std::vector<BandPoint>& bars, Usable usable, const Scale& x, const Scale& y,
+                      const std::string& name, const std::string& color) {
+  std::string out;
+  for (const auto& b : bars) {
+    if (!usable(b)) continue;
+    const double px = X(x, b.x), top = Y(y, b.high), bottom = Y(y, b.low);
+    const std::string values = DataNumber(b.low) + "–" + DataNumber(b.high);
+    out += "<path d=\"M" + Fmt(px) + "," + Fmt(top) + " V" + Fmt(bottom) + " M" + Fmt(px - 4) + "," + Fmt(top) + " H" +
+           Fmt(px + 4) + " M" + Fmt(px - 4) + "," + Fmt(bottom) + " H" + Fmt(px + 4) + "\" stroke=\"" + color +
+           "\" stroke-width=\"1.5\" fill=\"none\" data-error-bar=\"" + name + "\" data-x=\"" + DataNumber(b.x) +
+           "\" data-low=\"" + DataNumber(b.low) + "\" data-high=\"" + DataNumber(b.high) + "\"><title>" + name + ": " +
+           DataNumber(b.x) + ", " + EscapeHtml(values) + "</title></path>\n";
+  }
+  return out;
+}
+
+constexpr const char* kReferenceColor = "#555";
+const char* ReferenceDash(const Reference& r) {
+  return r.dashed ? "5 3" : "none";  // "none": solid, and still drawn as a line sample in the legend
+}
+
+// Horizontal reference lines, under the series. Their labels go in the legend (ReferenceLegend), not on the
+// plot, where they would cover the points near them.
+std::string ReferenceLines(const std::vector<Reference>& references, const Scale& y, bool log_y) {
+  std::string out;
+  for (const auto& r : references) {
+    if (!std::isfinite(r.y) || (log_y && r.y <= 0)) continue;
+    const std::string label = EscapeHtml(r.label), at = Fmt(Y(y, r.y));
+    out += "<line x1=\"" + Fmt(kLeft, 0) + "\" x2=\"" + Fmt(kLeft + kPlotW, 0) + "\" y1=\"" + at + "\" y2=\"" + at +
+           "\" stroke=\"" + kReferenceColor + "\" stroke-width=\"1\"" +
+           (r.dashed ? " stroke-dasharray=\"" + std::string(ReferenceDash(r)) + "\"" : "") + " data-reference=\"" +
+           label + "\" data-y=\"" + DataNumber(r.y) + "\"><title>" + label + "</title></line>\n";
+  }
+  return out;
 }
 
 }  // namespace
@@ -227,7 +298,8 @@ std::string DataNumber(double value) {
   return buf;
 }
 
-std::string LineChart(const std::vector<Series>& series, const Axes& axes, const std::vector<Marker>& markers) {
+std::string LineChart(const std::vector<Series>& series, const Axes& axes, const std::vector<Marker>& markers,
+                      const std::vector<Reference>& references) {
   auto usable = [&](double x, double y) {
     return std::isfinite(x) && std::isfinite(y) && (!axes.log_x || x > 0) && (!axes.log_y || y > 0);
   };
@@ -243,13 +315,14 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes, const
       y_hi = std::max(y_hi, y);
       xs.insert(x);
     }
-    for (const auto& b : s.band)  // the band widens the ranges; x ticks stay at the lines' lengths
-      if (usable_band(b)) {
-        x_lo = std::min(x_lo, b.x);
-        x_hi = std::max(x_hi, b.x);
-        y_lo = std::min(y_lo, b.low);
-        y_hi = std::max(y_hi, b.high);
-      }
+    for (const auto* spreads : {&s.band, &s.error_bars})  // they widen the ranges; x ticks stay at the points'
+      for (const auto& b : *spreads)
+        if (usable_band(b)) {
+          x_lo = std::min(x_lo, b.x);
+          x_hi = std::max(x_hi, b.x);
+          y_lo = std::min(y_lo, b.low);
+          y_hi = std::max(y_hi, b.high);
+        }
   }
   // Markers widen x only once there is data: a marker alone says nothing about a y range.
   if (!xs.empty())
@@ -258,7 +331,13 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes, const
         x_lo = std::min(x_lo, m.x);
         x_hi = std::max(x_hi, m.x);
       }
-  std::string out = Open(axes, HeightFor(series.size()));
+  if (!xs.empty())
+    for (const auto& r : references)
+      if (std::isfinite(r.y) && (!axes.log_y || r.y > 0)) {
+        y_lo = std::min(y_lo, r.y);
+        y_hi = std::max(y_hi, r.y);
+      }
+  std::string out = Open(axes, HeightFor(series.size() + references.size()));
   if (xs.empty()) {
     out += "<text x=\"" + Fmt(kLeft + kPlotW / 2, 0) + "\" y=\"" + Fmt(kTop + kPlotH / 2, 0) +
            "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n</svg>\n";
@@ -269,6 +348,7 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes, const
   x.Pad(0.04, false);
   y.Pad(0.06, /*keep_zero=*/true);
   out += YTicks(y);
+  out += ReferenceLines(references, y, axes.log_y);
   // Sequence lengths are few and discrete: label exactly the lengths measured when they fit.
   std::vector<double> x_ticks = xs.size() <= 12 ? std::vector<double>(xs.begin(), xs.end()) : x.Ticks();
   for (double v : x_ticks)
@@ -276,7 +356,7 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes, const
            EscapeHtml(TickLabel(v)) + "</text>\n";
   constexpr size_t kColors = sizeof kPalette / sizeof kPalette[0];
   for (size_t i = 0; i < series.size(); ++i) {
-    const std::string color = kPalette[i % kColors];
+    const std::string color = series[i].color.empty() ? kPalette[i % kColors] : EscapeHtml(series[i].color);
     const std::string dash = kDashes[(i / kColors) % (sizeof kDashes / sizeof kDashes[0])];
     auto points = series[i].points;
     points.erase(
@@ -286,26 +366,37 @@ std::string LineChart(const std::vector<Series>& series, const Axes& axes, const
     const std::string name = EscapeHtml(series[i].name);
     out += "<g data-series=\"" + name + "\">\n";
     out += BandPath(series[i].band, usable_band, x, y, name, color);
-    if (points.size() > 1) {
+    out += ErrorBars(series[i].error_bars, usable_band, x, y, name, color);
+    if (series[i].join && points.size() > 1) {
       out += "<polyline fill=\"none\" stroke=\"" + color + "\" stroke-width=\"2\"" +
              (dash.empty() ? "" : " stroke-dasharray=\"" + dash + "\"") + " points=\"";
       for (const auto& [px, py] : points) out += Fmt(X(x, px)) + "," + Fmt(Y(y, py)) + " ";
       out += "\"/>\n";
     }
     for (const auto& [px, py] : points)
-      out += "<circle cx=\"" + Fmt(X(x, px)) + "\" cy=\"" + Fmt(Y(y, py)) + "\" r=\"3.5\" fill=\"" + color +
-             "\" data-x=\"" + DataNumber(px) + "\" data-y=\"" + DataNumber(py) + "\"><title>" + name + ": " +
-             DataNumber(px) + ", " + EscapeHtml(TickLabel(py)) + "</title></circle>\n";
+      out += PointMark(series[i].shape, X(x, px), Y(y, py), color,
+                       " data-x=\"" + DataNumber(px) + "\" data-y=\"" + DataNumber(py) + "\"",
+                       "<title>" + name + ": " + DataNumber(px) + ", " + EscapeHtml(TickLabel(py)) + "</title>") +
+             "\n";
     out += "</g>\n";
-    out += LegendEntry(static_cast<int>(i), series[i].name, color, dash);
+    // The legend's entry carries the colour as given (LegendEntry escapes it).
+    const std::string legend_color = series[i].color.empty() ? color : series[i].color;
+    out += LegendEntry(static_cast<int>(i), series[i].name, legend_color, series[i].join ? dash : "",
+                       series[i].join ? nullptr : &series[i].shape);
   }
+  int entry = static_cast<int>(series.size());
+  for (const auto& r : references)
+    if (std::isfinite(r.y) && (!axes.log_y || r.y > 0))
+      out += LegendEntry(entry++, r.label, kReferenceColor, ReferenceDash(r));
   // Over the lines, so a crossing is never hidden under one; labels step down so that close markers stay legible.
   int shown = 0;
   for (const auto& m : markers) {
     if (!std::isfinite(m.x) || (axes.log_x && m.x <= 0)) continue;
-    const std::string color = m.series >= 0 && static_cast<size_t>(m.series) < series.size()
+    const bool of_series = m.series >= 0 && static_cast<size_t>(m.series) < series.size();
+    const std::string color = !of_series ? "#555"
+                              : series[static_cast<size_t>(m.series)].color.empty()
                                   ? kPalette[static_cast<size_t>(m.series) % kColors]
-                                  : "#555";
+                                  : EscapeHtml(series[static_cast<size_t>(m.series)].color);
     const std::string px = Fmt(X(x, m.x)), label = EscapeHtml(m.label);
     out += "<line x1=\"" + px + "\" x2=\"" + px + "\" y1=\"" + Fmt(kTop, 0) + "\" y2=\"" + Fmt(kTop + kPlotH, 0) +
            "\" stroke=\"" + color + "\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\" data-marker=\"" + label +

@@ -21,12 +21,21 @@ struct Axes {
 struct BandPoint {
   double x = 0, low = 0, high = 0;
 };
+// How a series' points are drawn: circles by default; the others tell categories apart without colour (compare's
+// verdicts: a ratio up is a triangle up).
+enum class PointShape { kCircle, kTriangleUp, kTriangleDown, kSquare, kRing };
 struct Series {
   std::string name;
   std::vector<std::pair<double, double>> points;  // drawn in x order, joined by a line
   // Optional: drawn under the line as one translucent <path data-band="name"> (its data-points attribute
   // lists "x,low,high" per point); points a log axis cannot show are left out.
   std::vector<BandPoint> band = {};
+  // Optional: a vertical bar from low to high at each x, with caps, e.g. a confidence interval; each is one
+  // <path data-error-bar="name" data-x data-low data-high>. Bars widen the y range, as the band does.
+  std::vector<BandPoint> error_bars = {};
+  std::string color = {};                  // any CSS colour; "" = the palette's colour for the series' position
+  bool join = true;                        // false: the points alone (the legend then shows the point's shape)
+  PointShape shape = PointShape::kCircle;  // a shape other than a circle is a <path> with the same data-x, data-y
 };
 // A vertical line across the plot at one x, e.g. the length where two series cross. `series` >= 0 draws it in
 // that series' colour, so a chart with several crossings says which line each belongs to; -1 is grey. It is a
@@ -37,9 +46,19 @@ struct Marker {
   std::string label;
   int series = -1;
 };
+// A horizontal line across the plot at one y, e.g. a ratio of 1 and the thresholds around it: a <line
+// data-reference="label" data-y="y">, solid or dashed, under the series, with the label as its <title> and as a
+// legend entry after the series' (on the plot it would cover the points near it). Like a marker, it widens the
+// axis to show it once there is data (a log axis leaves out y <= 0).
+struct Reference {
+  double y = 0;
+  std::string label;
+  bool dashed = false;
+};
 // Series beyond the palette's ten colours repeat them with a dash pattern; the legend grows the chart's height
 // rather than running off it, so a chart of many models stays readable.
-std::string LineChart(const std::vector<Series>& series, const Axes& axes, const std::vector<Marker>& markers = {});
+std::string LineChart(const std::vector<Series>& series, const Axes& axes, const std::vector<Marker>& markers = {},
+                      const std::vector<Reference>& references = {});
 
 struct Layer {
   std::string name, color;  // color: any CSS color

@@ -6,6 +6,9 @@
 #include "client/report/aggregate.h"
 #include "client/report/csv.h"
 #include "client/report/render_text.h"
+#include "common/file_io.h"
+#include "common/model_config.h"
+#include "support/test_paths.h"
 
 namespace tscale::report {
 namespace {
@@ -189,6 +192,226 @@ TEST(Report, MalformedCsvIsAClearError) {
     ASSERT_FALSE(parsed.ok());
     EXPECT_NE(parsed.status().message().find(expected), std::string::npos) << parsed.status().message();
   }
+}
+
+// The newest columns: the raw samples (exact, as %.17g), the environment (text that needs quoting included) and
+// the context settings.
+std::vector<Row> WithEnvironment() {
+  auto rows = Fixture();
+  rows[0].samples_ms = {0.1, 1.0 / 3, 1e-300, 12345.678901234567, 0, 7};
+  rows[1].samples_ms = {2.5};
+  Row::Environment& env = rows[0].environment;
+  env.hostname = "bench-01,rack \"7\"";
+  env.os = "Linux 6.1.0 \"bookworm\"\nsecond line";
+  env.cpu_model = "Intel(R) Xeon(R) CPU @ 2.20GHz, 8 cores";
+  env.cpu_cores = 16;
+  env.device = "cuda";
+  env.device_name = "NVIDIA H200";
+  env.torch_version = "2.5.1+cu124";
+  env.blas = "OpenBLAS 0.3.21, \"pthreads\"";
+  env.threads = 8;
+  env.tscale_version = "0.9.0-3-gabc";
+  env.build_type = "Release";
+  env.sequence_kernel = "chunked libtorch-ops selective scan (64 steps)";
+  rows[0].extend_context = true;
+  rows[0].context_limit = 1024;
+  rows[3].context_limit = 512;  // the exceeds_context job
+  return rows;
+}
+
+TEST(Report, CsvCarriesSamplesEnvironmentAndContextExactly) {
+  const auto rows = WithEnvironment();
+  const std::string csv = ToCsv(rows);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')).substr(csv.find(",attention_flops_share,")),
+            ",attention_flops_share,samples_ms,hostname,os,cpu_model,cpu_cores,device,device_name,torch_version,blas,"
+            "threads,tscale_version,build_type,sequence_kernel,extend_context,context_limit");
+  EXPECT_NE(csv.find(",0.10000000000000001 0.33333333333333331 1e-300 12345.678901234567 0 7,"), std::string::npos)
+      << csv;
+  auto parsed = FromCsv(csv);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Row &a = rows[i], &b = (*parsed)[i];
+    EXPECT_EQ(b.samples_ms, a.samples_ms);  // bit for bit
+    EXPECT_EQ(b.environment.hostname, a.environment.hostname);
+    EXPECT_EQ(b.environment.os, a.environment.os);
+    EXPECT_EQ(b.environment.cpu_model, a.environment.cpu_model);
+    EXPECT_EQ(b.environment.cpu_cores, a.environment.cpu_cores);
+    EXPECT_EQ(b.environment.device, a.environment.device);
+    EXPECT_EQ(b.environment.device_name, a.environment.device_name);
+    EXPECT_EQ(b.environment.torch_version, a.environment.torch_version);
+    EXPECT_EQ(b.environment.blas, a.environment.blas);
+    EXPECT_EQ(b.environment.threads, a.environment.threads);
+    EXPECT_EQ(b.environment.tscale_version, a.environment.tscale_version);
+    EXPECT_EQ(b.environment.build_type, a.environment.build_type);
+    EXPECT_EQ(b.environment.sequence_kernel, a.environment.sequence_kernel);
+    EXPECT_EQ(b.extend_context, a.extend_context);
+    EXPECT_EQ(b.context_limit, a.context_limit);
+    EXPECT_EQ(b.model_id, a.model_id);
+    EXPECT_EQ(b.median_ms, a.median_ms);
+  }
+  EXPECT_EQ(ToCsv(*parsed), csv);
+  // With every ok job of a cell sampled, the rows read back band it from the samples (the HTML report's band).
+  const auto cells = Cells(*parsed);
+  ASSERT_FALSE(cells.empty());
+  EXPECT_TRUE(cells[0].band_from_samples);  // A at 128: jobs 1 and 2, both with samples
+  EXPECT_FALSE(cells[1].band_from_samples);
+}
+
+// Files written before the samples and environment columns (41 fields a record) read as before: no samples,
+// an empty environment.
+TEST(Report, CsvWrittenBeforeTheEnvironmentColumnsStillReads) {
+  auto rows = Fixture();  // no field needs quoting, so a record can be cut at its 41st comma
+  rows[0].samples_ms = {1, 2, 3};
+  rows[0].environment.hostname = "h";
+  const std::string csv = ToCsv(rows);
+  std::string train_era;
+  for (size_t start = 0; start < csv.size();) {
+    const size_t end = csv.find('\n', start);
+    const std::string line = csv.substr(start, end - start);
+    size_t cut = 0;
+    for (int commas = 0; commas < 41; ++commas) cut = line.find(',', cut + (commas ? 1 : 0));
+    train_era += line.substr(0, cut) + "\n";
+    start = end + 1;
+  }
+  const std::string last = ",attention_flops_share\n";
+  ASSERT_EQ(train_era.substr(train_era.find(last), last.size()), last);
+  auto parsed = FromCsv(train_era);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString() << "\n" << train_era;
+  ASSERT_EQ(parsed->size(), rows.size());
+  for (const Row& row : *parsed) {
+    EXPECT_TRUE(row.samples_ms.empty());
+    EXPECT_EQ(row.environment.hostname, "");
+    EXPECT_EQ(row.environment.cpu_cores, 0);
+    EXPECT_FALSE(row.extend_context);
+    EXPECT_EQ(row.context_limit, 0);
+  }
+  EXPECT_EQ((*parsed)[0].median_ms, rows[0].median_ms);
+  // Written again, it has the newest header and empty new columns.
+  EXPECT_EQ(FromCsv(ToCsv(*parsed))->size(), rows.size());
+}
+
+TEST(Report, MalformedEnvironmentColumnsAreRefusedNamingTheColumn) {
+  Row row = Fixture()[0];
+  row.samples_ms = {1.5, 2};
+  row.environment.cpu_cores = 4;
+  row.environment.threads = 2;
+  const std::string csv = ToCsv({row});
+  const std::string header = csv.substr(0, csv.find('\n') + 1);
+  std::vector<std::string> fields;
+  for (size_t start = header.size(); start < csv.size();) {
+    size_t end = csv.find_first_of(",\n", start);
+    fields.push_back(csv.substr(start, end - start));
+    start = end + 1;
+  }
+  ASSERT_EQ(fields.size(), 56u);
+  ASSERT_EQ(fields[41], "1.5 2");
+  auto with = [&](size_t column, const std::string& value) {  // column numbered from 1, as the errors are
+    std::vector<std::string> changed = fields;
+    changed[column - 1] = value;
+    std::string text = header;
+    for (size_t i = 0; i < changed.size(); ++i) text += (i ? "," : "") + changed[i];
+    return text + "\n";
+  };
+  ASSERT_TRUE(FromCsv(with(42, "")).ok());  // no samples
+  for (auto [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {with(42, "1.5 x 2"), "record 2: column 42 (samples_ms) sample 2 \"x\" is not a number"},
+           {with(42, "1.5  2"), "column 42 (samples_ms) sample 2 \"\" is not a number"},
+           {with(42, "1.5 2 "), "column 42 (samples_ms) sample 3 \"\" is not a number"},
+           {with(42, "1.5,2"), "57 fields, expected 21"},
+           {with(42, "2 -1"), "column 42 (samples_ms) sample 2 must be finite and >= 0"},
+           {with(42, "nan"), "column 42 (samples_ms) sample 1 must be finite and >= 0"},
+           {with(46, "-4"), "column 46 (cpu_cores) must not be negative"},
+           {with(46, ""), "column 46 (cpu_cores) is not an integer"},
+           {with(51, "eight"), "column 51 (threads) is not an integer"},
+           {with(51, "99999999999999999999"), "column 51 (threads) is not an integer"},
+           {with(55, "yes"), "column 55 (extend_context) must be 0 or 1"},
+           {with(56, "-1"), "column 56 (context_limit) must not be negative"},
+           {with(56, "4294967296"), "column 56 (context_limit) must be at most 2^30"}}) {
+    SCOPED_TRACE(text);
+    auto parsed = FromCsv(text);
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(parsed.status().message().find(expected), std::string::npos) << parsed.status().message();
+  }
+}
+
+// RowsFrom takes where the job ran from Result.environment, and its context settings from the spec: the
+// extend_context flag and the position limit of the config the job ran with (as the planner stores it).
+TEST(Report, RowsCarryTheEnvironmentAndTheContextSettingsOfTheirJobs) {
+  auto config_json = [](const std::string& name) {
+    const std::string path = std::string(testing::kTestModelsDir) + "/" + name + ".json";
+    auto text = ReadWholeFile(path);
+    EXPECT_TRUE(text.ok()) << text.status().ToString();
+    auto config = ParseModelConfig(text.ok() ? *text : "", testing::kTestModelsDir);
+    EXPECT_TRUE(config.ok()) << config.status().ToString();
+    return config.ok() ? ModelConfigToJson(*config) : "";
+  };
+  v1::ListResultsResponse listing;
+  auto add = [&](int64_t id, const std::string& config, bool extend) {
+    v1::JobView* job = listing.add_jobs();
+    job->mutable_spec()->set_job_id(id);
+    job->mutable_spec()->set_model_id("m");
+    job->mutable_spec()->set_seq_len(256);
+    job->mutable_spec()->set_model_config_json(config);
+    job->mutable_spec()->set_extend_context(extend);
+    job->set_state(v1::JOB_STATE_FINISHED);
+    job->mutable_result()->set_outcome(v1::OUTCOME_OK);
+    return job->mutable_result()->mutable_environment();
+  };
+  const std::string gpt2 = config_json("tiny-gpt2");  // max_input_tokens 128
+  v1::Environment* env = add(1, gpt2, true);
+  env->set_hostname("bench-01");
+  env->set_os("Linux 6.1");
+  env->set_cpu_model("Xeon, 8 cores");
+  env->set_cpu_cores(16);
+  env->set_device_kind(v1::DEVICE_KIND_CUDA);
+  env->set_device_name("NVIDIA H200");
+  env->set_torch_version("2.5.1");
+  env->set_blas("OpenBLAS");
+  env->set_threads(8);
+  env->set_tscale_version("0.9.0");
+  env->set_build_type("Release");
+  env->set_sequence_kernel("fused CPU selective scan");
+  add(2, gpt2, false)->set_device_kind(v1::DEVICE_KIND_CPU);  // the same config: parsed once
+  add(3, config_json("tiny-mamba"), false);                   // no position limit
+  add(4, "{\"id\": \"broken\"}", false);                      // does not parse: 0, not a failure
+  v1::Environment* odd = add(5, "", false);                   // no config; nonsensical counts
+  odd->set_cpu_cores(-3);
+  odd->set_threads(-1);
+
+  const auto rows = RowsFrom(listing, v1::ListModelsResponse());
+  ASSERT_EQ(rows.size(), 5u);
+  const Row::Environment& e = rows[0].environment;
+  EXPECT_EQ(e.hostname, "bench-01");
+  EXPECT_EQ(e.os, "Linux 6.1");
+  EXPECT_EQ(e.cpu_model, "Xeon, 8 cores");
+  EXPECT_EQ(e.cpu_cores, 16);
+  EXPECT_EQ(e.device, "cuda");
+  EXPECT_EQ(e.device_name, "NVIDIA H200");
+  EXPECT_EQ(e.torch_version, "2.5.1");
+  EXPECT_EQ(e.blas, "OpenBLAS");
+  EXPECT_EQ(e.threads, 8);
+  EXPECT_EQ(e.tscale_version, "0.9.0");
+  EXPECT_EQ(e.build_type, "Release");
+  EXPECT_EQ(e.sequence_kernel, "fused CPU selective scan");
+  EXPECT_TRUE(rows[0].extend_context);
+  EXPECT_EQ(rows[0].context_limit, 128);
+  EXPECT_EQ(rows[1].environment.device, "cpu");
+  EXPECT_FALSE(rows[1].extend_context);
+  EXPECT_EQ(rows[1].context_limit, 128);
+  EXPECT_EQ(rows[2].context_limit, 0);
+  EXPECT_EQ(rows[3].context_limit, 0);
+  EXPECT_EQ(rows[2].environment.device, "");  // no device named: empty, not "any"
+  EXPECT_EQ(rows[4].context_limit, 0);
+  EXPECT_EQ(rows[4].environment.cpu_cores, 0);  // never negative, so the row's CSV reads back
+  EXPECT_EQ(rows[4].environment.threads, 0);
+  // The CSV keeps all of it.
+  auto back = FromCsv(ToCsv(rows));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ((*back)[0].environment.cpu_model, "Xeon, 8 cores");
+  EXPECT_EQ((*back)[0].context_limit, 128);
+  EXPECT_TRUE((*back)[0].extend_context);
 }
 
 TEST(Report, PeakMemoryByCategoryAndLength) {

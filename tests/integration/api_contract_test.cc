@@ -206,5 +206,87 @@ TEST_F(ApiContractTest, MaxCvHasAnExplicitOffAndBounds) {
   }
 }
 
+// ListResultsRequest.latency_samples_only: with include_samples, only Result.samples_ms is listed, and the page's
+// budget (1,000,000 samples) counts what is sent. Two decode jobs of 600,000 steps each: every sample takes a page
+// each; the latency samples only fit one page, without the step arrays or TTFT samples.
+TEST_F(ApiContractTest, LatencySamplesOnlyListsSamplesMsAndThePageBudgetCountsWhatIsSent) {
+  v1::SweepSpec spec;
+  spec.add_models("tiny-gpt2");
+  spec.add_seq_lengths(16);
+  spec.add_seq_lengths(32);
+  spec.add_workloads(v1::WORKLOAD_DECODE);
+  spec.set_new_tokens(3);
+  const int64_t sweep = testing::SubmitSweep(*client_, spec);
+  ASSERT_GT(sweep, 0);
+  // A channel that accepts what tscale-client's and tscale-worker's do (common/grpc_channel.cc): a page of every
+  // sample is ~5 MB, and so is the completion's answer, which holds the stored result.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args);
+  auto client = v1::TscaleService::NewStub(channel);
+  auto worker = v1::WorkerService::NewStub(channel);
+  constexpr int kSteps = 600'000;
+  for (int job = 0; job < 2; ++job) {
+    v1::Lease lease;
+    if (job == 0) {
+      lease = testing::RegisterAndClaim(*worker, "decoder");
+    } else {
+      v1::ClaimJobRequest claim;
+      claim.set_worker_id("decoder");
+      claim.set_wait_s(5);
+      v1::ClaimJobResponse claimed;
+      ASSERT_TRUE(worker->ClaimJob(Ctx().get(), claim, &claimed).ok());
+      ASSERT_TRUE(claimed.has_job());
+      lease = claimed.lease();
+    }
+    v1::CompleteJobRequest complete;
+    complete.set_worker_id("decoder");
+    complete.set_attempt_id(lease.attempt_id());
+    v1::Result* r = complete.mutable_result();
+    r->set_outcome(v1::OUTCOME_OK);
+    r->mutable_latency()->set_median_ms(50);
+    for (double sample : {49.0, 50.0, 51.0}) r->add_samples_ms(sample);
+    v1::DecodeStats* d = r->mutable_decode();
+    d->set_new_tokens(3);
+    d->mutable_tpot()->set_median_ms(1.25);
+    for (double sample : {12.0, 12.5, 13.0}) d->add_ttft_samples_ms(sample);
+    for (int i = 0; i < kSteps; ++i) {
+      d->add_step_ms(1.25);
+      d->add_step_positions(16 + i % 2);
+    }
+    v1::CompleteJobResponse completed;
+    grpc::Status status = worker->CompleteJob(Ctx().get(), complete, &completed);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  auto list = [&](bool latency_only) {
+    v1::ListResultsRequest request;
+    request.set_sweep_id(sweep);
+    request.set_include_samples(true);
+    request.set_latency_samples_only(latency_only);
+    v1::ListResultsResponse page;
+    grpc::Status status = client->ListResults(Ctx().get(), request, &page);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return page;
+  };
+  const v1::ListResultsResponse every = list(false);
+  ASSERT_EQ(every.jobs_size(), 1);  // 600,006 samples; the second job would take the page past 1,000,000
+  EXPECT_EQ(every.next_after_job_id(), every.jobs(0).spec().job_id());
+  EXPECT_EQ(every.jobs(0).result().decode().step_ms_size(), kSteps);
+  EXPECT_EQ(every.jobs(0).result().decode().ttft_samples_ms_size(), 3);
+  const v1::ListResultsResponse lean = list(true);
+  ASSERT_EQ(lean.jobs_size(), 2);
+  EXPECT_EQ(lean.next_after_job_id(), 0);
+  for (const auto& job : lean.jobs()) {
+    SCOPED_TRACE(job.spec().job_id());
+    ASSERT_EQ(job.result().samples_ms_size(), 3);
+    EXPECT_EQ(job.result().samples_ms(0), 49);
+    EXPECT_EQ(job.result().decode().step_ms_size(), 0);
+    EXPECT_EQ(job.result().decode().step_positions_size(), 0);
+    EXPECT_EQ(job.result().decode().ttft_samples_ms_size(), 0);
+    EXPECT_EQ(job.result().decode().tpot().median_ms(), 1.25);
+  }
+  EXPECT_LT(lean.ByteSizeLong(), 4096u);
+}
+
 }  // namespace
 }  // namespace tscale

@@ -36,6 +36,10 @@ class WorkloadCoordinatorTest : public testing::ServerFixture {
       r->mutable_latency()->set_median_ms(40);
       r->mutable_latency()->set_count(5);
       r->set_tokens_per_second(400);
+      for (double sample : {39.5, 40.0, 40.5}) r->add_samples_ms(sample);
+      r->mutable_environment()->set_hostname("sim-host");
+      r->mutable_environment()->set_device_kind(v1::DEVICE_KIND_CPU);
+      r->mutable_environment()->set_cpu_cores(4);
       if (job.workload() == v1::WORKLOAD_DECODE) {
         v1::DecodeStats* d = r->mutable_decode();
         d->set_new_tokens(job.new_tokens());
@@ -122,6 +126,11 @@ TEST_F(WorkloadCoordinatorTest, SubmitSaysWhatWasSkippedAndResultsShowDecodeFigu
       << csv.output;
   EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 3) << csv.output;  // the header, two jobs
   EXPECT_NE(csv.output.find(",decode,8,12.5,1.25,800,3145728,"), std::string::npos) << csv.output;
+  // The latency samples (asked for without the decode steps: latency_samples_only), where the job ran, and its
+  // context settings: no --extend-context, tiny-gpt2's limit of 128 positions.
+  EXPECT_NE(csv.output.find(",attention_flops_share,samples_ms,hostname,"), std::string::npos) << csv.output;
+  EXPECT_NE(csv.output.find(",39.5 40 40.5,sim-host,,,4,cpu,"), std::string::npos) << csv.output;
+  EXPECT_NE(csv.output.find(",0,128\n"), std::string::npos) << csv.output;
 
   auto json = Cli({"results", "--sweep", "1", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.output;

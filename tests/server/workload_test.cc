@@ -209,6 +209,83 @@ TEST_F(WorkloadTest, JobsStoreTheirWorkloadAndDecodeResultsKeepTheirStatistics) 
   EXPECT_NE(bad.message().find("result.decode.step_ms: must be finite"), std::string::npos) << bad.message();
 }
 
+// ListResultsRequest.latency_samples_only: with the samples, only samples_ms is listed (the decode samples and the
+// train losses are left out, as without the samples), and the page's sample budget counts only what is listed, so
+// a page holds more decode jobs.
+TEST_F(WorkloadTest, LatencySamplesOnlyListsSamplesMsAloneAndThePageBudgetCountsWhatIsListed) {
+  OpenStore();
+  v1::SweepSpec spec;
+  spec.add_models("tiny-gpt2");
+  for (int n : {16, 32, 48, 64}) spec.add_seq_lengths(n);
+  spec.add_workloads(v1::WORKLOAD_DECODE);
+  spec.add_workloads(v1::WORKLOAD_TRAIN);
+  spec.set_new_tokens(3);
+  ASSERT_NE(Submit(spec), 0);
+  // Decode jobs store 3 + 3 + 6 samples (DecodeResult), train jobs 3 samples and 5 losses.
+  for (int i = 0; i < 8; ++i) {
+    auto lease = store_->ClaimJob("w1", kNow);
+    ASSERT_TRUE(lease.ok() && lease->has_value());
+    v1::Result result = DecodeResult();
+    if ((*lease)->job().workload() == v1::WORKLOAD_TRAIN) {
+      result.clear_decode();
+      for (double loss : {2.5, 2.4, 2.3, 2.2, 2.1}) result.mutable_train()->add_losses(loss);
+      result.mutable_train()->set_parameter_bytes(4096);
+    }
+    ASSERT_TRUE(store_->CompleteJob("w1", (*lease)->attempt_id(), result, kNow).ok());
+  }
+  auto list = [&](bool samples, bool latency_only, v1::Workload workload = v1::WORKLOAD_UNSPECIFIED,
+                  int64_t max_samples = ResultFilter().max_samples) {
+    ResultFilter filter;
+    filter.include_samples = samples;
+    filter.latency_samples_only = latency_only;
+    filter.workload = workload;
+    filter.max_samples = max_samples;
+    auto page = store_->ListJobs(filter);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    return page.ok() ? *page : JobPage();
+  };
+  const JobPage latency = list(true, true);
+  ASSERT_EQ(latency.jobs.size(), 8u);
+  int decode_jobs = 0;
+  for (const auto& job : latency.jobs) {
+    SCOPED_TRACE(job.spec().job_id());
+    const v1::Result& r = job.result();
+    ASSERT_EQ(r.samples_ms_size(), 3);
+    EXPECT_DOUBLE_EQ(r.samples_ms(2), 51);
+    EXPECT_EQ(r.decode().ttft_samples_ms_size(), 0);
+    EXPECT_EQ(r.decode().step_ms_size(), 0);
+    EXPECT_EQ(r.decode().step_positions_size(), 0);
+    EXPECT_EQ(r.train().losses_size(), 0);
+    if (job.spec().workload() == v1::WORKLOAD_DECODE) {
+      ++decode_jobs;
+      EXPECT_DOUBLE_EQ(r.decode().ttft().median_ms(), 12.5);  // the statistics stay
+      EXPECT_EQ(r.decode().kv_cache_bytes(), 3 << 20);
+    } else {
+      EXPECT_EQ(r.train().parameter_bytes(), 4096);
+    }
+  }
+  EXPECT_EQ(decode_jobs, 4);
+  // Every sample, as before; and without include_samples the flag changes nothing.
+  for (const auto& job : list(true, false).jobs) {
+    const v1::Result& r = job.result();
+    EXPECT_EQ(r.samples_ms_size(), 3);
+    EXPECT_EQ(r.decode().step_ms_size() + r.train().losses_size(), r.has_decode() ? 6 : 5);
+  }
+  const JobPage plain = list(false, false), flagged = list(false, true);
+  ASSERT_EQ(flagged.jobs.size(), plain.jobs.size());
+  for (size_t i = 0; i < plain.jobs.size(); ++i) {
+    EXPECT_EQ(flagged.jobs[i].SerializeAsString(), plain.jobs[i].SerializeAsString());
+    EXPECT_EQ(flagged.jobs[i].result().samples_ms_size(), 0);
+  }
+  // A budget of 24 samples: two decode jobs of 12 fill it; with the latency samples only (3 each) all four fit.
+  const JobPage full = list(true, false, v1::WORKLOAD_DECODE, 24);
+  ASSERT_EQ(full.jobs.size(), 2u);
+  EXPECT_EQ(full.next_after_job_id, full.jobs[1].spec().job_id());
+  const JobPage lean = list(true, true, v1::WORKLOAD_DECODE, 24);
+  EXPECT_EQ(lean.jobs.size(), 4u);
+  EXPECT_EQ(lean.next_after_job_id, 0);
+}
+
 // A decode search is its own search: a forward probe does not wait for the decode probe of the same model and
 // variant (one probe at a time per search), and every decode probe is a decode job with the sweep's new_tokens.
 TEST_F(WorkloadTest, ADecodeWallSearchRunsApartFromTheForwardOne) {
