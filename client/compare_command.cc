@@ -21,8 +21,10 @@ struct CompareOptions {
 };
 
 // One side's rows: a sweep's finished jobs (raw latency samples, no per-step decode arrays) or a CSV export.
+// *unfinished counts the sweep's jobs without a result yet.
 int LoadSide(Connection& conn, const std::string& side, int64_t sweep, const std::string& csv,
-             std::vector<report::Row>* rows) {
+             std::vector<report::Row>* rows, int* unfinished) {
+  *unfinished = 0;
   if (!csv.empty()) {
     auto text = ReadWholeFile(csv);
     if (!text.ok()) return UsageError("--" + side + "-csv: " + text.status().message());
@@ -37,6 +39,7 @@ int LoadSide(Connection& conn, const std::string& side, int64_t sweep, const std
   request.set_latency_samples_only(true);
   v1::ListResultsResponse jobs;
   if (grpc::Status status = ListAllResults(conn, request, &jobs); !status.ok()) return conn.Fail(status);
+  for (const auto& job : jobs.jobs()) *unfinished += job.state() != v1::JOB_STATE_FINISHED;
   int code = kExitOk;
   auto catalog = FetchModels(conn, &code);
   if (!catalog) return code;
@@ -74,8 +77,21 @@ int Run(Connection& conn, const CompareOptions& o) {
   if (o.base_sweep > 0 || o.head_sweep > 0)
     if (Status opened = conn.Open(); !opened.ok()) return UsageError(opened);
   std::vector<report::Row> base, head;
-  if (int code = LoadSide(conn, "base", o.base_sweep, o.base_csv, &base); code != kExitOk) return code;
-  if (int code = LoadSide(conn, "head", o.head_sweep, o.head_csv, &head); code != kExitOk) return code;
+  int base_unfinished = 0, head_unfinished = 0;
+  if (int code = LoadSide(conn, "base", o.base_sweep, o.base_csv, &base, &base_unfinished); code != kExitOk)
+    return code;
+  if (int code = LoadSide(conn, "head", o.head_sweep, o.head_csv, &head, &head_unfinished); code != kExitOk)
+    return code;
+  // A running sweep compares as far as it has got, saying so; a CI gate on half a sweep would pass on what is
+  // missing, so --fail-on-regression refuses it.
+  for (const auto& [sweep, unfinished] :
+       {std::pair{o.base_sweep, base_unfinished}, std::pair{o.head_sweep, head_unfinished}}) {
+    if (unfinished == 0) continue;
+    const std::string what = "sweep " + std::to_string(sweep) + " is still running: " + std::to_string(unfinished) +
+                             " of its jobs have no result yet";
+    if (o.fail_on_regression) return UsageError("compare: " + what + " (--fail-on-regression needs finished sweeps)");
+    std::cerr << "tscale-client: compare: " << what << "; comparing the jobs that finished\n";
+  }
   Filter(o, workload, &base);
   Filter(o, workload, &head);
   if (base.empty() || head.empty())

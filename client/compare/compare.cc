@@ -68,7 +68,9 @@ Speed CompareSpeed(const CellSide& base, const CellSide& head, const CellKey& ke
   s.exact = test.exact;
   s.ci = BootstrapMedianRatio(base.samples_ms, head.samples_ms, o.confidence, o.bootstrap_resamples,
                               CellSeed(o.seed, key));
-  if (SmallestAttainablePValue(s.base_samples, s.head_samples) > o.alpha) {
+  // The verdict asks for p < alpha: when even the most extreme arrangement only reaches alpha, the test
+  // cannot decide.
+  if (SmallestAttainablePValue(s.base_samples, s.head_samples) >= o.alpha) {
     s.verdict = Verdict::kTooFewSamples;
   } else if (s.p_value < o.alpha && s.ratio - 1 > o.threshold) {
     s.verdict = Verdict::kSlower;
@@ -83,7 +85,7 @@ Speed CompareSpeed(const CellSide& base, const CellSide& head, const CellKey& ke
 OutcomeChange ChangeOf(const CellSide& base, const CellSide& head) {
   if (base.outcome == v1::OUTCOME_UNSPECIFIED || head.outcome == v1::OUTCOME_UNSPECIFIED)
     return OutcomeChange::kUnknown;
-  if (base.works && head.works) return OutcomeChange::kSame;
+  if (base.works && head.works) return base.outcome == head.outcome ? OutcomeChange::kSame : OutcomeChange::kValidity;
   if (base.works) return OutcomeChange::kRegressed;
   if (head.works) return OutcomeChange::kFixed;
   return base.outcome == head.outcome ? OutcomeChange::kSame : OutcomeChange::kCauseChanged;
@@ -224,6 +226,8 @@ const char* OutcomeChangeName(OutcomeChange change) {
       return "fixed";
     case OutcomeChange::kCauseChanged:
       return "cause changed";
+    case OutcomeChange::kValidity:
+      return "validity changed";
     case OutcomeChange::kUnknown:
       return "unknown";
   }
@@ -238,10 +242,11 @@ bool Comparison::HasRegression() const {
 
 Status ValidateOptions(const Options& o) {
   auto fraction = [](double v) { return v > 0 && v < 1; };
-  if (!fraction(o.threshold)) return Status::InvalidArgument("--threshold must be between 0 and 1 (a fraction)");
+  if (!(o.threshold >= 0 && o.threshold < 1))
+    return Status::InvalidArgument("--threshold must be a fraction in [0, 1) (0.05 is 5 %)");
   if (!fraction(o.alpha)) return Status::InvalidArgument("--alpha must be between 0 and 1");
-  if (!fraction(o.memory_threshold))
-    return Status::InvalidArgument("--memory-threshold must be between 0 and 1 (a fraction)");
+  if (!(o.memory_threshold >= 0 && o.memory_threshold <= 10))
+    return Status::InvalidArgument("--memory-threshold must be a fraction in [0, 10] (0.10 is 10 %)");
   if (!fraction(o.confidence)) return Status::InvalidArgument("--confidence must be between 0 and 1");
   if (o.bootstrap_resamples < 100 || o.bootstrap_resamples > 1000000)
     return Status::InvalidArgument("--resamples must be between 100 and 1000000");
@@ -284,15 +289,18 @@ Comparison Compare(const std::vector<report::Row>& base, const std::vector<repor
   for (const auto& [key, side] : head_sides)
     if (base_sides.count(key) == 0) out.head_only.push_back(key);
 
-  // Walls per series, over each side's own lengths.
-  std::map<CellKey, std::map<int, const CellSide*>> base_series, head_series;
-  for (const auto& [key, side] : base_sides) base_series[SeriesOf(key)][key.seq_len] = &side;
-  for (const auto& [key, side] : head_sides) head_series[SeriesOf(key)][key.seq_len] = &side;
-  for (const auto& [series, lengths] : base_series) {
-    auto h = head_series.find(series);
-    if (h == head_series.end()) continue;
-    WallChange w{series, WallOf(lengths), WallOf(h->second)};
-    if (!SameWall(w.base, w.head)) out.walls.push_back(std::move(w));
+  // Walls per series. Whether one moved is decided over the lengths both sides ran (a sweep that simply went
+  // further is one-sided cells, not a moved wall); what is shown is each side's wall over all its own lengths.
+  std::map<CellKey, std::map<int, const CellSide*>> base_common, head_common, base_own, head_own;
+  for (const auto& c : out.cells) {
+    base_common[SeriesOf(c.key)][c.key.seq_len] = &base_sides[c.key];
+    head_common[SeriesOf(c.key)][c.key.seq_len] = &head_sides[c.key];
+  }
+  for (const auto& [key, side] : base_sides) base_own[SeriesOf(key)][key.seq_len] = &side;
+  for (const auto& [key, side] : head_sides) head_own[SeriesOf(key)][key.seq_len] = &side;
+  for (const auto& [series, lengths] : base_common) {
+    if (SameWall(WallOf(lengths), WallOf(head_common[series]))) continue;
+    out.walls.push_back({series, WallOf(base_own[series]), WallOf(head_own[series])});
   }
   return out;
 }

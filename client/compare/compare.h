@@ -3,8 +3,9 @@
 // rows, like the report (client/report/aggregate.h); rendering is in compare_render.h.
 //
 // A cell here is finer than the report's: every axis a job has except its repetition and its measurement
-// settings (threads, iterations, warm-up), which are what a comparison varies and are listed with the
-// environment instead. Repetitions of a cell are pooled: their raw samples form one sample per side.
+// settings (threads, iterations, warm-up, memory limit, --extend-context), which are what a comparison varies;
+// the threads and the memory limit are listed with the environment. Repetitions of a cell are pooled: their raw
+// samples form one sample per side.
 #pragma once
 
 #include <cstdint>
@@ -84,6 +85,7 @@ enum class OutcomeChange {
   kRegressed,     // worked on base, fails on head (ok -> oom)
   kFixed,         // failed on base, works on head (exceeds_context -> ok)
   kCauseChanged,  // fails on both, for different causes (oom -> timeout)
+  kValidity,      // works on both, ok on one side and invalid on the other: it ran, its figures are doubtful
   kUnknown,       // a side has no job that says anything (cancelled, lost)
 };
 const char* OutcomeChangeName(OutcomeChange change);
@@ -101,8 +103,10 @@ struct CellComparison {
   bool memory_changed = false;  // |memory_ratio - 1| > Options::memory_threshold
 };
 
-// The wall of one series (model, workload, variant, batch, checkpointing, new_tokens) on one side: the largest
-// length that works, and the first failing length above it and its outcome.
+// The wall of one series (model, workload, variant, batch, checkpointing, new_tokens) on one side, over all the
+// lengths that side ran: the largest length that works, and the first failing length above it and its outcome.
+// A series is listed when the walls differ over the lengths both sides ran (a sweep that simply went further has
+// not moved its wall).
 struct WallSide {
   int max_working = 0;    // 0 = none works
   int first_failing = 0;  // 0 = nothing above max_working fails
@@ -113,7 +117,8 @@ struct WallChange {
   WallSide base, head;
 };
 
-// One environment field over the ok jobs of each side: its distinct values, sorted ("" when a side has none).
+// One environment field over each side's jobs that recorded an environment (a job refused before it reached
+// a runner has none): its distinct values, sorted; empty when a side has none.
 struct EnvironmentField {
   std::string name;  // "host", "cpu", "cores", "ram", "device", "libtorch", "blas", "threads", "dtype", ...
   std::vector<std::string> base, head;
@@ -131,7 +136,8 @@ struct Comparison {
   bool HasRegression() const;
 };
 
-// INVALID_ARGUMENT naming the option for a threshold, alpha or confidence out of (0, 1), or resamples < 100.
+// INVALID_ARGUMENT naming the option: a threshold outside [0, 1), a memory threshold outside [0, 10], alpha or
+// confidence outside (0, 1), resamples outside [100, 1000000].
 Status ValidateOptions(const Options& options);
 Comparison Compare(const std::vector<report::Row>& base, const std::vector<report::Row>& head, const Options& options);
 

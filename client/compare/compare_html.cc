@@ -174,7 +174,9 @@ std::string EnvironmentSection(const std::vector<EnvironmentField>& fields) {
     body = differs.Render("left");
   if (!same.empty()) body += "<p>The same on both sides:</p>\n" + same.Render("left");
   return Section("environment", "Environments",
-                 "Over the ok jobs of each side: the distinct values of each field, those that differ first.", body);
+                 "Over each side's jobs that recorded an environment: the distinct values of each field, those that "
+                 "differ first.",
+                 body);
 }
 
 std::string OutcomesSection(const std::vector<CellComparison>& cells) {
@@ -188,7 +190,8 @@ std::string OutcomesSection(const std::vector<CellComparison>& cells) {
   if (table.empty()) return "";
   return Section("outcomes", "Outcome changes",
                  "Cells whose outcome differs: regressed (worked on base, fails on head), fixed (the reverse), cause "
-                 "changed (fails on both, for different reasons), unknown (a side has only cancelled or lost jobs). "
+                 "changed (fails on both, for different reasons), validity changed (ok on one side, invalid on the "
+                 "other), unknown (a side has only cancelled or lost jobs). "
                  "In brackets, the context setting that differs between the sides, which usually explains a fix.",
                  table.Render("left"));
 }
@@ -253,6 +256,7 @@ std::string DifferencesLine(const std::vector<EnvironmentField>& fields) {
     if (f.differs)
       line +=
           (line.empty() ? "" : "; ") + f.name + " " + EnvironmentValues(f.base) + " vs " + EnvironmentValues(f.head);
+  if (fields.empty()) return "The environments were not recorded on either side (e.g. an older CSV).";
   return line.empty() ? "The environments do not differ." : "The environments differ in: " + line + ".";
 }
 

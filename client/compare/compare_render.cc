@@ -403,7 +403,8 @@ std::string RenderCompareJson(const Comparison& comparison) {
                          {"base", WallSideJson(w.base)},
                          {"head", WallSideJson(w.head)}});
   doc["walls"] = std::move(walls);
-  return doc.dump(2) + "\n";
+  // Text from a hand-edited CSV may not be UTF-8: replace bad bytes rather than throw out of dump().
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace tscale::compare

@@ -108,7 +108,9 @@ MannWhitney MannWhitneyU(const std::vector<double>& a, const std::vector<double>
   if (!ties && pairs <= static_cast<double>(kExactMannWhitneyPairs)) {
     // Two-sided: twice the smaller tail; U is an integer here and its distribution symmetric about n1 n2 / 2.
     const double smaller = std::min(result.u, pairs - result.u);
-    result.p_value = std::min(1.0, 2 * ExactLowerTail(n1, n2, static_cast<int64_t>(std::llround(smaller))));
+    // The null distribution is the same for (n1, n2) and (n2, n1); the smaller first is the cheaper build.
+    result.p_value = std::min(
+        1.0, 2 * ExactLowerTail(std::min(n1, n2), std::max(n1, n2), static_cast<int64_t>(std::llround(smaller))));
     result.exact = true;
     return result;
   }
@@ -131,7 +133,7 @@ double SmallestAttainablePValue(int n1, int n2) {
 
 int MinimumSamplesPerSide(double alpha) {
   int n = 1;
-  while (SmallestAttainablePValue(n, n) > alpha && n < 1000) ++n;
+  while (SmallestAttainablePValue(n, n) >= alpha && n < 1000) ++n;  // p < alpha must be reachable
   return n;
 }
 

@@ -23,10 +23,10 @@ inline constexpr int64_t kExactMannWhitneyPairs = 10000;
 MannWhitney MannWhitneyU(const std::vector<double>& a, const std::vector<double>& b);
 
 // The smallest two-sided p-value the exact test can give with n1 and n2 samples, 2 / C(n1 + n2, n1) (all of
-// one sample below all of the other), capped at 1. Below `alpha` a test can say something; above, any verdict
-// would be a guess.
+// one sample below all of the other), capped at 1. Below `alpha` a test can say something; at or above it, any
+// verdict would be a guess.
 double SmallestAttainablePValue(int n1, int n2);
-// The least n with SmallestAttainablePValue(n, n) <= alpha: 4 at alpha 0.05, 5 at 0.01.
+// The least n with SmallestAttainablePValue(n, n) < alpha: 4 at alpha 0.05, 5 at 0.01.
 int MinimumSamplesPerSide(double alpha);
 
 struct Interval {

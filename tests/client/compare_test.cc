@@ -82,6 +82,57 @@ TEST(Compare, TooFewSamplesIsSaidNotGuessed) {
             Verdict::kSlower);
 }
 
+TEST(Compare, TheSampleCountEdgeWhereTheTestCanFirstDecide) {
+  // 1 + 39 samples: the smallest attainable p-value is 2/40 = alpha exactly, and a verdict needs p < alpha.
+  EXPECT_EQ(Compare({Timed("a", 256, 10, 1, 1)}, {Timed("a", 256, 20, 39, 2)}, Options()).cells[0].speed.verdict,
+            Verdict::kTooFewSamples);
+  EXPECT_EQ(Compare({Timed("a", 256, 10, 1, 1)}, {Timed("a", 256, 20, 40, 2)}, Options()).cells[0].speed.verdict,
+            Verdict::kSlower);
+}
+
+// The verdict itself (not the test alone) over seeded draws of known distributions: lognormal latencies with
+// 5 % noise, 20 samples a side.
+TEST(Compare, VerdictRatesOnKnownDistributions) {
+  Options o;
+  o.bootstrap_resamples = 200;  // the verdict does not read the interval; keep the loop quick
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> noise(0, 0.05);
+  auto draw = [&](double median) {
+    report::Row r = Job("a", 256);
+    for (int i = 0; i < 20; ++i) r.samples_ms.push_back(median * std::exp(noise(rng)));
+    return r;
+  };
+  const int draws = 400;
+  int slower = 0, flagged = 0;
+  for (int d = 0; d < draws; ++d) {
+    slower += Compare({draw(10)}, {draw(11)}, o).cells[0].speed.verdict == Verdict::kSlower;
+    const Verdict same = Compare({draw(10)}, {draw(10)}, o).cells[0].speed.verdict;
+    flagged += same == Verdict::kSlower || same == Verdict::kFaster;
+  }
+  std::printf("10%% slowdown called slower: %.3f; identical called faster or slower: %.4f (%d draws)\n",
+              static_cast<double>(slower) / draws, static_cast<double>(flagged) / draws, draws);
+  EXPECT_GE(slower, draws * 95 / 100);
+  EXPECT_LE(flagged, draws * 5 / 100);  // the test alone flags about alpha; the threshold removes most of those
+}
+
+TEST(Compare, OkToInvalidIsAValidityChangeNotSilence) {
+  report::Row invalid = Timed("a", 256, 10, 10, 2);
+  invalid.outcome = v1::OUTCOME_INVALID;
+  const Comparison c = Compare({Timed("a", 256, 10, 10, 1)}, {invalid}, Options());
+  EXPECT_EQ(c.cells[0].outcome_change, OutcomeChange::kValidity);
+  EXPECT_EQ(c.cells[0].speed.verdict, Verdict::kNotComparable);
+  EXPECT_FALSE(c.HasRegression());  // it still ran
+}
+
+TEST(Compare, ASweepThatWentFurtherHasNotMovedItsWall) {
+  std::vector<report::Row> base, head;
+  for (int length : {512, 1024, 2048, 4096}) base.push_back(Timed("a", length, length / 50.0, 5, length));
+  for (int length : {512, 1024}) head.push_back(Timed("a", length, length / 50.0, 5, length + 1));
+  const Comparison c = Compare(base, head, Options());
+  EXPECT_TRUE(c.walls.empty());
+  EXPECT_EQ(c.base_only.size(), 2u);
+}
+
 TEST(Compare, RowsWithoutSamplesAreTestedOnTheirJobsMedians) {
   report::Row base = Job("a", 256), head = Job("a", 256);
   base.median_ms = 10;
