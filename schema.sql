@@ -1,4 +1,4 @@
--- tscale coordinator schema, version 6: the whole current schema, applied by tscale-server to an empty
+-- tscale coordinator schema, version 7: the whole current schema, applied by tscale-server to an empty
 -- database. A database of an older version is upgraded in place by the ordered steps in server/migrations.cc,
 -- keyed on PRAGMA user_version; tests check that the upgraded schema equals this one.
 -- Protobuf blobs hold the full message; the columns beside them are what queries filter on.
@@ -8,6 +8,14 @@ CREATE TABLE sweeps (
   name          TEXT    NOT NULL DEFAULT '',
   spec          BLOB    NOT NULL,             -- tscale.v1.SweepSpec
   created_ms    INTEGER NOT NULL
+);
+
+-- Each distinct model config jobs ran with, stored once (version 7): content-addressed by its text (the UNIQUE
+-- index), so a sweep of thousands of jobs over a few models stores a few configs, and a job's spec blob plus
+-- its config_id still name exactly what ran.
+CREATE TABLE model_configs (
+  id    INTEGER PRIMARY KEY,
+  json  TEXT    NOT NULL UNIQUE
 );
 
 CREATE TABLE jobs (
@@ -30,7 +38,9 @@ CREATE TABLE jobs (
   workload       INTEGER NOT NULL DEFAULT 1,   -- tscale.v1.Workload (version 5; older jobs are forward, 1)
   new_tokens     INTEGER NOT NULL DEFAULT 0,   -- decode: tokens generated per job; 0 for forward (version 5)
   checkpointing  INTEGER NOT NULL DEFAULT 0,   -- train: tscale.v1.Checkpointing; 0 for the others (version 6)
-  loss           INTEGER NOT NULL DEFAULT 0    -- train: tscale.v1.TrainLoss, resolved; 0 for the others (version 6)
+  loss           INTEGER NOT NULL DEFAULT 0,   -- train: tscale.v1.TrainLoss, resolved; 0 for the others (version 6)
+  config_id      INTEGER REFERENCES model_configs(id)  -- spec.model_config_json, stored once (version 7; the
+                                                       -- blob is written without it)
 );
 CREATE INDEX jobs_by_state ON jobs(state, id);
 CREATE INDEX jobs_by_sweep ON jobs(sweep_id, id);
@@ -99,4 +109,4 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_sweep ON events(sweep_id, id);
 
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;

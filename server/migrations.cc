@@ -1,5 +1,6 @@
 #include "server/migrations.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,40 @@ Status BackfillJobRequirements(sql::Database& db) {
   sql::Statement update(db, "UPDATE jobs SET requirements=? WHERE id=?");
   for (const auto& [id, requirements] : keys) {
     TSCALE_RETURN_IF_ERROR(update.BindBlob(1, requirements).Bind(2, id).Run());
+    update.Reset();
+  }
+  return Status::Ok();
+}
+
+// Version 7 stores each distinct model config once: move every job's model_config_json out of its spec blob
+// into model_configs and point the job at it. The blobs are rewritten, so the upgrade frees their copies.
+Status MoveModelConfigsOutOfSpecs(sql::Database& db) {
+  std::vector<std::pair<int64_t, v1::JobSpec>> specs;
+  sql::Statement jobs(db, "SELECT id, spec FROM jobs");
+  while (jobs.Step()) {
+    v1::JobSpec spec;
+    if (!spec.ParseFromString(jobs.ColumnBlob(1)))
+      return Status::DataLoss("job " + std::to_string(jobs.ColumnInt(0)) + ": stored spec does not parse");
+    if (!spec.model_config_json().empty()) specs.emplace_back(jobs.ColumnInt(0), std::move(spec));
+  }
+  TSCALE_RETURN_IF_ERROR(jobs.status());
+  sql::Statement insert(db, "INSERT INTO model_configs(json) VALUES(?) ON CONFLICT(json) DO NOTHING");
+  sql::Statement find(db, "SELECT id FROM model_configs WHERE json=?");
+  sql::Statement update(db, "UPDATE jobs SET spec=?, config_id=? WHERE id=?");
+  std::map<std::string, int64_t> ids;
+  for (auto& [job_id, spec] : specs) {
+    auto known = ids.find(spec.model_config_json());
+    if (known == ids.end()) {
+      TSCALE_RETURN_IF_ERROR(insert.Bind(1, spec.model_config_json()).Run());
+      insert.Reset();
+      find.Bind(1, spec.model_config_json());
+      if (!find.Step()) return find.status().ok() ? Status::Internal("model config vanished") : find.status();
+      known = ids.emplace(spec.model_config_json(), find.ColumnInt(0)).first;
+      find.Reset();
+    }
+    const int64_t config_id = known->second;
+    spec.clear_model_config_json();
+    TSCALE_RETURN_IF_ERROR(update.BindBlob(1, spec.SerializeAsString()).Bind(2, config_id).Bind(3, job_id).Run());
     update.Reset();
   }
   return Status::Ok();
@@ -71,6 +106,11 @@ const std::vector<UpgradeStep>& UpgradeSteps() {
        "ALTER TABLE jobs ADD COLUMN checkpointing INTEGER NOT NULL DEFAULT 0;"
        "ALTER TABLE jobs ADD COLUMN loss INTEGER NOT NULL DEFAULT 0;"
        "PRAGMA user_version = 6;"},
+      {7,
+       "CREATE TABLE model_configs (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);"
+       "ALTER TABLE jobs ADD COLUMN config_id INTEGER REFERENCES model_configs(id);"
+       "PRAGMA user_version = 7;",
+       MoveModelConfigsOutOfSpecs},
   };
   return steps;
 }

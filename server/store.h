@@ -168,7 +168,16 @@ class Store {
                           bool counts_against_cap = true);
   StatusOr<v1::SweepStatus> SweepStatusLocked(int64_t sweep_id, int64_t now_ms);
   Status WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepStatus* status);
-  Status InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms);
+  // What inserting many jobs in one write shares: the prepared INSERT, and the distinct model configs met so far
+  // by their JSON (a sweep of thousands of jobs over a few models looks each config up once). Scoped to one Write
+  // body, so a config id never outlives a rolled-back insert.
+  struct JobInsertion {
+    std::map<std::string, int64_t> config_ids;
+    std::unique_ptr<sql::Statement> insert;
+  };
+  // The id of `json` in model_configs, inserting it when it is new (content-addressed by its UNIQUE text).
+  StatusOr<int64_t> ConfigIdLocked(const std::string& json, JobInsertion* insertion);
+  Status InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion);
   // Stores a job's result and marks it finished; it does not advance a wall search (the caller does).
   Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
   // For a wall-finder probe that just completed: creates its search's next probe, if any, in the completion's

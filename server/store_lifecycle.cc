@@ -22,7 +22,8 @@ StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<Plan
     TSCALE_RETURN_IF_ERROR(sweep.Run());
     const int64_t sweep_id = db_.LastInsertRowId();
 
-    for (auto& job : jobs) TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &job, now_ms));
+    JobInsertion insertion;
+    for (auto& job : jobs) TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &job, now_ms, &insertion));
     out_value = sweep_id;
     return Status::Ok();
   });
@@ -261,11 +262,13 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
 
     std::optional<v1::JobSpec> chosen;
     {
-      sql::Statement spec(db_, "SELECT spec FROM jobs WHERE id=?");
+      sql::Statement spec(db_,
+                          "SELECT j.spec, c.json FROM jobs j LEFT JOIN model_configs c ON c.id = j.config_id "
+                          "WHERE j.id=?");
       spec.Bind(1, chosen_id);
       if (!spec.Step()) return spec.status().ok() ? Status::Internal("queued job vanished") : spec.status();
       chosen.emplace();
-      TSCALE_RETURN_IF_ERROR(Parse(spec.ColumnBlob(0), &*chosen, "job spec"));
+      TSCALE_RETURN_IF_ERROR(store_internal::ParseJobSpec(spec.ColumnBlob(0), spec.ColumnText(1), &*chosen));
       chosen->set_job_id(chosen_id);
     }
 
@@ -339,13 +342,42 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
   return out_value;
 }
 
-Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms) {
+StatusOr<int64_t> Store::ConfigIdLocked(const std::string& json, JobInsertion* insertion) {
+  auto* known = &insertion->config_ids;
+  if (auto it = known->find(json); it != known->end()) return it->second;
+  sql::Statement insert(db_, "INSERT INTO model_configs(json) VALUES(?) ON CONFLICT(json) DO NOTHING");
+  TSCALE_RETURN_IF_ERROR(insert.Bind(1, json).Run());
+  sql::Statement find(db_, "SELECT id FROM model_configs WHERE json=?");
+  find.Bind(1, json);
+  if (!find.Step()) return find.status().ok() ? Status::Internal("model config vanished") : find.status();
+  const int64_t id = find.ColumnInt(0);
+  known->emplace(json, id);
+  return id;
+}
+
+Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion) {
   job->spec.set_sweep_id(sweep_id);
   const auto& s = job->spec;
-  sql::Statement insert(db_,
-                        "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, "
-                        "repetition, spec, state, created_ms, updated_ms, requirements, workload, new_tokens, "
-                        "checkpointing, loss) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  // The config is stored once in model_configs; the blob keeps everything else (schema version 7). It is moved
+  // out of the spec for the serialization and back, rather than copied with it.
+  std::optional<int64_t> config_id;
+  std::string config = std::move(*job->spec.mutable_model_config_json());
+  job->spec.clear_model_config_json();
+  if (!config.empty()) {
+    auto id = ConfigIdLocked(config, insertion);
+    if (!id.ok()) return id.status();
+    config_id = *id;
+  }
+  const std::string blob = Serialize(s);
+  *job->spec.mutable_model_config_json() = std::move(config);
+  if (!insertion->insert)
+    insertion->insert = std::make_unique<sql::Statement>(
+        db_,
+        "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, repetition, spec, "
+        "state, created_ms, updated_ms, requirements, workload, new_tokens, checkpointing, loss, config_id) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  sql::Statement& insert = *insertion->insert;
+  insert.Reset();
   insert.Bind(1, sweep_id)
       .Bind(2, s.model_id())
       .Bind(3, job->category)
@@ -354,7 +386,7 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms)
       .Bind(6, static_cast<int>(s.dtype()))
       .Bind(7, static_cast<int>(s.attention()))
       .Bind(8, s.repetition())
-      .BindBlob(9, Serialize(s))
+      .BindBlob(9, blob)
       .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
       .Bind(11, now_ms)
       .Bind(12, now_ms)
@@ -363,6 +395,10 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms)
       .Bind(15, s.new_tokens())
       .Bind(16, static_cast<int>(s.checkpointing()))
       .Bind(17, static_cast<int>(s.loss()));
+  if (config_id)
+    insert.Bind(18, *config_id);
+  else
+    insert.BindNull(18);
   return insert.Run();
 }
 

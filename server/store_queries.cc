@@ -135,8 +135,8 @@ StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
   const int64_t limit = f.limit > 0 ? f.limit : ResultFilter().limit;
   // Each filter is "(? = <zero> OR column = ?)" so the statement text is fixed and every value is bound.
   sql::Statement jobs(db_,
-                      "SELECT j.id, j.spec, j.state, j.attempts, r.result FROM jobs j "
-                      "LEFT JOIN results r ON r.job_id = j.id "
+                      "SELECT j.id, j.spec, j.state, j.attempts, r.result, c.json FROM jobs j "
+                      "LEFT JOIN results r ON r.job_id = j.id LEFT JOIN model_configs c ON c.id = j.config_id "
                       "WHERE (?1 = 0 OR j.sweep_id = ?1) AND (?2 = '' OR j.model_id = ?2) "
                       "AND (?3 = '' OR j.category = ?3) AND (?4 = 0 OR j.seq_len = ?4) "
                       "AND (?5 = 0 OR r.outcome = ?5) AND (?8 = 0 OR j.workload = ?8) AND j.id > ?7 "
@@ -158,7 +158,7 @@ StatusOr<JobPage> Store::ListJobs(const ResultFilter& f) {
       break;
     }
     v1::JobView view;
-    TSCALE_RETURN_IF_ERROR(Parse(jobs.ColumnBlob(1), view.mutable_spec(), "job spec"));
+    TSCALE_RETURN_IF_ERROR(store_internal::ParseJobSpec(jobs.ColumnBlob(1), jobs.ColumnText(5), view.mutable_spec()));
     view.mutable_spec()->set_job_id(jobs.ColumnInt(0));
     // Jobs stored before the workload axis (schema version 5) have none in their spec: they were forward jobs.
     if (view.spec().workload() == v1::WORKLOAD_UNSPECIFIED) view.mutable_spec()->set_workload(v1::WORKLOAD_FORWARD);

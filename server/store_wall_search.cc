@@ -10,7 +10,9 @@ using store_internal::Parse;
 using store_internal::Serialize;
 
 StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
-  sql::Statement finished(db_, "SELECT sweep_id, category, spec FROM jobs WHERE id=?");
+  sql::Statement finished(db_,
+                          "SELECT j.sweep_id, j.category, j.spec, c.json FROM jobs j "
+                          "LEFT JOIN model_configs c ON c.id = j.config_id WHERE j.id=?");
   finished.Bind(1, job_id);
   if (!finished.Step()) {
     if (!finished.status().ok()) return finished.status();
@@ -19,7 +21,7 @@ StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
   PlannedJob next;
   const int64_t sweep_id = finished.ColumnInt(0);
   next.category = finished.ColumnText(1);
-  TSCALE_RETURN_IF_ERROR(Parse(finished.ColumnBlob(2), &next.spec, "job spec"));
+  TSCALE_RETURN_IF_ERROR(store_internal::ParseJobSpec(finished.ColumnBlob(2), finished.ColumnText(3), &next.spec));
   if (!next.spec.has_wall()) return false;
 
   // The search's probes so far: the same sweep, model, workload, checkpointing and variant. A decode search
@@ -55,7 +57,8 @@ StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
   if (step.kind != wall::StepKind::kProbe) return false;
   next.spec.clear_job_id();
   next.spec.set_seq_len(step.seq_len);
-  TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &next, now_ms));
+  JobInsertion insertion;
+  TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &next, now_ms, &insertion));
   const int64_t probe_id = db_.LastInsertRowId();
   TSCALE_RETURN_IF_ERROR(AppendEventLocked(probe_id, 0, v1::JOB_STATE_QUEUED, v1::OUTCOME_UNSPECIFIED,
                                            "wall finder: next probe at " + std::to_string(step.seq_len) + " tokens",

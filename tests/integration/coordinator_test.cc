@@ -496,7 +496,7 @@ TEST(CoordinatorTls, ServesTlsWithAGeneratedCertificate) {
   v1::ServerStatus status;
   grpc::Status ok = secure->GetServerStatus(&ctx, v1::ServerStatusRequest(), &status);
   ASSERT_TRUE(ok.ok()) << ok.error_message();
-  EXPECT_EQ(status.schema_version(), 6);
+  EXPECT_EQ(status.schema_version(), 7);
 
   auto plain = v1::TscaleService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext plain_ctx;

@@ -76,10 +76,11 @@ TEST(Migrations, UpgradedVersion1EqualsFreshSchemaAndKeepsData) {
 }
 
 // Every released schema kept in tests/data upgrades, step by step from its version, to exactly the schema a fresh
-// database gets (version 6 added jobs.checkpointing and jobs.loss to version 5's, for the train workload).
+// database gets (version 6 added jobs.checkpointing and jobs.loss to version 5's, for the train workload;
+// version 7 the model_configs table and jobs.config_id).
 TEST(Migrations, EveryReleasedSchemaUpgradesToTheFreshOne) {
   for (const auto& [version, fixture] : {std::pair{1, TSCALE_TEST_SCHEMA_V1}, std::pair{4, TSCALE_TEST_SCHEMA_V4},
-                                         std::pair{5, TSCALE_TEST_SCHEMA_V5}}) {
+                                         std::pair{5, TSCALE_TEST_SCHEMA_V5}, std::pair{6, TSCALE_TEST_SCHEMA_V6}}) {
     SCOPED_TRACE(fixture);
     testing::TempDir dir;
     {
@@ -90,7 +91,7 @@ TEST(Migrations, EveryReleasedSchemaUpgradesToTheFreshOne) {
     }
     ExpectUpgradesToTheFreshSchema(dir);
   }
-  EXPECT_EQ(LatestSchemaVersion(), 6);
+  EXPECT_EQ(LatestSchemaVersion(), 7);
 }
 
 // Version 3 routes on jobs.requirements: the upgrade copies it out of every stored spec, so a job queued before

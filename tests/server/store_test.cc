@@ -76,7 +76,7 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, FreshDatabaseHasLatestSchema) {
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
-  EXPECT_EQ(store_->schema_version(), 6);
+  EXPECT_EQ(store_->schema_version(), 7);
 }
 
 TEST_F(StoreTest, LeaseCompleteAndQuery) {

@@ -329,7 +329,7 @@ TEST_F(TrainPlanTest, AVersion5DatabaseUpgradesAndItsWallSearchesGoOn) {
                     .ok());
   }
   OpenStore();
-  EXPECT_EQ(store_->schema_version(), 6);
+  EXPECT_EQ(store_->schema_version(), 7);
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
   {
     sql::Database db;
