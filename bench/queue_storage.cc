@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   CLI::App app{"tscale queue storage: bytes per queued job and submit time for one large sweep"};
   int min_length = 128, max_length = 16384, repetitions = 100;
   bool exclude_tests = true;
+  std::string server_binary = tscale::testing::kServerBinary;
+  app.add_option("--server-binary", server_binary, "tscale-server to start (e.g. an older build, for a before/after)")
+      ->capture_default_str();
   app.add_option("--min-length", min_length, "smallest length")->capture_default_str();
   app.add_option("--max-length", max_length, "largest length (doubling from the smallest)")->capture_default_str();
   app.add_option("--repetitions", repetitions, "repetitions per cell")->capture_default_str();
@@ -48,8 +51,8 @@ int main(int argc, char** argv) {
 
   tscale::testing::TempDir dir;
   const std::string db_path = dir.File("queue.db");
-  auto server = std::make_unique<tscale::testing::ServerProcess>(dir.path().string(), db_path,
-                                                                 std::vector<std::string>{"--log-level", "warn"});
+  auto server = std::make_unique<tscale::testing::ServerProcess>(
+      dir.path().string(), db_path, std::vector<std::string>{"--log-level", "warn"}, 0, "server.log", server_binary);
   if (!server->started()) {
     std::cerr << "server did not start:\n" << server->Log();
     return 1;
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
   std::printf("after the submit: database %.1f MB, WAL %.1f MB\n", db_after_submit / 1e6, wal_after_submit / 1e6);
   std::printf("after shutdown:   database %.1f MB, WAL %.1f MB; %.0f bytes per job (used pages / jobs)\n",
               db_final / 1e6, wal_final / 1e6, jobs > 0 ? static_cast<double>(used_bytes) / jobs : 0.0);
+  // An older server (before schema version 7) has no model_configs table: -1 there.
   std::printf("spec blobs %.0f bytes per job on average; %lld distinct model configs, %.1f KB in all\n",
               jobs > 0 ? static_cast<double>(spec_bytes) / jobs : 0.0, static_cast<long long>(configs),
               config_bytes / 1e3);

@@ -18,7 +18,7 @@ class ServerProcess {
   // Starts tscale-server with the test catalogs and `extra` flags, its database at `db_path`, and waits for it
   // to serve. `port` 0 picks a free port. started() is false when it did not come up within 30 s.
   ServerProcess(const std::string& dir, const std::string& db_path, std::vector<std::string> extra, int port = 0,
-                const std::string& log_name = "server.log") {
+                const std::string& log_name = "server.log", const std::string& binary = kServerBinary) {
     port_file_ = dir + "/port";
     std::filesystem::remove(port_file_);
     std::vector<std::string> args = {"--listen",    "127.0.0.1:" + std::to_string(port),
@@ -28,7 +28,7 @@ class ServerProcess {
                                      "--catalog",   kCatalogDir,
                                      "--catalog",   kTestModelsDir};
     args.insert(args.end(), extra.begin(), extra.end());
-    process_ = std::make_unique<TestProcess>(kServerBinary, args, dir + "/" + log_name);
+    process_ = std::make_unique<TestProcess>(binary, args, dir + "/" + log_name);
     for (int i = 0; i < 300 && !std::filesystem::exists(port_file_); ++i) {
       if (process_->Poll()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
