@@ -12,7 +12,7 @@ namespace {
 
 CellSide SummarizeSide(const std::vector<const report::Row*>& rows) {
   CellSide side;
-  std::vector<double> job_medians;
+  std::vector<double> job_medians, ttfts, tpots;
   int evidence = 0;
   bool every_works = true, every_ok_has_samples = true;
   for (const report::Row* row : rows) {
@@ -25,6 +25,10 @@ CellSide SummarizeSide(const std::vector<const report::Row*>& rows) {
     if (row->outcome == v1::OUTCOME_OK) {
       ++side.ok_jobs;
       job_medians.push_back(row->median_ms);
+      if (row->workload == v1::WORKLOAD_DECODE) {
+        ttfts.push_back(row->ttft_ms);
+        tpots.push_back(row->tpot_ms);
+      }
       every_ok_has_samples = every_ok_has_samples && !row->samples_ms.empty();
       side.samples_ms.insert(side.samples_ms.end(), row->samples_ms.begin(), row->samples_ms.end());
       side.peak_rss_bytes = std::max(side.peak_rss_bytes, row->peak_rss_bytes);
@@ -44,6 +48,8 @@ CellSide SummarizeSide(const std::vector<const report::Row*>& rows) {
   // job, so usually too few for a verdict, which then says so).
   if (!every_ok_has_samples) side.samples_ms = job_medians;
   side.median_ms = Median(side.samples_ms);
+  side.ttft_ms = Median(ttfts);
+  side.tpot_ms = Median(tpots);
   return side;
 }
 

@@ -54,11 +54,14 @@ struct CellSide {
   bool works = false;              // at least one such job and every one works (ok or invalid)
   std::vector<double> samples_ms;  // the ok jobs' raw samples, pooled
   double median_ms = 0;            // of samples_ms; of the ok jobs' medians when none carried samples
-  int64_t peak_rss_bytes = 0;      // max over ok jobs
-  int64_t device_peak_bytes = 0;   // max over ok jobs (0 on CPU)
-  bool extend_context = false;     // any job of the cell ran with --extend-context
-  int context_limit = 0;           // the model's position limit the jobs ran with (0 = none or unknown)
-  std::string message;             // a failed job's message
+  // Decode cells: the medians over ok jobs of their TTFT and TPOT medians (a generation's latency above mixes the
+  // two; these say which moved). No interval: one figure per job.
+  double ttft_ms = 0, tpot_ms = 0;
+  int64_t peak_rss_bytes = 0;     // max over ok jobs
+  int64_t device_peak_bytes = 0;  // max over ok jobs (0 on CPU)
+  bool extend_context = false;    // any job of the cell ran with --extend-context
+  int context_limit = 0;          // the model's position limit the jobs ran with (0 = none or unknown)
+  std::string message;            // a failed job's message
 };
 
 enum class Verdict {

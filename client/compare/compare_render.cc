@@ -153,6 +153,29 @@ std::string SpeedText(const std::vector<CellComparison>& cells) {
   return "Speed (head / base median latency; above 1 = head slower):\n" + table.Render();
 }
 
+// Decode cells: which part of a generation moved, time to first token or time per output token.
+std::string DecodeText(const std::vector<CellComparison>& cells) {
+  TextTable table;
+  table.AddColumn("cell");
+  table.AddColumn("ttft base_ms", Align::kRight);
+  table.AddColumn("ttft head_ms", Align::kRight);
+  table.AddColumn("ttft ratio", Align::kRight);
+  table.AddColumn("tpot base_ms", Align::kRight);
+  table.AddColumn("tpot head_ms", Align::kRight);
+  table.AddColumn("tpot ratio", Align::kRight);
+  int n = 0;
+  auto ratio = [](double base, double head) { return base > 0 && head > 0 ? FormatFixed(head / base, 3) : "-"; };
+  for (const auto& c : cells) {
+    if (c.key.workload != v1::WORKLOAD_DECODE || c.base.ok_jobs == 0 || c.head.ok_jobs == 0) continue;
+    table.AddRow({CellName(c.key), MillisecondsText(c.base.ttft_ms), MillisecondsText(c.head.ttft_ms),
+                  ratio(c.base.ttft_ms, c.head.ttft_ms), MillisecondsText(c.base.tpot_ms),
+                  MillisecondsText(c.head.tpot_ms), ratio(c.base.tpot_ms, c.head.tpot_ms)});
+    ++n;
+  }
+  if (n == 0) return "";
+  return "Decode: time to first token and per output token (medians of the jobs' medians; no test):\n" + table.Render();
+}
+
 std::string OneSideText(const char* side, const std::vector<CellKey>& keys) {
   if (keys.empty()) return "";
   std::string out =
@@ -182,6 +205,8 @@ Json SideJson(const CellSide& s) {
               {"outcome", OutcomeJson(s.outcome)},
               {"works", s.works},
               {"median_ms", s.median_ms},
+              {"ttft_ms", s.ttft_ms},
+              {"tpot_ms", s.tpot_ms},
               {"samples_ms", s.samples_ms},
               {"peak_rss_bytes", s.peak_rss_bytes},
               {"device_peak_bytes", s.device_peak_bytes},
@@ -310,8 +335,8 @@ std::string RenderCompareText(const Comparison& comparison) {
   std::string out = EnvironmentText(comparison.environment);
   for (const std::string& section :
        {RegressionsText(comparison.cells), OutcomeChangesText(comparison.cells), WallsText(comparison.walls),
-        MemoryText(comparison), SpeedText(comparison.cells), OneSideText("base", comparison.base_only),
-        OneSideText("head", comparison.head_only)})
+        MemoryText(comparison), SpeedText(comparison.cells), DecodeText(comparison.cells),
+        OneSideText("base", comparison.base_only), OneSideText("head", comparison.head_only)})
     if (!section.empty()) out += "\n" + section;
   return out + "\n" + SummaryLine(comparison) + "\n";
 }

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "client/compare/compare.h"
+#include "client/compare/compare_render.h"
 
 namespace tscale::compare {
 namespace {
@@ -250,6 +251,32 @@ TEST(Compare, IntervalsDoNotDependOnWhichOtherCellsAreCompared) {
   const Comparison one = Compare({base[1]}, {head[1]}, Options());
   EXPECT_EQ(Find(both, "b", 256)->speed.ci.low, one.cells[0].speed.ci.low);
   EXPECT_EQ(Find(both, "b", 256)->speed.ci.high, one.cells[0].speed.ci.high);
+}
+
+TEST(Compare, DecodeCellsSayWhetherTheFirstTokenOrTheStepsMoved) {
+  auto decode = [](double ttft, double tpot, uint64_t seed) {
+    report::Row r = Timed("a", 256, ttft + 15 * tpot, 10, seed);
+    r.workload = v1::WORKLOAD_DECODE;
+    r.new_tokens = 16;
+    r.ttft_ms = ttft;
+    r.tpot_ms = tpot;
+    return r;
+  };
+  report::Row base2 = decode(12, 2, 2);
+  base2.repetition = 1;
+  const Comparison c = Compare({decode(10, 2, 1), base2}, {decode(10, 3, 3)}, Options());
+  ASSERT_EQ(c.cells.size(), 1u);
+  EXPECT_DOUBLE_EQ(c.cells[0].base.ttft_ms, 11);  // the median of the two jobs' 10 and 12
+  EXPECT_DOUBLE_EQ(c.cells[0].base.tpot_ms, 2);
+  EXPECT_DOUBLE_EQ(c.cells[0].head.tpot_ms, 3);
+  const std::string text = RenderCompareText(c);
+  const size_t decode_table = text.find("Decode: time to first token");
+  ASSERT_NE(decode_table, std::string::npos) << text;
+  EXPECT_NE(text.find("1.500", decode_table), std::string::npos) << text;  // TPOT 2 -> 3 ms
+  // A forward-only comparison has no such table.
+  EXPECT_EQ(
+      RenderCompareText(Compare({Timed("a", 256, 10, 10, 1)}, {Timed("a", 256, 10, 10, 2)}, Options())).find("Decode:"),
+      std::string::npos);
 }
 
 TEST(Compare, OptionsOutOfRangeAreNamed) {
