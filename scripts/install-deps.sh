@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   openssl python3 clang libclang-rt-14-dev
   python3-grpcio python3-protobuf
+  python3-yaml shellcheck  # tests/deploy/: the Kubernetes manifests and the Slurm script
 )
 # --bench: also the Python references the benchmarks compare against (bench/decode_reference.py,
 # bench/train_reference.py), Debian's python3-torch on the same libtorch. Not needed to build or test.

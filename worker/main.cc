@@ -92,6 +92,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-jobs", options.max_jobs, "exit after this many jobs (0 = until stopped)")
       ->check(CLI::Range(0, 1 << 30));
+  app.add_option("--idle-exit-s", options.idle_exit_s,
+                 "exit (code 0) after this many seconds with no job claimed and none running, once the outbox is "
+                 "delivered; 0 = never (for batch allocations: Slurm, Kubernetes Jobs)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 7 * 86400.0));
   app.add_option("--claim-wait-s", options.claim_wait_s, "long-poll length of a claim")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60.0));

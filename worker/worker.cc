@@ -102,7 +102,8 @@ Worker::Worker(WorkerOptions options, v1::WorkerCapabilities capabilities, std::
       signals_(io_, SIGCHLD, SIGTERM, SIGINT),
       heartbeat_timer_(io_),
       drain_timer_(io_),
-      setup_backoff_timer_(io_) {}
+      setup_backoff_timer_(io_),
+      idle_timer_(io_) {}
 
 Worker::~Worker() {
   rpc_pool_.stop();
@@ -174,6 +175,7 @@ int Worker::Run() {
     if (!ec) OnSignal(signal_number);
   });
   asio::post(io_, [this] { DeliverOutboxThenRegister(); });
+  ArmIdleTimer();
   io_.run();
   return exit_code_;
 }
@@ -254,7 +256,7 @@ void Worker::Register() {
           return RetryLater([this] { Register(); });
         }
         backoff_ms_ = 200;
-        registered_ = true;
+        registered_ = ever_registered_ = true;
         heartbeat_interval_s_ = reply.response.heartbeat_interval_s() > 0 ? reply.response.heartbeat_interval_s() : 5;
         spdlog::info("registered with {} as {} session {} ({} slots, heartbeat every {} s)", options_.server_address,
                      options_.worker_id, reply.response.session(), options_.slots, heartbeat_interval_s_);
@@ -264,7 +266,7 @@ void Worker::Register() {
 }
 
 void Worker::FillSlots() {
-  if (!registered_ || draining_ || stopping_ || claims_paused_) return MaybeStop();
+  if (!registered_ || draining_ || idle_done_ || stopping_ || claims_paused_) return MaybeStop();
   while (static_cast<int>(running_.size()) + claims_in_flight_ < options_.slots &&
          (options_.max_jobs == 0 || started_jobs_ + claims_in_flight_ < options_.max_jobs))
     Claim();
@@ -296,7 +298,8 @@ void Worker::Claim() {
         }
         backoff_ms_ = 200;
         if (reply.response.has_job()) {
-          if (draining_ || stopping_) {
+          if (draining_ || idle_done_ || stopping_) {
+            // Claimed as the worker stopped: given back at once, without counting an attempt.
             Release(reply.response.lease().attempt_id(), "the worker is draining");
           } else {
             StartAttempt(reply.response.lease());
@@ -308,6 +311,7 @@ void Worker::Claim() {
 
 void Worker::StartAttempt(const v1::Lease& lease) {
   const int64_t attempt_id = lease.attempt_id();
+  idle_timer_.cancel();  // a job was claimed: not idle (re-armed once nothing runs)
   auto attempt = std::make_shared<Attempt>(rpc_pool_);
   attempt->lease = lease;
   attempt->job = lease.job();
@@ -409,6 +413,7 @@ void Worker::AbandonAttempt(int64_t attempt_id, const std::string& why) {
       "attempt cap) and claims pause for {} s",
       attempt_id, why, pause_s);
   claims_paused_ = true;
+  ArmIdleTimer();
   setup_backoff_timer_.expires_after(Ms(pause_s));
   setup_backoff_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
@@ -422,6 +427,7 @@ void Worker::OnAttemptDone(int64_t attempt_id, ChildExit exit) {
   if (it == running_.end()) return;
   std::shared_ptr<Attempt> attempt = it->second;
   running_.erase(it);
+  ArmIdleTimer();
   asio::post(attempt->strand, [attempt] {
     if (!attempt->metrics) return;
     attempt->metrics->WritesDone();
@@ -577,12 +583,30 @@ void Worker::BeginDrain() {
   MaybeStop();
 }
 
+void Worker::ArmIdleTimer() {
+  if (options_.idle_exit_s <= 0 || stopping_ || draining_ || idle_done_ || !running_.empty()) return;
+  idle_timer_.expires_after(Ms(options_.idle_exit_s));  // restarts a countdown already running
+  idle_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_ || draining_ || idle_done_ || !running_.empty()) return;
+    if (ever_registered_) {
+      spdlog::info("no job for {} s (--idle-exit-s): stopping", options_.idle_exit_s);
+    } else {
+      // Exit 0 would read as "nothing to do" to whoever launched the worker (a batch array): it is a failure.
+      spdlog::error("not registered with {} after {} s (--idle-exit-s): stopping", options_.server_address,
+                    options_.idle_exit_s);
+      exit_code_ = cli::kExitFailure;
+    }
+    idle_done_ = true;
+    MaybeStop();
+  });
+}
+
 void Worker::MaybeStop() {
-  const bool done_with_jobs = draining_ || (options_.max_jobs > 0 && started_jobs_ >= options_.max_jobs);
+  const bool done_with_jobs = draining_ || idle_done_ || (options_.max_jobs > 0 && started_jobs_ >= options_.max_jobs);
   if (stopping_ || !done_with_jobs || !running_.empty() || claims_in_flight_ > 0 || releases_in_flight_ > 0 ||
       delivery_.running())
     return;
-  if (!draining_ && !outbox_.Pending().empty()) return;  // max_jobs reached: deliver first
+  if (!draining_ && !outbox_.Pending().empty()) return;  // max_jobs reached or idle: deliver first
   stopping_ = true;
   spdlog::info("worker {} stopping after {} jobs", options_.worker_id, started_jobs_);
   boost::system::error_code ignored;
@@ -590,6 +614,7 @@ void Worker::MaybeStop() {
   heartbeat_timer_.cancel();
   drain_timer_.cancel();
   setup_backoff_timer_.cancel();
+  idle_timer_.cancel();
   io_.stop();
 }
 

@@ -7,7 +7,8 @@
 // Lifecycle: deliver any results left in the outbox by a previous run, register, then keep `slots` jobs
 // running: claim (long poll), spawn the runner, heartbeat every attempt, stream its progress, classify its
 // exit, store the result in the outbox and deliver it. SIGTERM/SIGINT drain: no new claims; running jobs
-// finish, or are killed and their leases released once the drain deadline passes.
+// finish, or are killed and their leases released once the drain deadline passes. With --max-jobs or
+// --idle-exit-s the worker also stops by itself (a batch scheduler's allocation), once its outbox is delivered.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -40,6 +41,7 @@ struct WorkerOptions {
   double claim_wait_s = 2;         // long-poll length
   double drain_timeout_s = 1800;   // after SIGTERM, running jobs get this long before they are released
   int max_jobs = 0;                // exit after this many jobs (0 = run until stopped)
+  double idle_exit_s = 0;          // exit (code 0) after this long with no job claimed and none running; 0 = never
   double rpc_timeout_s = 10;
   std::string token;  // bearer token for the worker service
 };
@@ -77,6 +79,8 @@ class Worker {
   void OnSignal(int signal_number);
   void ReapChildren();
   void BeginDrain();
+  // (Re)starts the idle countdown when nothing runs; StartAttempt stops it (see idle_exit_s).
+  void ArmIdleTimer();
   void MaybeStop();
   void RetryLater(std::function<void()> what);
   int64_t MemoryLimitFor(const v1::JobSpec& job) const;  // the job's own limit, else the worker's default
@@ -92,7 +96,7 @@ class Worker {
   boost::asio::io_context io_;
   boost::asio::thread_pool rpc_pool_{3};
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer heartbeat_timer_, drain_timer_, setup_backoff_timer_;
+  boost::asio::steady_timer heartbeat_timer_, drain_timer_, setup_backoff_timer_, idle_timer_;
   double heartbeat_interval_s_ = 5;
   double backoff_ms_ = 200;
 
@@ -102,6 +106,8 @@ class Worker {
   int setup_failures_ = 0;  // in a row; claims pause after each (see AbandonAttempt)
   DeliveryRounds delivery_;
   bool registered_ = false, draining_ = false, stopping_ = false, claims_paused_ = false;
+  bool idle_done_ = false;  // idle_exit_s passed with nothing to do: no more claims, stop once the outbox is empty
+  bool ever_registered_ = false;  // an idle exit before any registration is a failure (exit 1)
   int exit_code_ = 0;
 };
 

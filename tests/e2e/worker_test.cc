@@ -452,6 +452,53 @@ TEST(DaemonStartup, ServerWithAnUnwritablePortFileExitsNamingIt) {
   EXPECT_NE(server.Log().find(port_file), std::string::npos) << server.Log();
 }
 
+// ---- --idle-exit-s: a worker in a batch allocation (deploy/slurm/) leaves when there is nothing to do ----
+
+// With no job queued the worker exits 0 once the idle period has passed: not before it, and within it plus one
+// long poll (0.5 s here) and some slack for this loaded host.
+TEST_F(WorkerTest, IdleExitStopsAWorkerWithNothingToDoWithCodeZero) {
+  const auto started = std::chrono::steady_clock::now();
+  auto worker = cluster_.StartWorker("idle", {"--idle-exit-s", "2"});
+  const auto status = ExitWithin(*worker, 30s);
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_TRUE(status.has_value()) << "the idle worker kept running: " << cluster_.Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << cluster_.Logs();
+  EXPECT_GE(elapsed_s, 2.0);
+  EXPECT_LE(elapsed_s, 12.0);
+  EXPECT_NE(worker->Log().find("registered with"), std::string::npos) << worker->Log();
+  EXPECT_NE(worker->Log().find("no job for 2 s (--idle-exit-s): stopping"), std::string::npos) << worker->Log();
+}
+
+// A job that runs longer than the idle period is not cut short: the countdown stops while a job runs and
+// starts again when it ends, so the worker delivers the result and leaves about one idle period later.
+TEST_F(WorkerTest, IdleExitWaitsForTheRunningJobAndCountsFromItsEnd) {
+  const int64_t sweep = cluster_.SubmitLong(1, 3.0);
+  auto worker = cluster_.StartWorker("busy", {"--idle-exit-s", "1"});
+  const auto status = ExitWithin(*worker, 90s);
+  const int64_t exited_ms = NowUnixMs();
+  ASSERT_TRUE(status.has_value()) << "the worker kept running: " << cluster_.Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << cluster_.Logs();
+  const v1::ListResultsResponse jobs = cluster_.Jobs(sweep);
+  ASSERT_EQ(jobs.jobs_size(), 1);
+  EXPECT_EQ(jobs.jobs(0).state(), v1::JOB_STATE_FINISHED) << cluster_.Logs();
+  EXPECT_EQ(jobs.jobs(0).result().outcome(), v1::OUTCOME_OK) << jobs.jobs(0).result().message();
+  EXPECT_GE(jobs.jobs(0).result().finished_unix_ms() - jobs.jobs(0).result().started_unix_ms(), 3000);
+  EXPECT_GE(exited_ms - jobs.jobs(0).result().finished_unix_ms(), 900) << "left before the idle period after the job";
+}
+
+// A worker that never reached its coordinator within the idle period has failed, and says so with exit 1:
+// exit 0 would tell a batch array that there was simply nothing to do.
+TEST(DaemonStartup, IdleExitWithoutACoordinatorExitsOne) {
+  testing::TempDir dir;
+  testing::TestProcess worker(testing::kWorkerBinary,
+                              WorkerArgs({"--id", "alone", "--state-dir", dir.File("state"), "--idle-exit-s", "1"}),
+                              dir.File("worker.log"));
+  const auto status = ExitWithin(worker, 30s);
+  ASSERT_TRUE(status.has_value()) << "the worker kept running: " << worker.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << worker.Log();
+  EXPECT_NE(worker.Log().find("not registered with 127.0.0.1:1 after 1 s"), std::string::npos) << worker.Log();
+}
+
 // ---- The runner's address-space cap at many threads ----
 
 // At 32 threads the runner's thread pools map gigabytes they never touch (OpenBLAS: a 128 MiB GEMM buffer
