@@ -294,9 +294,11 @@ void Worker::Claim() {
             return Register();
           }
           spdlog::warn("claim failed: {}; retrying", reply.status.error_message());
+          last_claim_failed_ = true;
           return RetryLater([this] { FillSlots(); });
         }
         backoff_ms_ = 200;
+        last_claim_failed_ = false;
         if (reply.response.has_job()) {
           if (draining_ || idle_done_ || stopping_) {
             // Claimed as the worker stopped: given back at once, without counting an attempt.
@@ -585,18 +587,26 @@ void Worker::BeginDrain() {
 
 void Worker::ArmIdleTimer() {
   if (options_.idle_exit_s <= 0 || stopping_ || draining_ || idle_done_ || !running_.empty()) return;
+  // A countdown that already expired has its handler queued, and cancel() cannot stop it: the generation
+  // tells that stale handler it no longer counts.
+  const uint64_t generation = ++idle_generation_;
   idle_timer_.expires_after(Ms(options_.idle_exit_s));  // restarts a countdown already running
-  idle_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_ || draining_ || idle_done_ || !running_.empty()) return;
-    if (ever_registered_) {
-      spdlog::info("no job for {} s (--idle-exit-s): stopping", options_.idle_exit_s);
-    } else {
-      // Exit 0 would read as "nothing to do" to whoever launched the worker (a batch array): it is a failure.
-      spdlog::error("not registered with {} after {} s (--idle-exit-s): stopping", options_.server_address,
+  idle_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
+    if (ec || generation != idle_generation_ || stopping_ || draining_ || idle_done_ || !running_.empty()) return;
+    if (!ever_registered_ || last_claim_failed_) {
+      // Exit 0 would read as "nothing to do" to whoever launched the worker (a batch array): a coordinator that
+      // could not be reached for the whole idle window is a failure.
+      spdlog::error("{} {} for {} s (--idle-exit-s): stopping",
+                    ever_registered_ ? "cannot reach" : "not registered with", options_.server_address,
                     options_.idle_exit_s);
       exit_code_ = cli::kExitFailure;
+    } else {
+      spdlog::info("no job for {} s (--idle-exit-s): stopping", options_.idle_exit_s);
     }
     idle_done_ = true;
+    // Stop as a drain does: one delivery round for the outbox, and what the coordinator does not take stays in
+    // it for the next run, rather than retrying for ever against a coordinator that may be gone.
+    draining_ = true;
     MaybeStop();
   });
 }

@@ -107,7 +107,9 @@ class Worker {
   DeliveryRounds delivery_;
   bool registered_ = false, draining_ = false, stopping_ = false, claims_paused_ = false;
   bool idle_done_ = false;  // idle_exit_s passed with nothing to do: no more claims, stop once the outbox is empty
-  bool ever_registered_ = false;  // an idle exit before any registration is a failure (exit 1)
+  bool ever_registered_ = false;    // an idle exit before any registration is a failure (exit 1)
+  bool last_claim_failed_ = false;  // so is one while the coordinator cannot be reached
+  uint64_t idle_generation_ = 0;    // the idle countdown armed last; an older one's handler is stale
   int exit_code_ = 0;
 };
 

@@ -39,7 +39,7 @@ CONTAINER_FIELDS = {
     "readinessProbe", "resizePolicy", "resources", "restartPolicy", "securityContext", "startupProbe", "stdin",
     "stdinOnce", "terminationMessagePath", "terminationMessagePolicy", "tty", "volumeDevices", "volumeMounts",
     "workingDir"}
-DRAIN_MARGIN_S = 30  # a worker's release and last delivery after the drain, before the kubelet's SIGKILL
+DRAIN_MARGIN_S = 60  # a worker's release and last delivery after the drain, before the kubelet's SIGKILL
 SLURM_RELEASE_MARGIN_S = 60  # after the drain: the release and last delivery before the time limit's kill
 
 problems = []

@@ -162,6 +162,8 @@ def test_slurm_script(root, server_bin, worker_bin, tmp):
             if "registered with" in open(out.name).read():
                 break
             time.sleep(0.05)
+        check("registered with" in open(out.name).read(), "... the worker registered before the SIGTERM",
+              open(out.name).read())
         script_process.send_signal(signal.SIGTERM)
         try:
             code = script_process.wait(timeout=60)

@@ -496,7 +496,22 @@ TEST(DaemonStartup, IdleExitWithoutACoordinatorExitsOne) {
   const auto status = ExitWithin(worker, 30s);
   ASSERT_TRUE(status.has_value()) << "the worker kept running: " << worker.Log();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << worker.Log();
-  EXPECT_NE(worker.Log().find("not registered with 127.0.0.1:1 after 1 s"), std::string::npos) << worker.Log();
+  EXPECT_NE(worker.Log().find("not registered with 127.0.0.1:1 for 1 s"), std::string::npos) << worker.Log();
+}
+
+// A coordinator that goes away during the idle period is no "nothing to do" either: the worker, registered and
+// idle, cannot claim for the rest of the period and exits 1, without retrying for ever.
+TEST_F(WorkerTest, IdleExitWithTheCoordinatorGoneExitsOne) {
+  auto worker = cluster_.StartWorker("orphan", {"--idle-exit-s", "3"});
+  const auto registered = std::chrono::steady_clock::now() + 20s;
+  while (worker->Log().find("registered with") == std::string::npos && std::chrono::steady_clock::now() < registered)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_NE(worker->Log().find("registered with"), std::string::npos) << worker->Log();
+  cluster_.server().process().Stop();
+  const auto status = ExitWithin(*worker, 60s);
+  ASSERT_TRUE(status.has_value()) << "the worker kept running: " << worker->Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << worker->Log();
+  EXPECT_NE(worker->Log().find("cannot reach"), std::string::npos) << worker->Log();
 }
 
 // ---- The runner's address-space cap at many threads ----
