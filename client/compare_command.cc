@@ -26,10 +26,8 @@ int LoadSide(Connection& conn, const std::string& side, int64_t sweep, const std
              std::vector<report::Row>* rows, int* unfinished) {
   *unfinished = 0;
   if (!csv.empty()) {
-    auto text = ReadWholeFile(csv);
-    if (!text.ok()) return UsageError("--" + side + "-csv: " + text.status().message());
-    auto parsed = report::FromCsv(*text);
-    if (!parsed.ok()) return UsageError("--" + side + "-csv " + csv + ": " + parsed.status().message());
+    auto parsed = report::ReadCsvFile(csv);
+    if (!parsed.ok()) return UsageError("--" + side + "-csv: " + parsed.status().message());
     *rows = std::move(parsed).value();
     return kExitOk;
   }

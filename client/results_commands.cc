@@ -41,10 +41,8 @@ int LoadRows(Connection& conn, const ReportOptions& o, std::vector<report::Row>*
     return (o.category.empty() || category == o.category) && (o.model.empty() || model_id == o.model);
   };
   if (!o.csv.empty()) {
-    auto text = ReadWholeFile(o.csv);
-    if (!text.ok()) return UsageError(text.status().message());
-    auto parsed = report::FromCsv(*text);
-    if (!parsed.ok()) return UsageError(o.csv + ": " + parsed.status().message());
+    auto parsed = report::ReadCsvFile(o.csv);
+    if (!parsed.ok()) return UsageError(parsed.status().message());
     *rows = std::move(parsed).value();
   } else {
     v1::ListResultsRequest request;

@@ -1,6 +1,8 @@
 // The wall finder's step in the store: after a probe's completion, the search's next probe (docs/wall-finder.md).
 #include "server/store.h"
 
+#include <optional>
+
 #include "common/wall_search.h"
 #include "server/store_internal.h"
 
@@ -11,7 +13,7 @@ using store_internal::Serialize;
 
 StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
   sql::Statement finished(db_,
-                          "SELECT j.sweep_id, j.category, j.spec, c.json FROM jobs j "
+                          "SELECT j.sweep_id, j.category, j.spec, c.json, j.config_id FROM jobs j "
                           "LEFT JOIN model_configs c ON c.id = j.config_id WHERE j.id=?");
   finished.Bind(1, job_id);
   if (!finished.Step()) {
@@ -21,6 +23,8 @@ StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
   PlannedJob next;
   const int64_t sweep_id = finished.ColumnInt(0);
   next.category = finished.ColumnText(1);
+  const std::optional<int64_t> config_id =
+      finished.ColumnIsNull(4) ? std::nullopt : std::optional<int64_t>(finished.ColumnInt(4));
   TSCALE_RETURN_IF_ERROR(store_internal::ParseJobSpec(finished.ColumnBlob(2), finished.ColumnText(3), &next.spec));
   if (!next.spec.has_wall()) return false;
 
@@ -57,7 +61,9 @@ StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
   if (step.kind != wall::StepKind::kProbe) return false;
   next.spec.clear_job_id();
   next.spec.set_seq_len(step.seq_len);
+  // The next probe runs the same config: its id is known, so the insert need not look the text up again.
   JobInsertion insertion;
+  if (config_id) insertion.config_ids.emplace(next.spec.model_config_json(), *config_id);
   TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &next, now_ms, &insertion));
   const int64_t probe_id = db_.LastInsertRowId();
   TSCALE_RETURN_IF_ERROR(AppendEventLocked(probe_id, 0, v1::JOB_STATE_QUEUED, v1::OUTCOME_UNSPECIFIED,

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "client/table.h"
+#include "common/file_io.h"
 #include "common/outcome.h"
 
 namespace tscale::report {
@@ -287,6 +288,14 @@ StatusOr<std::vector<Row>> FromCsv(const std::string& text) {
     if (f.size() == kColumns) TSCALE_RETURN_IF_ERROR(ReadEnvironmentColumns(f, where, &r));
     rows.push_back(std::move(r));
   }
+  return rows;
+}
+
+StatusOr<std::vector<Row>> ReadCsvFile(const std::string& path) {
+  auto text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  auto rows = FromCsv(*text);
+  if (!rows.ok()) return rows.status().Annotated(path + ": ");
   return rows;
 }
 

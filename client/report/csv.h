@@ -13,5 +13,7 @@ namespace tscale::report {
 std::string ToCsv(const std::vector<Row>& rows);
 // INVALID_ARGUMENT naming the line and column for anything malformed.
 StatusOr<std::vector<Row>> FromCsv(const std::string& text);
+// FromCsv of a file (`results --csv` output): the file's read error, or FromCsv's prefixed with the path.
+StatusOr<std::vector<Row>> ReadCsvFile(const std::string& path);
 
 }  // namespace tscale::report
