@@ -8,7 +8,8 @@
 
 namespace tscale::compare {
 
-// The median of `values` (the mean of the two middle values for an even count); 0 for none.
+// The median of `values` (the mean of the two middle values for an even count); 0 for none. The same median as
+// common/latency_stats.h's Summarize, found by selection rather than a full sort: it runs in the bootstrap's loop.
 double Median(std::vector<double> values);
 
 struct MannWhitney {
