@@ -1,17 +1,22 @@
-// Coordinator load test: a real tscale-server process (loopback gRPC, SQLite file with WAL and
-// synchronous=FULL) serving N simulated workers. Each simulated worker is a thread with its own gRPC channel
+// Coordinator load test: real tscale-server processes (loopback gRPC) serving N simulated workers, on each backend
+// named by --backends: `sqlite` (one coordinator, a SQLite file with WAL and synchronous=FULL), `pg1` and `pg2`
+// (one and two coordinators on one throwaway PostgreSQL 15 server, fsync and synchronous_commit on; the simulated
+// workers are spread round-robin over the coordinators). Each simulated worker is a thread with its own gRPC channel
 // that registers, claims, "runs" the job with a SimulatedRunner (a sleep of a random few milliseconds; no
 // libtorch), and completes it. Checks that no job is lost or duplicated and reports completions/s and claim
 // latency percentiles.
 //
 //   tscale_load_test --server-binary build/server/tscale-server --jobs 10000 --workers 50
+//   tscale_load_test --jobs 10000 --workers 50 --backends sqlite,pg1,pg2 --rounds 2   (side by side, the order
+//                                                                                   reversed every other round)
 //
 // Every figure comes with the two things that decide it on a given disk: the disk's fsync rate where the
 // database lives (measured before and after the run, as dd with oflag=dsync would), and how many writes shared
 // each commit (the server's group-commit counters). --fsync-delay-ms reproduces a slow disk: it sets the
 // server's test-only TSCALE_TEST_FSYNC_DELAY_MS, which adds that delay to every fsync of the database.
 //
-// Exit 0 when every job has exactly one result; 1 otherwise.
+// Exit 0 when every run has exactly one result per job; 1 otherwise; 77 when a PostgreSQL run was asked for and no
+// PostgreSQL server is installed.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -26,9 +31,11 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "common/latency_stats.h"
-#include "server/sqlite.h"
+#include "server/sql.h"
+#include "support/postgres_server.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "tscale/v1/tscale.grpc.pb.h"
@@ -143,150 +150,276 @@ bool ServerWrites(v1::TscaleService::Stub& client, v1::ServerStatus* out) {
   return client.GetServerStatus(&ctx, v1::ServerStatusRequest(), out).ok();
 }
 
-}  // namespace
+struct Backend {
+  std::string name;  // sqlite, pg1, pg2
+  bool postgresql = false;
+  int coordinators = 1;
+};
 
-int main(int argc, char** argv) {
-  CLI::App app{"tscale coordinator load test (simulated workers, real server)"};
-  std::string server_binary = tscale::testing::kServerBinary;
-  int jobs = 10'000, workers = 50;
-  std::string json_out;
-  app.add_option("--server-binary", server_binary, "tscale-server to start")->capture_default_str();
-  app.add_option("--jobs", jobs, "jobs in the sweep (a multiple of 10)")->capture_default_str();
-  app.add_option("--workers", workers, "simulated workers")->capture_default_str();
-  app.add_option("--json", json_out, "also write the figures to this file");
+struct Options {
+  std::string server_binary;
+  int jobs = 0, workers = 0;
   double fsync_delay_ms = 0;
-  app.add_option("--fsync-delay-ms", fsync_delay_ms,
-                 "TEST ONLY: make every fsync of the server's database this much slower (a slow disk)")
-      ->check(CLI::Range(0.0, 1000.0));
-  std::string label;
-  app.add_option("--label", label, "names this run in the output (e.g. the build)");
-  CLI11_PARSE(app, argc, argv);
-  if (jobs % 10 != 0 || jobs < 10 || jobs > 10'000 || workers < 1 || workers > 500) {
-    std::cerr << "--jobs must be a multiple of 10 in 10..10000; --workers in 1..500\n";
-    return 2;
-  }
+};
 
+struct Figures {
+  std::string backend;
+  double submit_s = 0, elapsed_s = 0, per_second = 0, fsync_before = 0, fsync_after = 0;
+  tscale::LatencySummary claim, empty, complete;
+  int completed = 0, errors = 0;
+  int64_t lost = 0, duplicated = 0, extra_attempts = 0, result_rows = 0, writes = 0, commits = 0, max_group = 0;
+  bool counted = false, correct = false;
+};
+
+// One run: a fresh database, the coordinators, the sweep, the simulated workers until it is done, then the ground
+// truth from the database itself. Empty `error` when it ran.
+Figures RunOnce(const Backend& backend, const Options& options, std::string* error) {
+  Figures f;
+  f.backend = backend.name;
   tscale::testing::TempDir dir;
-  if (fsync_delay_ms > 0) setenv("TSCALE_TEST_FSYNC_DELAY_MS", std::to_string(fsync_delay_ms).c_str(), 1);
-  const double fsync_before = FsyncRate(dir.path().string());
-  tscale::testing::ServerProcess server(dir.path().string(), dir.File("load.db"),
-                                        {"--log-level", "warn", "--lease-s", "60"});
-  if (!server.started()) {
-    std::cerr << "server did not start:\n" << server.Log();
-    return 1;
+  std::unique_ptr<tscale::testing::PostgresServer> postgres;
+  std::string target = dir.File("load.db");
+  if (backend.postgresql) {
+    auto started = tscale::testing::PostgresServer::Start("load");
+    if (!started.ok()) {
+      *error = "PostgreSQL did not start: " + started.status().ToString();
+      return f;
+    }
+    postgres = std::move(started).value();
+    target = postgres->uri();
   }
-  auto client = v1::TscaleService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  f.fsync_before = FsyncRate(dir.path().string());
+  std::vector<std::unique_ptr<tscale::testing::ServerProcess>> servers;
+  for (int c = 0; c < backend.coordinators; ++c) {
+    const std::string home = dir.File("coordinator-" + std::to_string(c));
+    std::filesystem::create_directories(home);
+    servers.push_back(std::make_unique<tscale::testing::ServerProcess>(
+        home, target, std::vector<std::string>{"--log-level", "warn", "--lease-s", "60"}, 0, "server.log",
+        options.server_binary));
+    if (!servers.back()->started()) {
+      *error = "coordinator " + std::to_string(c) + " did not start:\n" + servers.back()->Log();
+      return f;
+    }
+  }
+  std::vector<std::unique_ptr<v1::TscaleService::Stub>> clients;
+  for (const auto& server : servers)
+    clients.push_back(
+        v1::TscaleService::NewStub(grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials())));
 
   // jobs = lengths x 10 repetitions of one tiny model.
   v1::SubmitSweepRequest submit;
   submit.mutable_spec()->add_models("tiny-bert");
-  for (int n = 1; n <= jobs / 10; ++n) submit.mutable_spec()->add_seq_lengths(n);
+  for (int n = 1; n <= options.jobs / 10; ++n) submit.mutable_spec()->add_seq_lengths(n);
   submit.mutable_spec()->set_repetitions(10);
   v1::SubmitSweepResponse submitted;
   grpc::ClientContext submit_ctx;
   const auto submit_start = Clock::now();
-  grpc::Status status = client->SubmitSweep(&submit_ctx, submit, &submitted);
-  const double submit_s = std::chrono::duration<double>(Clock::now() - submit_start).count();
-  if (!status.ok() || submitted.job_count() != jobs) {
-    std::cerr << "submit failed: " << status.error_message() << "\n";
-    return 1;
+  grpc::Status status = clients[0]->SubmitSweep(&submit_ctx, submit, &submitted);
+  f.submit_s = std::chrono::duration<double>(Clock::now() - submit_start).count();
+  if (!status.ok() || submitted.job_count() != options.jobs) {
+    *error = "submit failed: " + status.error_message();
+    return f;
   }
 
-  v1::ServerStatus writes_before, writes_after;
-  const bool have_writes = ServerWrites(*client, &writes_before);
+  auto sum_writes = [&](int64_t* writes, int64_t* commits, int64_t* max_group) {
+    for (auto& client : clients) {
+      v1::ServerStatus counters;
+      if (!ServerWrites(*client, &counters)) return false;
+      *writes += counters.store_writes();
+      *commits += counters.store_commits();
+      *max_group = std::max<int64_t>(*max_group, counters.store_max_group());
+    }
+    return true;
+  };
+  int64_t writes_before = 0, commits_before = 0, unused = 0;
+  const bool have_writes = sum_writes(&writes_before, &commits_before, &unused);
   std::atomic<bool> stop{false};
-  std::vector<WorkerStats> stats(static_cast<size_t>(workers));
+  std::vector<WorkerStats> stats(static_cast<size_t>(options.workers));
   std::vector<std::thread> threads;
   const auto start = Clock::now();
-  for (int i = 0; i < workers; ++i)
-    threads.emplace_back(RunSimulatedWorker, server.address(), i, std::cref(stop), &stats[static_cast<size_t>(i)]);
+  for (int i = 0; i < options.workers; ++i)
+    threads.emplace_back(RunSimulatedWorker, servers[static_cast<size_t>(i) % servers.size()]->address(), i,
+                         std::cref(stop), &stats[static_cast<size_t>(i)]);
 
   // Watch progress until the sweep is done (or 10 minutes pass).
-  double elapsed_s = 0;
   while (true) {
     std::this_thread::sleep_for(100ms);
     grpc::ClientContext ctx;
     v1::GetSweepRequest request;
     request.set_sweep_id(submitted.sweep_id());
     v1::SweepStatus sweep;
-    if (client->GetSweep(&ctx, request, &sweep).ok() && sweep.done()) break;
+    if (clients[0]->GetSweep(&ctx, request, &sweep).ok() && sweep.done()) break;
     if (Clock::now() - start > 10min) {
       std::cerr << "gave up after 10 minutes\n";
       break;
     }
   }
-  elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  f.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
   for (auto& t : threads) t.join();
-  const bool have_writes_after = have_writes && ServerWrites(*client, &writes_after);
-  const double fsync_after = FsyncRate(dir.path().string());
-  const int64_t run_writes = writes_after.store_writes() - writes_before.store_writes();
-  const int64_t run_commits = writes_after.store_commits() - writes_before.store_commits();
-  const bool counted = have_writes_after && run_commits > 0;  // an older server reports no counters
-  const double writes_per_commit = counted ? static_cast<double>(run_writes) / static_cast<double>(run_commits) : 0;
+  int64_t writes_after = 0, commits_after = 0;
+  const bool have_writes_after = have_writes && sum_writes(&writes_after, &commits_after, &f.max_group);
+  f.fsync_after = FsyncRate(dir.path().string());
+  f.writes = writes_after - writes_before;
+  f.commits = commits_after - commits_before;
+  f.counted = have_writes_after && f.commits > 0;  // an older server reports no counters
 
   std::vector<double> claims, empty_claims, completes;
-  int completed = 0, duplicates = 0, errors = 0;
+  int duplicates = 0;
   for (const auto& s : stats) {
     claims.insert(claims.end(), s.claim_ms.begin(), s.claim_ms.end());
     empty_claims.insert(empty_claims.end(), s.empty_claim_ms.begin(), s.empty_claim_ms.end());
     completes.insert(completes.end(), s.complete_ms.begin(), s.complete_ms.end());
-    completed += s.completed;
+    f.completed += s.completed;
     duplicates += s.duplicates;
-    errors += s.errors;
+    f.errors += s.errors;
   }
 
-  // Ground truth from the database file: exactly one result per job, one attempt per job.
+  // Ground truth from the database: exactly one result per job, one attempt per job.
   tscale::sql::Database db;
-  int64_t job_rows = 0, result_rows = 0, distinct_results = 0, extra_attempts = 0;
-  if (db.Open(dir.File("load.db")).ok()) {
+  int64_t job_rows = 0, distinct_results = 0;
+  if (db.Open(target).ok()) {
     tscale::sql::Statement q(db,
                              "SELECT (SELECT COUNT(*) FROM jobs), (SELECT COUNT(*) FROM results), "
                              "(SELECT COUNT(DISTINCT job_id) FROM results), "
                              "(SELECT COALESCE(SUM(attempts - 1), 0) FROM jobs)");
     if (q.Step()) {
       job_rows = q.ColumnInt(0);
-      result_rows = q.ColumnInt(1);
+      f.result_rows = q.ColumnInt(1);
       distinct_results = q.ColumnInt(2);
-      extra_attempts = q.ColumnInt(3);
+      f.extra_attempts = q.ColumnInt(3);
     }
   }
-  const int64_t lost = job_rows - distinct_results;
-  const int64_t duplicated = result_rows - distinct_results + duplicates;
+  f.lost = job_rows - distinct_results;
+  f.duplicated = f.result_rows - distinct_results + duplicates;
+  f.claim = tscale::Summarize(claims);
+  f.empty = tscale::Summarize(empty_claims);
+  f.complete = tscale::Summarize(completes);
+  f.per_second = f.completed / f.elapsed_s;
+  f.correct = f.lost == 0 && f.duplicated == 0 && f.result_rows == options.jobs && f.errors == 0;
+  return f;
+}
 
-  const auto claim = tscale::Summarize(claims);
-  const auto empty = tscale::Summarize(empty_claims);
-  const auto complete = tscale::Summarize(completes);
-  const double per_second = completed / elapsed_s;
-  std::ostringstream conditions;
-  conditions << "disk fsync " << static_cast<int>(fsync_before) << "/s before, " << static_cast<int>(fsync_after)
-             << "/s after; test fsync delay " << fsync_delay_ms << " ms; writes per commit ";
-  if (counted)
-    conditions << "mean " << writes_per_commit << ", max " << writes_after.store_max_group() << " (" << run_writes
-               << " writes, " << run_commits << " commits)";
+void Print(const Figures& f, const Options& options) {
+  std::cout << "== " << f.backend << ": disk fsync " << static_cast<int>(f.fsync_before) << "/s before, "
+            << static_cast<int>(f.fsync_after) << "/s after; test fsync delay " << options.fsync_delay_ms
+            << " ms; writes per commit ";
+  if (f.counted)
+    std::cout << "mean " << static_cast<double>(f.writes) / static_cast<double>(f.commits) << ", max " << f.max_group
+              << " (" << f.writes << " writes, " << f.commits << " commits)";
   else
-    conditions << "not reported by this server";
-  if (!label.empty()) std::cout << "run: " << label << "\n";
-  std::cout << conditions.str() << "\n";
-  std::cout << "jobs " << jobs << ", simulated workers " << workers << ", submit " << submit_s << " s\n"
-            << "completed " << completed << " in " << elapsed_s << " s: " << per_second << " completions/s\n"
-            << "claim latency (with a job) ms: p50 " << claim.median << ", p90 " << claim.p90 << ", p99 " << claim.p99
-            << ", max " << claim.max << " (n=" << claim.count << ")\n"
-            << "empty claims: " << empty.count << "; complete latency ms: p50 " << complete.median << ", p99 "
-            << complete.p99 << "\n"
-            << "database: " << job_rows << " jobs, " << result_rows << " results, lost " << lost << ", duplicated "
-            << duplicated << ", extra attempts " << extra_attempts << ", rpc errors " << errors << "\n";
-  if (!json_out.empty()) {
-    std::ofstream(json_out) << "{\"jobs\": " << jobs << ", \"workers\": " << workers
-                            << ", \"completions_per_s\": " << per_second << ", \"claim_p50_ms\": " << claim.median
-                            << ", \"claim_p99_ms\": " << claim.p99 << ", \"complete_p50_ms\": " << complete.median
-                            << ", \"complete_p99_ms\": " << complete.p99 << ", \"lost\": " << lost
-                            << ", \"duplicated\": " << duplicated << ", \"fsync_per_s_before\": " << fsync_before
-                            << ", \"fsync_per_s_after\": " << fsync_after << ", \"fsync_delay_ms\": " << fsync_delay_ms
-                            << ", \"writes_per_commit_mean\": " << writes_per_commit
-                            << ", \"writes_per_commit_max\": " << writes_after.store_max_group() << "}\n";
+    std::cout << "not reported by this server";
+  std::cout << "\njobs " << options.jobs << ", simulated workers " << options.workers << ", submit " << f.submit_s
+            << " s\n"
+            << "completed " << f.completed << " in " << f.elapsed_s << " s: " << f.per_second << " completions/s\n"
+            << "claim latency (with a job) ms: p50 " << f.claim.median << ", p90 " << f.claim.p90 << ", p99 "
+            << f.claim.p99 << ", max " << f.claim.max << " (n=" << f.claim.count << ")\n"
+            << "empty claims: " << f.empty.count << "; complete latency ms: p50 " << f.complete.median << ", p99 "
+            << f.complete.p99 << "\n"
+            << "database: " << f.result_rows << " results, lost " << f.lost << ", duplicated " << f.duplicated
+            << ", extra attempts " << f.extra_attempts << ", rpc errors " << f.errors << "\n";
+}
+
+std::string Json(const Figures& f, const Options& options) {
+  std::ostringstream out;
+  out << "{\"backend\": \"" << f.backend << "\", \"jobs\": " << options.jobs << ", \"workers\": " << options.workers
+      << ", \"completions_per_s\": " << f.per_second << ", \"claim_p50_ms\": " << f.claim.median
+      << ", \"claim_p99_ms\": " << f.claim.p99 << ", \"complete_p50_ms\": " << f.complete.median
+      << ", \"complete_p99_ms\": " << f.complete.p99 << ", \"lost\": " << f.lost << ", \"duplicated\": " << f.duplicated
+      << ", \"fsync_per_s_before\": " << f.fsync_before << ", \"fsync_per_s_after\": " << f.fsync_after
+      << ", \"fsync_delay_ms\": " << options.fsync_delay_ms << ", \"writes_per_commit_mean\": "
+      << (f.counted ? static_cast<double>(f.writes) / static_cast<double>(f.commits) : 0)
+      << ", \"writes_per_commit_max\": " << f.max_group << "}";
+  return out.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tscale coordinator load test (simulated workers, real servers)"};
+  Options options;
+  options.server_binary = tscale::testing::kServerBinary;
+  options.jobs = 10'000;
+  options.workers = 50;
+  std::string json_out, backends_list = "sqlite", label;
+  int rounds = 1;
+  app.add_option("--server-binary", options.server_binary, "tscale-server to start")->capture_default_str();
+  app.add_option("--jobs", options.jobs, "jobs in the sweep (a multiple of 10)")->capture_default_str();
+  app.add_option("--workers", options.workers, "simulated workers")->capture_default_str();
+  app.add_option("--backends", backends_list,
+                 "comma-separated runs: sqlite, pg1 (one coordinator on PostgreSQL), pg2 (two coordinators on one "
+                 "PostgreSQL database)")
+      ->capture_default_str();
+  app.add_option("--rounds", rounds, "run the backends this many times, reversing their order every other round")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 20));
+  app.add_option("--json", json_out, "also write the figures to this file (a JSON array, one object per run)");
+  app.add_option("--fsync-delay-ms", options.fsync_delay_ms,
+                 "TEST ONLY: make every fsync of the SQLite database this much slower (a slow disk)")
+      ->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--label", label, "names this run in the output (e.g. the build)");
+  CLI11_PARSE(app, argc, argv);
+  if (options.jobs % 10 != 0 || options.jobs < 10 || options.jobs > 10'000 || options.workers < 1 ||
+      options.workers > 500) {
+    std::cerr << "--jobs must be a multiple of 10 in 10..10000; --workers in 1..500\n";
+    return 2;
   }
-  const bool correct = lost == 0 && duplicated == 0 && result_rows == jobs && errors == 0;
-  std::cout << (correct ? "PASS" : "FAIL") << ": zero lost and zero duplicated results required\n";
-  return correct ? 0 : 1;
+  std::vector<Backend> backends;
+  std::stringstream names(backends_list);
+  for (std::string name; std::getline(names, name, ',');) {
+    if (name == "sqlite")
+      backends.push_back({name, false, 1});
+    else if (name == "pg1" || name == "pg2")
+      backends.push_back({name, true, name == "pg1" ? 1 : 2});
+    else {
+      std::cerr << "--backends: unknown backend \"" << name << "\" (sqlite, pg1, pg2)\n";
+      return 2;
+    }
+  }
+  if (backends.empty()) {
+    std::cerr << "--backends names no backend\n";
+    return 2;
+  }
+  const bool wants_postgresql =
+      std::any_of(backends.begin(), backends.end(), [](const Backend& b) { return b.postgresql; });
+  if (wants_postgresql && !tscale::testing::PostgresAvailable()) {
+    // 77: ctest's skip code for load_test_postgresql_smoke (the libtorch 2.x root has libpq, not the server).
+    std::cerr << "--backends pg1/pg2: SKIPPED: " << tscale::testing::PostgresUnavailableMessage() << "\n";
+    return 77;
+  }
+  if (options.fsync_delay_ms > 0)
+    setenv("TSCALE_TEST_FSYNC_DELAY_MS", std::to_string(options.fsync_delay_ms).c_str(), 1);
+
+  if (!label.empty()) std::cout << "run: " << label << "\n";
+  std::vector<Figures> runs;
+  bool all_correct = true;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<Backend> order = backends;
+    if (round % 2 == 1) std::reverse(order.begin(), order.end());
+    for (const Backend& backend : order) {
+      std::string error;
+      Figures figures = RunOnce(backend, options, &error);
+      if (!error.empty()) {
+        std::cerr << backend.name << ": " << error << "\n";
+        return 1;
+      }
+      Print(figures, options);
+      all_correct = all_correct && figures.correct;
+      runs.push_back(std::move(figures));
+    }
+  }
+  if (runs.size() > 1) {
+    std::cout << "\nbackend  completions/s  claim p50 ms  claim p99 ms  lost  duplicated\n";
+    for (const Figures& f : runs)
+      std::cout << f.backend << std::string(9 - std::min<size_t>(8, f.backend.size()), ' ') << f.per_second << "  "
+                << f.claim.median << "  " << f.claim.p99 << "  " << f.lost << "  " << f.duplicated << "\n";
+  }
+  if (!json_out.empty()) {
+    std::ofstream out(json_out);
+    out << "[";
+    for (size_t i = 0; i < runs.size(); ++i) out << (i ? ",\n " : "") << Json(runs[i], options);
+    out << "]\n";
+  }
+  std::cout << (all_correct ? "PASS" : "FAIL") << ": zero lost and zero duplicated results required\n";
+  return all_correct ? 0 : 1;
 }

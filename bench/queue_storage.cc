@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "server/sqlite.h"
+#include "server/sql.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "tscale/v1/tscale.grpc.pb.h"

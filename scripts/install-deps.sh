@@ -14,6 +14,7 @@ packages=(
   openssl python3 clang libclang-rt-14-dev
   python3-grpcio python3-protobuf
   python3-yaml shellcheck  # tests/deploy/: the Kubernetes manifests and the Slurm script
+  postgresql libpq-dev  # tests start a throwaway PostgreSQL 15; the scale-out store backend links libpq
 )
 # --bench: also the Python references the benchmarks compare against (bench/decode_reference.py,
 # bench/train_reference.py), Debian's python3-torch on the same libtorch. Not needed to build or test.

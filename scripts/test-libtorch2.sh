@@ -24,7 +24,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-openmp
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev sqlite3 libspdlog-dev libboost-dev
+  libsqlite3-dev sqlite3 libpq-dev libspdlog-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
   openssl python3 python3-grpcio python3-protobuf
 )

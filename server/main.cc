@@ -1,5 +1,5 @@
-// tscale-server: the coordinator. Holds the SQLite queue and results, serves TscaleService to clients
-// and WorkerService to workers over gRPC.
+// tscale-server: the coordinator. Holds the queue and results (a SQLite file, or a PostgreSQL database shared
+// by several coordinators), serves TscaleService to clients and WorkerService to workers over gRPC.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -21,15 +21,27 @@
 #include "server/auth.h"
 #include "server/change_signal.h"
 #include "server/inflight_calls.h"
+#include "server/postgres_connection.h"
 #include "server/request_validation.h"
 #include "server/services.h"
 #include "server/store.h"
+#include "server/store_copy.h"
 
 namespace {
 
 bool IsLoopbackAddress(const std::string& address) {
   return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 || address.rfind("[::1]:", 0) == 0 ||
          address.rfind("unix:", 0) == 0;
+}
+
+// The database target as logged: a URI's password (postgresql://user:secret@host) is not written to logs.
+std::string Redacted(const std::string& target) {
+  if (!tscale::sql::IsPostgresqlUri(target)) return target;
+  const size_t scheme_end = target.find("://") + 3;
+  const size_t at = target.find('@', scheme_end);
+  const size_t colon = target.find(':', scheme_end);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return target;
+  return target.substr(0, colon + 1) + "***" + target.substr(at);
 }
 
 }  // namespace
@@ -44,9 +56,15 @@ int main(int argc, char** argv) {
   double lease_s = 30, heartbeat_s = 5, default_max_cv = tscale::PlannerLimits().default_max_cv;
   int max_attempts = 3, quarantine_after = 2;
   bool allow_remote = false, allow_insecure_remote = false;
-  std::string tls_cert, tls_key, client_token_file, worker_token_file;
+  std::string tls_cert, tls_key, client_token_file, worker_token_file, copy_from;
   app.add_option("--listen", listen, "address:port to serve on (port 0 picks a free port)")->capture_default_str();
-  app.add_option("--db", db_path, "SQLite database file (created if missing)")->capture_default_str();
+  app.add_option("--db", db_path,
+                 "SQLite database file (created if missing), or postgresql://user@host:port/dbname: a PostgreSQL "
+                 "database several coordinators may share (password from PGPASSWORD or ~/.pgpass)")
+      ->capture_default_str();
+  app.add_option("--copy-from", copy_from,
+                 "copy this SQLite database into the empty PostgreSQL --db, verify the row counts, and exit")
+      ->check(CLI::ExistingFile);
   app.add_option("--catalog", catalog_dirs, "model catalog directory (repeatable)")
       ->default_str(TSCALE_DEFAULT_CATALOG_DIR);
   app.add_option("--port-file", port_file, "write the bound port to this file once serving");
@@ -84,6 +102,20 @@ int main(int argc, char** argv) {
   if (auto code = tscale::cli::Parse(app, argc, argv)) return *code;
 
   tscale::cli::ApplyLogLevel(log_level);
+  if (!copy_from.empty()) {
+    if (!tscale::sql::IsPostgresqlUri(db_path)) {
+      spdlog::error("--copy-from needs --db postgresql://...: it moves a SQLite database up to PostgreSQL");
+      return 2;
+    }
+    auto copied = tscale::CopySqliteToPostgresql(copy_from, db_path);
+    if (!copied.ok()) {
+      spdlog::error("copy from {} to {}: {}", copy_from, Redacted(db_path), copied.status().ToString());
+      return 1;
+    }
+    for (const auto& table : copied->tables) spdlog::info("copied {:>14} rows of {}", table.rows, table.name);
+    spdlog::info("copied {} into {} in {:.1f} s; row counts verified", copy_from, Redacted(db_path), copied->seconds);
+    return 0;
+  }
   if (tls_cert.empty() != tls_key.empty()) {
     spdlog::error("--tls-cert and --tls-key go together");
     return 2;
@@ -140,7 +172,7 @@ int main(int argc, char** argv) {
     spdlog::warn("TSCALE_TEST_FSYNC_DELAY_MS={}: TEST ONLY, every database fsync is slowed by that many ms", delay);
   auto store = tscale::Store::Open(db_path, options, tscale::NowUnixMs());
   if (!store.ok()) {
-    spdlog::error("database {}: {}", db_path, store.status().ToString());
+    spdlog::error("database {}: {}", Redacted(db_path), store.status().ToString());
     return 1;
   }
 
@@ -195,7 +227,7 @@ int main(int argc, char** argv) {
       "tscale-server {} listening on port {} ({}, client auth {}, worker auth {}; db {}, schema v{}, {} models)",
       tscale::kVersion, bound_port, tls_cert.empty() ? "plaintext" : "TLS",
       auth.enabled(tscale::Audience::kClient) ? "on" : "off", auth.enabled(tscale::Audience::kWorker) ? "on" : "off",
-      db_path, (*store)->schema_version(), catalog.size());
+      Redacted(db_path), (*store)->schema_version(), catalog.size());
   // Whoever waits for the port file (a supervisor, a test) must never read half a number, nor wait forever
   // for a file that was never written: a failed write ends start-up.
   if (!port_file.empty()) {
@@ -223,6 +255,18 @@ int main(int argc, char** argv) {
     }
   });
 
+  // With PostgreSQL, other coordinators write the same queue: their commits' notifications wake this one's
+  // claims and watch streams (LISTEN/NOTIFY; while the listener is disconnected it wakes them every second).
+  std::unique_ptr<tscale::sql::ChangeListener> listener;
+  std::thread listener_thread;
+  if (tscale::sql::IsPostgresqlUri(db_path)) {
+    listener = std::make_unique<tscale::sql::ChangeListener>(db_path, [&](unsigned changes) {
+      if (changes & tscale::sql::kWorkQueued) work_signal.Notify();
+      if (changes & tscale::sql::kEventsAppended) event_signal.Notify();
+    });
+    listener_thread = std::thread([&] { listener->Run(); });
+  }
+
   std::thread signal_waiter([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
@@ -233,6 +277,7 @@ int main(int argc, char** argv) {
     work_signal.Shutdown();
     event_signal.Shutdown();
     reaper_stop.Shutdown();
+    if (listener) listener->Stop();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     if (!tscale::ServerShutdown::Run(*server, in_flight, deadline))
       spdlog::warn("calls still running at the shutdown deadline (5 s) were cancelled");
@@ -240,6 +285,7 @@ int main(int argc, char** argv) {
   server->Wait();
   signal_waiter.join();
   reaper.join();
+  if (listener_thread.joinable()) listener_thread.join();
   spdlog::info("tscale-server stopped");
   return 0;
 }

@@ -4,7 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "server/schema_sql.h"  // kSchemaSql: schema.sql, embedded at build time
+#include "server/schema_postgresql_sql.h"  // kPostgresqlSchemaSql: schema_postgresql.sql, embedded at build time
+#include "server/schema_sql.h"             // kSchemaSql: schema.sql, embedded at build time
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale {
@@ -121,13 +122,50 @@ int LatestSchemaVersion() {
   return UpgradeSteps().empty() ? 1 : UpgradeSteps().back().to_version;
 }
 
+namespace {
+
+// The first PostgreSQL schema is version 7 (schema_postgresql.sql); no upgrade step has a PostgreSQL text yet.
+constexpr int kFirstPostgresqlVersion = 7;
+
+StatusOr<int> PostgresqlSchemaVersion(sql::Database& db) {
+  sql::Statement exists(db, "SELECT to_regclass('tscale_schema') IS NOT NULL");
+  if (!exists.Step()) return Status::Internal("cannot look for tscale_schema: " + exists.status().message());
+  if (exists.ColumnInt(0) == 0) return 0;
+  sql::Statement version(db, "SELECT MAX(version) FROM tscale_schema");
+  if (!version.Step()) return Status::Internal("cannot read tscale_schema: " + version.status().message());
+  return static_cast<int>(version.ColumnInt(0));
+}
+
+// Every coordinator on the database may start at once: the writer lock (taken by WriteTransaction) makes one
+// of them create or upgrade the schema and the others find it done.
+Status MigratePostgresql(sql::Database& db) {
+  sql::WriteTransaction txn(db);
+  TSCALE_RETURN_IF_ERROR(txn.status());
+  auto current = PostgresqlSchemaVersion(db);
+  if (!current.ok()) return current.status();
+  if (*current > LatestSchemaVersion())
+    return Status::FailedPrecondition("database schema version " + std::to_string(*current) +
+                                      " is newer than this server understands (" +
+                                      std::to_string(LatestSchemaVersion()) + "); upgrade tscale-server");
+  if (*current == LatestSchemaVersion()) return Status::Ok();
+  if (*current != 0 || LatestSchemaVersion() != kFirstPostgresqlVersion)
+    return Status::Internal("no PostgreSQL upgrade from schema version " + std::to_string(*current));
+  if (Status applied = db.Exec(kPostgresqlSchemaSql); !applied.ok())
+    return Status::Internal("applying schema_postgresql.sql failed: " + applied.message());
+  return txn.Commit();
+}
+
+}  // namespace
+
 StatusOr<int> SchemaVersion(sql::Database& db) {
+  if (db.dialect() == sql::Dialect::kPostgresql) return PostgresqlSchemaVersion(db);
   sql::Statement stmt(db, "PRAGMA user_version");
   if (!stmt.Step()) return Status::Internal("cannot read user_version: " + stmt.status().message());
   return static_cast<int>(stmt.ColumnInt(0));
 }
 
 Status MigrateToLatest(sql::Database& db) {
+  if (db.dialect() == sql::Dialect::kPostgresql) return MigratePostgresql(db);
   auto current = SchemaVersion(db);
   if (!current.ok()) return current.status();
   if (*current > LatestSchemaVersion()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/migrations.h"
+#include "server/sqlite_connection.h"
 
 namespace tscale {
 
@@ -21,15 +22,17 @@ bool WorkerMatches(const v1::WorkerCapabilities& caps, const v1::Requirements& r
 StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options, int64_t now_ms) {
   std::unique_ptr<Store> store(new Store(options));
   TSCALE_RETURN_IF_ERROR(store->db_.Open(path));
-  sqlite3_busy_timeout(store->db_.handle(), options.busy_timeout_ms);
-  // WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged commit durable
-  // across a power loss, not just a process crash. The WAL is checkpointed every 1000 pages (SQLite's
-  // default, kept explicit) and, once checkpointed, cut back to 64 MiB: a large submit grows it for the length
-  // of its transaction, not for good.
-  TSCALE_RETURN_IF_ERROR(
-      store->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                      "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000; "
-                      "PRAGMA journal_size_limit=67108864;"));
+  if (store->db_.dialect() == sql::Dialect::kSqlite) {
+    sqlite3_busy_timeout(store->db_.handle(), options.busy_timeout_ms);
+    // WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged commit durable
+    // across a power loss, not just a process crash. The WAL is checkpointed every 1000 pages (SQLite's
+    // default, kept explicit) and, once checkpointed, cut back to 64 MiB: a large submit grows it for the length
+    // of its transaction, not for good.
+    TSCALE_RETURN_IF_ERROR(
+        store->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                        "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000; "
+                        "PRAGMA journal_size_limit=67108864;"));
+  }
   TSCALE_RETURN_IF_ERROR(MigrateToLatest(store->db_));
   auto version = SchemaVersion(store->db_);
   if (!version.ok()) return version.status();
@@ -39,7 +42,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
     sql::WriteTransaction txn(store->db_);
     TSCALE_RETURN_IF_ERROR(txn.status());
     sql::Statement grace(store->db_,
-                         "UPDATE attempts SET lease_expires_ms = MAX(lease_expires_ms, ?) WHERE ended_ms IS NULL");
+                         "UPDATE attempts SET lease_expires_ms = CASE WHEN lease_expires_ms < ?1 THEN ?1 "
+                         "ELSE lease_expires_ms END WHERE ended_ms IS NULL");
     TSCALE_RETURN_IF_ERROR(grace.Bind(1, now_ms + options.lease_ms).Run());
     TSCALE_RETURN_IF_ERROR(txn.Commit());
   }

@@ -1,6 +1,7 @@
-// Store: the coordinator's durable state (sweeps, jobs, attempts, workers, results, samples) in one
-// SQLite file. Thread-safe: every method takes the store's lock, and every write is one IMMEDIATE
-// transaction, so a crash leaves either all or none of an operation.
+// Store: the coordinator's durable state (sweeps, jobs, attempts, workers, results, samples) in one SQLite file
+// or one PostgreSQL database (server/sql.h: the same logic over either backend; with PostgreSQL several
+// coordinators share the database). Thread-safe: every method takes the store's lock, and every write runs in
+// one exclusive transaction, so a crash leaves either all or none of an operation.
 //
 // Job lifecycle: QUEUED --claim--> LEASED --heartbeat--> RUNNING --complete--> FINISHED.
 // An attempt row is created per lease; its id is the fencing token. Only the job's current attempt may
@@ -27,7 +28,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "server/sqlite.h"
+#include "server/sql.h"
 #include "server/store_writer.h"
 #include "tscale/v1/tscale.pb.h"
 
@@ -91,7 +92,8 @@ struct CompletionOutcome {
 
 class Store {
  public:
-  // Opens (creating or upgrading) the database. Leases that were live when the previous server stopped
+  // Opens (creating or upgrading) the database: `path` is a SQLite file, or a postgresql:// URI (libpq's
+  // connection URI; the password from PGPASSWORD or ~/.pgpass). Leases that were live when the previous server stopped
   // are extended to a full lease period from `now_ms`, so running workers can re-heartbeat.
   static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {}, int64_t now_ms = 0);
 
@@ -177,7 +179,9 @@ class Store {
   };
   // The id of `json` in model_configs, inserting it when it is new (content-addressed by its UNIQUE text).
   StatusOr<int64_t> ConfigIdLocked(const std::string& json, JobInsertion* insertion);
-  Status InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion);
+  // Sets *job_id, when given, to the new job's id.
+  Status InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion,
+                         int64_t* job_id = nullptr);
   // Stores a job's result and marks it finished; it does not advance a wall search (the caller does).
   Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
   // For a wall-finder probe that just completed: creates its search's next probe, if any, in the completion's

@@ -17,10 +17,10 @@ using store_internal::Serialize;
 StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<PlannedJob> jobs, int64_t now_ms) {
   int64_t out_value{};
   const Status written = Write([&]() -> Status {
-    sql::Statement sweep(db_, "INSERT INTO sweeps(name, spec, created_ms) VALUES(?, ?, ?)");
+    sql::Statement sweep(db_, "INSERT INTO sweeps(name, spec, created_ms) VALUES(?, ?, ?) RETURNING id");
     sweep.Bind(1, spec.name()).BindBlob(2, Serialize(spec)).Bind(3, now_ms);
-    TSCALE_RETURN_IF_ERROR(sweep.Run());
-    const int64_t sweep_id = db_.LastInsertRowId();
+    if (!sweep.Step()) return sweep.status().ok() ? Status::Internal("sweep insert returned no id") : sweep.status();
+    const int64_t sweep_id = sweep.ColumnInt(0);
 
     JobInsertion insertion;
     for (auto& job : jobs) TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &job, now_ms, &insertion));
@@ -54,7 +54,7 @@ StatusOr<RegisteredWorker> Store::RegisterWorker(const std::string& worker_id, c
         db_,
         "INSERT INTO workers(id, capabilities, registered_ms, last_seen_ms, session, instance) VALUES(?,?,?,?,1,?) "
         "ON CONFLICT(id) DO UPDATE SET capabilities=excluded.capabilities, "
-        "last_seen_ms=excluded.last_seen_ms, session=session+1, instance=excluded.instance");
+        "last_seen_ms=excluded.last_seen_ms, session=workers.session+1, instance=excluded.instance");
     upsert.Bind(1, worker_id).BindBlob(2, Serialize(caps)).Bind(3, now_ms).Bind(4, now_ms).Bind(5, instance_id);
     TSCALE_RETURN_IF_ERROR(upsert.Run());
 
@@ -84,15 +84,18 @@ StatusOr<RegisteredWorker> Store::RegisterWorker(const std::string& worker_id, c
 
 Status Store::AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
                                 const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms) {
+  // VALUES, not INSERT ... SELECT: PostgreSQL types a NULL parameter from its target column only there.
   sql::Statement insert(db_,
                         "INSERT INTO events(sweep_id, job_id, attempt_id, state, outcome, detail, metric, unix_ms) "
-                        "SELECT sweep_id, id, ?, ?, ?, ?, ?, ? FROM jobs WHERE id=?");
-  insert.Bind(1, attempt_id).Bind(2, static_cast<int>(state)).Bind(3, static_cast<int>(outcome)).Bind(4, detail);
+                        "VALUES((SELECT sweep_id FROM jobs WHERE id=?1), ?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  insert.Bind(1, job_id).Bind(2, attempt_id).Bind(3, static_cast<int>(state)).Bind(4, static_cast<int>(outcome));
+  insert.Bind(5, detail);
   if (metric)
-    insert.BindBlob(5, Serialize(*metric));
+    insert.BindBlob(6, Serialize(*metric));
   else
-    insert.BindNull(5);
-  return insert.Bind(6, now_ms).Bind(7, job_id).Run();
+    insert.BindNull(6);
+  writer_.NoteChange(sql::kEventsAppended | (state == v1::JOB_STATE_QUEUED ? sql::kWorkQueued : 0u));
+  return insert.Bind(7, now_ms).Run();
 }
 
 namespace {
@@ -237,27 +240,29 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
     // The oldest queued job this worker can run, wherever it is in the queue. Queued jobs share few distinct
     // requirements (a sweep has one set), so walk those through jobs_by_requirements, one index seek per
     // set, taking the oldest job of each: a claim costs the same behind 10 or 100,000 jobs it cannot run.
+    // The first set has no lower bound; each later one is the next above the previous (two statements, as the
+    // backends order a BLOB against an unbound or TEXT value differently).
+    sql::Statement first_set(db_, "SELECT requirements, id FROM jobs WHERE state=?1 ORDER BY requirements, id LIMIT 1");
     sql::Statement next_set(db_,
                             "SELECT requirements, id FROM jobs WHERE state=?1 AND requirements > ?2 "
                             "ORDER BY requirements, id LIMIT 1");
     int64_t chosen_id = 0;
     std::optional<std::string> previous_set;
     while (true) {
-      next_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
-      // SQLite sorts every TEXT value before every BLOB, so text '' starts the walk below the first set (x'').
-      if (previous_set)
-        next_set.BindBlob(2, *previous_set);
-      else
-        next_set.Bind(2, std::string());
-      if (!next_set.Step()) break;
-      previous_set = next_set.ColumnBlob(0);
-      const int64_t oldest = next_set.ColumnInt(1);
-      next_set.Reset();
+      sql::Statement& query = previous_set ? next_set : first_set;
+      query.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
+      if (previous_set) query.BindBlob(2, *previous_set);
+      if (!query.Step()) {
+        TSCALE_RETURN_IF_ERROR(query.status());
+        break;
+      }
+      previous_set = query.ColumnBlob(0);
+      const int64_t oldest = query.ColumnInt(1);
+      query.Reset();
       v1::Requirements requirements;
       TSCALE_RETURN_IF_ERROR(Parse(*previous_set, &requirements, "job requirements"));
       if (WorkerMatches(caps, requirements) && (chosen_id == 0 || oldest < chosen_id)) chosen_id = oldest;
     }
-    TSCALE_RETURN_IF_ERROR(next_set.status());
     if (chosen_id == 0) return Status::Ok();  // keeps the lease expiry and last_seen update
 
     std::optional<v1::JobSpec> chosen;
@@ -275,10 +280,11 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
     const int64_t expires = now_ms + options_.lease_ms;
     sql::Statement attempt(db_,
                            "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms, worker_session) "
-                           "VALUES(?,?,?,?,?)");
-    TSCALE_RETURN_IF_ERROR(
-        attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Bind(5, session).Run());
-    const int64_t attempt_id = db_.LastInsertRowId();
+                           "VALUES(?,?,?,?,?) RETURNING id");
+    attempt.Bind(1, chosen->job_id()).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Bind(5, session);
+    if (!attempt.Step())
+      return attempt.status().ok() ? Status::Internal("attempt insert returned no id") : attempt.status();
+    const int64_t attempt_id = attempt.ColumnInt(0);
     sql::Statement lease(db_,
                          "UPDATE jobs SET state=?, attempts=attempts+1, current_attempt=?, updated_ms=? WHERE id=?");
     TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED))
@@ -345,17 +351,27 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
 StatusOr<int64_t> Store::ConfigIdLocked(const std::string& json, JobInsertion* insertion) {
   auto* known = &insertion->config_ids;
   if (auto it = known->find(json); it != known->end()) return it->second;
-  sql::Statement insert(db_, "INSERT INTO model_configs(json) VALUES(?) ON CONFLICT(json) DO NOTHING");
-  TSCALE_RETURN_IF_ERROR(insert.Bind(1, json).Run());
+  // Looked up, then inserted when new: writes are exclusive (server/sql.h), so nobody inserts it in between.
+  // (PostgreSQL's unique index is a hash exclusion constraint, which ON CONFLICT cannot name.)
   sql::Statement find(db_, "SELECT id FROM model_configs WHERE json=?");
   find.Bind(1, json);
-  if (!find.Step()) return find.status().ok() ? Status::Internal("model config vanished") : find.status();
-  const int64_t id = find.ColumnInt(0);
+  int64_t id = 0;
+  if (find.Step()) {
+    id = find.ColumnInt(0);
+  } else {
+    TSCALE_RETURN_IF_ERROR(find.status());
+    sql::Statement insert(db_, "INSERT INTO model_configs(json) VALUES(?) RETURNING id");
+    insert.Bind(1, json);
+    if (!insert.Step())
+      return insert.status().ok() ? Status::Internal("model config insert returned no id") : insert.status();
+    id = insert.ColumnInt(0);
+  }
   known->emplace(json, id);
   return id;
 }
 
-Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion) {
+Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion,
+                              int64_t* job_id) {
   job->spec.set_sweep_id(sweep_id);
   const auto& s = job->spec;
   // The config is stored once in model_configs; the blob keeps everything else (schema version 7). It is moved
@@ -375,7 +391,7 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms,
         db_,
         "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, repetition, spec, "
         "state, created_ms, updated_ms, requirements, workload, new_tokens, checkpointing, loss, config_id) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
   sql::Statement& insert = *insertion->insert;
   insert.Reset();
   insert.Bind(1, sweep_id)
@@ -399,7 +415,11 @@ Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms,
     insert.Bind(18, *config_id);
   else
     insert.BindNull(18);
-  return insert.Run();
+  writer_.NoteChange(sql::kWorkQueued);
+  if (!insert.Step()) return insert.status().ok() ? Status::Internal("job insert returned no id") : insert.status();
+  if (job_id) *job_id = insert.ColumnInt(0);
+  insert.Reset();  // done with the row: an INSERT left stepping would hold the statement open until the commit
+  return Status::Ok();
 }
 
 Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms) {

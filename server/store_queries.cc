@@ -89,7 +89,7 @@ Status Store::WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepSt
   std::map<std::string, std::pair<int, v1::Requirements>> unmatched;
   sql::Statement queued(db_,
                         "SELECT requirements, COUNT(*) FROM (SELECT requirements FROM jobs WHERE sweep_id=? AND "
-                        "state=? LIMIT 10000) GROUP BY requirements");
+                        "state=? LIMIT 10000) AS queued_jobs GROUP BY requirements");
   queued.Bind(1, sweep_id).Bind(2, static_cast<int>(v1::JOB_STATE_QUEUED));
   while (queued.Step()) {
     v1::Requirements req;

@@ -78,8 +78,9 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
     max_group_.store(static_cast<int64_t>(size), std::memory_order_relaxed);  // only the leader writes it
   try {
     // A transaction a failed ROLLBACK left open would make every later BEGIN fail: end it first.
-    if (!sqlite3_get_autocommit(db_.handle())) db_.Exec("ROLLBACK");
-    if (Status begin = db_.Exec("BEGIN IMMEDIATE"); !begin.ok()) {
+    if (db_.InTransaction()) db_.Exec("ROLLBACK");
+    changes_ = sql::kNoChange;
+    if (Status begin = db_.connection().BeginWrite(); !begin.ok()) {
       for (size_t i = 0; i < size; ++i) group[i]->status = begin;
       return;
     }
@@ -101,8 +102,8 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
           return;
         }
       }
-      if (sqlite3_get_autocommit(db_.handle())) {
-        // SQLite rolled the whole transaction back (I/O error, disk full, out of memory): nothing of the group
+      if (!db_.InTransaction()) {
+        // The database rolled the whole transaction back (I/O error, disk full, out of memory): nothing of the group
         // was stored, so every member fails, and none of the rest may run outside a transaction.
         const Status rolled_back = Status::Internal("the database rolled the transaction back: " + db_.ErrorMessage());
         for (size_t j = 0; j < size; ++j)
@@ -110,7 +111,7 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
         return;
       }
     }
-    if (Status commit = db_.Exec("COMMIT"); !commit.ok()) {
+    if (Status commit = db_.connection().Commit(changes_); !commit.ok()) {
       db_.Exec("ROLLBACK");
       for (size_t i = 0; i < size; ++i)
         if (group[i]->status.ok()) group[i]->status = commit;

@@ -1,4 +1,4 @@
-// The store's group-commit writer queue: every Store write goes through Write(), which runs it in one SQLite
+// The store's group-commit writer queue: every Store write goes through Write(), which runs it in one database
 // transaction shared with the writes queued beside it, so one fsync serves them all.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <mutex>
 
 #include "common/status.h"
-#include "server/sqlite.h"
+#include "server/sql.h"
 
 namespace tscale {
 
@@ -32,6 +32,9 @@ class GroupCommitQueue {
   // fails alone with INTERNAL (its changes rolled back); the exception never leaves Write.
   Status Write(const std::function<Status()>& body);
 
+  // Called by a body: what it changed (sql::ChangeKind), told to other coordinators when the group commits.
+  void NoteChange(unsigned kinds) { changes_ |= kinds; }
+
   GroupCommitStats stats() const {
     return {writes_.load(std::memory_order_relaxed), commits_.load(std::memory_order_relaxed),
             max_group_.load(std::memory_order_relaxed)};
@@ -48,7 +51,8 @@ class GroupCommitQueue {
 
   sql::Database& db_;
   std::mutex& db_mu_;
-  std::mutex queue_mu_;  // guards queue_
+  unsigned changes_ = sql::kNoChange;  // guarded by db_mu_: what the group being written changed
+  std::mutex queue_mu_;                // guards queue_
   std::deque<PendingWrite*> queue_;
   std::atomic<int64_t> writes_{0}, commits_{0}, max_group_{0};
 };

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "server/sqlite.h"
+#include "server/sql.h"
 #include "support/cluster.h"
 #include "worker/child_process.h"
 

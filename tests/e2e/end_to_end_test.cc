@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "server/sqlite.h"
+#include "server/sql.h"
 #include "support/cluster.h"
 #include "support/safetensors_file.h"
 #include "support/temp_dir.h"

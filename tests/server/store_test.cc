@@ -1,4 +1,5 @@
-// Store tests on a real SQLite file in a temporary directory.
+// Store tests, each on both backends: a real SQLite file in a temporary directory, and a real PostgreSQL server
+// (tests/support/postgres_server.h) with an empty database per test. One suite: the semantics are the same.
 #include "server/store.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "server/migrations.h"
+#include "support/postgres_server.h"
 #include "support/temp_dir.h"
 
 namespace tscale {
@@ -17,13 +19,33 @@ namespace {
 
 constexpr int64_t kNow = 1'000'000;
 
-class StoreTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgresql };
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "Sqlite" : "Postgresql";
+}
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
-  void SetUp() override { Reopen(); }
+  void SetUp() override {
+    if (GetParam() == Backend::kPostgresql) {
+      if (!testing::PostgresAvailable()) GTEST_SKIP() << testing::PostgresUnavailableMessage();
+      testing::PostgresServer* server = testing::SharedPostgresServer();
+      ASSERT_NE(server, nullptr);
+      static int databases = 0;
+      auto uri = server->CreateDatabase("store_" + std::to_string(++databases));
+      ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+      target_ = *uri;
+    } else {
+      target_ = dir_.File("tscale.db");
+    }
+    Reopen();
+  }
+  bool postgres() const { return GetParam() == Backend::kPostgresql; }
 
   void Reopen(StoreOptions options = {}) {
     store_.reset();
-    auto opened = Store::Open(dir_.File("tscale.db"), options);
+    auto opened = Store::Open(target_, options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
   }
@@ -71,15 +93,16 @@ class StoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::string target_;  // the SQLite file or the PostgreSQL URI
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreTest, FreshDatabaseHasLatestSchema) {
+TEST_P(StoreTest, FreshDatabaseHasLatestSchema) {
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
   EXPECT_EQ(store_->schema_version(), 7);
 }
 
-TEST_F(StoreTest, LeaseCompleteAndQuery) {
+TEST_P(StoreTest, LeaseCompleteAndQuery) {
   const int64_t sweep = Submit(3);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
@@ -114,7 +137,7 @@ TEST_F(StoreTest, LeaseCompleteAndQuery) {
   EXPECT_EQ(first.result().worker_id(), "w1");
 }
 
-TEST_F(StoreTest, CompletionIsIdempotentPerAttempt) {
+TEST_P(StoreTest, CompletionIsIdempotentPerAttempt) {
   Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
@@ -125,7 +148,7 @@ TEST_F(StoreTest, CompletionIsIdempotentPerAttempt) {
   EXPECT_DOUBLE_EQ(again->stored.latency().median_ms(), 10);  // the first result stands
 }
 
-TEST_F(StoreTest, ExpiredLeaseRequeuesAndStaleAttemptIsAborted) {
+TEST_P(StoreTest, ExpiredLeaseRequeuesAndStaleAttemptIsAborted) {
   Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   ASSERT_TRUE(store_->RegisterWorker("w2", Cpu(), kNow).ok());
@@ -151,7 +174,7 @@ TEST_F(StoreTest, ExpiredLeaseRequeuesAndStaleAttemptIsAborted) {
   EXPECT_EQ(jobs[0].result().attempt_id(), second.attempt_id());
 }
 
-TEST_F(StoreTest, HeartbeatKeepsLeaseAlive) {
+TEST_P(StoreTest, HeartbeatKeepsLeaseAlive) {
   Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   ASSERT_TRUE(store_->RegisterWorker("w2", Cpu(), kNow).ok());
@@ -166,7 +189,7 @@ TEST_F(StoreTest, HeartbeatKeepsLeaseAlive) {
   EXPECT_FALSE(none->has_value());
 }
 
-TEST_F(StoreTest, JobEndsLostPastAttemptCap) {
+TEST_P(StoreTest, JobEndsLostPastAttemptCap) {
   StoreOptions options;
   options.max_attempts = 2;
   Reopen(options);
@@ -191,7 +214,7 @@ TEST_F(StoreTest, JobEndsLostPastAttemptCap) {
   EXPECT_EQ(store_->CompleteJob("w1", last.attempt_id(), Ok(1), now).status().code(), Status::Code::kAborted);
 }
 
-TEST_F(StoreTest, RoutingWaitsForMatchingWorker) {
+TEST_P(StoreTest, RoutingWaitsForMatchingWorker) {
   v1::Requirements needs_gpu;
   needs_gpu.set_device_kind(v1::DEVICE_KIND_CUDA);
   Submit(1, needs_gpu);
@@ -208,12 +231,12 @@ TEST_F(StoreTest, RoutingWaitsForMatchingWorker) {
   EXPECT_EQ(lease.job().requirements().labels(0), "lab-mac");
 }
 
-TEST_F(StoreTest, UnregisteredWorkerCannotClaim) {
+TEST_P(StoreTest, UnregisteredWorkerCannotClaim) {
   Submit(1);
   EXPECT_EQ(store_->ClaimJob("ghost", kNow).status().code(), Status::Code::kNotFound);
 }
 
-TEST_F(StoreTest, ResultsSurviveReopen) {
+TEST_P(StoreTest, ResultsSurviveReopen) {
   const int64_t sweep = Submit(2);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
@@ -225,20 +248,20 @@ TEST_F(StoreTest, ResultsSurviveReopen) {
   EXPECT_EQ(status->total_jobs(), 2);
 }
 
-TEST_F(StoreTest, NewerSchemaIsRefusedAndLeftUntouched) {
+TEST_P(StoreTest, NewerSchemaIsRefusedAndLeftUntouched) {
   Submit(1);
   store_.reset();
   {
     sql::Database db;
-    ASSERT_TRUE(db.Open(dir_.File("tscale.db")).ok());
-    ASSERT_TRUE(db.Exec("PRAGMA user_version = 99").ok());
+    ASSERT_TRUE(db.Open(target_).ok());
+    ASSERT_TRUE(db.Exec(postgres() ? "UPDATE tscale_schema SET version = 99" : "PRAGMA user_version = 99").ok());
   }
-  auto opened = Store::Open(dir_.File("tscale.db"));
+  auto opened = Store::Open(target_);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), Status::Code::kFailedPrecondition);
   EXPECT_NE(opened.status().message().find("version 99"), std::string::npos);
   sql::Database db;
-  ASSERT_TRUE(db.Open(dir_.File("tscale.db")).ok());
+  ASSERT_TRUE(db.Open(target_).ok());
   sql::Statement count(db, "SELECT COUNT(*) FROM jobs");
   ASSERT_TRUE(count.Step());
   EXPECT_EQ(count.ColumnInt(0), 1);
@@ -250,7 +273,7 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndLeftUntouched) {
 namespace tscale {
 namespace {
 
-TEST_F(StoreTest, WorkerRestartRequeuesItsJobAndQuarantinesRepeatOffenders) {
+TEST_P(StoreTest, WorkerRestartRequeuesItsJobAndQuarantinesRepeatOffenders) {
   Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease first = Claim("w1");
@@ -275,7 +298,7 @@ TEST_F(StoreTest, WorkerRestartRequeuesItsJobAndQuarantinesRepeatOffenders) {
   EXPECT_NE(result.message().find("quarantined: 2 workers restarted"), std::string::npos) << result.message();
 }
 
-TEST_F(StoreTest, CancelQueuedAndRunningJobs) {
+TEST_P(StoreTest, CancelQueuedAndRunningJobs) {
   const int64_t sweep = Submit(3);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease running = Claim("w1");
@@ -304,13 +327,13 @@ TEST_F(StoreTest, CancelQueuedAndRunningJobs) {
   EXPECT_EQ(status->outcome_counts().at("OUTCOME_CANCELLED"), 3);
 }
 
-TEST_F(StoreTest, CancelUnknownIsNotFound) {
+TEST_P(StoreTest, CancelUnknownIsNotFound) {
   const int64_t sweep = Submit(1);
   EXPECT_EQ(store_->Cancel(sweep + 1, 0, kNow).status().code(), Status::Code::kNotFound);
   EXPECT_EQ(store_->Cancel(sweep, 999, kNow).status().code(), Status::Code::kNotFound);
 }
 
-TEST_F(StoreTest, EventsRecordEveryTransitionInOrder) {
+TEST_P(StoreTest, EventsRecordEveryTransitionInOrder) {
   const int64_t sweep = Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
@@ -338,7 +361,7 @@ TEST_F(StoreTest, EventsRecordEveryTransitionInOrder) {
   EXPECT_EQ((*rest)[0].event_id(), (*events)[2].event_id());
 }
 
-TEST_F(StoreTest, MetricsOfAStaleAttemptAreRefused) {
+TEST_P(StoreTest, MetricsOfAStaleAttemptAreRefused) {
   Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease lease = Claim("w1");
@@ -349,7 +372,7 @@ TEST_F(StoreTest, MetricsOfAStaleAttemptAreRefused) {
   EXPECT_EQ(store_->RecordMetric("w2", metric, kNow).code(), Status::Code::kAborted);
 }
 
-TEST_F(StoreTest, RestartGivesLiveLeasesOneFullPeriod) {
+TEST_P(StoreTest, RestartGivesLiveLeasesOneFullPeriod) {
   Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   ASSERT_TRUE(store_->RegisterWorker("w2", Cpu(), kNow).ok());
@@ -358,7 +381,7 @@ TEST_F(StoreTest, RestartGivesLiveLeasesOneFullPeriod) {
   // The server was down past the lease's expiry; on restart the worker gets a full period to heartbeat.
   const int64_t restart = kNow + 2 * lease_ms;
   store_.reset();
-  auto reopened = Store::Open(dir_.File("tscale.db"), {}, restart);
+  auto reopened = Store::Open(target_, {}, restart);
   ASSERT_TRUE(reopened.ok());
   store_ = std::move(reopened).value();
   auto early = store_->ClaimJob("w2", restart + lease_ms - 1);
@@ -369,7 +392,7 @@ TEST_F(StoreTest, RestartGivesLiveLeasesOneFullPeriod) {
   EXPECT_TRUE(late->has_value());
 }
 
-TEST_F(StoreTest, WaitingReasonsNameUnservedRequirements) {
+TEST_P(StoreTest, WaitingReasonsNameUnservedRequirements) {
   v1::Requirements gpu;
   gpu.set_device_kind(v1::DEVICE_KIND_CUDA);
   gpu.add_labels("a100");
@@ -410,7 +433,7 @@ v1::WorkerCapabilities Gpu(int64_t device_memory_bytes) {
 }
 
 // A claim used to examine only the first 512 queued jobs: enough GPU-only work ahead starved a CPU worker.
-TEST_F(StoreTest, RoutingFindsAMatchingJobBehindManyItCannotRun) {
+TEST_P(StoreTest, RoutingFindsAMatchingJobBehindManyItCannotRun) {
   v1::Requirements cuda;
   cuda.set_device_kind(v1::DEVICE_KIND_CUDA);
   const int64_t gpu_sweep = Submit(600, cuda);
@@ -436,7 +459,7 @@ TEST_F(StoreTest, RoutingFindsAMatchingJobBehindManyItCannotRun) {
   EXPECT_EQ(gpu.job().job_id(), page->jobs[0].spec().job_id());
 }
 
-TEST_F(StoreTest, RoutingByMinimumDeviceMemory) {
+TEST_P(StoreTest, RoutingByMinimumDeviceMemory) {
   v1::Requirements big_gpu;
   big_gpu.set_device_kind(v1::DEVICE_KIND_CUDA);
   big_gpu.set_min_device_memory_bytes(40LL << 30);
@@ -469,15 +492,15 @@ TEST_F(StoreTest, RoutingByMinimumDeviceMemory) {
 
 // A write body that throws used to unwind through the group commit: the transaction stayed open and the
 // writer queue kept a dead entry at its front, so every later write waited forever.
-TEST_F(StoreTest, ThrowingWriteFailsAloneAndLaterWritesProceed) {
+TEST_P(StoreTest, ThrowingWriteFailsAloneAndLaterWritesProceed) {
   using namespace std::chrono_literals;
   Status thrown;
   bool escaped = false;
   try {
     thrown = StoreTestPeer::Write(*store_, [&]() -> Status {
       sql::Statement insert(StoreTestPeer::Db(*store_),
-                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('half-written', x'', 1)");
-      EXPECT_TRUE(insert.Run().ok());
+                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('half-written', ?, 1)");
+      EXPECT_TRUE(insert.BindBlob(1, "").Run().ok());
       throw std::bad_alloc();
     });
   } catch (...) {
@@ -503,7 +526,7 @@ TEST_F(StoreTest, ThrowingWriteFailsAloneAndLaterWritesProceed) {
   EXPECT_EQ((*sweeps)[0].name(), "test sweep");
 }
 
-TEST_F(StoreTest, MetricEventsPerAttemptAreCapped) {
+TEST_P(StoreTest, MetricEventsPerAttemptAreCapped) {
   EXPECT_EQ(StoreOptions().max_metric_events_per_attempt, 10'000);
   StoreOptions options;
   options.max_metric_events_per_attempt = 3;
@@ -528,7 +551,7 @@ TEST_F(StoreTest, MetricEventsPerAttemptAreCapped) {
   EXPECT_TRUE(store_->CompleteJob("w1", lease.attempt_id(), Ok(1), kNow + 11).ok());
 }
 
-TEST_F(StoreTest, ListJobsPagesAreBoundedAndResumable) {
+TEST_P(StoreTest, ListJobsPagesAreBoundedAndResumable) {
   Submit(5);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->CompleteJob("w1", Claim("w1").attempt_id(), Ok(5), kNow).ok());
@@ -608,7 +631,7 @@ std::vector<std::pair<int, int>> Lengths(Store* store, int64_t sweep) {  // (rep
   return out;
 }
 
-TEST_F(StoreTest, WallSearchCreatesEachNextProbeInTheCompletionsTransactionExactlyOnce) {
+TEST_P(StoreTest, WallSearchCreatesEachNextProbeInTheCompletionsTransactionExactlyOnce) {
   const int64_t sweep = SubmitWallSearch(store_.get(), 1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   // The model works up to 300 tokens: 128, 256 ok; 512 oom; then 384 oom, 320 oom (bracket [256, 320]).
@@ -640,7 +663,7 @@ TEST_F(StoreTest, WallSearchCreatesEachNextProbeInTheCompletionsTransactionExact
   EXPECT_EQ(Lengths(store_.get(), sweep).size(), 5u);
 }
 
-TEST_F(StoreTest, WallSearchesOfRepetitionsAreIndependentAndCancelStopsThem) {
+TEST_P(StoreTest, WallSearchesOfRepetitionsAreIndependentAndCancelStopsThem) {
   const int64_t sweep = SubmitWallSearch(store_.get(), 2);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
   v1::Lease first = Claim("w1");
@@ -678,7 +701,7 @@ int64_t CountSweepsNamed(Store& store, const std::string& name) {
 // A failed write whose savepoint cannot be rolled back (here the body closed it itself, so ROLLBACK TO finds no
 // savepoint) used to commit its partial changes with the group. Now the whole group fails and nothing is stored,
 // including the changes of a good write that shared the group.
-TEST_F(StoreTest, FailedSavepointRollbackFailsTheWholeGroup) {
+TEST_P(StoreTest, FailedSavepointRollbackFailsTheWholeGroup) {
   using namespace std::chrono_literals;
   std::promise<void> release_leader;
   std::shared_future<void> leader_may_finish = release_leader.get_future().share();
@@ -696,8 +719,8 @@ TEST_F(StoreTest, FailedSavepointRollbackFailsTheWholeGroup) {
   std::thread broken_writer([&] {
     broken = StoreTestPeer::Write(*store_, [&]() -> Status {
       sql::Statement insert(StoreTestPeer::Db(*store_),
-                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('half-written', x'', 1)");
-      EXPECT_TRUE(insert.Run().ok());
+                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('half-written', ?, 1)");
+      EXPECT_TRUE(insert.BindBlob(1, "").Run().ok());
       EXPECT_TRUE(StoreTestPeer::Db(*store_).Exec("RELEASE write_op").ok());
       return Status::Internal("the body failed after writing");
     });
@@ -706,8 +729,8 @@ TEST_F(StoreTest, FailedSavepointRollbackFailsTheWholeGroup) {
   std::thread good_writer([&] {
     good = StoreTestPeer::Write(*store_, [&]() -> Status {
       sql::Statement insert(StoreTestPeer::Db(*store_),
-                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('good', x'', 1)");
-      return insert.Run();
+                            "INSERT INTO sweeps(name, spec, created_ms) VALUES('good', ?, 1)");
+      return insert.BindBlob(1, "").Run();
     });
   });
   std::this_thread::sleep_for(200ms);  // queued second, behind the broken one
@@ -733,7 +756,7 @@ namespace {
 
 // A worker with two slots dies twice while running two jobs. Only the newer job of each death could have taken it
 // down; the older one merely ran beside it. It used to be quarantined all the same ("a job that kills workers").
-TEST_F(StoreTest, WorkerDeathCountsOnlyAgainstItsNewestJobAndTheVerdictListsTheDeaths) {
+TEST_P(StoreTest, WorkerDeathCountsOnlyAgainstItsNewestJobAndTheVerdictListsTheDeaths) {
   StoreOptions options;
   options.max_attempts = 5;
   Reopen(options);
@@ -776,6 +799,8 @@ TEST_F(StoreTest, WorkerDeathCountsOnlyAgainstItsNewestJobAndTheVerdictListsTheD
   for (const auto& job : after->jobs)
     if (job.spec().job_id() == older) EXPECT_EQ(job.state(), v1::JOB_STATE_QUEUED);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::kSqlite, Backend::kPostgresql), BackendName);
 
 }  // namespace
 }  // namespace tscale

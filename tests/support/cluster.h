@@ -13,8 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "server/sqlite.h"
+#include "server/sql.h"
 #include "support/server_process.h"
+#include "support/sweep_specs.h"
 #include "support/temp_dir.h"
 #include "tscale/v1/tscale.grpc.pb.h"
 
@@ -62,29 +63,9 @@ class Cluster {
     return response.sweep_id();
   }
 
-  // tiny-bert and tiny-gpt2 at `lengths` lengths (8, 16, ...), each measured for about `min_time_s`.
-  int64_t SubmitTiny(int lengths, double min_time_s) {
-    v1::SweepSpec spec;
-    spec.add_models("tiny-bert");
-    spec.add_models("tiny-gpt2");
-    for (int i = 0; i < lengths; ++i) spec.add_seq_lengths(8 + 8 * i);
-    spec.mutable_measurement()->set_min_time_s(min_time_s);
-    spec.mutable_measurement()->set_min_iters(3);
-    return Submit(spec);
-  }
-
-  // `jobs` tiny-bert jobs that each measure for about `seconds` (max_iters raised so that time decides).
-  int64_t SubmitLong(int jobs, double seconds) {
-    v1::SweepSpec spec;
-    spec.add_models("tiny-bert");
-    spec.add_seq_lengths(8);
-    spec.set_repetitions(jobs);
-    auto* m = spec.mutable_measurement();
-    m->set_min_time_s(seconds);
-    m->set_min_iters(3);
-    m->set_max_iters(1'000'000);
-    return Submit(spec);
-  }
+  // TinyGridSpec and LongJobsSpec (support/sweep_specs.h), submitted.
+  int64_t SubmitTiny(int lengths, double min_time_s) { return Submit(TinyGridSpec(lengths, min_time_s)); }
+  int64_t SubmitLong(int jobs, double seconds) { return Submit(LongJobsSpec(jobs, seconds)); }
 
   v1::ListResultsResponse Jobs(int64_t sweep) {
     v1::ListResultsRequest request;

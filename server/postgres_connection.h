@@ -1,0 +1,48 @@
+// The PostgreSQL backend of server/sql.h (libpq), for a queue shared by several coordinators.
+//
+// Writers take one transaction-scoped advisory lock (kWriterLockKey) right after BEGIN, so write transactions on
+// every coordinator run one at a time, as SQLite's BEGIN IMMEDIATE does within one. The watch stream needs it:
+// its resume cursor is the event id, and a reader may only pass an id once no lower id can still commit. With
+// concurrent writers a lower id can commit after a higher one (ids are drawn before commit), and a watcher would
+// skip it for good. One writer at a time makes id order commit order, and with it every store invariant the
+// SQLite backend has (one live attempt per job, one probe per wall search step, the reaper safe anywhere) holds
+// across coordinators unchanged. Each coordinator still groups its writes into one transaction (group commit),
+// so the lock is taken once per group, not per write; readers never take it.
+//
+// A session that holds the lock and stalls (a stopped coordinator) is ended by the server after
+// idle_in_transaction_session_timeout, releasing the lock; a writer waits at most lock_timeout for it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "server/sql.h"
+
+namespace tscale::sql {
+
+inline constexpr int64_t kWriterLockKey = 0x747363616c65;  // "tscale"
+inline constexpr char kChangeChannel[] = "tscale_changes";
+
+// Connects to `uri` (libpq connection URI) and sets the session up for the store.
+StatusOr<std::unique_ptr<Connection>> OpenPostgresql(const std::string& uri);
+
+// Listens on kChangeChannel on its own connection and calls `on_change` with each notification's ChangeKind
+// mask. Run() returns when Stop() is called; while the connection is down it reconnects every second and calls
+// `on_change(kWorkQueued | kEventsAppended)` each time it tries, so waiters fall back to polling.
+class ChangeListener {
+ public:
+  ChangeListener(std::string uri, std::function<void(unsigned)> on_change);
+  ~ChangeListener();
+  void Run();
+  void Stop();
+  // Notifications received so far (tests and the server's status).
+  int64_t received() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace tscale::sql

@@ -1,0 +1,144 @@
+// The store's SQL layer: one small connection interface with two backends, SQLite (embedded, the default) and
+// PostgreSQL (libpq, for several coordinators on one queue), and the RAII wrappers the store is written against
+// (Database, Statement, WriteTransaction). The store's logic exists once; only the drivers, the schema text and
+// a few dialect points (sql::Dialect) differ, so both backends keep the same semantics by construction.
+//
+// SQL is written once in the common subset of both dialects, with `?` / `?N` placeholders (the PostgreSQL
+// driver rewrites them to `$N`). Every statement with outside values goes through Bind (no string concatenation
+// of values).
+//
+// Write transactions are exclusive in both backends: SQLite's BEGIN IMMEDIATE takes the database's write lock;
+// the PostgreSQL driver takes one transaction-scoped advisory lock after BEGIN, so writers on every coordinator
+// run one at a time (see server/postgres_connection.h for why). Readers never wait for writers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+struct sqlite3;
+
+namespace tscale::sql {
+
+enum class Dialect { kSqlite, kPostgresql };
+
+// True when `target` names a PostgreSQL database (a postgresql:// or postgres:// URI) rather than a file.
+bool IsPostgresqlUri(const std::string& target);
+
+// What a committed write transaction changed, for waiters in other coordinators (PostgreSQL NOTIFY).
+enum ChangeKind : unsigned { kNoChange = 0, kWorkQueued = 1u, kEventsAppended = 2u };
+
+// One prepared statement of a backend. Parameters and columns are as in Statement below.
+class Cursor {
+ public:
+  virtual ~Cursor() = default;
+  virtual void BindInt(int index, int64_t value) = 0;
+  virtual void BindDouble(int index, double value) = 0;
+  virtual void BindText(int index, const std::string& text) = 0;
+  virtual void BindBlob(int index, const std::string& bytes) = 0;
+  virtual void BindNull(int index) = 0;
+  // True while a row is available; false at the end or on error (then *status is set).
+  virtual bool Step(Status* status) = 0;
+  virtual void Reset() = 0;
+  virtual int64_t ColumnInt(int column) const = 0;
+  virtual double ColumnDouble(int column) const = 0;
+  virtual bool ColumnIsNull(int column) const = 0;
+  virtual std::string ColumnText(int column) const = 0;
+  virtual std::string ColumnBlob(int column) const = 0;
+};
+
+// One backend connection. Not thread-safe: the caller serialises its use (the store holds a mutex).
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Dialect dialect() const = 0;
+  // Runs one or more statements that take no parameters (schema, pragmas).
+  virtual Status Exec(const std::string& sql) = 0;
+  // Compiles `sql`; on failure returns null and sets *status.
+  virtual std::unique_ptr<Cursor> Prepare(const char* sql, Status* status) = 0;
+  // Rows changed by the most recent INSERT, UPDATE or DELETE.
+  virtual int64_t Changes() const = 0;
+  virtual bool InTransaction() const = 0;
+  // Starts an exclusive write transaction (see the file comment).
+  virtual Status BeginWrite() = 0;
+  // Commits, first telling the other coordinators' listeners what changed (`changes`, a ChangeKind mask).
+  virtual Status Commit(unsigned changes) = 0;
+  virtual std::string ErrorMessage() const = 0;
+};
+
+class Database {
+ public:
+  Database() = default;
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // `target` is a SQLite file path or a PostgreSQL URI (IsPostgresqlUri).
+  Status Open(const std::string& target);
+  Status Exec(const std::string& sql) { return connection_->Exec(sql); }
+  Dialect dialect() const { return connection_->dialect(); }
+  Connection& connection() const { return *connection_; }
+  // The SQLite handle; null for PostgreSQL (only SQLite-specific code and tests use it).
+  sqlite3* handle() const;
+  int64_t Changes() const { return connection_->Changes(); }
+  bool InTransaction() const { return connection_->InTransaction(); }
+  std::string ErrorMessage() const { return connection_ ? connection_->ErrorMessage() : "database not open"; }
+
+ private:
+  std::unique_ptr<Connection> connection_;
+};
+
+class Statement {
+ public:
+  Statement(const Database& db, const char* sql);
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  // Parameters are 1-based, as in SQLite.
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, int value) { return Bind(index, static_cast<int64_t>(value)); }
+  Statement& Bind(int index, double value);
+  Statement& Bind(int index, const std::string& text);
+  Statement& BindBlob(int index, const std::string& bytes);
+  Statement& BindNull(int index);
+
+  // True while a row is available; false at the end. Errors are kept in status().
+  bool Step();
+  // Runs a statement that returns no rows.
+  Status Run();
+  // Makes the statement ready to run again with new bindings.
+  void Reset();
+  Status status() const { return status_; }
+
+  int64_t ColumnInt(int column) const { return cursor_->ColumnInt(column); }
+  double ColumnDouble(int column) const { return cursor_->ColumnDouble(column); }
+  bool ColumnIsNull(int column) const { return cursor_->ColumnIsNull(column); }
+  std::string ColumnText(int column) const { return cursor_->ColumnText(column); }
+  std::string ColumnBlob(int column) const { return cursor_->ColumnBlob(column); }
+
+ private:
+  std::unique_ptr<Cursor> cursor_;
+  Status status_;
+};
+
+// An exclusive write transaction (Connection::BeginWrite) on construction; ROLLBACK on destruction unless
+// Commit() succeeded.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(Database& db);
+  ~WriteTransaction();
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+
+  const Status& status() const { return status_; }
+  Status Commit(unsigned changes = kNoChange);
+
+ private:
+  Database& db_;
+  Status status_;
+  bool done_ = false;
+};
+
+}  // namespace tscale::sql

@@ -1,0 +1,126 @@
+#include "server/sqlite_connection.h"
+
+#include "server/slow_fsync_vfs.h"
+
+namespace tscale::sql {
+namespace {
+
+class SqliteCursor final : public Cursor {
+ public:
+  SqliteCursor(sqlite3* db, const char* sql, Status* status) : db_(db) {
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &stmt_, nullptr);
+    if (rc != SQLITE_OK) {
+      Fail(rc);
+      *status = status_;
+    }
+  }
+  ~SqliteCursor() override { sqlite3_finalize(stmt_); }
+
+  void BindInt(int index, int64_t value) override { Check(sqlite3_bind_int64(stmt_, index, value)); }
+  void BindDouble(int index, double value) override { Check(sqlite3_bind_double(stmt_, index, value)); }
+  void BindText(int index, const std::string& text) override {
+    Check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
+  }
+  void BindBlob(int index, const std::string& bytes) override {
+    Check(sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
+  }
+  void BindNull(int index) override { Check(sqlite3_bind_null(stmt_, index)); }
+
+  bool Step(Status* status) override {
+    if (!stmt_ || !status_.ok()) {
+      *status = status_;
+      return false;
+    }
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) Fail(rc);
+    *status = status_;
+    return false;
+  }
+  void Reset() override {
+    if (!stmt_) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  int64_t ColumnInt(int column) const override { return sqlite3_column_int64(stmt_, column); }
+  double ColumnDouble(int column) const override { return sqlite3_column_double(stmt_, column); }
+  bool ColumnIsNull(int column) const override { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  std::string ColumnText(int column) const override {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    return text ? std::string(reinterpret_cast<const char*>(text),
+                              static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
+                : std::string();
+  }
+  std::string ColumnBlob(int column) const override {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    return data ? std::string(static_cast<const char*>(data), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
+                : std::string();
+  }
+
+ private:
+  void Check(int rc) {
+    if (stmt_ && rc != SQLITE_OK) Fail(rc);
+  }
+  void Fail(int rc) {
+    if (status_.ok())
+      status_ = Status::Internal(std::string("sqlite: ") + sqlite3_errmsg(db_) + " (" + sqlite3_errstr(rc) + ")");
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  Status status_;
+};
+
+class SqliteConnection final : public Connection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override { sqlite3_close_v2(db_); }
+
+  Dialect dialect() const override { return Dialect::kSqlite; }
+  Status Exec(const std::string& sql) override {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return Status::Ok();
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return Status::Internal("sqlite: " + msg);
+  }
+  std::unique_ptr<Cursor> Prepare(const char* sql, Status* status) override {
+    auto cursor = std::make_unique<SqliteCursor>(db_, sql, status);
+    return cursor;
+  }
+  int64_t Changes() const override { return sqlite3_changes(db_); }
+  bool InTransaction() const override { return !sqlite3_get_autocommit(db_); }
+  Status BeginWrite() override { return Exec("BEGIN IMMEDIATE"); }
+  // One coordinator per SQLite file: nobody else to tell.
+  Status Commit(unsigned /*changes*/) override { return Exec("COMMIT"); }
+  std::string ErrorMessage() const override { return sqlite3_errmsg(db_); }
+
+  sqlite3* handle() const { return db_; }
+
+ private:
+  sqlite3* db_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Connection>> OpenSqlite(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           TestOnlySlowFsyncVfs());
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return Status::Unavailable("cannot open database " + path + ": " + msg);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  return std::unique_ptr<Connection>(new SqliteConnection(db));
+}
+
+sqlite3* SqliteHandle(const Connection& connection) {
+  const auto* sqlite = dynamic_cast<const SqliteConnection*>(&connection);
+  return sqlite ? sqlite->handle() : nullptr;
+}
+
+}  // namespace tscale::sql

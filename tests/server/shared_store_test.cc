@@ -1,0 +1,289 @@
+// Two Store objects on one PostgreSQL database, as two coordinators have: claims on one and completions on the
+// other, the lease reaper running in both at once, cancels across, and a watch cursor that must never pass an
+// event another store commits later. Real PostgreSQL (tests/support/postgres_server.h).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "server/migrations.h"
+#include "server/store.h"
+#include "support/postgres_server.h"
+
+namespace tscale {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class SharedStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::PostgresAvailable()) GTEST_SKIP() << testing::PostgresUnavailableMessage();
+    testing::PostgresServer* server = testing::SharedPostgresServer();
+    ASSERT_NE(server, nullptr);
+    static int databases = 0;
+    auto uri = server->CreateDatabase("shared_" + std::to_string(++databases));
+    ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+    uri_ = *uri;
+  }
+
+  std::unique_ptr<Store> Open(StoreOptions options = {}) {
+    auto opened = Store::Open(uri_, options, WallMs());
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    return opened.ok() ? std::move(opened).value() : nullptr;
+  }
+
+  static int64_t Submit(Store& store, int jobs) {
+    std::vector<PlannedJob> planned;
+    for (int i = 0; i < jobs; ++i) {
+      PlannedJob job;
+      job.spec.set_model_id("m");
+      job.spec.set_seq_len(8 + i);
+      job.spec.set_batch_size(1);
+      job.spec.set_model_config_json("{\"layers\": 2}");
+      planned.push_back(job);
+    }
+    v1::SweepSpec spec;
+    spec.set_name("shared");
+    auto id = store.CreateSweep(spec, planned, WallMs());
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : 0;
+  }
+
+  static v1::WorkerCapabilities Cpu() {
+    v1::WorkerCapabilities caps;
+    caps.set_device_kind(v1::DEVICE_KIND_CPU);
+    caps.set_ram_bytes(8LL << 30);
+    return caps;
+  }
+
+  static v1::Result Ok() {
+    v1::Result r;
+    r.set_outcome(v1::OUTCOME_OK);
+    r.mutable_latency()->set_median_ms(1);
+    r.add_samples_ms(1);
+    return r;
+  }
+
+  // Every row of the events of `sweep` as (id, job, attempt, state) through `store`.
+  static std::vector<std::tuple<int64_t, int64_t, int64_t, int>> Events(Store& store, int64_t sweep,
+                                                                        int64_t after = 0) {
+    std::vector<std::tuple<int64_t, int64_t, int64_t, int>> out;
+    while (true) {
+      auto page = store.ReadEvents(sweep, after, 500);
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok() || page->empty()) break;
+      for (const auto& e : *page) {
+        out.emplace_back(e.event_id(), e.job_id(), e.attempt_id(), static_cast<int>(e.state()));
+        after = e.event_id();
+      }
+    }
+    return out;
+  }
+
+  std::string uri_;
+};
+
+// Four workers, two on each store, claim on theirs and complete on the other; one claim in eight is abandoned (a
+// crash), so its lease expires and one of the two reapers, both running all along, requeues it. Every job ends
+// with exactly one result, completed by the attempt the job last leased, and no attempt stays live.
+TEST_F(SharedStoreTest, ClaimsCompletionsAndReapersAcrossTwoStoresLoseAndDuplicateNothing) {
+  StoreOptions options;
+  options.lease_ms = 300;
+  options.max_attempts = 100;
+  auto a = Open(options), b = Open(options);
+  ASSERT_TRUE(a && b);
+  constexpr int kJobs = 120;
+  const int64_t sweep = Submit(*a, kJobs);
+  Store* stores[2] = {a.get(), b.get()};
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0}, abandoned{0}, duplicates{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      Store& claim_on = *stores[w % 2];
+      Store& complete_on = *stores[(w + 1) % 2];
+      const std::string id = "w" + std::to_string(w);
+      if (!claim_on.RegisterWorker(id, Cpu(), WallMs()).ok()) ++errors;
+      std::mt19937 rng(static_cast<unsigned>(w));
+      while (!stop) {
+        auto lease = claim_on.ClaimJob(id, WallMs());
+        if (!lease.ok()) {
+          ++errors;
+          continue;
+        }
+        if (!lease->has_value()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          continue;
+        }
+        if (rng() % 8 == 0) {  // crashed: never completes; the lease expires
+          ++abandoned;
+          continue;
+        }
+        auto done = complete_on.CompleteJob(id, (*lease)->attempt_id(), Ok(), WallMs());
+        if (!done.ok() && done.status().code() != Status::Code::kAborted) ++errors;
+        if (done.ok() && done->duplicate) ++duplicates;
+      }
+    });
+  }
+  for (Store* store : stores) {
+    threads.emplace_back([&, store] {
+      while (!stop) {
+        if (!store->ExpireLeases(WallMs()).ok()) ++errors;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  const auto give_up = Clock::now() + std::chrono::seconds(90);
+  while (Clock::now() < give_up) {
+    auto status = b->GetSweepStatus(sweep, WallMs());
+    if (status.ok() && status->done()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(duplicates.load(), 0);
+  EXPECT_GT(abandoned.load(), 0) << "no lease was abandoned: the reapers were not exercised";
+  auto status = a->GetSweepStatus(sweep, WallMs());
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(status->done());
+  EXPECT_EQ(status->finished(), kJobs);
+  EXPECT_EQ(status->outcome_counts().at("OUTCOME_OK"), kJobs);
+
+  sql::Database db;
+  ASSERT_TRUE(db.Open(uri_).ok());
+  sql::Statement truth(db,
+                       "SELECT (SELECT COUNT(*) FROM results), (SELECT COUNT(DISTINCT job_id) FROM results), "
+                       "(SELECT COUNT(*) FROM attempts WHERE ended_ms IS NULL), "
+                       "(SELECT COUNT(*) FROM results r JOIN attempts a ON a.id = r.attempt_id "
+                       " WHERE a.job_id = r.job_id AND a.end_reason = 'completed'), "
+                       "(SELECT COUNT(*) FROM attempts WHERE end_reason = 'completed'), "
+                       "(SELECT COUNT(*) FROM attempts WHERE end_reason = 'expired')");
+  ASSERT_TRUE(truth.Step()) << truth.status().ToString();
+  EXPECT_EQ(truth.ColumnInt(0), kJobs);
+  EXPECT_EQ(truth.ColumnInt(1), kJobs);
+  EXPECT_EQ(truth.ColumnInt(2), 0) << "an attempt was left live";
+  EXPECT_EQ(truth.ColumnInt(3), kJobs) << "each result comes from a completed attempt of its own job";
+  EXPECT_EQ(truth.ColumnInt(4), kJobs) << "one completed attempt per job";
+  EXPECT_GE(truth.ColumnInt(5), abandoned.load()) << "every abandoned lease was reaped";
+
+  // Both stores list the same events, every job's in a valid order.
+  EXPECT_EQ(Events(*a, sweep), Events(*b, sweep));
+}
+
+// A watch resumes from the last event id it has seen. With writers on two stores, a lower id committed after a
+// higher one would be skipped for good; the writer lock (server/postgres_connection.h) makes id order commit order.
+// A reader that polls through one store while both write must see, in the end, exactly the full list.
+TEST_F(SharedStoreTest, AWatchCursorNeverPassesAnEventTheOtherStoreCommitsLater) {
+  auto a = Open(), b = Open();
+  ASSERT_TRUE(a && b);
+  constexpr int kJobs = 150;
+  const int64_t sweep = Submit(*a, kJobs);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> writers;
+  Store* stores[2] = {a.get(), b.get()};
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      Store& store = *stores[w];
+      const std::string id = "writer" + std::to_string(w);
+      if (!store.RegisterWorker(id, Cpu(), WallMs()).ok()) ++errors;
+      while (!stop) {
+        auto lease = store.ClaimJob(id, WallMs());
+        if (!lease.ok()) {
+          ++errors;
+          continue;
+        }
+        if (!lease->has_value()) break;
+        v1::MetricEvent metric;
+        metric.set_attempt_id((*lease)->attempt_id());
+        metric.set_phase("measuring");
+        if (!store.RecordMetric(id, metric, WallMs()).ok()) ++errors;
+        if (!store.CompleteJob(id, (*lease)->attempt_id(), Ok(), WallMs()).ok()) ++errors;
+      }
+    });
+  }
+  std::vector<std::tuple<int64_t, int64_t, int64_t, int>> seen;
+  int64_t cursor = 0;
+  auto poll = [&] {
+    auto page = a->ReadEvents(sweep, cursor, 50);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const auto& e : *page) {
+      seen.emplace_back(e.event_id(), e.job_id(), e.attempt_id(), static_cast<int>(e.state()));
+      cursor = e.event_id();
+    }
+  };
+  for (auto deadline = Clock::now() + std::chrono::seconds(90); Clock::now() < deadline;) {
+    poll();
+    auto status = b->GetSweepStatus(sweep, WallMs());
+    if (status.ok() && status->done()) break;
+  }
+  stop = true;
+  for (auto& t : writers) t.join();
+  for (size_t before = 0; before != seen.size() || before == 0;) {  // the tail, until a poll finds nothing new
+    before = seen.size();
+    poll();
+    if (before == 0 && seen.empty()) break;
+  }
+  EXPECT_EQ(errors.load(), 0);
+  const auto all = Events(*b, sweep);
+  EXPECT_EQ(all.size(), static_cast<size_t>(kJobs) * 4) << "leased, running, progress and finished per job";
+  EXPECT_EQ(seen, all) << "the polling cursor skipped or reordered events";
+}
+
+// A cancel through one store ends the lease a worker holds through the other: its heartbeat there reports the
+// attempt gone, and its completion there is refused as stale.
+TEST_F(SharedStoreTest, CancelOnOneStoreEndsALeaseHeldThroughTheOther) {
+  auto a = Open(), b = Open();
+  ASSERT_TRUE(a && b);
+  const int64_t sweep = Submit(*a, 2);
+  ASSERT_TRUE(a->RegisterWorker("w", Cpu(), WallMs()).ok());
+  auto lease = a->ClaimJob("w", WallMs());
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+  const int64_t attempt = (*lease)->attempt_id();
+
+  auto cancelled = b->Cancel(sweep, 0, WallMs());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_EQ(*cancelled, 2);
+  auto revoked = a->Heartbeat("w", {attempt}, WallMs());
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(*revoked, std::vector<int64_t>{attempt});
+  auto stale = a->CompleteJob("w", attempt, Ok(), WallMs());
+  EXPECT_EQ(stale.status().code(), Status::Code::kAborted);
+  auto status = a->GetSweepStatus(sweep, WallMs());
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(status->done());
+  EXPECT_EQ(status->outcome_counts().at("OUTCOME_CANCELLED"), 2);
+}
+
+// Coordinators starting together on an empty database: one creates the schema, the others find it.
+TEST_F(SharedStoreTest, StoresOpeningAnEmptyDatabaseTogetherCreateTheSchemaOnce) {
+  std::vector<std::thread> openers;
+  std::atomic<int> opened{0};
+  std::vector<std::string> failures(4);
+  for (int i = 0; i < 4; ++i) {
+    openers.emplace_back([&, i] {
+      auto store = Store::Open(uri_, {}, WallMs());
+      if (store.ok() && (*store)->schema_version() == LatestSchemaVersion())
+        ++opened;
+      else
+        failures[static_cast<size_t>(i)] = store.ok() ? "wrong version" : store.status().ToString();
+    });
+  }
+  for (auto& t : openers) t.join();
+  EXPECT_EQ(opened.load(), 4) << failures[0] << failures[1] << failures[2] << failures[3];
+}
+
+}  // namespace
+}  // namespace tscale
