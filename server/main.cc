@@ -34,14 +34,21 @@ bool IsLoopbackAddress(const std::string& address) {
          address.rfind("unix:", 0) == 0;
 }
 
-// The database target as logged: a URI's password (postgresql://user:secret@host) is not written to logs.
+// The database target as logged: a URI's password (postgresql://user:secret@host, or ?password=secret) is not
+// written to logs.
 std::string Redacted(const std::string& target) {
   if (!tscale::sql::IsPostgresqlUri(target)) return target;
-  const size_t scheme_end = target.find("://") + 3;
-  const size_t at = target.find('@', scheme_end);
-  const size_t colon = target.find(':', scheme_end);
-  if (at == std::string::npos || colon == std::string::npos || colon > at) return target;
-  return target.substr(0, colon + 1) + "***" + target.substr(at);
+  std::string out = target;
+  const size_t scheme_end = out.find("://") + 3;
+  const size_t at = out.find('@', scheme_end);
+  const size_t colon = out.find(':', scheme_end);
+  if (at != std::string::npos && colon != std::string::npos && colon < at)
+    out = out.substr(0, colon + 1) + "***" + out.substr(at);
+  for (size_t key = out.find("password="); key != std::string::npos; key = out.find("password=", key + 1)) {
+    const size_t value = key + 9, end = out.find('&', value);
+    out = out.substr(0, value) + "***" + (end == std::string::npos ? "" : out.substr(end));
+  }
+  return out;
 }
 
 }  // namespace
@@ -107,7 +114,9 @@ int main(int argc, char** argv) {
       spdlog::error("--copy-from needs --db postgresql://...: it moves a SQLite database up to PostgreSQL");
       return 2;
     }
-    auto copied = tscale::CopySqliteToPostgresql(copy_from, db_path);
+    tscale::CopyOptions copy_options;
+    copy_options.lease_grace_until_ms = tscale::NowUnixMs() + static_cast<int64_t>(lease_s * 1000);
+    auto copied = tscale::CopySqliteToPostgresql(copy_from, db_path, copy_options);
     if (!copied.ok()) {
       spdlog::error("copy from {} to {}: {}", copy_from, Redacted(db_path), copied.status().ToString());
       return 1;

@@ -148,8 +148,11 @@ Status MigratePostgresql(sql::Database& db) {
                                       " is newer than this server understands (" +
                                       std::to_string(LatestSchemaVersion()) + "); upgrade tscale-server");
   if (*current == LatestSchemaVersion()) return Status::Ok();
-  if (*current != 0 || LatestSchemaVersion() != kFirstPostgresqlVersion)
-    return Status::Internal("no PostgreSQL upgrade from schema version " + std::to_string(*current));
+  // schema_postgresql.sql is always the latest version, as schema.sql is. An older PostgreSQL database would need
+  // the upgrade steps' PostgreSQL texts; none exists before the first PostgreSQL version.
+  if (*current != 0)
+    return Status::Internal("no PostgreSQL upgrade from schema version " + std::to_string(*current) + " (the first " +
+                            "PostgreSQL version is " + std::to_string(kFirstPostgresqlVersion) + ")");
   if (Status applied = db.Exec(kPostgresqlSchemaSql); !applied.ok())
     return Status::Internal("applying schema_postgresql.sql failed: " + applied.message());
   return txn.Commit();

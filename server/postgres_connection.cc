@@ -20,6 +20,16 @@ constexpr Oid kByteaOid = 17, kInt8Oid = 20, kTextOid = 25, kFloat8Oid = 701;
 
 void IgnoreNotice(void*, const char*) {}
 
+// Connects with defaults the URI may override: give up on an unreachable host after 10 s (a coordinator's
+// shutdown must not hang in connect), and TCP keepalives so that a connection whose peer vanished without a reset
+// is noticed. The URI is expanded after the defaults, so its own settings win.
+PGconn* Connect(const std::string& uri) {
+  const char* keywords[] = {
+      "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", nullptr};
+  const char* values[] = {"10", "1", "30", "10", "3", uri.c_str(), nullptr};
+  return PQconnectdbParams(keywords, values, 1);
+}
+
 std::string ErrorOf(PGconn* conn, const PGresult* result) {
   std::string message = result ? PQresultErrorMessage(result) : "";
   if (message.empty()) message = PQerrorMessage(conn);
@@ -79,7 +89,12 @@ class PostgresCursor final : public Cursor {
     std::snprintf(text, sizeof text, "%.17g", value);  // round-trips exactly; inf and nan read back as such
     Set(index, kFloat8Oid, text, 0);
   }
-  void BindText(int index, const std::string& text) override { Set(index, kTextOid, text, 0); }
+  void BindText(int index, const std::string& text) override {
+    // PostgreSQL text cannot hold a NUL byte (libpq would cut the value there): refuse it rather than store less.
+    if (text.find('\0') != std::string::npos && status_.ok())
+      status_ = Status::InvalidArgument("postgresql: text parameter " + std::to_string(index) + " contains a NUL byte");
+    Set(index, kTextOid, text, 0);
+  }
   void BindBlob(int index, const std::string& bytes) override { Set(index, kByteaOid, bytes, 1); }
   void BindNull(int index) override {
     if (!InRange(index)) return;
@@ -157,6 +172,7 @@ class PostgresConnection final : public Connection {
     const ExecStatusType status = PQresultStatus(result);
     Status outcome = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? Status::Ok() : FailureOf(conn_, result);
     PQclear(result);
+    if (sql == "ROLLBACK") in_transaction_ = false;
     return outcome;
   }
   std::unique_ptr<Cursor> Prepare(const char* sql, Status*) override {
@@ -168,7 +184,15 @@ class PostgresConnection final : public Connection {
     return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
   }
   Status BeginWrite() override {
-    return Exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLockKey) + ")");
+    Status begun = Exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLockKey) + ")");
+    if (!begun.ok()) {
+      // BEGIN ran even when the lock wait failed (lock_timeout): end that transaction now, or every read on this
+      // connection would fail as "aborted" until the next write.
+      if (InTransaction()) Exec("ROLLBACK");
+      return begun;
+    }
+    in_transaction_ = true;
+    return begun;
   }
   Status Commit(unsigned changes) override {
     // The notification is delivered when, and only if, the transaction commits. A transaction a failed statement
@@ -177,6 +201,7 @@ class PostgresConnection final : public Connection {
                           ? "COMMIT"
                           : "NOTIFY " + std::string(kChangeChannel) + ", '" + std::to_string(changes) + "'; COMMIT";
     PGresult* result = PQexec(conn_, sql.c_str());
+    in_transaction_ = false;
     Status outcome;
     if (PQresultStatus(result) != PGRES_COMMAND_OK) {
       outcome = FailureOf(conn_, result);
@@ -190,39 +215,43 @@ class PostgresConnection final : public Connection {
   std::string ErrorMessage() const override { return PQerrorMessage(conn_); }
 
   PGconn* conn() { return conn_; }
+  bool in_transaction() const { return in_transaction_; }
   void set_changes(int64_t changes) { changes_ = changes; }
-  // The name of a server-side prepared statement for `sql` with these parameter types, preparing it on first use:
-  // the store runs a few dozen statements over and over, and parsing and planning each one every time would cost
-  // more than running it. Empty when preparing failed (the caller then runs the statement unprepared, and so
-  // reports the error itself).
-  std::string PreparedName(const std::string& sql, const std::vector<Oid>& types) {
-    std::string key = sql;
-    key.push_back('\0');
-    for (Oid type : types) key += std::to_string(type) + ",";
-    if (auto it = prepared_.find(key); it != prepared_.end()) return it->second;
-    // Preparing inside a transaction a failed statement aborted would fail too, and be retried on every use.
-    if (PQtransactionStatus(conn_) == PQTRANS_INERROR) return {};
+  // The name of a server-side prepared statement for `sql`, preparing it on first use (with the parameter types of
+  // that use; a NULL's is left to the server to infer): the store runs a few dozen statements over and over, and
+  // parsing and planning each one every time would cost more than running it. Keyed on the text alone, so the
+  // cache is as large as the number of distinct statements, whatever mix of NULLs they are run with. A failure to
+  // prepare is the statement's own error (the same text), returned as such.
+  StatusOr<std::string> PreparedName(const std::string& sql, const std::vector<Oid>& types) {
+    if (auto it = prepared_.find(sql); it != prepared_.end()) return it->second;
     std::string name = "tscale_" + std::to_string(prepared_.size() + 1);
     PGresult* result = PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()),
                                  types.empty() ? nullptr : types.data());
-    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    Status outcome = PQresultStatus(result) == PGRES_COMMAND_OK ? Status::Ok() : FailureOf(conn_, result);
     PQclear(result);
-    if (!ok) return {};
-    prepared_.emplace(std::move(key), name);
+    if (!outcome.ok()) return outcome;
+    prepared_.emplace(sql, name);
     return name;
   }
   // A connection lost between transactions is reopened (a restarted database, a failover); one lost inside a
-  // transaction is not: that transaction is gone, and its statements fail until the caller rolls back.
-  void ReconnectIfIdleAndLost() {
-    if (PQstatus(conn_) == CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_UNKNOWN) return;
+  // transaction is not: that transaction is gone (and its writer lock with it), and its statements must fail until
+  // the caller rolls back, never run on a new session outside any transaction.
+  bool ReconnectIfIdleAndLost() {
+    if (PQstatus(conn_) == CONNECTION_OK || in_transaction_) return false;
     PQreset(conn_);
     prepared_.clear();  // they lived in the old session
-    if (PQstatus(conn_) == CONNECTION_OK) (void)SetUpSession(conn_);
+    return PQstatus(conn_) == CONNECTION_OK && SetUpSession(conn_).ok();
   }
+  // Pins every setting the driver's parsing relies on, whatever the database's or role's defaults: hex bytea output
+  // (ColumnBlob), shortest exact float output (samples round-trip bit for bit), UTF-8, standard strings (the
+  // schema's '\x' default). A writer waits at most 10 s for the writer lock; a session that stalls inside a
+  // transaction is ended by the server after 60 s, releasing it.
   static Status SetUpSession(PGconn* conn) {
     PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
     PGresult* result = PQexec(conn,
-                              "SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '30s'; "
+                              "SET bytea_output = 'hex'; SET extra_float_digits = 1; SET client_encoding = 'UTF8'; "
+                              "SET standard_conforming_strings = on; SET lock_timeout = '10s'; "
+                              "SET idle_in_transaction_session_timeout = '60s'; "
                               "SET application_name = 'tscale-server'");
     Status outcome = PQresultStatus(result) == PGRES_COMMAND_OK ? Status::Ok() : FailureOf(conn, result);
     PQclear(result);
@@ -232,7 +261,8 @@ class PostgresConnection final : public Connection {
  private:
   PGconn* conn_;
   int64_t changes_ = 0;
-  std::unordered_map<std::string, std::string> prepared_;  // sql + parameter types -> statement name
+  bool in_transaction_ = false;                            // between a successful BeginWrite and its Commit or ROLLBACK
+  std::unordered_map<std::string, std::string> prepared_;  // statement text -> prepared statement name
 };
 
 PostgresCursor::PostgresCursor(PostgresConnection* connection, const char* sql) : connection_(connection) {
@@ -257,11 +287,26 @@ bool PostgresCursor::Step(Status* status) {
       lengths[i] = static_cast<int>(param.value.size());
       formats[i] = param.format;
     }
-    const std::string prepared = connection_->PreparedName(sql_, types);
-    result_ = prepared.empty() ? PQexecParams(connection_->conn(), sql_.c_str(), count, types.data(), values.data(),
-                                              lengths.data(), formats.data(), 0)
-                               : PQexecPrepared(connection_->conn(), prepared.c_str(), count, values.data(),
-                                                lengths.data(), formats.data(), 0);
+    // A statement outside a transaction that finds the connection lost (a database restart since the last call)
+    // runs once more on a new one: nothing of it had run.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto prepared = connection_->PreparedName(sql_, types);
+      if (!prepared.ok()) {
+        status_ = prepared.status();
+      } else {
+        result_ = PQexecPrepared(connection_->conn(), prepared->c_str(), count, values.data(), lengths.data(),
+                                 formats.data(), 0);
+      }
+      const bool lost = PQstatus(connection_->conn()) != CONNECTION_OK;
+      if (!lost || connection_->in_transaction() || attempt == 1 || !connection_->ReconnectIfIdleAndLost()) break;
+      PQclear(result_);
+      result_ = nullptr;
+      status_ = Status::Ok();
+    }
+    if (!status_.ok()) {
+      *status = status_;
+      return false;
+    }
     const ExecStatusType outcome = PQresultStatus(result_);
     if (outcome != PGRES_TUPLES_OK && outcome != PGRES_COMMAND_OK) {
       status_ = FailureOf(connection_->conn(), result_);
@@ -279,12 +324,13 @@ bool PostgresCursor::Step(Status* status) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Connection>> OpenPostgresql(const std::string& uri) {
-  PGconn* conn = PQconnectdb(uri.c_str());
+  PGconn* conn = Connect(uri);
   if (PQstatus(conn) != CONNECTION_OK) {
+    // libpq's message names the host and port; the URI itself is not repeated (it may hold a password).
     std::string message = PQerrorMessage(conn);
     while (!message.empty() && message.back() == '\n') message.pop_back();
     PQfinish(conn);
-    return Status::Unavailable("cannot connect to " + uri + ": " + message);
+    return Status::Unavailable("cannot connect to the PostgreSQL database: " + message);
   }
   if (PQserverVersion(conn) < 120000) {
     const int version = PQserverVersion(conn);
@@ -339,11 +385,12 @@ void ChangeListener::Run() {
   while (!s.stopped) {
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
       PQfinish(conn);
-      conn = PQconnectdb(s.uri.c_str());
+      conn = Connect(s.uri);
       bool listening = PQstatus(conn) == CONNECTION_OK;
       if (listening) {
         PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
-        PGresult* result = PQexec(conn, (std::string("LISTEN ") + kChangeChannel).c_str());
+        PGresult* result =
+            PQexec(conn, (std::string("SET application_name = 'tscale-listener'; LISTEN ") + kChangeChannel).c_str());
         listening = PQresultStatus(result) == PGRES_COMMAND_OK;
         PQclear(result);
       }

@@ -23,6 +23,9 @@
 namespace tscale::sql {
 
 inline constexpr int64_t kWriterLockKey = 0x747363616c65;  // "tscale"
+// Held shared by every serving coordinator for the life of its session; a coordinator that can take it exclusively
+// starts after an outage of them all (Store::Open's lease grace).
+inline constexpr int64_t kCoordinatorLockKey = 0x747363616c66;
 inline constexpr char kChangeChannel[] = "tscale_changes";
 
 // Connects to `uri` (libpq connection URI) and sets the session up for the store.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/migrations.h"
+#include "server/postgres_connection.h"
 #include "server/sqlite_connection.h"
 
 namespace tscale {
@@ -17,6 +18,30 @@ bool WorkerMatches(const v1::WorkerCapabilities& caps, const v1::Requirements& r
     if (std::find(caps.labels().begin(), caps.labels().end(), label) == caps.labels().end()) return false;
   }
   return true;
+}
+
+namespace {
+
+// True when no other coordinator holds the shared coordinator lock (server/postgres_connection.h), that is, this
+// one starts after an outage of them all. The exclusive lock is only tried, and released at once.
+bool StartsAlone(sql::Database& db) {
+  sql::Statement probe(db, "SELECT pg_try_advisory_lock(?)");
+  probe.Bind(1, sql::kCoordinatorLockKey);
+  if (!probe.Step() || probe.ColumnInt(0) == 0) return false;
+  sql::Statement release(db, "SELECT pg_advisory_unlock(?)");
+  (void)release.Bind(1, sql::kCoordinatorLockKey).Run();
+  return true;
+}
+
+}  // namespace
+
+Store::~Store() {
+  // Releases the coordinator lock before the connection closes, so a coordinator started right after this one
+  // stopped sees it gone (the server would otherwise release it only once it notices the closed connection).
+  if (db_.handle() == nullptr && schema_version_ > 0) {
+    sql::Statement release(db_, "SELECT pg_advisory_unlock_shared(?)");
+    (void)release.Bind(1, sql::kCoordinatorLockKey).Run();
+  }
 }
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options, int64_t now_ms) {
@@ -37,8 +62,11 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
   auto version = SchemaVersion(store->db_);
   if (!version.ok()) return version.status();
   store->schema_version_ = *version;
-  // Workers could not heartbeat while no server ran: give every live lease one full period from now.
-  if (now_ms > 0) {
+  // Workers could not heartbeat while no server ran: give every live lease one full period from now. With
+  // PostgreSQL, other coordinators may have been serving them all along; then there was no outage, and extending
+  // every lease would only keep dead workers' jobs leased (a rolling update restarts coordinators one by one).
+  const bool sole_coordinator = store->db_.dialect() == sql::Dialect::kSqlite || StartsAlone(store->db_);
+  if (now_ms > 0 && sole_coordinator) {
     sql::WriteTransaction txn(store->db_);
     TSCALE_RETURN_IF_ERROR(txn.status());
     sql::Statement grace(store->db_,
@@ -46,6 +74,12 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
                          "ELSE lease_expires_ms END WHERE ended_ms IS NULL");
     TSCALE_RETURN_IF_ERROR(grace.Bind(1, now_ms + options.lease_ms).Run());
     TSCALE_RETURN_IF_ERROR(txn.Commit());
+  }
+  if (store->db_.dialect() == sql::Dialect::kPostgresql) {
+    // Held for the life of this session (ended by the server when the process dies): tells the next coordinator to
+    // start that this one is serving.
+    sql::Statement serving(store->db_, "SELECT pg_advisory_lock_shared(?)");
+    TSCALE_RETURN_IF_ERROR(serving.Bind(1, sql::kCoordinatorLockKey).Run());
   }
   return store;
 }

@@ -97,6 +97,8 @@ class Store {
   // are extended to a full lease period from `now_ms`, so running workers can re-heartbeat.
   static StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {}, int64_t now_ms = 0);
 
+  ~Store();
+
   int schema_version() const { return schema_version_; }
   const StoreOptions& options() const { return options_; }
 
@@ -170,18 +172,17 @@ class Store {
                           bool counts_against_cap = true);
   StatusOr<v1::SweepStatus> SweepStatusLocked(int64_t sweep_id, int64_t now_ms);
   Status WaitingReasonsLocked(int64_t sweep_id, int64_t now_ms, v1::SweepStatus* status);
-  // What inserting many jobs in one write shares: the prepared INSERT, and the distinct model configs met so far
-  // by their JSON (a sweep of thousands of jobs over a few models looks each config up once). Scoped to one Write
-  // body, so a config id never outlives a rolled-back insert.
+  // What inserting many jobs in one write shares: the distinct model configs met so far by their JSON (a sweep of
+  // thousands of jobs over a few models looks each config up once). Scoped to one Write body, so a config id never
+  // outlives a rolled-back insert.
   struct JobInsertion {
     std::map<std::string, int64_t> config_ids;
-    std::unique_ptr<sql::Statement> insert;
   };
   // The id of `json` in model_configs, inserting it when it is new (content-addressed by its UNIQUE text).
   StatusOr<int64_t> ConfigIdLocked(const std::string& json, JobInsertion* insertion);
-  // Sets *job_id, when given, to the new job's id.
-  Status InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion,
-                         int64_t* job_id = nullptr);
+  // Inserts jobs[0..count) in one statement. With `job_id` (and count 1), sets it to the new job's id.
+  Status InsertJobsLocked(int64_t sweep_id, PlannedJob* jobs, size_t count, int64_t now_ms, JobInsertion* insertion,
+                          int64_t* job_id = nullptr);
   // Stores a job's result and marks it finished; it does not advance a wall search (the caller does).
   Status InsertResultLocked(int64_t job_id, const v1::Result& result, int64_t now_ms);
   // For a wall-finder probe that just completed: creates its search's next probe, if any, in the completion's

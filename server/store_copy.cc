@@ -346,7 +346,8 @@ Status CheckSource(const std::string& path) {
 
 }  // namespace
 
-StatusOr<CopyReport> CopySqliteToPostgresql(const std::string& sqlite_path, const std::string& postgresql_uri) {
+StatusOr<CopyReport> CopySqliteToPostgresql(const std::string& sqlite_path, const std::string& postgresql_uri,
+                                            const CopyOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   if (sqlite_path.empty() || sql::IsPostgresqlUri(sqlite_path))
     return Status::InvalidArgument("the source of a copy must be a SQLite file, not '" + sqlite_path + "'");
@@ -357,6 +358,9 @@ StatusOr<CopyReport> CopySqliteToPostgresql(const std::string& sqlite_path, cons
   // Connect before touching the source, so an unreachable target changes nothing.
   sql::Database target;
   TSCALE_RETURN_IF_ERROR(target.Open(postgresql_uri));
+  // The copy reads the SQLite side between its statements; a large table may keep it away for longer than the
+  // server's limit on sessions idle in a transaction.
+  TSCALE_RETURN_IF_ERROR(target.Exec("SET idle_in_transaction_session_timeout = 0"));
 
   // Upgrade the source as a server starting on it would (nothing else: no lease is extended).
   {
@@ -416,6 +420,16 @@ StatusOr<CopyReport> CopySqliteToPostgresql(const std::string& sqlite_path, cons
                               Describe(table, in_source) + ", PostgreSQL " + Describe(table, *in_target) + " (" +
                               std::to_string(report.tables[i].rows) +
                               " rows copied); the copy was rolled back: nothing was committed");
+  }
+
+  // The old server has stopped, so its workers could not heartbeat meanwhile: like a restart (Store::Open), every
+  // lease still live gets one full period from now, or the first reaper on the target would end them all.
+  if (options.lease_grace_until_ms > 0) {
+    sql::Statement grace(target,
+                         "UPDATE attempts SET lease_expires_ms = CASE WHEN lease_expires_ms < ?1 THEN ?1 "
+                         "ELSE lease_expires_ms END WHERE ended_ms IS NULL");
+    if (Status extended = grace.Bind(1, options.lease_grace_until_ms).Run(); !extended.ok())
+      return extended.Annotated("extending the copied live leases: ");
   }
 
   // Only then the sequences (setval is not transactional: a rolled-back copy should not have moved them).

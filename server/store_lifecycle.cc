@@ -22,8 +22,12 @@ StatusOr<int64_t> Store::CreateSweep(const v1::SweepSpec& spec, std::vector<Plan
     if (!sweep.Step()) return sweep.status().ok() ? Status::Internal("sweep insert returned no id") : sweep.status();
     const int64_t sweep_id = sweep.ColumnInt(0);
 
+    // Many rows per statement: with PostgreSQL every statement is a round trip, and a sweep may hold 100 000 jobs.
     JobInsertion insertion;
-    for (auto& job : jobs) TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &job, now_ms, &insertion));
+    constexpr size_t kJobsPerInsert = 100;
+    for (size_t first = 0; first < jobs.size(); first += kJobsPerInsert)
+      TSCALE_RETURN_IF_ERROR(InsertJobsLocked(sweep_id, jobs.data() + first,
+                                              std::min(kJobsPerInsert, jobs.size() - first), now_ms, &insertion));
     out_value = sweep_id;
     return Status::Ok();
   });
@@ -370,55 +374,60 @@ StatusOr<int64_t> Store::ConfigIdLocked(const std::string& json, JobInsertion* i
   return id;
 }
 
-Status Store::InsertJobLocked(int64_t sweep_id, PlannedJob* job, int64_t now_ms, JobInsertion* insertion,
-                              int64_t* job_id) {
-  job->spec.set_sweep_id(sweep_id);
-  const auto& s = job->spec;
-  // The config is stored once in model_configs; the blob keeps everything else (schema version 7). It is moved
-  // out of the spec for the serialization and back, rather than copied with it.
-  std::optional<int64_t> config_id;
-  std::string config = std::move(*job->spec.mutable_model_config_json());
-  job->spec.clear_model_config_json();
-  if (!config.empty()) {
-    auto id = ConfigIdLocked(config, insertion);
-    if (!id.ok()) return id.status();
-    config_id = *id;
+Status Store::InsertJobsLocked(int64_t sweep_id, PlannedJob* jobs, size_t count, int64_t now_ms,
+                               JobInsertion* insertion, int64_t* job_id) {
+  constexpr int kColumns = 18;
+  std::string text =
+      "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, repetition, spec, "
+      "state, created_ms, updated_ms, requirements, workload, new_tokens, checkpointing, loss, config_id) VALUES";
+  for (size_t row = 0; row < count; ++row)
+    text += row == 0 ? "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  if (job_id) text += " RETURNING id";
+  sql::Statement insert(db_, text.c_str());
+  for (size_t row = 0; row < count; ++row) {
+    PlannedJob* job = &jobs[row];
+    job->spec.set_sweep_id(sweep_id);
+    const auto& s = job->spec;
+    // The config is stored once in model_configs; the blob keeps everything else (schema version 7). It is moved
+    // out of the spec for the serialization and back, rather than copied with it.
+    std::optional<int64_t> config_id;
+    std::string config = std::move(*job->spec.mutable_model_config_json());
+    job->spec.clear_model_config_json();
+    if (!config.empty()) {
+      auto id = ConfigIdLocked(config, insertion);
+      if (!id.ok()) return id.status();
+      config_id = *id;
+    }
+    const std::string blob = Serialize(s);
+    *job->spec.mutable_model_config_json() = std::move(config);
+    const int base = static_cast<int>(row) * kColumns;
+    insert.Bind(base + 1, sweep_id)
+        .Bind(base + 2, s.model_id())
+        .Bind(base + 3, job->category)
+        .Bind(base + 4, s.seq_len())
+        .Bind(base + 5, s.batch_size())
+        .Bind(base + 6, static_cast<int>(s.dtype()))
+        .Bind(base + 7, static_cast<int>(s.attention()))
+        .Bind(base + 8, s.repetition())
+        .BindBlob(base + 9, blob)
+        .Bind(base + 10, static_cast<int>(v1::JOB_STATE_QUEUED))
+        .Bind(base + 11, now_ms)
+        .Bind(base + 12, now_ms)
+        .BindBlob(base + 13, Serialize(s.requirements()))
+        .Bind(base + 14,
+              static_cast<int>(s.workload() == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : s.workload()))
+        .Bind(base + 15, s.new_tokens())
+        .Bind(base + 16, static_cast<int>(s.checkpointing()))
+        .Bind(base + 17, static_cast<int>(s.loss()));
+    if (config_id)
+      insert.Bind(base + 18, *config_id);
+    else
+      insert.BindNull(base + 18);
   }
-  const std::string blob = Serialize(s);
-  *job->spec.mutable_model_config_json() = std::move(config);
-  if (!insertion->insert)
-    insertion->insert = std::make_unique<sql::Statement>(
-        db_,
-        "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, repetition, spec, "
-        "state, created_ms, updated_ms, requirements, workload, new_tokens, checkpointing, loss, config_id) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
-  sql::Statement& insert = *insertion->insert;
-  insert.Reset();
-  insert.Bind(1, sweep_id)
-      .Bind(2, s.model_id())
-      .Bind(3, job->category)
-      .Bind(4, s.seq_len())
-      .Bind(5, s.batch_size())
-      .Bind(6, static_cast<int>(s.dtype()))
-      .Bind(7, static_cast<int>(s.attention()))
-      .Bind(8, s.repetition())
-      .BindBlob(9, blob)
-      .Bind(10, static_cast<int>(v1::JOB_STATE_QUEUED))
-      .Bind(11, now_ms)
-      .Bind(12, now_ms)
-      .BindBlob(13, Serialize(s.requirements()))
-      .Bind(14, static_cast<int>(s.workload() == v1::WORKLOAD_UNSPECIFIED ? v1::WORKLOAD_FORWARD : s.workload()))
-      .Bind(15, s.new_tokens())
-      .Bind(16, static_cast<int>(s.checkpointing()))
-      .Bind(17, static_cast<int>(s.loss()));
-  if (config_id)
-    insert.Bind(18, *config_id);
-  else
-    insert.BindNull(18);
   writer_.NoteChange(sql::kWorkQueued);
+  if (!job_id) return insert.Run();
   if (!insert.Step()) return insert.status().ok() ? Status::Internal("job insert returned no id") : insert.status();
-  if (job_id) *job_id = insert.ColumnInt(0);
-  insert.Reset();  // done with the row: an INSERT left stepping would hold the statement open until the commit
+  *job_id = insert.ColumnInt(0);
   return Status::Ok();
 }
 
@@ -442,10 +451,18 @@ Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64
       .Bind(10, now_ms);
   TSCALE_RETURN_IF_ERROR(insert.Run());
 
-  sql::Statement sample(db_, "INSERT INTO samples(job_id, idx, latency_ms) VALUES(?,?,?)");
-  for (int i = 0; i < result.samples_ms_size(); ++i) {
-    TSCALE_RETURN_IF_ERROR(sample.Bind(1, job_id).Bind(2, i).Bind(3, result.samples_ms(i)).Run());
-    sample.Reset();
+  // Many rows per statement: with PostgreSQL every statement is a round trip, and a job keeps hundreds of samples.
+  constexpr int kRowsPerInsert = 100;
+  for (int first = 0; first < result.samples_ms_size(); first += kRowsPerInsert) {
+    const int rows = std::min(kRowsPerInsert, result.samples_ms_size() - first);
+    std::string text = "INSERT INTO samples(job_id, idx, latency_ms) VALUES(?,?,?)";
+    for (int row = 1; row < rows; ++row) text += ",(?,?,?)";
+    sql::Statement samples(db_, text.c_str());
+    for (int row = 0; row < rows; ++row)
+      samples.Bind(3 * row + 1, job_id)
+          .Bind(3 * row + 2, first + row)
+          .Bind(3 * row + 3, result.samples_ms(first + row));
+    TSCALE_RETURN_IF_ERROR(samples.Run());
   }
   sql::Statement finish(db_, "UPDATE jobs SET state=?, current_attempt=NULL, updated_ms=? WHERE id=?");
   TSCALE_RETURN_IF_ERROR(

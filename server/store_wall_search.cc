@@ -65,7 +65,7 @@ StatusOr<bool> Store::AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms) {
   JobInsertion insertion;
   if (config_id) insertion.config_ids.emplace(next.spec.model_config_json(), *config_id);
   int64_t probe_id = 0;
-  TSCALE_RETURN_IF_ERROR(InsertJobLocked(sweep_id, &next, now_ms, &insertion, &probe_id));
+  TSCALE_RETURN_IF_ERROR(InsertJobsLocked(sweep_id, &next, 1, now_ms, &insertion, &probe_id));
   TSCALE_RETURN_IF_ERROR(AppendEventLocked(probe_id, 0, v1::JOB_STATE_QUEUED, v1::OUTCOME_UNSPECIFIED,
                                            "wall finder: next probe at " + std::to_string(step.seq_len) + " tokens",
                                            nullptr, now_ms));

@@ -193,7 +193,7 @@ class MultiCoordinator : public ::testing::Test {
 // A and completed through B; A lists the result, calls it a duplicate when A is sent it again, and refuses (ABORTED)
 // an attempt that a re-registration through B ended.
 TEST_F(MultiCoordinator, ClaimOnOneCompleteOnAnother) {
-  Register(b_, "sim");
+  const int64_t first_session = Register(b_, "sim").session();
   constexpr double kWaitS = 10;  // the server's cap on a long poll
   v1::ClaimJobResponse claimed;
   Clock::time_point claim_started, claim_returned;
@@ -256,7 +256,7 @@ TEST_F(MultiCoordinator, ClaimOnOneCompleteOnAnother) {
   EXPECT_EQ(claimed_on_a.lease().job().sweep_id(), second);
   const int64_t stale = claimed_on_a.lease().attempt_id();
   const v1::RegisterWorkerResponse restarted = Register(b_, "sim");
-  EXPECT_GT(restarted.session(), 0);
+  EXPECT_GT(restarted.session(), first_session) << "a re-registration starts a new session";
   v1::HeartbeatResponse revoked;
   ASSERT_TRUE(Heartbeat(a_, "sim", {stale}, &revoked).ok());
   ASSERT_EQ(revoked.revoked_attempt_ids_size(), 1);

@@ -5,12 +5,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "server/migrations.h"
+#include "server/postgres_connection.h"
 #include "server/store.h"
 #include "support/postgres_server.h"
 
@@ -159,6 +162,7 @@ TEST_F(SharedStoreTest, ClaimsCompletionsAndReapersAcrossTwoStoresLoseAndDuplica
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(status->done());
   EXPECT_EQ(status->finished(), kJobs);
+  ASSERT_EQ(status->outcome_counts().count("OUTCOME_OK"), 1u);
   EXPECT_EQ(status->outcome_counts().at("OUTCOME_OK"), kJobs);
 
   sql::Database db;
@@ -264,7 +268,88 @@ TEST_F(SharedStoreTest, CancelOnOneStoreEndsALeaseHeldThroughTheOther) {
   auto status = a->GetSweepStatus(sweep, WallMs());
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(status->done());
+  ASSERT_EQ(status->outcome_counts().count("OUTCOME_CANCELLED"), 1u);
   EXPECT_EQ(status->outcome_counts().at("OUTCOME_CANCELLED"), 2);
+}
+
+// The cross-coordinator wake-up: a commit's NOTIFY reaches a listener with its change mask; when the listener's
+// connection is killed (a database restart, a failover) it wakes everything at once (the polling fallback),
+// reconnects, and hears the next commit again.
+TEST_F(SharedStoreTest, TheChangeListenerHearsCommitsAndRecoversFromALostConnection) {
+  using namespace std::chrono_literals;
+  auto a = Open();
+  ASSERT_TRUE(a);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<unsigned> heard;
+  sql::ChangeListener listener(uri_, [&](unsigned changes) {
+    std::lock_guard lock(mu);
+    heard.push_back(changes);
+    cv.notify_all();
+  });
+  std::thread running([&] { listener.Run(); });
+  auto wait_for = [&](size_t count) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, 10s, [&] { return heard.size() >= count; });
+  };
+  ASSERT_TRUE(wait_for(1)) << "no wake-up when the listener first connected";
+  EXPECT_EQ(heard[0], sql::kWorkQueued | sql::kEventsAppended) << "what happened before it listened is unknown";
+
+  Submit(*a, 1);  // queues work, appends no event
+  ASSERT_TRUE(wait_for(2)) << "the submit's NOTIFY never arrived";
+  EXPECT_EQ(heard[1], sql::kWorkQueued);
+  EXPECT_EQ(listener.received(), 1);
+
+  sql::Database admin;
+  ASSERT_TRUE(admin.Open(uri_).ok());
+  sql::Statement kill(admin,
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND application_name = 'tscale-listener'");
+  ASSERT_TRUE(kill.Step()) << kill.status().ToString() << ": no listening session to end";
+  ASSERT_TRUE(wait_for(3)) << "no wake-up after the connection was lost";
+  EXPECT_EQ(heard[2], sql::kWorkQueued | sql::kEventsAppended);
+
+  ASSERT_TRUE(a->RegisterWorker("w", Cpu(), WallMs()).ok());
+  auto lease = a->ClaimJob("w", WallMs());  // appends the leased event
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+  ASSERT_TRUE(wait_for(4)) << "the listener did not hear commits after reconnecting";
+  EXPECT_EQ(heard.back(), sql::kEventsAppended);
+  listener.Stop();
+  running.join();
+}
+
+// A coordinator that starts while another serves gives no lease grace (there was no outage: workers could
+// heartbeat all along), so a dead worker's lease still expires on time; one that starts after all have stopped does.
+TEST_F(SharedStoreTest, ALeaseGraceOnlyAfterEveryCoordinatorHadStopped) {
+  StoreOptions options;
+  options.lease_ms = 1000;
+  const int64_t start = WallMs();
+  auto a = Store::Open(uri_, options, start);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  Submit(**a, 1);
+  ASSERT_TRUE((*a)->RegisterWorker("dead", Cpu(), start).ok());
+  ASSERT_TRUE((*a)->RegisterWorker("alive", Cpu(), start).ok());
+  auto lease = (*a)->ClaimJob("dead", start);
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+
+  // B starts 5 s (logical) later while A serves: the dead worker's lease expired 4 s ago and stays expired.
+  auto b = Store::Open(uri_, options, start + 5000);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto requeued = (*b)->ClaimJob("alive", start + 5001);
+  ASSERT_TRUE(requeued.ok());
+  ASSERT_TRUE(requeued->has_value()) << "B's start extended a lease another coordinator was serving";
+
+  // Both stop; C starts after the outage: the live lease gets a full period again.
+  a->reset();
+  b->reset();
+  auto c = Store::Open(uri_, options, start + 20000);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto early = (*c)->ClaimJob("dead", start + 20000 + options.lease_ms - 1);
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(early->has_value()) << "no grace after an outage of every coordinator";
+  auto late = (*c)->ClaimJob("dead", start + 20000 + options.lease_ms + 1);
+  ASSERT_TRUE(late.ok());
+  EXPECT_TRUE(late->has_value()) << "the grace is one lease period, not more";
 }
 
 // Coordinators starting together on an empty database: one creates the schema, the others find it.

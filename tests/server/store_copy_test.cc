@@ -23,16 +23,6 @@ constexpr int64_t kNow = 1'000'000;
 const char* const kTables[] = {"sweeps",   "model_configs", "jobs",    "workers",
                                "attempts", "results",       "samples", "events"};
 
-// One server per test process, started on first use (ctest runs each case in a process of its own).
-testing::PostgresServer* SharedPostgres() {
-  static std::unique_ptr<testing::PostgresServer> server = [] {
-    auto started = testing::PostgresServer::Start();
-    EXPECT_TRUE(started.ok()) << started.status().ToString();
-    return started.ok() ? std::move(started).value() : nullptr;
-  }();
-  return server.get();
-}
-
 v1::WorkerCapabilities Cpu(std::vector<std::string> labels = {}) {
   v1::WorkerCapabilities caps;
   caps.set_device_kind(v1::DEVICE_KIND_CPU);
@@ -82,7 +72,7 @@ class StoreCopyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!testing::PostgresAvailable()) GTEST_SKIP() << testing::PostgresUnavailableMessage();
-    server_ = SharedPostgres();
+    server_ = testing::SharedPostgresServer();
     ASSERT_NE(server_, nullptr);
     source_ = dir_.File("old.db");
   }

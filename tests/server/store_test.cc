@@ -137,6 +137,26 @@ TEST_P(StoreTest, LeaseCompleteAndQuery) {
   EXPECT_EQ(first.result().worker_id(), "w1");
 }
 
+// Samples are stored many rows per statement: every one comes back, in order and bit-exact, across the batches.
+TEST_P(StoreTest, HundredsOfSamplesComeBackInOrderAndExact) {
+  const int64_t sweep = Submit(1);
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  v1::Lease lease = Claim("w1");
+  v1::Result result = Ok(5);
+  result.clear_samples_ms();
+  for (int i = 0; i < 251; ++i) result.add_samples_ms(1.0 / 3.0 + i * 1e-9 + (i == 7 ? 1e300 : 0));
+  ASSERT_TRUE(store_->CompleteJob("w1", lease.attempt_id(), result, kNow + 1).ok());
+  ResultFilter filter;
+  filter.sweep_id = sweep;
+  filter.include_samples = true;
+  auto page = store_->ListJobs(filter);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->jobs.size(), 1u);
+  const auto& stored = page->jobs[0].result().samples_ms();
+  ASSERT_EQ(stored.size(), 251);
+  for (int i = 0; i < 251; ++i) EXPECT_EQ(stored[i], result.samples_ms(i)) << "sample " << i;
+}
+
 TEST_P(StoreTest, CompletionIsIdempotentPerAttempt) {
   Submit(1);
   ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
