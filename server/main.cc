@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     tscale::CopyOptions copy_options;
-    copy_options.lease_grace_until_ms = tscale::NowUnixMs() + static_cast<int64_t>(lease_s * 1000);
+    copy_options.lease_grace_ms = static_cast<int64_t>(lease_s * 1000);
     auto copied = tscale::CopySqliteToPostgresql(copy_from, db_path, copy_options);
     if (!copied.ok()) {
       spdlog::error("copy from {} to {}: {}", copy_from, Redacted(db_path), copied.status().ToString());

@@ -184,6 +184,9 @@ class PostgresConnection final : public Connection {
     return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
   }
   Status BeginWrite() override {
+    // The caller has given up any transaction before (a lost connection may have left this flag set): a new one
+    // starts here, on a new connection if need be.
+    in_transaction_ = false;
     Status begun = Exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLockKey) + ")");
     if (!begun.ok()) {
       // BEGIN ran even when the lock wait failed (lock_timeout): end that transaction now, or every read on this
@@ -213,6 +216,23 @@ class PostgresConnection final : public Connection {
     return outcome;
   }
   std::string ErrorMessage() const override { return PQerrorMessage(conn_); }
+  Status HoldSharedSessionLock(int64_t key) override {
+    ReconnectIfIdleAndLost();
+    Status held = LockShared(key);
+    if (held.ok()) shared_locks_.push_back(key);
+    return held;
+  }
+  StatusOr<bool> SessionLockIsFree(int64_t key) override {
+    ReconnectIfIdleAndLost();
+    PGresult* result = PQexec(conn_, ("SELECT pg_try_advisory_lock(" + std::to_string(key) + ")").c_str());
+    const bool ran = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1;
+    const bool free = ran && std::strcmp(PQgetvalue(result, 0, 0), "t") == 0;
+    Status failed = ran ? Status::Ok() : FailureOf(conn_, result);
+    PQclear(result);
+    if (!failed.ok()) return failed;
+    if (free) TSCALE_RETURN_IF_ERROR(Exec("SELECT pg_advisory_unlock(" + std::to_string(key) + ")"));
+    return free;
+  }
 
   PGconn* conn() { return conn_; }
   bool in_transaction() const { return in_transaction_; }
@@ -237,21 +257,42 @@ class PostgresConnection final : public Connection {
   // transaction is not: that transaction is gone (and its writer lock with it), and its statements must fail until
   // the caller rolls back, never run on a new session outside any transaction.
   bool ReconnectIfIdleAndLost() {
-    if (PQstatus(conn_) == CONNECTION_OK || in_transaction_) return false;
+    if (in_transaction_) return false;
+    if (PQstatus(conn_) == CONNECTION_OK) {
+      if (session_ready_) return false;
+      // A reconnect whose set-up failed: this session must not run without its settings and locks.
+      session_ready_ = SetUpSession(conn_).ok() && RetakeLocks();
+      return session_ready_;
+    }
     PQreset(conn_);
     prepared_.clear();  // they lived in the old session
-    return PQstatus(conn_) == CONNECTION_OK && SetUpSession(conn_).ok();
+    session_ready_ = PQstatus(conn_) == CONNECTION_OK && SetUpSession(conn_).ok() && RetakeLocks();
+    return session_ready_;
+  }
+  Status LockShared(int64_t key) {
+    PGresult* result = PQexec(conn_, ("SELECT pg_advisory_lock_shared(" + std::to_string(key) + ")").c_str());
+    Status outcome = PQresultStatus(result) == PGRES_TUPLES_OK ? Status::Ok() : FailureOf(conn_, result);
+    PQclear(result);
+    return outcome;
+  }
+  // Session locks belong to a session: a new one takes them again.
+  bool RetakeLocks() {
+    for (int64_t key : shared_locks_)
+      if (!LockShared(key).ok()) return false;
+    return true;
   }
   // Pins every setting the driver's parsing relies on, whatever the database's or role's defaults: hex bytea output
   // (ColumnBlob), shortest exact float output (samples round-trip bit for bit), UTF-8, standard strings (the
   // schema's '\x' default). A writer waits at most 10 s for the writer lock; a session that stalls inside a
-  // transaction is ended by the server after 60 s, releasing it.
+  // transaction is ended by the server after 60 s, releasing it. Keepalives on the server's side too, so that the
+  // session (and its locks) of a coordinator whose host vanished ends within about a minute.
   static Status SetUpSession(PGconn* conn) {
     PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
     PGresult* result = PQexec(conn,
                               "SET bytea_output = 'hex'; SET extra_float_digits = 1; SET client_encoding = 'UTF8'; "
                               "SET standard_conforming_strings = on; SET lock_timeout = '10s'; "
-                              "SET idle_in_transaction_session_timeout = '60s'; "
+                              "SET idle_in_transaction_session_timeout = '60s'; SET tcp_keepalives_idle = 30; "
+                              "SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3; "
                               "SET application_name = 'tscale-server'");
     Status outcome = PQresultStatus(result) == PGRES_COMMAND_OK ? Status::Ok() : FailureOf(conn, result);
     PQclear(result);
@@ -261,7 +302,9 @@ class PostgresConnection final : public Connection {
  private:
   PGconn* conn_;
   int64_t changes_ = 0;
-  bool in_transaction_ = false;                            // between a successful BeginWrite and its Commit or ROLLBACK
+  bool in_transaction_ = false;        // between a successful BeginWrite and its Commit or ROLLBACK
+  bool session_ready_ = true;          // the session's settings and locks are in place (false after a failed set-up)
+  std::vector<int64_t> shared_locks_;  // HoldSharedSessionLock's keys
   std::unordered_map<std::string, std::string> prepared_;  // statement text -> prepared statement name
 };
 

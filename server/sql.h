@@ -66,6 +66,11 @@ class Connection {
   // Commits, first telling the other coordinators' listeners what changed (`changes`, a ChangeKind mask).
   virtual Status Commit(unsigned changes) = 0;
   virtual std::string ErrorMessage() const = 0;
+  // Holds a session-level shared lock on `key` for the life of this connection, taken again whenever the
+  // connection is re-established (PostgreSQL advisory lock; SQLite has one coordinator per file: nothing to do).
+  virtual Status HoldSharedSessionLock(int64_t key) = 0;
+  // True when no other connection holds the session lock on `key` (it is tried exclusively and released at once).
+  virtual StatusOr<bool> SessionLockIsFree(int64_t key) = 0;
 };
 
 class Database {

@@ -96,6 +96,8 @@ class SqliteConnection final : public Connection {
   // One coordinator per SQLite file: nobody else to tell.
   Status Commit(unsigned /*changes*/) override { return Exec("COMMIT"); }
   std::string ErrorMessage() const override { return sqlite3_errmsg(db_); }
+  Status HoldSharedSessionLock(int64_t /*key*/) override { return Status::Ok(); }
+  StatusOr<bool> SessionLockIsFree(int64_t /*key*/) override { return true; }
 
   sqlite3* handle() const { return db_; }
 

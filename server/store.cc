@@ -20,25 +20,10 @@ bool WorkerMatches(const v1::WorkerCapabilities& caps, const v1::Requirements& r
   return true;
 }
 
-namespace {
-
-// True when no other coordinator holds the shared coordinator lock (server/postgres_connection.h), that is, this
-// one starts after an outage of them all. The exclusive lock is only tried, and released at once.
-bool StartsAlone(sql::Database& db) {
-  sql::Statement probe(db, "SELECT pg_try_advisory_lock(?)");
-  probe.Bind(1, sql::kCoordinatorLockKey);
-  if (!probe.Step() || probe.ColumnInt(0) == 0) return false;
-  sql::Statement release(db, "SELECT pg_advisory_unlock(?)");
-  (void)release.Bind(1, sql::kCoordinatorLockKey).Run();
-  return true;
-}
-
-}  // namespace
-
 Store::~Store() {
   // Releases the coordinator lock before the connection closes, so a coordinator started right after this one
   // stopped sees it gone (the server would otherwise release it only once it notices the closed connection).
-  if (db_.handle() == nullptr && schema_version_ > 0) {
+  if (holds_coordinator_lock_) {
     sql::Statement release(db_, "SELECT pg_advisory_unlock_shared(?)");
     (void)release.Bind(1, sql::kCoordinatorLockKey).Run();
   }
@@ -65,8 +50,11 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
   // Workers could not heartbeat while no server ran: give every live lease one full period from now. With
   // PostgreSQL, other coordinators may have been serving them all along; then there was no outage, and extending
   // every lease would only keep dead workers' jobs leased (a rolling update restarts coordinators one by one).
-  const bool sole_coordinator = store->db_.dialect() == sql::Dialect::kSqlite || StartsAlone(store->db_);
-  if (now_ms > 0 && sole_coordinator) {
+  // The coordinator lock is held shared by every serving coordinator (server/postgres_connection.h); SQLite has
+  // one coordinator per file, and its driver always answers free.
+  auto sole_coordinator = store->db_.connection().SessionLockIsFree(sql::kCoordinatorLockKey);
+  if (!sole_coordinator.ok()) return sole_coordinator.status();
+  if (now_ms > 0 && *sole_coordinator) {
     sql::WriteTransaction txn(store->db_);
     TSCALE_RETURN_IF_ERROR(txn.status());
     sql::Statement grace(store->db_,
@@ -75,12 +63,10 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
     TSCALE_RETURN_IF_ERROR(grace.Bind(1, now_ms + options.lease_ms).Run());
     TSCALE_RETURN_IF_ERROR(txn.Commit());
   }
-  if (store->db_.dialect() == sql::Dialect::kPostgresql) {
-    // Held for the life of this session (ended by the server when the process dies): tells the next coordinator to
-    // start that this one is serving.
-    sql::Statement serving(store->db_, "SELECT pg_advisory_lock_shared(?)");
-    TSCALE_RETURN_IF_ERROR(serving.Bind(1, sql::kCoordinatorLockKey).Run());
-  }
+  // Held for the life of the connection (the server ends it when the process dies, and the driver takes it again
+  // after a reconnect): tells the next coordinator to start that this one is serving.
+  TSCALE_RETURN_IF_ERROR(store->db_.connection().HoldSharedSessionLock(sql::kCoordinatorLockKey));
+  store->holds_coordinator_lock_ = store->db_.dialect() == sql::Dialect::kPostgresql;
   return store;
 }
 

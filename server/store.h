@@ -204,6 +204,7 @@ class Store {
   sql::Database db_;
   GroupCommitQueue writer_{db_, mu_};
   int schema_version_ = 0;
+  bool holds_coordinator_lock_ = false;  // PostgreSQL: released explicitly on destruction (server/store.cc)
 };
 
 // True when a worker with `caps` satisfies `req`.

@@ -7,6 +7,7 @@
 #include <set>
 #include <system_error>
 
+#include "common/host_info.h"
 #include "server/migrations.h"
 #include "server/sql.h"
 #include "server/sqlite_connection.h"
@@ -424,11 +425,11 @@ StatusOr<CopyReport> CopySqliteToPostgresql(const std::string& sqlite_path, cons
 
   // The old server has stopped, so its workers could not heartbeat meanwhile: like a restart (Store::Open), every
   // lease still live gets one full period from now, or the first reaper on the target would end them all.
-  if (options.lease_grace_until_ms > 0) {
+  if (options.lease_grace_ms > 0) {
     sql::Statement grace(target,
                          "UPDATE attempts SET lease_expires_ms = CASE WHEN lease_expires_ms < ?1 THEN ?1 "
                          "ELSE lease_expires_ms END WHERE ended_ms IS NULL");
-    if (Status extended = grace.Bind(1, options.lease_grace_until_ms).Run(); !extended.ok())
+    if (Status extended = grace.Bind(1, NowUnixMs() + options.lease_grace_ms).Run(); !extended.ok())
       return extended.Annotated("extending the copied live leases: ");
   }
 

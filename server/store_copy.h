@@ -38,9 +38,9 @@ struct CopyReport {
 // FAILED_PRECONDITION when it is not a tscale database, or when the target already holds any row (naming the
 // table); otherwise the failing step's status, annotated with the table (and ids) it was copying.
 struct CopyOptions {
-  // Live leases are extended to at least this (Unix ms): the old server is stopped, so its workers could not
-  // heartbeat; 0 leaves them as copied.
-  int64_t lease_grace_until_ms = 0;
+  // Live leases are extended to at least this long past the end of the copy (the old server is stopped, so its
+  // workers could not heartbeat): the coordinators' --lease-s. 0 leaves them as copied.
+  int64_t lease_grace_ms = 0;
 };
 StatusOr<CopyReport> CopySqliteToPostgresql(const std::string& sqlite_path, const std::string& postgresql_uri,
                                             const CopyOptions& options = {});

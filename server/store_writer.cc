@@ -103,9 +103,12 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
         }
       }
       if (!db_.InTransaction()) {
-        // The database rolled the whole transaction back (I/O error, disk full, out of memory): nothing of the group
-        // was stored, so every member fails, and none of the rest may run outside a transaction.
+        // The database rolled the whole transaction back (I/O error, disk full, out of memory, a lost PostgreSQL
+        // connection): nothing of the group was stored, so every member fails, and none of the rest may run outside
+        // a transaction. The ROLLBACK ends the transaction on the driver's side too (PostgreSQL's driver refuses to
+        // reconnect while it believes one is open).
         const Status rolled_back = Status::Internal("the database rolled the transaction back: " + db_.ErrorMessage());
+        db_.Exec("ROLLBACK");
         for (size_t j = 0; j < size; ++j)
           if (j > i || group[j]->status.ok()) group[j]->status = rolled_back;
         return;

@@ -352,6 +352,52 @@ TEST_F(SharedStoreTest, ALeaseGraceOnlyAfterEveryCoordinatorHadStopped) {
   EXPECT_TRUE(late->has_value()) << "the grace is one lease period, not more";
 }
 
+// A coordinator's connection lost between calls (a database restart, a failover, an administrator): reads go on
+// at once (retried once on a new connection), a write fails at most once, and the new session holds the
+// coordinator lock again, so another coordinator starting still sees this one serving.
+TEST_F(SharedStoreTest, AStoreRecoversFromLosingItsConnection) {
+  auto a = Open();
+  ASSERT_TRUE(a);
+  const int64_t sweep = Submit(*a, 2);
+  sql::Database admin;
+  ASSERT_TRUE(admin.Open(uri_).ok());
+  auto end_store_sessions = [&] {
+    sql::Statement kill(admin,
+                        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND application_name = 'tscale-server' AND pid <> pg_backend_pid()");
+    EXPECT_TRUE(kill.Step()) << kill.status().ToString();
+    EXPECT_GE(kill.ColumnInt(0), 1) << "no store session to end";
+  };
+  // The coordinator lock (kCoordinatorLockKey = classid, objid halves), held shared.
+  auto coordinator_locks = [&] {
+    sql::Statement held(admin,
+                        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND "
+                        "classid = ? AND objid = ?");
+    held.Bind(1, static_cast<int64_t>(sql::kCoordinatorLockKey >> 32))
+        .Bind(2, static_cast<int64_t>(sql::kCoordinatorLockKey & 0xffffffff));
+    EXPECT_TRUE(held.Step()) << held.status().ToString();
+    return held.ColumnInt(0);
+  };
+  EXPECT_EQ(coordinator_locks(), 1);
+
+  end_store_sessions();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the backend exits
+  auto status = a->GetSweepStatus(sweep, WallMs());
+  ASSERT_TRUE(status.ok()) << "a read after the loss: " << status.status().ToString();
+  EXPECT_EQ(status->total_jobs(), 2);
+  EXPECT_EQ(coordinator_locks(), 1) << "the new session did not take the coordinator lock again";
+
+  end_store_sessions();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Status registered = a->RegisterWorker("w", Cpu(), WallMs()).status();
+  if (!registered.ok()) registered = a->RegisterWorker("w", Cpu(), WallMs()).status();  // the one allowed failure
+  ASSERT_TRUE(registered.ok()) << registered.ToString();
+  auto lease = a->ClaimJob("w", WallMs());
+  ASSERT_TRUE(lease.ok() && lease->has_value()) << lease.status().ToString();
+  EXPECT_TRUE(a->CompleteJob("w", (*lease)->attempt_id(), Ok(), WallMs()).ok());
+  EXPECT_EQ(coordinator_locks(), 1);
+}
+
 // Coordinators starting together on an empty database: one creates the schema, the others find it.
 TEST_F(SharedStoreTest, StoresOpeningAnEmptyDatabaseTogetherCreateTheSchemaOnce) {
   std::vector<std::thread> openers;

@@ -718,6 +718,33 @@ int64_t CountSweepsNamed(Store& store, const std::string& name) {
   return count.Step() ? count.ColumnInt(0) : -1;
 }
 
+// PostgreSQL only: the connection dies inside a write's transaction (a failover, an administrator ending the
+// session). That write fails; nothing of it is stored; the store goes on, reads and writes, on a new connection,
+// instead of refusing to reconnect for good because it still believed a transaction open.
+TEST_P(StoreTest, AConnectionLostInsideAWriteFailsThatWriteAndTheStoreGoesOn) {
+  if (!postgres()) GTEST_SKIP() << "a SQLite file has no connection to lose";
+  const Status lost = StoreTestPeer::Write(*store_, [&]() -> Status {
+    sql::Statement insert(StoreTestPeer::Db(*store_),
+                          "INSERT INTO sweeps(name, spec, created_ms) VALUES('half-written', ?, 1)");
+    EXPECT_TRUE(insert.BindBlob(1, "").Run().ok());
+    sql::Statement kill(StoreTestPeer::Db(*store_), "SELECT pg_terminate_backend(pg_backend_pid())");
+    return kill.Run();
+  });
+  EXPECT_FALSE(lost.ok());
+  auto sweeps = store_->ListSweeps(10, kNow);
+  ASSERT_TRUE(sweeps.ok()) << "a read after the loss: " << sweeps.status().ToString();
+  EXPECT_TRUE(sweeps->empty()) << "the lost write's insert was committed";
+  PlannedJob job;
+  job.spec.set_model_id("m");
+  job.spec.set_seq_len(8);
+  job.spec.set_batch_size(1);
+  auto sweep = store_->CreateSweep(v1::SweepSpec(), {job}, kNow);
+  if (!sweep.ok()) sweep = store_->CreateSweep(v1::SweepSpec(), {job}, kNow);  // may meet the lost connection once
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+  ASSERT_TRUE(store_->RegisterWorker("w1", Cpu(), kNow).ok());
+  EXPECT_GT(Claim("w1").attempt_id(), 0);
+}
+
 // A failed write whose savepoint cannot be rolled back (here the body closed it itself, so ROLLBACK TO finds no
 // savepoint) used to commit its partial changes with the group. Now the whole group fails and nothing is stored,
 // including the changes of a good write that shared the group.
