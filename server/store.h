@@ -14,8 +14,8 @@
 // was cancelled or ended `lost` meanwhile gets ABORTED, like any other stale fencing token.
 //
 // Files: store.cc (open, routing match), store_writer.{h,cc} (the group-commit queue every write goes
-// through), store_lifecycle.cc (the job lifecycle above), store_wall_search.cc (the wall finder's next probe,
-// an explicit step of the completion), store_queries.cc (reads).
+// through), store_lifecycle.cc (the job lifecycle above), store_rows.cc (bulk inserts: jobs, configs, results),
+// store_wall_search.cc (the wall finder's next probe, an explicit step of the completion), store_queries.cc (reads).
 #pragma once
 
 #include <cstdint>
