@@ -9,6 +9,19 @@ bool IsPostgresqlUri(const std::string& target) {
   return target.rfind("postgresql://", 0) == 0 || target.rfind("postgres://", 0) == 0;
 }
 
+std::string ValuesPlaceholders(int columns, int rows) {
+  std::string tuple = "(";
+  for (int i = 0; i < columns; ++i) tuple += i == 0 ? "?" : ",?";
+  tuple += ")";
+  std::string out;
+  out.reserve(static_cast<size_t>(rows) * (tuple.size() + 1));
+  for (int row = 0; row < rows; ++row) {
+    if (row > 0) out += ",";
+    out += tuple;
+  }
+  return out;
+}
+
 Database::~Database() = default;
 
 Status Database::Open(const std::string& target) {

@@ -27,6 +27,10 @@ enum class Dialect { kSqlite, kPostgresql };
 // True when `target` names a PostgreSQL database (a postgresql:// or postgres:// URI) rather than a file.
 bool IsPostgresqlUri(const std::string& target);
 
+// The placeholders of a multi-row INSERT: `rows` tuples of `columns` `?` each, "(?,?),(?,?)". Many rows per
+// statement, because with PostgreSQL every statement is a round trip.
+std::string ValuesPlaceholders(int columns, int rows);
+
 // What a committed write transaction changed, for waiters in other coordinators (PostgreSQL NOTIFY).
 enum ChangeKind : unsigned { kNoChange = 0, kWorkQueued = 1u, kEventsAppended = 2u };
 

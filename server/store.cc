@@ -5,6 +5,7 @@
 #include "server/migrations.h"
 #include "server/postgres_connection.h"
 #include "server/sqlite_connection.h"
+#include "server/store_internal.h"
 
 namespace tscale {
 
@@ -57,10 +58,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptio
   if (now_ms > 0 && *sole_coordinator) {
     sql::WriteTransaction txn(store->db_);
     TSCALE_RETURN_IF_ERROR(txn.status());
-    sql::Statement grace(store->db_,
-                         "UPDATE attempts SET lease_expires_ms = CASE WHEN lease_expires_ms < ?1 THEN ?1 "
-                         "ELSE lease_expires_ms END WHERE ended_ms IS NULL");
-    TSCALE_RETURN_IF_ERROR(grace.Bind(1, now_ms + options.lease_ms).Run());
+    TSCALE_RETURN_IF_ERROR(store_internal::ExtendLiveLeases(store->db_, now_ms + options.lease_ms));
     TSCALE_RETURN_IF_ERROR(txn.Commit());
   }
   // Held for the life of the connection (the server ends it when the process dies, and the driver takes it again

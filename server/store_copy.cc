@@ -12,6 +12,7 @@
 #include "server/sql.h"
 #include "server/sqlite_connection.h"
 #include "server/store.h"
+#include "server/store_internal.h"
 
 namespace tscale {
 namespace {
@@ -137,16 +138,8 @@ std::string ColumnList(const Table& table) {
 
 // INSERT INTO t(a, b) VALUES (?,?),(?,?)... for `rows` rows.
 std::string InsertSql(const Table& table, int rows) {
-  std::string tuple = "(";
-  for (size_t i = 0; i < table.columns.size(); ++i) tuple += i == 0 ? "?" : ",?";
-  tuple += ")";
-  std::string sql = std::string("INSERT INTO ") + table.name + "(" + ColumnList(table) + ") VALUES ";
-  sql.reserve(sql.size() + static_cast<size_t>(rows) * (tuple.size() + 1));
-  for (int row = 0; row < rows; ++row) {
-    if (row > 0) sql += ",";
-    sql += tuple;
-  }
-  return sql;
+  return std::string("INSERT INTO ") + table.name + "(" + ColumnList(table) + ") VALUES " +
+         sql::ValuesPlaceholders(static_cast<int>(table.columns.size()), rows);
 }
 
 // One value read from SQLite, held until its batch is inserted.
@@ -426,10 +419,8 @@ StatusOr<CopyReport> CopySqliteToPostgresql(const std::string& sqlite_path, cons
   // The old server has stopped, so its workers could not heartbeat meanwhile: like a restart (Store::Open), every
   // lease still live gets one full period from now, or the first reaper on the target would end them all.
   if (options.lease_grace_ms > 0) {
-    sql::Statement grace(target,
-                         "UPDATE attempts SET lease_expires_ms = CASE WHEN lease_expires_ms < ?1 THEN ?1 "
-                         "ELSE lease_expires_ms END WHERE ended_ms IS NULL");
-    if (Status extended = grace.Bind(1, NowUnixMs() + options.lease_grace_ms).Run(); !extended.ok())
+    if (Status extended = store_internal::ExtendLiveLeases(target, NowUnixMs() + options.lease_grace_ms);
+        !extended.ok())
       return extended.Annotated("extending the copied live leases: ");
   }
 

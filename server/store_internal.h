@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "server/sql.h"
 #include "tscale/v1/tscale.pb.h"
 
 namespace tscale::store_internal {
@@ -29,6 +30,15 @@ inline Status ParseJobSpec(const std::string& blob, const std::string& config_js
   TSCALE_RETURN_IF_ERROR(Parse(blob, out, "job spec"));
   if (!config_json.empty()) out->set_model_config_json(config_json);
   return Status::Ok();
+}
+
+// Extends every live lease to at least `until_ms`: after an outage of every coordinator (Store::Open) or a move to
+// another database (store_copy.cc), workers could not heartbeat meanwhile. Runs in the caller's transaction.
+inline Status ExtendLiveLeases(sql::Database& db, int64_t until_ms) {
+  sql::Statement grace(db,
+                       "UPDATE attempts SET lease_expires_ms = CASE WHEN lease_expires_ms < ?1 THEN ?1 "
+                       "ELSE lease_expires_ms END WHERE ended_ms IS NULL");
+  return grace.Bind(1, until_ms).Run();
 }
 
 }  // namespace tscale::store_internal

@@ -38,9 +38,8 @@ Status Store::InsertJobsLocked(int64_t sweep_id, PlannedJob* jobs, size_t count,
   constexpr int kColumns = 18;
   std::string text =
       "INSERT INTO jobs(sweep_id, model_id, category, seq_len, batch_size, dtype, attention, repetition, spec, "
-      "state, created_ms, updated_ms, requirements, workload, new_tokens, checkpointing, loss, config_id) VALUES";
-  for (size_t row = 0; row < count; ++row)
-    text += row == 0 ? "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      "state, created_ms, updated_ms, requirements, workload, new_tokens, checkpointing, loss, config_id) VALUES " +
+      sql::ValuesPlaceholders(kColumns, static_cast<int>(count));
   if (job_id) text += " RETURNING id";
   sql::Statement insert(db_, text.c_str());
   for (size_t row = 0; row < count; ++row) {
@@ -114,8 +113,7 @@ Status Store::InsertResultLocked(int64_t job_id, const v1::Result& result, int64
   constexpr int kRowsPerInsert = 100;
   for (int first = 0; first < result.samples_ms_size(); first += kRowsPerInsert) {
     const int rows = std::min(kRowsPerInsert, result.samples_ms_size() - first);
-    std::string text = "INSERT INTO samples(job_id, idx, latency_ms) VALUES(?,?,?)";
-    for (int row = 1; row < rows; ++row) text += ",(?,?,?)";
+    const std::string text = "INSERT INTO samples(job_id, idx, latency_ms) VALUES " + sql::ValuesPlaceholders(3, rows);
     sql::Statement samples(db_, text.c_str());
     for (int row = 0; row < rows; ++row)
       samples.Bind(3 * row + 1, job_id)
