@@ -418,7 +418,12 @@ TEST_F(MultiCoordinator, CancelOnOneStopsAJobLeasedByAnother) {
     EXPECT_EQ(jobs.jobs(0).state(), v1::JOB_STATE_FINISHED);
     EXPECT_EQ(jobs.jobs(0).result().outcome(), v1::OUTCOME_CANCELLED);
   }
-  const std::string log = WorkerLog("w");
+  // The worker logs the kill once it has reaped the runner, which may be just after the test saw the child gone.
+  std::string log = WorkerLog("w");
+  for (auto give_up = Clock::now() + 10s;
+       log.find("runner killed, the coordinator revoked the lease") == std::string::npos && Clock::now() < give_up;
+       log = WorkerLog("w"))
+    std::this_thread::sleep_for(50ms);
   EXPECT_NE(log.find("revoked by the coordinator: killing its runner"), std::string::npos) << log;
   EXPECT_NE(log.find("runner killed, the coordinator revoked the lease"), std::string::npos) << log;
 
