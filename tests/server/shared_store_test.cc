@@ -33,8 +33,7 @@ class SharedStoreTest : public ::testing::Test {
     if (!testing::PostgresAvailable()) GTEST_SKIP() << testing::PostgresUnavailableMessage();
     testing::PostgresServer* server = testing::SharedPostgresServer();
     ASSERT_NE(server, nullptr);
-    static int databases = 0;
-    auto uri = server->CreateDatabase("shared_" + std::to_string(++databases));
+    auto uri = server->CreateFreshDatabase("shared");
     ASSERT_TRUE(uri.ok()) << uri.status().ToString();
     uri_ = *uri;
   }

@@ -78,8 +78,7 @@ class StoreCopyTest : public ::testing::Test {
   }
 
   std::string NewDatabase() {
-    static int databases = 0;
-    auto uri = server_->CreateDatabase("copy_" + std::to_string(++databases));
+    auto uri = server_->CreateFreshDatabase("copy");
     EXPECT_TRUE(uri.ok()) << uri.status().ToString();
     return uri.ok() ? *uri : "";
   }

@@ -32,8 +32,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
       if (!testing::PostgresAvailable()) GTEST_SKIP() << testing::PostgresUnavailableMessage();
       testing::PostgresServer* server = testing::SharedPostgresServer();
       ASSERT_NE(server, nullptr);
-      static int databases = 0;
-      auto uri = server->CreateDatabase("store_" + std::to_string(++databases));
+      auto uri = server->CreateFreshDatabase("store");
       ASSERT_TRUE(uri.ok()) << uri.status().ToString();
       target_ = *uri;
     } else {

@@ -435,6 +435,10 @@ StatusOr<std::string> PostgresServer::CreateDatabase(const std::string& name) {
   return UriFor(name);
 }
 
+StatusOr<std::string> PostgresServer::CreateFreshDatabase(const std::string& prefix) {
+  return CreateDatabase(prefix + "_" + std::to_string(++fresh_databases_));
+}
+
 std::string PostgresServer::Log() const {
   return ReadFile((dir_.path() / "postgres.log").string());
 }

@@ -57,6 +57,9 @@ class PostgresServer {
   // Creates an empty database `name` ([a-z0-9_], at most 63 bytes) and returns its URI. ALREADY_EXISTS when
   // it exists, INVALID_ARGUMENT for a name outside the alphabet, otherwise INTERNAL with psql's output.
   StatusOr<std::string> CreateDatabase(const std::string& name);
+  // CreateDatabase of a name not used before on this server: `prefix` (as for names) and a counter. For tests that
+  // share the server and each want an empty database.
+  StatusOr<std::string> CreateFreshDatabase(const std::string& prefix);
 
   int port() const { return port_; }
   const std::string& database() const { return database_; }
@@ -80,6 +83,7 @@ class PostgresServer {
   TempDir dir_;  // first, so that it is removed after the server is stopped
   std::string database_;
   int port_ = 0;
+  int fresh_databases_ = 0;  // CreateFreshDatabase's counter
   pid_t pid_ = -1;
 };
 
