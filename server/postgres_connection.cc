@@ -1,34 +1,28 @@
 #include "server/postgres_connection.h"
 
-#include <libpq-fe.h>
-#include <poll.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
 
+#include "server/postgres_session.h"
+
 namespace tscale::sql {
-namespace {
 
-// Type OIDs from PostgreSQL's pg_type.dat; stable across releases.
-constexpr Oid kByteaOid = 17, kInt8Oid = 20, kTextOid = 25, kFloat8Oid = 701;
-
-void IgnoreNotice(void*, const char*) {}
-
-// Connects with defaults the URI may override: give up on an unreachable host after 10 s (a coordinator's
-// shutdown must not hang in connect), and TCP keepalives so that a connection whose peer vanished without a reset
-// is noticed. The URI is expanded after the defaults, so its own settings win.
-PGconn* Connect(const std::string& uri) {
+PGconn* ConnectPostgresql(const std::string& uri) {
   const char* keywords[] = {
       "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", nullptr};
   const char* values[] = {"10", "1", "30", "10", "3", uri.c_str(), nullptr};
   return PQconnectdbParams(keywords, values, 1);
 }
+
+void IgnoreNotice(void*, const char*) {}
+
+namespace {
+
+// Type OIDs from PostgreSQL's pg_type.dat; stable across releases.
+constexpr Oid kByteaOid = 17, kInt8Oid = 20, kTextOid = 25, kFloat8Oid = 701;
 
 std::string ErrorOf(PGconn* conn, const PGresult* result) {
   std::string message = result ? PQresultErrorMessage(result) : "";
@@ -81,7 +75,7 @@ class PostgresConnection;
 class PostgresCursor final : public Cursor {
  public:
   PostgresCursor(PostgresConnection* connection, const char* sql);
-  ~PostgresCursor() override { PQclear(result_); }
+  ~PostgresCursor() override;
 
   void BindInt(int index, int64_t value) override { Set(index, kInt8Oid, std::to_string(value), 0); }
   void BindDouble(int index, double value) override {
@@ -102,11 +96,20 @@ class PostgresCursor final : public Cursor {
   }
 
   bool Step(Status* status) override;
-  void Reset() override {
-    PQclear(result_);
-    result_ = nullptr;
-    row_ = -1;
-    for (Param& param : params_) param = Param{};
+  Status Run() override;
+  void Send() override;
+  void Reset() override;
+  struct Wire {  // the parameters as libpq takes them
+    std::vector<Oid> types;
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+  };
+  Wire ToWire() const;
+  // The answer to this cursor's pipelined statement (null when it had none), or the failure that stopped it.
+  void Deliver(PGresult* result, const Status& failure) {
+    sent_ = false;
+    result_ = result;
+    if (!failure.ok() && status_.ok()) status_ = failure;
   }
 
   int64_t ColumnInt(int column) const override {
@@ -151,12 +154,17 @@ class PostgresCursor final : public Cursor {
     params_[index - 1] = Param{false, type, format, std::move(value)};
   }
   const char* Value(int column) const { return ColumnIsNull(column) ? "0" : PQgetvalue(result_, row_, column); }
+  // Runs the statement and waits for its answer (sharing the round trip with whatever is pipelined before it).
+  bool Execute();
+  // Queues the statement in the connection's pipeline; `sink` gets its answer.
+  Status Enqueue(PostgresCursor* sink);
 
   PostgresConnection* connection_;
   std::string sql_;
   std::vector<Param> params_;
   PGresult* result_ = nullptr;
   int row_ = -1;
+  bool sent_ = false;  // queued in the pipeline, its answer not yet read
   Status status_;
 };
 
@@ -167,6 +175,11 @@ class PostgresConnection final : public Connection {
 
   Dialect dialect() const override { return Dialect::kPostgresql; }
   Status Exec(const std::string& sql) override {
+    // A ROLLBACK runs whatever the pipelined statements before it did; anything else after a failure would only
+    // fail as "aborted", hiding the cause.
+    Status pipelined = FlushPipeline();
+    const bool rollback = sql.rfind("ROLLBACK", 0) == 0;
+    if (!pipelined.ok() && !rollback) return pipelined;
     ReconnectIfIdleAndLost();
     PGresult* result = PQexec(conn_, sql.c_str());
     const ExecStatusType status = PQresultStatus(result);
@@ -178,7 +191,19 @@ class PostgresConnection final : public Connection {
   std::unique_ptr<Cursor> Prepare(const char* sql, Status*) override {
     return std::make_unique<PostgresCursor>(this, sql);
   }
-  int64_t Changes() const override { return changes_; }
+  int64_t Changes() override {
+    if (Status flushed = FlushPipeline(); !flushed.ok() && held_error_.ok()) held_error_ = flushed;
+    return changes_;
+  }
+  Status Flush() override {
+    Status flushed = FlushPipeline();
+    Status held = std::move(held_error_);
+    held_error_ = Status::Ok();
+    return held.ok() ? flushed : held;
+  }
+  bool Unsettled() const override {
+    return !pending_.empty() || !held_error_.ok() || PQtransactionStatus(conn_) == PQTRANS_INERROR;
+  }
   bool InTransaction() const override {
     const PGTransactionStatusType status = PQtransactionStatus(conn_);
     return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
@@ -199,16 +224,23 @@ class PostgresConnection final : public Connection {
   }
   Status Commit(unsigned changes) override {
     // The notification is delivered when, and only if, the transaction commits. A transaction a failed statement
-    // left aborted answers COMMIT with ROLLBACK, which is a failure here, not a success.
-    std::string sql = changes == kNoChange
-                          ? "COMMIT"
-                          : "NOTIFY " + std::string(kChangeChannel) + ", '" + std::to_string(changes) + "'; COMMIT";
-    PGresult* result = PQexec(conn_, sql.c_str());
+    // left aborted answers COMMIT with ROLLBACK, which is a failure here, not a success. Both go in the pipeline
+    // behind the last writes, so the whole tail of the transaction is one round trip.
+    Status outcome = held_error_;
+    held_error_ = Status::Ok();
+    PGresult* result = nullptr;
+    if (outcome.ok() && changes != kNoChange) {
+      const std::string mask = std::to_string(changes);
+      const char* values[] = {kChangeChannel, mask.c_str()};
+      outcome = SendText("SELECT pg_notify($1, $2)", 2, values, nullptr);
+    }
+    if (outcome.ok()) outcome = SendText("COMMIT", 0, nullptr, &result);
+    Status flushed = FlushPipeline();
+    if (outcome.ok()) outcome = flushed;
     in_transaction_ = false;
-    Status outcome;
-    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+    if (outcome.ok() && (!result || PQresultStatus(result) != PGRES_COMMAND_OK)) {
       outcome = FailureOf(conn_, result);
-    } else if (std::strcmp(PQcmdStatus(result), "COMMIT") != 0) {
+    } else if (outcome.ok() && std::strcmp(PQcmdStatus(result), "COMMIT") != 0) {
       outcome = Status::Internal("postgresql: the transaction was rolled back at COMMIT (" +
                                  std::string(PQcmdStatus(result)) + ")");
     }
@@ -236,7 +268,28 @@ class PostgresConnection final : public Connection {
 
   PGconn* conn() { return conn_; }
   bool in_transaction() const { return in_transaction_; }
+  bool pipelining() const { return !pending_.empty(); }
   void set_changes(int64_t changes) { changes_ = changes; }
+
+  // The pipeline (libpq's pipeline mode, server/sql.h's "round trips"): statements sent and not yet answered, each
+  // with where its answer goes. A cursor destroyed or reset before the answer comes is forgotten (it is still run).
+  struct Pending {
+    PostgresCursor* cursor = nullptr;  // gets the answer (Deliver)
+    PGresult** keep = nullptr;         // or keeps it here
+  };
+  Status SendPrepared(const std::string& name, int count, const PostgresCursor::Wire* wire, Pending pending);
+  Status SendText(const char* sql, int count, const char* const* values, PGresult** keep);
+  void Forget(const PostgresCursor* cursor) {
+    for (Pending& pending : pending_)
+      if (pending.cursor == cursor) pending.cursor = nullptr;
+  }
+  // Sends a Sync and reads every answer in order, handing each to its cursor; returns the first failure. After a
+  // failure the server skips the rest up to the Sync (they are "aborted"), and their cursors get the same failure.
+  Status FlushPipeline();
+  Status BoundPipeline();
+  void Hold(const Status& failure) {
+    if (held_error_.ok()) held_error_ = failure;
+  }
   // The name of a server-side prepared statement for `sql`, preparing it on first use (with the parameter types of
   // that use; a NULL's is left to the server to infer): the store runs a few dozen statements over and over, and
   // parsing and planning each one every time would cost more than running it. Keyed on the text alone, so the
@@ -244,6 +297,8 @@ class PostgresConnection final : public Connection {
   // prepare is the statement's own error (the same text), returned as such.
   StatusOr<std::string> PreparedName(const std::string& sql, const std::vector<Oid>& types) {
     if (auto it = prepared_.find(sql); it != prepared_.end()) return it->second;
+    // Preparing waits for its answer, which pipeline mode does not allow: what is queued goes first.
+    TSCALE_RETURN_IF_ERROR(FlushPipeline());
     std::string name = "tscale_" + std::to_string(prepared_.size() + 1);
     PGresult* result = PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()),
                                  types.empty() ? nullptr : types.data());
@@ -258,7 +313,10 @@ class PostgresConnection final : public Connection {
   // the caller rolls back, never run on a new session outside any transaction.
   bool ReconnectIfIdleAndLost() {
     if (in_transaction_) return false;
-    if (PQstatus(conn_) == CONNECTION_OK) {
+    // A pipeline whose end never came (the server stopped answering mid-way) leaves nothing to resynchronise on:
+    // the session is replaced like a lost one.
+    const bool stuck = PQpipelineStatus(conn_) != PQ_PIPELINE_OFF;
+    if (PQstatus(conn_) == CONNECTION_OK && !stuck) {
       if (session_ready_) return false;
       // A reconnect whose set-up failed: this session must not run without its settings and locks.
       session_ready_ = SetUpSession(conn_).ok() && RetakeLocks();
@@ -306,68 +364,213 @@ class PostgresConnection final : public Connection {
   bool session_ready_ = true;          // the session's settings and locks are in place (false after a failed set-up)
   std::vector<int64_t> shared_locks_;  // HoldSharedSessionLock's keys
   std::unordered_map<std::string, std::string> prepared_;  // statement text -> prepared statement name
+  std::vector<Pending> pending_;                           // the pipeline, in the order sent
+  Status held_error_;  // a pipelined failure met where nobody could be told (Changes()), for the next Flush
 };
 
 PostgresCursor::PostgresCursor(PostgresConnection* connection, const char* sql) : connection_(connection) {
   params_.resize(static_cast<size_t>(RewritePlaceholders(sql, &sql_)));
 }
 
+PostgresCursor::~PostgresCursor() {
+  if (sent_) connection_->Forget(this);
+  PQclear(result_);
+}
+
+void PostgresCursor::Reset() {
+  if (sent_) connection_->Forget(this);
+  sent_ = false;
+  PQclear(result_);
+  result_ = nullptr;
+  row_ = -1;
+  for (Param& param : params_) param = Param{};
+}
+
+PostgresCursor::Wire PostgresCursor::ToWire() const {
+  Wire wire;
+  for (const Param& param : params_) {
+    wire.types.push_back(param.type);
+    wire.values.push_back(param.null ? nullptr : param.value.data());
+    wire.lengths.push_back(static_cast<int>(param.value.size()));
+    wire.formats.push_back(param.format);
+  }
+  return wire;
+}
+
+Status PostgresCursor::Enqueue(PostgresCursor* sink) {
+  const Wire wire = ToWire();
+  auto prepared = connection_->PreparedName(sql_, wire.types);
+  if (!prepared.ok()) return prepared.status();
+  PostgresConnection::Pending pending;
+  pending.cursor = sink;
+  if (sink) sent_ = true;  // before sending: a full pipeline is settled inside SendPrepared (Deliver)
+  Status sent = connection_->SendPrepared(*prepared, static_cast<int>(params_.size()), &wire, pending);
+  if (!sent.ok() && sink && sent_) {
+    connection_->Forget(this);
+    sent_ = false;
+  }
+  return sent;
+}
+
+Status PostgresCursor::Run() {
+  if (!status_.ok()) return status_;
+  // Deferred inside a write transaction: its answer comes with the next round trip (server/sql.h).
+  if (connection_->in_transaction() && !result_ && !sent_) {
+    if (Status sent = Enqueue(nullptr); !sent.ok()) status_ = sent;
+    return status_;
+  }
+  Status status;
+  Step(&status);
+  return status;
+}
+
+void PostgresCursor::Send() {
+  if (!status_.ok() || result_ || sent_) return;
+  if (!connection_->in_transaction()) {
+    Execute();  // no pipeline outside a write transaction: it runs here, as the contract says
+    return;
+  }
+  if (Status sent = Enqueue(this); !sent.ok()) status_ = sent;
+}
+
+bool PostgresCursor::Execute() {
+  if (connection_->pipelining()) {
+    // Behind deferred statements: queued after them and answered in the same round trip.
+    if (Status sent = Enqueue(this); !sent.ok()) {
+      status_ = sent;
+      return false;
+    }
+    const Status flushed = connection_->FlushPipeline();
+    if (!flushed.ok() && status_.ok()) status_ = flushed;
+    return status_.ok();
+  }
+  connection_->ReconnectIfIdleAndLost();
+  const Wire wire = ToWire();
+  const int count = static_cast<int>(params_.size());
+  // A statement outside a transaction that finds the connection lost (a database restart since the last call)
+  // runs once more on a new one: nothing of it had run.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto prepared = connection_->PreparedName(sql_, wire.types);
+    if (!prepared.ok()) {
+      status_ = prepared.status();
+    } else {
+      result_ = PQexecPrepared(connection_->conn(), prepared->c_str(), count, wire.values.data(), wire.lengths.data(),
+                               wire.formats.data(), 0);
+    }
+    const bool lost = PQstatus(connection_->conn()) != CONNECTION_OK;
+    if (!lost || connection_->in_transaction() || attempt == 1 || !connection_->ReconnectIfIdleAndLost()) break;
+    PQclear(result_);
+    result_ = nullptr;
+    status_ = Status::Ok();
+  }
+  if (!status_.ok()) return false;
+  const ExecStatusType outcome = PQresultStatus(result_);
+  if (outcome != PGRES_TUPLES_OK && outcome != PGRES_COMMAND_OK) {
+    status_ = FailureOf(connection_->conn(), result_);
+    return false;
+  }
+  const char* changed = PQcmdTuples(result_);
+  if (changed && *changed && std::strncmp(PQcmdStatus(result_), "SELECT", 6) != 0)
+    connection_->set_changes(std::strtoll(changed, nullptr, 10));
+  return true;
+}
+
 bool PostgresCursor::Step(Status* status) {
+  if (status_.ok() && sent_) {
+    // Sent earlier: its answer comes with the pipeline's. A failure after it in the pipeline is not this
+    // statement's: it is kept for the connection's next Flush.
+    const Status flushed = connection_->FlushPipeline();
+    if (status_.ok() && !flushed.ok()) connection_->Hold(flushed);
+  } else if (status_.ok() && !result_) {
+    Execute();
+  }
   if (!status_.ok()) {
     *status = status_;
     return false;
   }
-  if (!result_) {
-    connection_->ReconnectIfIdleAndLost();
-    const int count = static_cast<int>(params_.size());
-    std::vector<Oid> types(params_.size());
-    std::vector<const char*> values(params_.size());
-    std::vector<int> lengths(params_.size()), formats(params_.size());
-    for (int i = 0; i < count; ++i) {
-      const Param& param = params_[static_cast<size_t>(i)];
-      types[i] = param.type;
-      values[i] = param.null ? nullptr : param.value.data();
-      lengths[i] = static_cast<int>(param.value.size());
-      formats[i] = param.format;
-    }
-    // A statement outside a transaction that finds the connection lost (a database restart since the last call)
-    // runs once more on a new one: nothing of it had run.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      auto prepared = connection_->PreparedName(sql_, types);
-      if (!prepared.ok()) {
-        status_ = prepared.status();
-      } else {
-        result_ = PQexecPrepared(connection_->conn(), prepared->c_str(), count, values.data(), lengths.data(),
-                                 formats.data(), 0);
-      }
-      const bool lost = PQstatus(connection_->conn()) != CONNECTION_OK;
-      if (!lost || connection_->in_transaction() || attempt == 1 || !connection_->ReconnectIfIdleAndLost()) break;
-      PQclear(result_);
-      result_ = nullptr;
-      status_ = Status::Ok();
-    }
-    if (!status_.ok()) {
-      *status = status_;
-      return false;
-    }
-    const ExecStatusType outcome = PQresultStatus(result_);
-    if (outcome != PGRES_TUPLES_OK && outcome != PGRES_COMMAND_OK) {
-      status_ = FailureOf(connection_->conn(), result_);
-      *status = status_;
-      return false;
-    }
-    const char* changed = PQcmdTuples(result_);
-    if (changed && *changed && std::strncmp(PQcmdStatus(result_), "SELECT", 6) != 0)
-      connection_->set_changes(std::strtoll(changed, nullptr, 10));
-  }
   ++row_;
-  return row_ < PQntuples(result_);
+  return result_ && row_ < PQntuples(result_);
+}
+
+Status PostgresConnection::SendPrepared(const std::string& name, int count, const PostgresCursor::Wire* wire,
+                                        Pending pending) {
+  if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) return FailureOf(conn_, nullptr);
+  if (PQsendQueryPrepared(conn_, name.c_str(), count, wire->values.data(), wire->lengths.data(), wire->formats.data(),
+                          0) != 1)
+    return FailureOf(conn_, nullptr);
+  pending_.push_back(pending);
+  return BoundPipeline();
+}
+
+Status PostgresConnection::SendText(const char* sql, int count, const char* const* values, PGresult** keep) {
+  if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) return FailureOf(conn_, nullptr);
+  if (PQsendQueryParams(conn_, sql, count, nullptr, values, nullptr, nullptr, 0) != 1) return FailureOf(conn_, nullptr);
+  Pending pending;
+  pending.keep = keep;
+  pending_.push_back(pending);
+  return BoundPipeline();
+}
+
+// The server answers while it reads, and nobody reads its answers until the Sync: a long enough pipeline (a cancel
+// of a 100,000-job sweep) would fill both sockets and leave each side waiting on the other. So every
+// kMaxPipelined statements the pipeline is settled, which costs one round trip per that many.
+Status PostgresConnection::BoundPipeline() {
+  constexpr size_t kMaxPipelined = 128;
+  return pending_.size() < kMaxPipelined ? Status::Ok() : FlushPipeline();
+}
+
+Status PostgresConnection::FlushPipeline() {
+  if (pending_.empty()) return Status::Ok();
+  std::vector<Pending> pending;
+  pending.swap(pending_);
+  Status first;
+  if (PQpipelineSync(conn_) != 1) first = FailureOf(conn_, nullptr);
+  for (const Pending& entry : pending) {
+    // Each statement's answer is its results (one here) and then a null.
+    PGresult* kept = nullptr;
+    Status failed;
+    while (PGresult* result = PQgetResult(conn_)) {
+      const ExecStatusType status = PQresultStatus(result);
+      if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        const char* changed = PQcmdTuples(result);
+        if (changed && *changed && std::strncmp(PQcmdStatus(result), "SELECT", 6) != 0)
+          changes_ = std::strtoll(changed, nullptr, 10);
+        if (!kept) {
+          kept = result;
+          continue;
+        }
+      } else if (failed.ok()) {
+        // Skipped after an earlier failure: that failure is the reason.
+        failed = status == PGRES_PIPELINE_ABORTED && !first.ok() ? first : FailureOf(conn_, result);
+      }
+      PQclear(result);
+    }
+    if (failed.ok() && !kept) failed = FailureOf(conn_, nullptr);  // no answer at all: the connection is gone
+    if (!failed.ok()) {
+      PQclear(kept);
+      kept = nullptr;
+      if (first.ok()) first = failed;
+    }
+    if (entry.cursor) {
+      entry.cursor->Deliver(kept, failed);
+    } else if (entry.keep) {
+      *entry.keep = kept;
+    } else {
+      PQclear(kept);
+    }
+  }
+  PGresult* sync = PQgetResult(conn_);
+  const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced && first.ok()) first = FailureOf(conn_, nullptr);
+  if (synced && PQexitPipelineMode(conn_) != 1 && first.ok()) first = FailureOf(conn_, nullptr);
+  return first;
 }
 
 }  // namespace
 
 StatusOr<std::unique_ptr<Connection>> OpenPostgresql(const std::string& uri) {
-  PGconn* conn = Connect(uri);
+  PGconn* conn = ConnectPostgresql(uri);
   if (PQstatus(conn) != CONNECTION_OK) {
     // libpq's message names the host and port; the URI itself is not repeated (it may hold a password).
     std::string message = PQerrorMessage(conn);
@@ -386,86 +589,6 @@ StatusOr<std::unique_ptr<Connection>> OpenPostgresql(const std::string& uri) {
     return set_up;
   }
   return std::unique_ptr<Connection>(new PostgresConnection(conn));
-}
-
-struct ChangeListener::State {
-  std::string uri;
-  std::function<void(unsigned)> on_change;
-  int stop_pipe[2] = {-1, -1};
-  std::atomic<bool> stopped{false};
-  std::atomic<int64_t> received{0};
-};
-
-ChangeListener::ChangeListener(std::string uri, std::function<void(unsigned)> on_change)
-    : state_(std::make_unique<State>()) {
-  state_->uri = std::move(uri);
-  state_->on_change = std::move(on_change);
-  if (pipe(state_->stop_pipe) != 0) state_->stop_pipe[0] = state_->stop_pipe[1] = -1;
-}
-
-ChangeListener::~ChangeListener() {
-  for (int fd : state_->stop_pipe)
-    if (fd >= 0) close(fd);
-}
-
-void ChangeListener::Stop() {
-  state_->stopped = true;
-  if (state_->stop_pipe[1] >= 0) (void)!write(state_->stop_pipe[1], "x", 1);
-}
-
-int64_t ChangeListener::received() const {
-  return state_->received.load();
-}
-
-void ChangeListener::Run() {
-  State& s = *state_;
-  constexpr unsigned kEverything = kWorkQueued | kEventsAppended;
-  PGconn* conn = nullptr;
-  auto wait_for_stop = [&](int timeout_ms) {
-    pollfd fd{s.stop_pipe[0], POLLIN, 0};
-    return poll(&fd, 1, timeout_ms) > 0 || s.stopped;
-  };
-  while (!s.stopped) {
-    if (!conn || PQstatus(conn) != CONNECTION_OK) {
-      PQfinish(conn);
-      conn = Connect(s.uri);
-      bool listening = PQstatus(conn) == CONNECTION_OK;
-      if (listening) {
-        PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
-        PGresult* result =
-            PQexec(conn, (std::string("SET application_name = 'tscale-listener'; LISTEN ") + kChangeChannel).c_str());
-        listening = PQresultStatus(result) == PGRES_COMMAND_OK;
-        PQclear(result);
-      }
-      // Whatever happened while nobody listened is unknown: wake every waiter to look (the polling fallback).
-      s.on_change(kEverything);
-      if (!listening) {
-        PQfinish(conn);
-        conn = nullptr;
-        if (wait_for_stop(1000)) break;
-        continue;
-      }
-    }
-    pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {s.stop_pipe[0], POLLIN, 0}};
-    const int ready = poll(fds, 2, 1000);
-    if (s.stopped || (ready > 0 && (fds[1].revents & POLLIN))) break;
-    if (ready < 0 && errno != EINTR) {
-      if (wait_for_stop(1000)) break;
-      continue;
-    }
-    if (ready > 0 && PQconsumeInput(conn) == 0) {
-      PQfinish(conn);  // lost: reconnect on the next turn
-      conn = nullptr;
-      continue;
-    }
-    while (PGnotify* notify = PQnotifies(conn)) {
-      const unsigned mask = static_cast<unsigned>(std::strtoul(notify->extra, nullptr, 10));
-      PQfreemem(notify);
-      s.received.fetch_add(1);
-      s.on_change(mask == 0 ? kEverything : mask);
-    }
-  }
-  PQfinish(conn);
 }
 
 }  // namespace tscale::sql

@@ -64,8 +64,13 @@ bool Statement::Step() {
 }
 
 Status Statement::Run() {
-  Step();
+  if (!cursor_ || !status_.ok()) return status_;
+  status_ = cursor_->Run();
   return status_;
+}
+
+void Statement::Send() {
+  if (cursor_ && status_.ok()) cursor_->Send();
 }
 
 void Statement::Reset() {

@@ -10,6 +10,15 @@
 // Write transactions are exclusive in both backends: SQLite's BEGIN IMMEDIATE takes the database's write lock;
 // the PostgreSQL driver takes one transaction-scoped advisory lock after BEGIN, so writers on every coordinator
 // run one at a time (see server/postgres_connection.h for why). Readers never wait for writers.
+//
+// Round trips. With PostgreSQL every statement that waits for its answer costs a round trip, and that, not the
+// database's work, bounds a writer. So inside a write transaction the PostgreSQL driver pipelines: Run() sends a
+// statement without waiting for it, Send() sends a query whose rows Step() reads later, and everything sent goes
+// to the server with the next statement that must wait (a Step, Changes(), Exec, Commit or Flush), in one round
+// trip. A deferred statement's failure is reported by that next wait, and Flush() reports whatever is still
+// outstanding, so a caller that must know a write's own outcome (the group commit, at the end of each write)
+// calls Flush(). SQLite runs every statement at once; there Run() reports its own failure and Flush() has nothing
+// to do. Either way a failed statement fails the write it belongs to.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +54,15 @@ class Cursor {
   virtual void BindNull(int index) = 0;
   // True while a row is available; false at the end or on error (then *status is set).
   virtual bool Step(Status* status) = 0;
+  // Runs a statement for its effect (see the file comment: inside a write transaction a backend may defer it).
+  virtual Status Run() {
+    Status status;
+    Step(&status);
+    return status;
+  }
+  // Starts the statement here, its rows kept for Step: PostgreSQL (inside a write transaction) sends it to share
+  // the next round trip; SQLite runs it as far as its first row. Elsewhere Step runs it.
+  virtual void Send() {}
   virtual void Reset() = 0;
   virtual int64_t ColumnInt(int column) const = 0;
   virtual double ColumnDouble(int column) const = 0;
@@ -62,8 +80,14 @@ class Connection {
   virtual Status Exec(const std::string& sql) = 0;
   // Compiles `sql`; on failure returns null and sets *status.
   virtual std::unique_ptr<Cursor> Prepare(const char* sql, Status* status) = 0;
-  // Rows changed by the most recent INSERT, UPDATE or DELETE.
-  virtual int64_t Changes() const = 0;
+  // Rows changed by the most recent INSERT, UPDATE or DELETE (waits for deferred statements first).
+  virtual int64_t Changes() = 0;
+  // Waits for every statement sent and not yet answered; returns the first failure among them (or one a Changes()
+  // call met). Nothing to do in SQLite.
+  virtual Status Flush() { return Status::Ok(); }
+  // True when a Flush is needed to know how the statements so far went: some are unanswered, or one has failed
+  // and aborted the transaction.
+  virtual bool Unsettled() const { return false; }
   virtual bool InTransaction() const = 0;
   // Starts an exclusive write transaction (see the file comment).
   virtual Status BeginWrite() = 0;
@@ -115,8 +139,11 @@ class Statement {
 
   // True while a row is available; false at the end. Errors are kept in status().
   bool Step();
-  // Runs a statement that returns no rows.
+  // Runs a statement that returns no rows; inside a write transaction it may be deferred (see the file comment).
   Status Run();
+  // Starts the statement here and lets Step read its rows later, so that it shares a round trip with what
+  // follows (file comment). Statements take effect in the order they are sent or run.
+  void Send();
   // Makes the statement ready to run again with new bindings.
   void Reset();
   Status status() const { return status_; }

@@ -31,13 +31,26 @@ class SqliteCursor final : public Cursor {
       *status = status_;
       return false;
     }
+    if (primed_) {  // Send ran it as far as its first row
+      primed_ = false;
+      if (primed_row_) return true;
+      *status = status_;
+      return false;
+    }
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc != SQLITE_DONE) Fail(rc);
     *status = status_;
     return false;
   }
+  // Runs now, as far as the first row, so that the statement takes effect where it is sent (server/sql.h).
+  void Send() override {
+    Status status;
+    primed_row_ = Step(&status);
+    primed_ = true;
+  }
   void Reset() override {
+    primed_ = false;
     if (!stmt_) return;
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
@@ -69,6 +82,7 @@ class SqliteCursor final : public Cursor {
 
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool primed_ = false, primed_row_ = false;  // Send stepped once: whether that found a row
   Status status_;
 };
 
@@ -90,7 +104,7 @@ class SqliteConnection final : public Connection {
     auto cursor = std::make_unique<SqliteCursor>(db_, sql, status);
     return cursor;
   }
-  int64_t Changes() const override { return sqlite3_changes(db_); }
+  int64_t Changes() override { return sqlite3_changes(db_); }
   bool InTransaction() const override { return !sqlite3_get_autocommit(db_); }
   Status BeginWrite() override { return Exec("BEGIN IMMEDIATE"); }
   // One coordinator per SQLite file: nobody else to tell.

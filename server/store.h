@@ -18,6 +18,7 @@
 // store_wall_search.cc (the wall finder's next probe, an explicit step of the completion), store_queries.cc (reads).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -166,6 +167,9 @@ class Store {
   // Runs `body` through the group-commit queue (server/store_writer.h).
   Status Write(const std::function<Status()>& body) { return writer_.Write(body); }
   StatusOr<int> ExpireLeasesLocked(int64_t now_ms);
+  // The (job, attempt) of every lease in `live` (kLiveLeasesSql's rows) past its expiry at `now_ms`; notes when
+  // the next one can lapse.
+  StatusOr<std::vector<std::pair<int64_t, int64_t>>> LapsedLeasesLocked(sql::Statement& live, int64_t now_ms);
   StatusOr<std::vector<WorkerDeath>> WorkerDeathsLocked(int64_t job_id);
   // Ends a live attempt for `reason` and requeues, loses or quarantines its job.
   Status EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::string& reason, int64_t now_ms,
@@ -190,12 +194,18 @@ class Store {
   // cancelled or lost probe stops its search, so those paths have no next probe to create.
   // Returns whether a probe was queued.
   StatusOr<bool> AdvanceWallSearchLocked(int64_t job_id, int64_t now_ms);
-  Status MarkRunningLocked(int64_t job_id, int64_t attempt_id, const std::string& worker_id, int64_t now_ms);
+  // The RUNNING event of a LEASED job, and (`update_state`) the state; a completion, which sets FINISHED next,
+  // needs only the event (one update of the job row fewer).
+  Status MarkRunningLocked(int64_t job_id, int64_t attempt_id, const std::string& worker_id, int64_t now_ms,
+                           bool update_state = true);
   // The job of `attempt_id` while it is a live lease of `worker_id` (the job's current attempt, not ended, held by
   // that worker); nullopt otherwise.
   StatusOr<std::optional<int64_t>> LiveLeaseJobLocked(const std::string& worker_id, int64_t attempt_id);
   // LiveLeaseJobLocked, with ABORTED naming the attempt and worker when it is not a live lease.
   StatusOr<int64_t> RequireLiveLeaseLocked(const std::string& worker_id, int64_t attempt_id);
+  // `attempt_id` kCurrentAttempt: the job's current attempt as the database has it when the insert runs (a lease
+  // whose attempt id is still in flight in the pipeline: sql.h's "round trips").
+  static constexpr int64_t kCurrentAttempt = -1;
   Status AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
                            const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms);
 
@@ -203,6 +213,9 @@ class Store {
   std::mutex mu_;  // guards db_: one statement sequence at a time
   sql::Database db_;
   GroupCommitQueue writer_{db_, mu_};
+  // When the store last looked for lapsed leases, and when a claim must look again (ClaimJob; guarded by mu_).
+  int64_t lapse_looked_ms_ = 0, lapse_look_due_ms_ = 0;
+  int64_t ExpiryRecheckMs() const { return std::min<int64_t>(100, options_.lease_ms / 10); }
   int schema_version_ = 0;
   bool holds_coordinator_lock_ = false;  // PostgreSQL: released explicitly on destruction (server/store.cc)
 };

@@ -84,15 +84,31 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
       for (size_t i = 0; i < size; ++i) group[i]->status = begin;
       return;
     }
+    sql::Connection& connection = db_.connection();
     for (size_t i = 0; i < size; ++i) {
       PendingWrite* member = group[i];
-      Status savepoint = db_.Exec("SAVEPOINT write_op");
+      // SAVEPOINT and RELEASE go in the pipeline with the body's own statements (server/sql.h, "round trips").
+      Status savepoint = sql::Statement(db_, "SAVEPOINT write_op").Run();
       member->status = savepoint.ok() ? RunBody(*member->body) : savepoint;
       if (savepoint.ok()) {
-        // If the failed body's changes cannot be undone, or its savepoint cannot be closed, they would commit
-        // with the rest of the group: undo the whole group instead.
-        Status undone = member->status.ok() ? Status::Ok() : db_.Exec("ROLLBACK TO write_op");
-        if (undone.ok()) undone = db_.Exec("RELEASE write_op");
+        Status undone;
+        if (member->status.ok()) {
+          // The body's deferred statements are its own: their outcome is settled before the next body runs. When
+          // nothing is outstanding, the RELEASE alone may wait for the next round trip: it can only fail then if
+          // the connection is lost, which fails the whole group anyway.
+          const bool settled = !connection.Unsettled();
+          undone = sql::Statement(db_, "RELEASE write_op").Run();
+          if (undone.ok() && !settled) undone = connection.Flush();
+          if (!undone.ok()) member->status = undone;
+        }
+        // A deferred statement's failure is the better reason: the body may have failed only by its knock-on.
+        if (!member->status.ok()) {
+          if (Status deferred = connection.Flush(); !deferred.ok()) member->status = deferred;
+          // If the failed body's changes cannot be undone, or its savepoint cannot be closed, they would commit
+          // with the rest of the group: undo the whole group instead.
+          undone = db_.Exec("ROLLBACK TO write_op");
+          if (undone.ok()) undone = db_.Exec("RELEASE write_op");
+        }
         if (!undone.ok()) {
           db_.Exec("ROLLBACK");
           const Status failed = Status::Internal("a write's savepoint could not be rolled back or released (" +
