@@ -10,15 +10,6 @@
 
 namespace tscale::sql {
 
-PGconn* ConnectPostgresql(const std::string& uri) {
-  const char* keywords[] = {
-      "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", nullptr};
-  const char* values[] = {"10", "1", "30", "10", "3", uri.c_str(), nullptr};
-  return PQconnectdbParams(keywords, values, 1);
-}
-
-void IgnoreNotice(void*, const char*) {}
-
 namespace {
 
 // Type OIDs from PostgreSQL's pg_type.dat; stable across releases.
@@ -180,6 +171,18 @@ class PostgresConnection final : public Connection {
     Status pipelined = FlushPipeline();
     const bool rollback = sql.rfind("ROLLBACK", 0) == 0;
     if (!pipelined.ok() && !rollback) return pipelined;
+    if (rollback) held_error_ = Status::Ok();  // it belonged to what is rolled back
+    if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && PQexitPipelineMode(conn_) != 1) {
+      // A pipeline left stuck (a failed send or resync on a live connection): no synchronous call can run on it.
+      // A ROLLBACK is what ending the session does anyway, so the session is replaced (and set up again by the
+      // next call); anything else fails.
+      if (!rollback) return Status::Internal("postgresql: the connection is stuck in pipeline mode");
+      PQreset(conn_);
+      prepared_.clear();
+      session_ready_ = false;
+      in_transaction_ = false;
+      return Status::Ok();
+    }
     ReconnectIfIdleAndLost();
     PGresult* result = PQexec(conn_, sql.c_str());
     const ExecStatusType status = PQresultStatus(result);
@@ -212,6 +215,7 @@ class PostgresConnection final : public Connection {
     // The caller has given up any transaction before (a lost connection may have left this flag set): a new one
     // starts here, on a new connection if need be.
     in_transaction_ = false;
+    held_error_ = Status::Ok();
     Status begun = Exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLockKey) + ")");
     if (!begun.ok()) {
       // BEGIN ran even when the lock wait failed (lock_timeout): end that transaction now, or every read on this
@@ -287,6 +291,7 @@ class PostgresConnection final : public Connection {
   // failure the server skips the rest up to the Sync (they are "aborted"), and their cursors get the same failure.
   Status FlushPipeline();
   Status BoundPipeline();
+  Status SendFailed();
   void Hold(const Status& failure) {
     if (held_error_.ok()) held_error_ = failure;
   }
@@ -497,18 +502,26 @@ Status PostgresConnection::SendPrepared(const std::string& name, int count, cons
   if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) return FailureOf(conn_, nullptr);
   if (PQsendQueryPrepared(conn_, name.c_str(), count, wire->values.data(), wire->lengths.data(), wire->formats.data(),
                           0) != 1)
-    return FailureOf(conn_, nullptr);
+    return SendFailed();
   pending_.push_back(pending);
   return BoundPipeline();
 }
 
 Status PostgresConnection::SendText(const char* sql, int count, const char* const* values, PGresult** keep) {
   if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) return FailureOf(conn_, nullptr);
-  if (PQsendQueryParams(conn_, sql, count, nullptr, values, nullptr, nullptr, 0) != 1) return FailureOf(conn_, nullptr);
+  if (PQsendQueryParams(conn_, sql, count, nullptr, values, nullptr, nullptr, 0) != 1) return SendFailed();
   Pending pending;
   pending.keep = keep;
   pending_.push_back(pending);
   return BoundPipeline();
+}
+
+// A send that failed leaves pipeline mode on; with nothing queued nobody would leave it (Exec and every
+// synchronous call would fail on it), so it is left here.
+Status PostgresConnection::SendFailed() {
+  Status failed = FailureOf(conn_, nullptr);
+  if (pending_.empty()) PQexitPipelineMode(conn_);
+  return failed;
 }
 
 // The server answers while it reads, and nobody reads its answers until the Sync: a long enough pipeline (a cancel

@@ -1,6 +1,6 @@
 // What the PostgreSQL driver (server/postgres_connection.cc) and its change listener
-// (server/postgres_listener.cc) share: how a libpq session is opened. Internal to those two files; it is the
-// one header that brings in libpq.
+// (server/postgres_listener.cc) share: how a libpq session is opened (server/postgres_session.cc). Internal to
+// the PostgreSQL backend; the one header that brings in libpq.
 #pragma once
 
 #include <libpq-fe.h>

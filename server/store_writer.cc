@@ -4,6 +4,7 @@
 #include <array>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 
 namespace tscale {
@@ -85,21 +86,34 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
       return;
     }
     sql::Connection& connection = db_.connection();
+    // A RELEASE sent without waiting for its answer (its write had nothing else outstanding). It is checked once
+    // the next write has run, before anything relies on the savepoint stack again: a failed one leaves its write's
+    // savepoint in place, and the next write's ROLLBACK TO would undo a write already reported done. So a failed
+    // one fails the whole group, as a RELEASE that waits does. (The last one is answered with the commit, which
+    // fails if it failed.)
+    std::optional<sql::Statement> unanswered_release;
     for (size_t i = 0; i < size; ++i) {
       PendingWrite* member = group[i];
       // SAVEPOINT and RELEASE go in the pipeline with the body's own statements (server/sql.h, "round trips").
       Status savepoint = sql::Statement(db_, "SAVEPOINT write_op").Run();
       member->status = savepoint.ok() ? RunBody(*member->body) : savepoint;
-      if (savepoint.ok()) {
-        Status undone;
+      Status undone;
+      if (unanswered_release) {
+        unanswered_release->Step();  // answered by the body's first round trip, or now
+        undone = unanswered_release->status();
+        unanswered_release.reset();
+      }
+      if (savepoint.ok() && undone.ok()) {
         if (member->status.ok()) {
-          // The body's deferred statements are its own: their outcome is settled before the next body runs. When
-          // nothing is outstanding, the RELEASE alone may wait for the next round trip: it can only fail then if
-          // the connection is lost, which fails the whole group anyway.
-          const bool settled = !connection.Unsettled();
-          undone = sql::Statement(db_, "RELEASE write_op").Run();
-          if (undone.ok() && !settled) undone = connection.Flush();
-          if (!undone.ok()) member->status = undone;
+          // The body's deferred statements are its own: their outcome is settled before the next body runs.
+          if (connection.Unsettled()) {
+            undone = sql::Statement(db_, "RELEASE write_op").Run();
+            if (undone.ok()) undone = connection.Flush();
+            if (!undone.ok()) member->status = undone;
+          } else {
+            unanswered_release.emplace(db_, "RELEASE write_op");
+            unanswered_release->Send();
+          }
         }
         // A deferred statement's failure is the better reason: the body may have failed only by its knock-on.
         if (!member->status.ok()) {
@@ -109,14 +123,14 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
           undone = db_.Exec("ROLLBACK TO write_op");
           if (undone.ok()) undone = db_.Exec("RELEASE write_op");
         }
-        if (!undone.ok()) {
-          db_.Exec("ROLLBACK");
-          const Status failed = Status::Internal("a write's savepoint could not be rolled back or released (" +
-                                                 undone.message() + "): the whole group was rolled back");
-          for (size_t j = 0; j < size; ++j)
-            if (j >= i || group[j]->status.ok()) group[j]->status = failed;
-          return;
-        }
+      }
+      if (!undone.ok()) {
+        db_.Exec("ROLLBACK");
+        const Status failed = Status::Internal("a write's savepoint could not be rolled back or released (" +
+                                               undone.message() + "): the whole group was rolled back");
+        for (size_t j = 0; j < size; ++j)
+          if (j >= i || group[j]->status.ok()) group[j]->status = failed;
+        return;
       }
       if (!db_.InTransaction()) {
         // The database rolled the whole transaction back (I/O error, disk full, out of memory, a lost PostgreSQL
