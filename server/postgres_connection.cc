@@ -273,7 +273,12 @@ class PostgresConnection final : public Connection {
   PGconn* conn() { return conn_; }
   bool in_transaction() const { return in_transaction_; }
   bool pipelining() const { return !pending_.empty(); }
-  void set_changes(int64_t changes) { changes_ = changes; }
+  // Changes() after `result`: the rows an INSERT, UPDATE or DELETE touched (a SELECT leaves the count as it was).
+  void NoteChanges(PGresult* result) {
+    const char* changed = PQcmdTuples(result);
+    if (changed && *changed && std::strncmp(PQcmdStatus(result), "SELECT", 6) != 0)
+      changes_ = std::strtoll(changed, nullptr, 10);
+  }
 
   // The pipeline (libpq's pipeline mode, server/sql.h's "round trips"): statements sent and not yet answered, each
   // with where its answer goes. A cursor destroyed or reset before the answer comes is forgotten (it is still run).
@@ -474,9 +479,7 @@ bool PostgresCursor::Execute() {
     status_ = FailureOf(connection_->conn(), result_);
     return false;
   }
-  const char* changed = PQcmdTuples(result_);
-  if (changed && *changed && std::strncmp(PQcmdStatus(result_), "SELECT", 6) != 0)
-    connection_->set_changes(std::strtoll(changed, nullptr, 10));
+  connection_->NoteChanges(result_);
   return true;
 }
 
@@ -545,9 +548,7 @@ Status PostgresConnection::FlushPipeline() {
     while (PGresult* result = PQgetResult(conn_)) {
       const ExecStatusType status = PQresultStatus(result);
       if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
-        const char* changed = PQcmdTuples(result);
-        if (changed && *changed && std::strncmp(PQcmdStatus(result), "SELECT", 6) != 0)
-          changes_ = std::strtoll(changed, nullptr, 10);
+        NoteChanges(result);
         if (!kept) {
           kept = result;
           continue;
