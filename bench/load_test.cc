@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/process_cpu.h"
 #include "common/latency_stats.h"
 #include "server/sql.h"
 #include "support/postgres_server.h"
@@ -168,6 +169,9 @@ struct Figures {
   tscale::LatencySummary claim, empty, complete;
   int completed = 0, errors = 0;
   int64_t lost = 0, duplicated = 0, extra_attempts = 0, result_rows = 0, writes = 0, commits = 0, max_group = 0;
+  // CPU seconds over the completion phase: the coordinators, the PostgreSQL server (postmaster and children), this
+  // process (the simulated workers and their gRPC).
+  double cpu_coordinators_s = 0, cpu_postgres_s = 0, cpu_load_test_s = 0;
   bool counted = false, correct = false;
 };
 
@@ -233,6 +237,13 @@ Figures RunOnce(const Backend& backend, const Options& options, std::string* err
   };
   int64_t writes_before = 0, commits_before = 0, unused = 0;
   const bool have_writes = sum_writes(&writes_before, &commits_before, &unused);
+  auto cpu_seconds = [&](double* coordinators, double* postgresql, double* load_test) {
+    for (const auto& server : servers) *coordinators += tscale::bench::ProcessCpuSeconds(server->process().pid());
+    if (postgres) *postgresql = tscale::bench::ProcessAndChildrenCpuSeconds(postgres->pid());
+    *load_test = tscale::bench::ProcessCpuSeconds(getpid());
+  };
+  double cpu_coordinators_before = 0, cpu_postgres_before = 0, cpu_load_test_before = 0;
+  cpu_seconds(&cpu_coordinators_before, &cpu_postgres_before, &cpu_load_test_before);
   std::atomic<bool> stop{false};
   std::vector<WorkerStats> stats(static_cast<size_t>(options.workers));
   std::vector<std::thread> threads;
@@ -257,6 +268,10 @@ Figures RunOnce(const Backend& backend, const Options& options, std::string* err
   f.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
   for (auto& t : threads) t.join();
+  cpu_seconds(&f.cpu_coordinators_s, &f.cpu_postgres_s, &f.cpu_load_test_s);
+  f.cpu_coordinators_s -= cpu_coordinators_before;
+  f.cpu_postgres_s -= cpu_postgres_before;
+  f.cpu_load_test_s -= cpu_load_test_before;
   int64_t writes_after = 0, commits_after = 0;
   const bool have_writes_after = have_writes && sum_writes(&writes_after, &commits_after, &f.max_group);
   f.fsync_after = FsyncRate(dir.path().string());
@@ -318,6 +333,17 @@ void Print(const Figures& f, const Options& options) {
             << f.complete.p99 << "\n"
             << "database: " << f.result_rows << " results, lost " << f.lost << ", duplicated " << f.duplicated
             << ", extra attempts " << f.extra_attempts << ", rpc errors " << f.errors << "\n";
+  if (f.completed > 0) {
+    // What bounds the rate when the machine is the limit: every core busy at this CPU cost per completion.
+    const double per_job_ms = 1000.0 / f.completed;
+    const double total_ms = (f.cpu_coordinators_s + f.cpu_postgres_s + f.cpu_load_test_s) * per_job_ms;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    std::cout << "cpu ms per completion: coordinators " << f.cpu_coordinators_s * per_job_ms << ", postgresql "
+              << f.cpu_postgres_s * per_job_ms << ", load test " << f.cpu_load_test_s * per_job_ms << ", total "
+              << total_ms << "; busy cores " << total_ms * f.per_second / 1000.0 << " of " << cores
+              << "; all cores busy at this cost: " << (total_ms > 0 ? cores * 1000.0 / total_ms : 0)
+              << " completions/s\n";
+  }
 }
 
 std::string Json(const Figures& f, const Options& options) {
@@ -329,7 +355,8 @@ std::string Json(const Figures& f, const Options& options) {
       << ", \"fsync_per_s_before\": " << f.fsync_before << ", \"fsync_per_s_after\": " << f.fsync_after
       << ", \"fsync_delay_ms\": " << options.fsync_delay_ms << ", \"writes_per_commit_mean\": "
       << (f.counted ? static_cast<double>(f.writes) / static_cast<double>(f.commits) : 0)
-      << ", \"writes_per_commit_max\": " << f.max_group << "}";
+      << ", \"writes_per_commit_max\": " << f.max_group << ", \"cpu_s_coordinators\": " << f.cpu_coordinators_s
+      << ", \"cpu_s_postgresql\": " << f.cpu_postgres_s << ", \"cpu_s_load_test\": " << f.cpu_load_test_s << "}";
   return out.str();
 }
 

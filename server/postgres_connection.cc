@@ -211,12 +211,16 @@ class PostgresConnection final : public Connection {
     const PGTransactionStatusType status = PQtransactionStatus(conn_);
     return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
   }
-  Status BeginWrite() override {
+  Status BeginWrite(WriteMode mode) override {
     // The caller has given up any transaction before (a lost connection may have left this flag set): a new one
     // starts here, on a new connection if need be.
     in_transaction_ = false;
     held_error_ = Status::Ok();
-    Status begun = Exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLockKey) + ")");
+    // Shared writes hold the writer lock shared: they run beside each other and never beside any other (header).
+    shared_ = mode == WriteMode::kShared;
+    Status begun =
+        Exec(std::string("BEGIN; SELECT ") + (shared_ ? "pg_advisory_xact_lock_shared(" : "pg_advisory_xact_lock(") +
+             std::to_string(kWriterLockKey) + ")");
     if (!begun.ok()) {
       // BEGIN ran even when the lock wait failed (lock_timeout): end that transaction now, or every read on this
       // connection would fail as "aborted" until the next write.
@@ -225,6 +229,13 @@ class PostgresConnection final : public Connection {
     }
     in_transaction_ = true;
     return begun;
+  }
+  bool SharesWrites() const override { return true; }
+  Status OrderCommit() override {
+    if (!shared_) return Status::Ok();
+    const std::string key = std::to_string(kCommitOrderLockKey);
+    const char* values[] = {key.c_str()};
+    return SendText("SELECT pg_advisory_xact_lock($1::bigint)", 1, values, nullptr);
   }
   Status Commit(unsigned changes) override {
     // The notification is delivered when, and only if, the transaction commits. A transaction a failed statement
@@ -371,6 +382,7 @@ class PostgresConnection final : public Connection {
   PGconn* conn_;
   int64_t changes_ = 0;
   bool in_transaction_ = false;        // between a successful BeginWrite and its Commit or ROLLBACK
+  bool shared_ = false;                // that transaction is WriteMode::kShared
   bool session_ready_ = true;          // the session's settings and locks are in place (false after a failed set-up)
   std::vector<int64_t> shared_locks_;  // HoldSharedSessionLock's keys
   std::unordered_map<std::string, std::string> prepared_;  // statement text -> prepared statement name

@@ -9,6 +9,13 @@
 // across coordinators unchanged. Each coordinator still groups its writes into one transaction (group commit),
 // so the lock is taken once per group, not per write; readers never take it.
 //
+// Claims and completions are the exception (WriteMode::kShared): a transaction of only those holds the writer lock
+// shared, so those of several coordinators run at once, and never beside any other write. They keep the invariants
+// by row locks instead: a claim takes its job with FOR NO KEY UPDATE SKIP LOCKED (one live attempt per job, and no
+// claim waits for another), a completion locks its job before it reads it (one result per job). Each writes its
+// events, and a wall search's next probe, only after taking a second, exclusive lock (kCommitOrderLockKey,
+// OrderCommit) that it holds to its end, so event and job ids still follow commit order.
+//
 // A session that holds the lock and stalls (a stopped coordinator) is ended by the server after
 // idle_in_transaction_session_timeout, releasing the lock; a writer waits at most lock_timeout for it.
 #pragma once
@@ -23,6 +30,8 @@
 namespace tscale::sql {
 
 inline constexpr int64_t kWriterLockKey = 0x747363616c65;  // "tscale"
+// Taken by a shared write transaction before it writes its events, held to its end (OrderCommit).
+inline constexpr int64_t kCommitOrderLockKey = 0x747363616c67;
 // Held shared by every serving coordinator for the life of its session; a coordinator that can take it exclusively
 // starts after an outage of them all (Store::Open's lease grace).
 inline constexpr int64_t kCoordinatorLockKey = 0x747363616c66;

@@ -78,7 +78,7 @@ void Statement::Reset() {
 }
 
 WriteTransaction::WriteTransaction(Database& db) : db_(db) {
-  status_ = db_.connection().BeginWrite();
+  status_ = db_.connection().BeginWrite(WriteMode::kExclusive);
 }
 
 WriteTransaction::~WriteTransaction() {

@@ -7,9 +7,12 @@
 // driver rewrites them to `$N`). Every statement with outside values goes through Bind (no string concatenation
 // of values).
 //
-// Write transactions are exclusive in both backends: SQLite's BEGIN IMMEDIATE takes the database's write lock;
-// the PostgreSQL driver takes one transaction-scoped advisory lock after BEGIN, so writers on every coordinator
-// run one at a time (see server/postgres_connection.h for why). Readers never wait for writers.
+// Write transactions are exclusive in both backends, but for shared ones: SQLite's BEGIN IMMEDIATE takes the
+// database's write lock; the PostgreSQL driver takes one transaction-scoped advisory lock after BEGIN, so writers on
+// every coordinator run one at a time (see server/postgres_connection.h for why). The exception is a transaction of
+// claims and completions (WriteMode::kShared): PostgreSQL runs those of several coordinators at once, each locking
+// the job it changes (a claim with FOR NO KEY UPDATE SKIP LOCKED), and orders only their tails (OrderCommit), where
+// the events go. Readers never wait for writers.
 //
 // Round trips. With PostgreSQL every statement that waits for its answer costs a round trip, and that, not the
 // database's work, bounds a writer. So inside a write transaction the PostgreSQL driver pipelines: Run() sends a
@@ -39,6 +42,15 @@ bool IsPostgresqlUri(const std::string& target);
 // The placeholders of a multi-row INSERT: `rows` tuples of `columns` `?` each, "(?,?),(?,?)". Many rows per
 // statement, because with PostgreSQL every statement is a round trip.
 std::string ValuesPlaceholders(int columns, int rows);
+
+// Who else may write while a write transaction runs.
+enum class WriteMode {
+  kExclusive,  // nobody
+  // Other kShared transactions (PostgreSQL; SQLite treats it as kExclusive). Such a transaction locks the job rows it
+  // changes before it reads them (a claim skips the locked ones), and writes what must follow commit order (events,
+  // new jobs) only after OrderCommit.
+  kShared,
+};
 
 // What a committed write transaction changed, for waiters in other coordinators (PostgreSQL NOTIFY).
 enum ChangeKind : unsigned { kNoChange = 0, kWorkQueued = 1u, kEventsAppended = 2u };
@@ -89,8 +101,14 @@ class Connection {
   // and aborted the transaction.
   virtual bool Unsettled() const { return false; }
   virtual bool InTransaction() const = 0;
-  // Starts an exclusive write transaction (see the file comment).
-  virtual Status BeginWrite() = 0;
+  // Starts a write transaction (see the file comment).
+  virtual Status BeginWrite(WriteMode mode) = 0;
+  // True where a kShared transaction may run beside others (where kShared is not kExclusive).
+  virtual bool SharesWrites() const { return false; }
+  // In a kShared transaction, waits until no other one is past its own OrderCommit: from here to the end of the
+  // transaction no other writer runs, so ids drawn from here on (event ids, the watch's cursor) follow commit order.
+  // May be deferred like Run(). Nothing to do in an exclusive transaction.
+  virtual Status OrderCommit() { return Status::Ok(); }
   // Commits, first telling the other coordinators' listeners what changed (`changes`, a ChangeKind mask).
   virtual Status Commit(unsigned changes) = 0;
   virtual std::string ErrorMessage() const = 0;
@@ -155,8 +173,9 @@ class Statement {
   std::string ColumnBlob(int column) const { return cursor_->ColumnBlob(column); }
 
  private:
-  std::unique_ptr<Cursor> cursor_;
+  // In this order: the constructor's Prepare reports a failure into status_, which must exist by then.
   Status status_;
+  std::unique_ptr<Cursor> cursor_;
 };
 
 // An exclusive write transaction (Connection::BeginWrite) on construction; ROLLBACK on destruction unless

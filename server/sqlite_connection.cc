@@ -147,7 +147,7 @@ class SqliteConnection final : public Connection {
   }
   int64_t Changes() override { return sqlite3_changes(db_); }
   bool InTransaction() const override { return !sqlite3_get_autocommit(db_); }
-  Status BeginWrite() override { return Exec("BEGIN IMMEDIATE"); }
+  Status BeginWrite(WriteMode) override { return Exec("BEGIN IMMEDIATE"); }  // one writer per file
   // One coordinator per SQLite file: nobody else to tell.
   Status Commit(unsigned /*changes*/) override { return Exec("COMMIT"); }
   std::string ErrorMessage() const override { return sqlite3_errmsg(db_); }

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -161,7 +162,7 @@ class Store {
   };
 
  private:
-  friend class StoreTestPeer;  // tests/server/store_test.cc drives Write directly
+  friend class StoreTestPeer;  // tests/support/store_test_peer.h: tests drive Write directly
   explicit Store(StoreOptions options) : options_(options) {}
 
   // Runs `body` through the group-commit queue (server/store_writer.h).
@@ -213,8 +214,15 @@ class Store {
   std::mutex mu_;  // guards db_: one statement sequence at a time
   sql::Database db_;
   GroupCommitQueue writer_{db_, mu_};
-  // When the store last looked for lapsed leases, and when a claim must look again (ClaimJob; guarded by mu_).
-  int64_t lapse_looked_ms_ = 0, lapse_look_due_ms_ = 0;
+  // When the store last looked for lapsed leases; when a lease it then saw lapses (the earliest expiry, plus 1);
+  // when it looks again regardless, for leases other coordinators grant; and whether a look it could not act on
+  // (beside other writers) found lapsed leases. Written under mu_; read before a claim queues too (ClaimJob).
+  std::atomic<int64_t> lapse_looked_ms_{0}, lapse_expiry_due_ms_{0}, lapse_recheck_due_ms_{0};
+  std::atomic<bool> lapse_found_{false};
+  // A claim looks for lapsed leases (ClaimJob)...
+  bool LapseLookDue(int64_t now_ms) const;
+  // ... and must be able to end them: a lease it knows of has lapsed, or a look found one.
+  bool LapsedLeaseLikely(int64_t now_ms) const;
   int64_t ExpiryRecheckMs() const { return std::min<int64_t>(100, options_.lease_ms / 10); }
   int schema_version_ = 0;
   bool holds_coordinator_lock_ = false;  // PostgreSQL: released explicitly on destruction (server/store.cc)

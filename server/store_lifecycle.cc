@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include "common/outcome.h"
 #include "server/store_internal.h"
@@ -88,6 +89,17 @@ StatusOr<RegisteredWorker> Store::RegisterWorker(const std::string& worker_id, c
 
 Status Store::AppendEventLocked(int64_t job_id, int64_t attempt_id, v1::JobState state, v1::Outcome outcome,
                                 const std::string& detail, const v1::MetricEvent* metric, int64_t now_ms) {
+  if (writer_.defers_to_commit()) {
+    // Beside other coordinators' writes an event id is drawn only in the commit's tail, where ids follow commit
+    // order (sql.h), so it names its attempt itself: the job's current one may have changed by then.
+    if (attempt_id == kCurrentAttempt) return Status::Internal("an event left to the commit must name its attempt");
+    std::optional<v1::MetricEvent> kept;
+    if (metric) kept = *metric;
+    writer_.AtCommit([this, job_id, attempt_id, state, outcome, detail, kept = std::move(kept), now_ms] {
+      return AppendEventLocked(job_id, attempt_id, state, outcome, detail, kept ? &*kept : nullptr, now_ms);
+    });
+    return Status::Ok();
+  }
   // VALUES, not INSERT ... SELECT: PostgreSQL types a NULL parameter from its target column only there.
   sql::Statement insert(db_,
                         "INSERT INTO events(sweep_id, job_id, attempt_id, state, outcome, detail, metric, unix_ms) "
@@ -198,155 +210,13 @@ Status Store::EndAttemptLocked(int64_t job_id, int64_t attempt_id, const std::st
                            "requeued: attempt " + std::to_string(attempt_id) + " " + reason, nullptr, now_ms);
 }
 
-StatusOr<int> Store::ExpireLeases(int64_t now_ms) {
-  int out_value{};
-  const Status written = Write([&]() -> Status {
-    auto expired = ExpireLeasesLocked(now_ms);
-    if (!expired.ok()) return expired.status();
-    out_value = *expired;
-    return Status::Ok();
-  });
-  if (!written.ok()) return written;
-  return out_value;
-}
-
 namespace {
 
-// Every live lease as (job, attempt, expiry). Driven from the few leased and running jobs (jobs_by_state), each
-// attempt looked up by its id: a join let PostgreSQL scan every attempt ever made instead, 0.7 ms at 8,000 jobs.
-constexpr char kLiveLeasesSql[] =
-    "SELECT j.id, j.current_attempt, (SELECT a.lease_expires_ms FROM attempts a WHERE a.id = j.current_attempt) "
-    "FROM jobs j WHERE j.state IN (?1, ?2)";
-
-void BindLiveLeases(sql::Statement& find) {
-  find.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED)).Bind(2, static_cast<int>(v1::JOB_STATE_RUNNING));
+std::string RunningDetail(const std::string& worker_id) {
+  return "running on " + worker_id;
 }
 
 }  // namespace
-
-StatusOr<std::vector<std::pair<int64_t, int64_t>>> Store::LapsedLeasesLocked(sql::Statement& live, int64_t now_ms) {
-  // The next lease to lapse does so at the earliest expiry seen here, or, for a lease taken from now on, a full
-  // period later than the next look (ExpiryRecheckMs is below lease_ms).
-  std::vector<std::pair<int64_t, int64_t>> lapsed;
-  int64_t next_look_ms = now_ms + ExpiryRecheckMs();
-  while (live.Step()) {
-    if (live.ColumnIsNull(1) || live.ColumnIsNull(2)) continue;  // no attempt to end (a join used to drop these)
-    const int64_t expires_ms = live.ColumnInt(2);
-    if (expires_ms < now_ms)
-      lapsed.emplace_back(live.ColumnInt(0), live.ColumnInt(1));
-    else
-      next_look_ms = std::min(next_look_ms, expires_ms + 1);
-  }
-  TSCALE_RETURN_IF_ERROR(live.status());
-  lapse_looked_ms_ = now_ms;
-  lapse_look_due_ms_ = next_look_ms;
-  return lapsed;
-}
-
-StatusOr<int> Store::ExpireLeasesLocked(int64_t now_ms) {
-  sql::Statement live(db_, kLiveLeasesSql);
-  BindLiveLeases(live);
-  auto expired = LapsedLeasesLocked(live, now_ms);
-  if (!expired.ok()) return expired.status();
-  for (const auto& [job_id, attempt_id] : *expired)
-    TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "expired", now_ms));
-  return static_cast<int>(expired->size());
-}
-
-StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id, int64_t now_ms) {
-  std::optional<v1::Lease> out_value{};
-  const Status written = Write([&]() -> Status {
-    // Three reads sent together, so that with PostgreSQL they share one round trip (server/sql.h).
-    sql::Statement worker(db_, "UPDATE workers SET last_seen_ms=? WHERE id=? RETURNING capabilities, session");
-    worker.Bind(1, now_ms).Bind(2, worker_id).Send();
-    // Lapsed leases are ended first, so their jobs can be claimed at once. The search is the claim's costliest
-    // statement on PostgreSQL (the jobs_by_state entries of every job's past versions wait for vacuum), so a claim
-    // looks only when a lease may have lapsed since the last look: past the earliest expiry then seen, and at
-    // least every ExpiryRecheckMs for leases other coordinators grant (the server's reaper looks too).
-    const bool look_for_lapsed = now_ms < lapse_looked_ms_ || now_ms >= lapse_look_due_ms_;
-    sql::Statement live(db_, kLiveLeasesSql);
-    if (look_for_lapsed) {
-      BindLiveLeases(live);
-      live.Send();
-    }
-    // The oldest queued job of each distinct requirement set, with its spec: queued jobs share few sets (a sweep
-    // has one), so the walk is one index seek per set (a loose index scan over jobs_by_requirements), and a claim
-    // costs the same behind 10 or 100,000 jobs it cannot run.
-    sql::Statement oldest_per_set(
-        db_,
-        "WITH RECURSIVE sets(requirements) AS ("
-        " SELECT (SELECT requirements FROM jobs WHERE state=?1 ORDER BY requirements LIMIT 1)"
-        " UNION ALL SELECT (SELECT j.requirements FROM jobs j WHERE j.state=?1 AND j.requirements > s.requirements"
-        " ORDER BY j.requirements LIMIT 1) FROM sets s WHERE s.requirements IS NOT NULL) "
-        " , oldest(requirements, id) AS (SELECT s.requirements, (SELECT k.id FROM jobs k WHERE k.state=?1"
-        " AND k.requirements = s.requirements ORDER BY k.id LIMIT 1) FROM sets s WHERE s.requirements IS NOT NULL) "
-        // Scalar subqueries by id, not a join: a join on the CTE's rows may be planned as a scan of every job.
-        "SELECT o.requirements, o.id, (SELECT spec FROM jobs WHERE id = o.id), (SELECT c.json FROM jobs j "
-        "JOIN model_configs c ON c.id = j.config_id WHERE j.id = o.id) FROM oldest o");
-    oldest_per_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Send();
-
-    if (!worker.Step()) {
-      TSCALE_RETURN_IF_ERROR(worker.status());
-      return Status::NotFound("worker \"" + worker_id + "\" is not registered");
-    }
-    v1::WorkerCapabilities caps;
-    TSCALE_RETURN_IF_ERROR(Parse(worker.ColumnBlob(0), &caps, "worker capabilities"));
-    const int64_t session = worker.ColumnInt(1);
-    std::vector<std::pair<int64_t, int64_t>> lapsed;
-    if (look_for_lapsed) {
-      auto found = LapsedLeasesLocked(live, now_ms);
-      if (!found.ok()) return found.status();
-      lapsed = std::move(found).value();
-    }
-    if (!lapsed.empty()) {
-      // Rare: the walk ran before these jobs were requeued, so it runs again.
-      for (const auto& [job_id, attempt_id] : lapsed)
-        TSCALE_RETURN_IF_ERROR(EndAttemptLocked(job_id, attempt_id, "expired", now_ms));
-      oldest_per_set.Reset();
-      oldest_per_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED));
-    }
-
-    std::optional<v1::JobSpec> chosen;
-    while (oldest_per_set.Step()) {
-      const int64_t oldest = oldest_per_set.ColumnInt(1);
-      if (chosen && chosen->job_id() < oldest) continue;
-      v1::Requirements requirements;
-      TSCALE_RETURN_IF_ERROR(Parse(oldest_per_set.ColumnBlob(0), &requirements, "job requirements"));
-      if (!WorkerMatches(caps, requirements)) continue;
-      chosen.emplace();
-      TSCALE_RETURN_IF_ERROR(
-          store_internal::ParseJobSpec(oldest_per_set.ColumnBlob(2), oldest_per_set.ColumnText(3), &*chosen));
-      chosen->set_job_id(oldest);
-    }
-    TSCALE_RETURN_IF_ERROR(oldest_per_set.status());
-    if (!chosen) return Status::Ok();  // keeps the lease expiry and last_seen update
-
-    // The attempt, the lease and its event, sent together: the lease and the event name the attempt through the
-    // database (its largest attempt id, the current attempt), so nothing waits for the new id until the end.
-    const int64_t job_id = chosen->job_id();
-    const int64_t expires = now_ms + options_.lease_ms;
-    sql::Statement attempt(db_,
-                           "INSERT INTO attempts(job_id, worker_id, leased_ms, lease_expires_ms, worker_session) "
-                           "VALUES(?,?,?,?,?) RETURNING id");
-    attempt.Bind(1, job_id).Bind(2, worker_id).Bind(3, now_ms).Bind(4, expires).Bind(5, session).Send();
-    sql::Statement lease(db_,
-                         "UPDATE jobs SET state=?1, attempts=attempts+1, updated_ms=?2, "
-                         "current_attempt=(SELECT MAX(id) FROM attempts WHERE job_id=?3) WHERE id=?3");
-    TSCALE_RETURN_IF_ERROR(lease.Bind(1, static_cast<int>(v1::JOB_STATE_LEASED)).Bind(2, now_ms).Bind(3, job_id).Run());
-    TSCALE_RETURN_IF_ERROR(AppendEventLocked(job_id, kCurrentAttempt, v1::JOB_STATE_LEASED, v1::OUTCOME_UNSPECIFIED,
-                                             "leased to " + worker_id, nullptr, now_ms));
-    if (!attempt.Step())
-      return attempt.status().ok() ? Status::Internal("attempt insert returned no id") : attempt.status();
-    v1::Lease out;
-    out.set_attempt_id(attempt.ColumnInt(0));
-    out.set_lease_expires_unix_ms(expires);
-    *out.mutable_job() = std::move(*chosen);
-    out_value = std::move(out);
-    return Status::Ok();
-  });
-  if (!written.ok()) return written;
-  return out_value;
-}
 
 // LEASED -> RUNNING with its event, once per attempt: on its first heartbeat, progress report or result,
 // whichever comes first, so every job that ran emits LEASED, RUNNING, FINISHED in that order (the proto's
@@ -362,7 +232,7 @@ Status Store::MarkRunningLocked(int64_t job_id, int64_t attempt_id, const std::s
                              .Bind(2, attempt_id)
                              .Bind(3, static_cast<int>(v1::JOB_STATE_RUNNING))
                              .Bind(4, static_cast<int>(v1::OUTCOME_UNSPECIFIED))
-                             .Bind(5, "running on " + worker_id)
+                             .Bind(5, RunningDetail(worker_id))
                              .Bind(6, now_ms)
                              .Bind(7, static_cast<int>(v1::JOB_STATE_LEASED))
                              .Run());
@@ -407,63 +277,89 @@ StatusOr<std::vector<int64_t>> Store::Heartbeat(const std::string& worker_id, co
 StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int64_t attempt_id, v1::Result result,
                                                int64_t now_ms) {
   CompletionOutcome out_value{};
-  const Status written = Write([&]() -> Status {
-    // The attempt, its job and the job's result if it has one, in one read (one round trip with PostgreSQL).
-    sql::Statement attempt(db_,
-                           "SELECT a.job_id, a.worker_id, j.current_attempt, a.end_reason, j.spec, r.attempt_id, "
-                           "r.result, r.outcome FROM attempts a JOIN jobs j ON j.id = a.job_id "
-                           "LEFT JOIN results r ON r.job_id = a.job_id WHERE a.id=?");
-    attempt.Bind(1, attempt_id);
-    if (!attempt.Step()) {
-      TSCALE_RETURN_IF_ERROR(attempt.status());
-      return Status::NotFound("attempt " + std::to_string(attempt_id) + " does not exist");
-    }
-    const int64_t job_id = attempt.ColumnInt(0);
-    const std::string owner = attempt.ColumnText(1);
-    const bool is_current = !attempt.ColumnIsNull(2) && attempt.ColumnInt(2) == attempt_id;
-    const bool completed = attempt.ColumnText(3) == "completed";
-    if (!attempt.ColumnIsNull(5)) {
-      const int64_t finisher = attempt.ColumnInt(5);
-      if (finisher != attempt_id)
-        return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
-                               " was finished by attempt " + std::to_string(finisher));
-      // A cancel or a `lost` verdict records the attempt that was live, but that attempt did not produce the
-      // result: its fencing token is void, so its late completion is refused, not acknowledged as a duplicate.
-      if (!completed)
-        return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " + std::to_string(job_id) +
-                               " ended " + OutcomeName(static_cast<v1::Outcome>(attempt.ColumnInt(7))) +
-                               " while it ran");
-      out_value.duplicate = true;
-      return Parse(attempt.ColumnBlob(6), &out_value.stored, "result");
-    }
-    // Only a wall-finder probe has a search to move on (below); the spec says whether this job is one.
-    v1::JobSpec spec;
-    TSCALE_RETURN_IF_ERROR(Parse(attempt.ColumnBlob(4), &spec, "job spec"));
-    if (!is_current)
-      return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: its lease on job " +
-                             std::to_string(job_id) + " was revoked");
-    if (owner != worker_id)
-      return Status::Aborted("attempt " + std::to_string(attempt_id) + " belongs to worker \"" + owner + "\"");
+  // PostgreSQL runs completions beside other coordinators' claims and completions (server/store_writer.h).
+  const Status written = writer_.Write(
+      [&]() -> Status {
+        const bool shared = writer_.shared();
+        if (shared) {
+          // Beside other writers the job is locked first, so that the read below (a later statement, with its own
+          // snapshot) sees it as any other completion of it left it: one result per job. In the same round trip.
+          sql::Statement lock(
+              db_, "SELECT id FROM jobs WHERE id=(SELECT job_id FROM attempts WHERE id=?) FOR NO KEY UPDATE");
+          TSCALE_RETURN_IF_ERROR(lock.Bind(1, attempt_id).Run());
+        }
+        // The attempt, its job and the job's result if it has one, in one read (one round trip with PostgreSQL).
+        sql::Statement attempt(db_,
+                               "SELECT a.job_id, a.worker_id, j.current_attempt, a.end_reason, j.spec, r.attempt_id, "
+                               "r.result, r.outcome, j.state FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                               "LEFT JOIN results r ON r.job_id = a.job_id WHERE a.id=?");
+        attempt.Bind(1, attempt_id);
+        if (!attempt.Step()) {
+          TSCALE_RETURN_IF_ERROR(attempt.status());
+          return Status::NotFound("attempt " + std::to_string(attempt_id) + " does not exist");
+        }
+        const int64_t job_id = attempt.ColumnInt(0);
+        const std::string owner = attempt.ColumnText(1);
+        const bool is_current = !attempt.ColumnIsNull(2) && attempt.ColumnInt(2) == attempt_id;
+        const bool completed = attempt.ColumnText(3) == "completed";
+        if (!attempt.ColumnIsNull(5)) {
+          const int64_t finisher = attempt.ColumnInt(5);
+          if (finisher != attempt_id)
+            return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " +
+                                   std::to_string(job_id) + " was finished by attempt " + std::to_string(finisher));
+          // A cancel or a `lost` verdict records the attempt that was live, but that attempt did not produce the
+          // result: its fencing token is void, so its late completion is refused, not acknowledged as a duplicate.
+          if (!completed)
+            return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: job " +
+                                   std::to_string(job_id) + " ended " +
+                                   OutcomeName(static_cast<v1::Outcome>(attempt.ColumnInt(7))) + " while it ran");
+          out_value.duplicate = true;
+          return Parse(attempt.ColumnBlob(6), &out_value.stored, "result");
+        }
+        // Only a wall-finder probe has a search to move on (below); the spec says whether this job is one.
+        v1::JobSpec spec;
+        TSCALE_RETURN_IF_ERROR(Parse(attempt.ColumnBlob(4), &spec, "job spec"));
+        if (!is_current)
+          return Status::Aborted("attempt " + std::to_string(attempt_id) + " is stale: its lease on job " +
+                                 std::to_string(job_id) + " was revoked");
+        if (owner != worker_id)
+          return Status::Aborted("attempt " + std::to_string(attempt_id) + " belongs to worker \"" + owner + "\"");
 
-    result.set_job_id(job_id);
-    result.set_attempt_id(attempt_id);
-    result.set_worker_id(worker_id);
-    if (result.finished_unix_ms() == 0) result.set_finished_unix_ms(now_ms);
-    // A job too fast to heartbeat still reports RUNNING before FINISHED; its state goes straight to FINISHED.
-    TSCALE_RETURN_IF_ERROR(MarkRunningLocked(job_id, attempt_id, worker_id, now_ms, /*update_state=*/false));
-    TSCALE_RETURN_IF_ERROR(InsertResultLocked(job_id, result, now_ms));
-    sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='completed' WHERE id=?");
-    TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
-    // Only a completion can move a wall search on: a cancelled or lost probe stops it (common/wall_search.h),
-    // so the cancel and lost paths store their results without this step.
-    if (spec.has_wall()) {
-      auto probe = AdvanceWallSearchLocked(job_id, now_ms);
-      if (!probe.ok()) return probe.status();
-      out_value.queued_probe = *probe;
-    }
-    out_value.stored = result;
-    return Status::Ok();
-  });
+        result.set_job_id(job_id);
+        result.set_attempt_id(attempt_id);
+        result.set_worker_id(worker_id);
+        if (result.finished_unix_ms() == 0) result.set_finished_unix_ms(now_ms);
+        // A job too fast to heartbeat still reports RUNNING before FINISHED; its state goes straight to FINISHED.
+        // Beside other writers the event waits for the commit's tail, so the state read above decides, not the database
+        // then.
+        if (!shared)
+          TSCALE_RETURN_IF_ERROR(MarkRunningLocked(job_id, attempt_id, worker_id, now_ms, /*update_state=*/false));
+        else if (attempt.ColumnInt(8) == v1::JOB_STATE_LEASED)
+          TSCALE_RETURN_IF_ERROR(AppendEventLocked(job_id, attempt_id, v1::JOB_STATE_RUNNING, v1::OUTCOME_UNSPECIFIED,
+                                                   RunningDetail(worker_id), nullptr, now_ms));
+        TSCALE_RETURN_IF_ERROR(InsertResultLocked(job_id, result, now_ms));
+        sql::Statement end(db_, "UPDATE attempts SET ended_ms=?, end_reason='completed' WHERE id=?");
+        TSCALE_RETURN_IF_ERROR(end.Bind(1, now_ms).Bind(2, attempt_id).Run());
+        // Only a completion can move a wall search on: a cancelled or lost probe stops it (common/wall_search.h),
+        // so the cancel and lost paths store their results without this step.
+        // Beside other writers the step waits for the commit's tail, where no other writer runs: it then sees every
+        // probe that finished before it, and the new probe's job id follows commit order.
+        if (spec.has_wall()) {
+          auto advance = [this, job_id, now_ms, &out_value]() -> Status {
+            auto probe = AdvanceWallSearchLocked(job_id, now_ms);
+            if (!probe.ok()) return probe.status();
+            out_value.queued_probe = *probe;
+            return Status::Ok();
+          };
+          if (shared)
+            writer_.AtCommit(advance);
+          else
+            TSCALE_RETURN_IF_ERROR(advance());
+        }
+        out_value.stored = result;
+        return Status::Ok();
+      },
+      WriteKind::kShareable);
   if (!written.ok()) return written;
   return out_value;
 }

@@ -41,10 +41,14 @@ Status RunBody(const std::function<Status()>& body) noexcept {
 // Exception safety: once the leader has taken its group, nothing may throw until the group is popped and its
 // members woken, or every later write would wait forever behind them. So the group is a fixed array (no
 // allocation), and CommitGroup turns every exception into statuses.
-Status GroupCommitQueue::Write(const std::function<Status()>& body) {
+Status GroupCommitQueue::Write(const std::function<Status()>& body, WriteKind kind) {
   constexpr size_t kMaxGroup = 256;
   PendingWrite self;
   self.body = &body;
+  self.kind = kind;
+  // Where shareable writes may run beside other coordinators' they are grouped apart, so that such a group can;
+  // elsewhere (SQLite) every write queued shares the group, as fewer commits are what count there.
+  const bool by_kind = db_.connection().SharesWrites();
   std::unique_lock queue_lock(queue_mu_);
   try {
     queue_.push_back(&self);
@@ -55,13 +59,16 @@ Status GroupCommitQueue::Write(const std::function<Status()>& body) {
   if (self.done) return self.status;
 
   std::array<PendingWrite*, kMaxGroup> group;
-  const size_t size = std::min(queue_.size(), kMaxGroup);
-  std::copy_n(queue_.begin(), size, group.begin());
+  size_t size = 0;
+  for (PendingWrite* queued : queue_) {
+    if (size == kMaxGroup) break;
+    if (!by_kind || queued->kind == kind) group[size++] = queued;
+  }
   queue_lock.unlock();
   CommitGroup(group.data(), size);
   queue_lock.lock();
   for (size_t i = 0; i < size; ++i) {
-    queue_.pop_front();
+    queue_.erase(std::find(queue_.begin(), queue_.end(), group[i]));
     if (group[i] != &self) {
       group[i]->done = true;
       group[i]->cv.notify_one();
@@ -69,6 +76,27 @@ Status GroupCommitQueue::Write(const std::function<Status()>& body) {
   }
   if (!queue_.empty()) queue_.front()->cv.notify_one();
   return self.status;
+}
+
+void GroupCommitQueue::AtCommit(std::function<Status()> tail) {
+  tails_.emplace_back(running_member_, std::move(tail));
+}
+
+Status GroupCommitQueue::RunTailsAndCommit() {
+  if (!tails_.empty()) {
+    // Sent behind the bodies' statements, answered with the COMMIT: a failure among them fails the commit.
+    TSCALE_RETURN_IF_ERROR(db_.connection().OrderCommit());
+    in_tails_ = true;
+    for (auto& [member, tail] : tails_) {
+      Status ran = tail();
+      if (!ran.ok()) {
+        in_tails_ = false;
+        return ran;
+      }
+    }
+    in_tails_ = false;
+  }
+  return db_.connection().Commit(changes_);
 }
 
 void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noexcept {
@@ -81,7 +109,13 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
     // A transaction a failed ROLLBACK left open would make every later BEGIN fail: end it first.
     if (db_.InTransaction()) db_.Exec("ROLLBACK");
     changes_ = sql::kNoChange;
-    if (Status begin = db_.connection().BeginWrite(); !begin.ok()) {
+    tails_.clear();
+    in_tails_ = false;
+    shared_ = db_.connection().SharesWrites();
+    for (size_t i = 0; i < size && shared_; ++i) shared_ = group[i]->kind == WriteKind::kShareable;
+    if (shared_) shared_commits_.fetch_add(1, std::memory_order_relaxed);
+    if (Status begin = db_.connection().BeginWrite(shared_ ? sql::WriteMode::kShared : sql::WriteMode::kExclusive);
+        !begin.ok()) {
       for (size_t i = 0; i < size; ++i) group[i]->status = begin;
       return;
     }
@@ -94,6 +128,7 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
     std::optional<sql::Statement> unanswered_release;
     for (size_t i = 0; i < size; ++i) {
       PendingWrite* member = group[i];
+      running_member_ = i;
       // SAVEPOINT and RELEASE go in the pipeline with the body's own statements (server/sql.h, "round trips").
       Status savepoint = sql::Statement(db_, "SAVEPOINT write_op").Run();
       member->status = savepoint.ok() ? RunBody(*member->body) : savepoint;
@@ -117,6 +152,9 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
         }
         // A deferred statement's failure is the better reason: the body may have failed only by its knock-on.
         if (!member->status.ok()) {
+          // What it left for the commit goes with it.
+          tails_.erase(std::remove_if(tails_.begin(), tails_.end(), [i](const auto& tail) { return tail.first == i; }),
+                       tails_.end());
           if (Status deferred = connection.Flush(); !deferred.ok()) member->status = deferred;
           // If the failed body's changes cannot be undone, or its savepoint cannot be closed, they would commit
           // with the rest of the group: undo the whole group instead.
@@ -144,7 +182,7 @@ void GroupCommitQueue::CommitGroup(PendingWrite* const* group, size_t size) noex
         return;
       }
     }
-    if (Status commit = db_.connection().Commit(changes_); !commit.ok()) {
+    if (Status commit = RunTailsAndCommit(); !commit.ok()) {
       db_.Exec("ROLLBACK");
       for (size_t i = 0; i < size; ++i)
         if (group[i]->status.ok()) group[i]->status = commit;

@@ -92,6 +92,77 @@ class SharedStoreTest : public ::testing::Test {
     return out;
   }
 
+  using Event = std::tuple<int64_t, int64_t, int64_t, int>;
+  struct WatchedSweep {
+    std::vector<Event> seen;  // what the polling reader saw, in order
+    std::vector<Event> all;   // every event of the sweep, read at the end
+    int errors = 0;
+    int64_t shared_commits[2] = {0, 0};
+  };
+
+  // `workers` workers, spread over two stores, claim and complete a sweep of `jobs` (each first reporting progress
+  // once when `progress`), while a reader on the first store polls its events from a cursor as a watch stream does,
+  // until the sweep is done and a last read finds nothing new.
+  WatchedSweep RunWatched(int jobs, int workers, bool progress) {
+    WatchedSweep out;
+    auto a = Open(), b = Open();
+    if (!a || !b) return out;
+    const int64_t sweep = Submit(*a, jobs);
+    std::atomic<bool> stop{false};
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    Store* stores[2] = {a.get(), b.get()};
+    for (int w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        Store& store = *stores[w % 2];
+        const std::string id = "writer" + std::to_string(w);
+        if (!store.RegisterWorker(id, Cpu(), WallMs()).ok()) ++errors;
+        while (!stop) {
+          auto lease = store.ClaimJob(id, WallMs());
+          if (!lease.ok()) {
+            ++errors;
+            continue;
+          }
+          if (!lease->has_value()) break;
+          if (progress) {
+            v1::MetricEvent metric;
+            metric.set_attempt_id((*lease)->attempt_id());
+            metric.set_phase("measuring");
+            if (!store.RecordMetric(id, metric, WallMs()).ok()) ++errors;
+          }
+          if (!store.CompleteJob(id, (*lease)->attempt_id(), Ok(), WallMs()).ok()) ++errors;
+        }
+      });
+    }
+    int64_t cursor = 0;
+    auto poll = [&] {
+      auto page = a->ReadEvents(sweep, cursor, 50);
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) return;
+      for (const auto& e : *page) {
+        out.seen.emplace_back(e.event_id(), e.job_id(), e.attempt_id(), static_cast<int>(e.state()));
+        cursor = e.event_id();
+      }
+    };
+    for (auto deadline = Clock::now() + std::chrono::seconds(90); Clock::now() < deadline;) {
+      poll();
+      auto status = b->GetSweepStatus(sweep, WallMs());
+      if (status.ok() && status->done()) break;
+    }
+    stop = true;
+    for (auto& t : threads) t.join();
+    for (size_t before = 0;;) {  // the tail, until a read finds nothing new
+      before = out.seen.size();
+      poll();
+      if (out.seen.size() == before) break;
+    }
+    out.all = Events(*b, sweep);
+    out.errors = errors.load();
+    out.shared_commits[0] = a->write_stats().shared_commits;
+    out.shared_commits[1] = b->write_stats().shared_commits;
+    return out;
+  }
+
   std::string uri_;
 };
 
@@ -183,66 +254,81 @@ TEST_F(SharedStoreTest, ClaimsCompletionsAndReapersAcrossTwoStoresLoseAndDuplica
 
   // Both stores list the same events, every job's in a valid order.
   EXPECT_EQ(Events(*a, sweep), Events(*b, sweep));
+  // Claims and completions ran as shared groups (beside the other store's), not only under the writer lock.
+  EXPECT_GT(a->write_stats().shared_commits, 0);
+  EXPECT_GT(b->write_stats().shared_commits, 0);
 }
 
 // A watch resumes from the last event id it has seen. With writers on two stores, a lower id committed after a
 // higher one would be skipped for good; the writer lock (server/postgres_connection.h) makes id order commit order.
-// A reader that polls through one store while both write must see, in the end, exactly the full list.
+// A reader that polls through one store while both write must see, in the end, exactly the full list. Here each
+// job also reports progress (a write that runs exclusively), so shared and exclusive groups interleave.
 TEST_F(SharedStoreTest, AWatchCursorNeverPassesAnEventTheOtherStoreCommitsLater) {
+  const WatchedSweep run = RunWatched(/*jobs=*/150, /*workers=*/2, /*progress=*/true);
+  EXPECT_EQ(run.errors, 0);
+  EXPECT_EQ(run.all.size(), 150u * 4) << "leased, running, progress and finished per job";
+  EXPECT_EQ(run.seen, run.all) << "the polling cursor skipped or reordered events";
+}
+
+// Claims and completions only, two workers on each store: their groups run side by side (WriteMode::kShared), each
+// drawing its event ids only in its tail, under the commit-order lock. A reader polling one store all along must
+// still see exactly the full list, and every job's LEASED, RUNNING, FINISHED in that order.
+TEST_F(SharedStoreTest, AWatchCursorNeverPassesAnEventWhileSharedWritesRunSideBySide) {
+  const WatchedSweep run = RunWatched(/*jobs=*/200, /*workers=*/4, /*progress=*/false);
+  EXPECT_EQ(run.errors, 0);
+  EXPECT_EQ(run.all.size(), 200u * 3) << "leased, running and finished per job";
+  EXPECT_EQ(run.seen, run.all) << "the polling cursor skipped or reordered events";
+  std::map<int64_t, std::vector<int>> states_per_job;
+  for (const auto& [event, job, attempt, state] : run.all) states_per_job[job].push_back(state);
+  const std::vector<int> expected = {v1::JOB_STATE_LEASED, v1::JOB_STATE_RUNNING, v1::JOB_STATE_FINISHED};
+  for (const auto& [job, states] : states_per_job) EXPECT_EQ(states, expected) << "job " << job;
+  EXPECT_GT(run.shared_commits[0], 0);
+  EXPECT_GT(run.shared_commits[1], 0);
+}
+
+// A worker that retries its completion on the other coordinator while the first is still answering: both stores
+// complete the same attempt at once. The completion locks its job before reading it, so one stores the result and
+// the other answers it as the duplicate it is; neither fails, and each job keeps one result.
+TEST_F(SharedStoreTest, OneAttemptCompletedThroughBothStoresAtOnceStoresOneResult) {
   auto a = Open(), b = Open();
   ASSERT_TRUE(a && b);
-  constexpr int kJobs = 150;
+  constexpr int kJobs = 40;
   const int64_t sweep = Submit(*a, kJobs);
-  std::atomic<bool> stop{false};
-  std::atomic<int> errors{0};
-  std::vector<std::thread> writers;
-  Store* stores[2] = {a.get(), b.get()};
-  for (int w = 0; w < 2; ++w) {
-    writers.emplace_back([&, w] {
-      Store& store = *stores[w];
-      const std::string id = "writer" + std::to_string(w);
-      if (!store.RegisterWorker(id, Cpu(), WallMs()).ok()) ++errors;
-      while (!stop) {
-        auto lease = store.ClaimJob(id, WallMs());
-        if (!lease.ok()) {
-          ++errors;
-          continue;
-        }
-        if (!lease->has_value()) break;
-        v1::MetricEvent metric;
-        metric.set_attempt_id((*lease)->attempt_id());
-        metric.set_phase("measuring");
-        if (!store.RecordMetric(id, metric, WallMs()).ok()) ++errors;
-        if (!store.CompleteJob(id, (*lease)->attempt_id(), Ok(), WallMs()).ok()) ++errors;
-      }
-    });
-  }
-  std::vector<std::tuple<int64_t, int64_t, int64_t, int>> seen;
-  int64_t cursor = 0;
-  auto poll = [&] {
-    auto page = a->ReadEvents(sweep, cursor, 50);
-    ASSERT_TRUE(page.ok()) << page.status().ToString();
-    for (const auto& e : *page) {
-      seen.emplace_back(e.event_id(), e.job_id(), e.attempt_id(), static_cast<int>(e.state()));
-      cursor = e.event_id();
+  ASSERT_TRUE(a->RegisterWorker("twice", Cpu(), WallMs()).ok());
+  int stored = 0, duplicates = 0, failures = 0;
+  for (int i = 0; i < kJobs; ++i) {
+    auto lease = a->ClaimJob("twice", WallMs());
+    ASSERT_TRUE(lease.ok() && lease->has_value()) << lease.status().ToString();
+    const int64_t attempt = (*lease)->attempt_id();
+    std::atomic<int> ready{0};
+    StatusOr<CompletionOutcome> outcomes[2] = {Status::Internal("not run"), Status::Internal("not run")};
+    std::thread racers[2];
+    for (int s = 0; s < 2; ++s) {
+      racers[s] = std::thread([&, s] {
+        Store& store = s == 0 ? *a : *b;
+        ++ready;
+        while (ready < 2) std::this_thread::yield();
+        outcomes[s] = store.CompleteJob("twice", attempt, Ok(), WallMs());
+      });
     }
-  };
-  for (auto deadline = Clock::now() + std::chrono::seconds(90); Clock::now() < deadline;) {
-    poll();
-    auto status = b->GetSweepStatus(sweep, WallMs());
-    if (status.ok() && status->done()) break;
+    for (auto& racer : racers) racer.join();
+    for (const auto& outcome : outcomes) {
+      if (!outcome.ok())
+        ++failures;
+      else if (outcome->duplicate)
+        ++duplicates;
+      else
+        ++stored;
+    }
   }
-  stop = true;
-  for (auto& t : writers) t.join();
-  for (size_t before = 0; before != seen.size() || before == 0;) {  // the tail, until a poll finds nothing new
-    before = seen.size();
-    poll();
-    if (before == 0 && seen.empty()) break;
-  }
-  EXPECT_EQ(errors.load(), 0);
-  const auto all = Events(*b, sweep);
-  EXPECT_EQ(all.size(), static_cast<size_t>(kJobs) * 4) << "leased, running, progress and finished per job";
-  EXPECT_EQ(seen, all) << "the polling cursor skipped or reordered events";
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(stored, kJobs);
+  EXPECT_EQ(duplicates, kJobs);
+  auto status = b->GetSweepStatus(sweep, WallMs());
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(status->done());
+  EXPECT_EQ(status->finished(), kJobs);
+  EXPECT_EQ(Events(*a, sweep).size(), static_cast<size_t>(kJobs) * 3) << "one LEASED, RUNNING, FINISHED per job";
 }
 
 // A cancel through one store ends the lease a worker holds through the other: its heartbeat there reports the

@@ -12,6 +12,7 @@
 
 #include "server/migrations.h"
 #include "support/postgres_server.h"
+#include "support/store_test_peer.h"
 #include "support/temp_dir.h"
 
 namespace tscale {
@@ -433,13 +434,6 @@ TEST_P(StoreTest, WaitingReasonsNameUnservedRequirements) {
 }  // namespace tscale
 
 namespace tscale {
-
-// Reaches Store's private write path, to run a body that throws.
-class StoreTestPeer {
- public:
-  static Status Write(Store& store, const std::function<Status()>& body) { return store.Write(body); }
-  static sql::Database& Db(Store& store) { return store.db_; }
-};
 
 namespace {
 
