@@ -219,6 +219,15 @@ class Store {
   // (beside other writers) found lapsed leases. Written under mu_; read before a claim queues too (ClaimJob).
   std::atomic<int64_t> lapse_looked_ms_{0}, lapse_expiry_due_ms_{0}, lapse_recheck_due_ms_{0};
   std::atomic<bool> lapse_found_{false};
+  // Whether another coordinator serves the same PostgreSQL database, as last counted (ClaimJob, every
+  // kPeerCheckMs): alone, a coordinator's claims and completions run exclusively, which costs fewer statements than
+  // running beside others (server/store_writer.h); either way is correct.
+  std::atomic<bool> peers_serving_{false};
+  std::atomic<int64_t> peers_counted_ms_{0};
+  static constexpr int64_t kPeerCheckMs = 1000;
+  WriteKind ShareableKind() const {
+    return peers_serving_.load(std::memory_order_relaxed) ? WriteKind::kShareable : WriteKind::kAny;
+  }
   // A claim looks for lapsed leases (ClaimJob)...
   bool LapseLookDue(int64_t now_ms) const;
   // ... and must be able to end them: a lease it knows of has lapsed, or a look found one.

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/postgres_connection.h"
 #include "server/store.h"
 #include "server/store_internal.h"
 
@@ -116,7 +117,7 @@ struct MatchingSet {
 StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id, int64_t now_ms) {
   // A claim that is likely to find lapsed leases ends them as well: a write like any other. Others are claims only,
   // which PostgreSQL runs beside other coordinators' claims and completions (server/store_writer.h).
-  const WriteKind kind = LapsedLeaseLikely(now_ms) ? WriteKind::kAny : WriteKind::kShareable;
+  const WriteKind kind = LapsedLeaseLikely(now_ms) ? WriteKind::kAny : ShareableKind();
   std::optional<v1::Lease> out_value{};
   const Status written = writer_.Write(
       [&]() -> Status {
@@ -145,6 +146,18 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
         }
         sql::Statement oldest_per_set(db_, kOldestPerSetSql);
         oldest_per_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Send();
+        // Every serving coordinator holds the coordinator lock (store.cc): counted now and then, in the same round
+        // trip. The key's high and low 32 bits are the lock's classid and objid (PostgreSQL's pg_locks).
+        const bool count_peers = db_.connection().SharesWrites() &&
+                                 (now_ms < peers_counted_ms_.load(std::memory_order_relaxed) ||
+                                  now_ms >= peers_counted_ms_.load(std::memory_order_relaxed) + kPeerCheckMs);
+        std::optional<sql::Statement> peers;
+        if (count_peers) {
+          peers.emplace(db_,
+                        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = ? AND "
+                        "objid::bigint = ? AND objsubid = 1 AND granted");
+          peers->Bind(1, sql::kCoordinatorLockKey >> 32).Bind(2, sql::kCoordinatorLockKey & 0xffffffff).Send();
+        }
 
         if (!worker.Step()) {
           TSCALE_RETURN_IF_ERROR(worker.status());
@@ -153,6 +166,12 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
         v1::WorkerCapabilities caps;
         TSCALE_RETURN_IF_ERROR(Parse(worker.ColumnBlob(0), &caps, "worker capabilities"));
         const int64_t session = worker.ColumnInt(1);
+        if (count_peers) {
+          if (!peers->Step())
+            return peers->status().ok() ? Status::Internal("no count of coordinators") : peers->status();
+          peers_serving_.store(peers->ColumnInt(0) > 1, std::memory_order_relaxed);
+          peers_counted_ms_.store(now_ms, std::memory_order_relaxed);
+        }
         if (shared) {
           writer_.AtCommit([this, worker_id, now_ms] {
             sql::Statement seen(db_, "UPDATE workers SET last_seen_ms=? WHERE id=?");

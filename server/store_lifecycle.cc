@@ -359,7 +359,7 @@ StatusOr<CompletionOutcome> Store::CompleteJob(const std::string& worker_id, int
         out_value.stored = result;
         return Status::Ok();
       },
-      WriteKind::kShareable);
+      ShareableKind());
   if (!written.ok()) return written;
   return out_value;
 }

@@ -286,6 +286,30 @@ TEST_F(SharedStoreTest, AWatchCursorNeverPassesAnEventWhileSharedWritesRunSideBy
   EXPECT_GT(run.shared_commits[1], 0);
 }
 
+// Alone on its database a coordinator runs claims and completions exclusively (fewer statements than beside
+// others); once a second one serves, it counts it within a second and shares.
+TEST_F(SharedStoreTest, AStoreAloneWritesExclusivelyAndSharesOnceAnotherServes) {
+  auto a = Open();
+  ASSERT_TRUE(a);
+  Submit(*a, 4);
+  ASSERT_TRUE(a->RegisterWorker("w", Cpu(), WallMs()).ok());
+  int64_t now = WallMs();
+  auto claim_and_complete = [&](Store& store) {
+    auto lease = store.ClaimJob("w", now);
+    ASSERT_TRUE(lease.ok() && lease->has_value()) << lease.status().ToString();
+    ASSERT_TRUE(store.CompleteJob("w", (*lease)->attempt_id(), Ok(), now).ok());
+  };
+  claim_and_complete(*a);
+  now += 1001;  // past the next count
+  claim_and_complete(*a);
+  EXPECT_EQ(a->write_stats().shared_commits, 0) << "a store alone ran shared groups";
+  auto b = Open();
+  ASSERT_TRUE(b);
+  now += 1001;
+  claim_and_complete(*a);  // this claim counts two coordinators: the completion after it is shared
+  EXPECT_GT(a->write_stats().shared_commits, 0) << "the second coordinator went unnoticed";
+}
+
 // A worker that retries its completion on the other coordinator while the first is still answering: both stores
 // complete the same attempt at once. The completion locks its job before reading it, so one stores the result and
 // the other answers it as the duplicate it is; neither fails, and each job keeps one result.
