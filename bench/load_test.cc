@@ -13,7 +13,9 @@
 // Every figure comes with the two things that decide it on a given disk: the disk's fsync rate where the
 // database lives (measured before and after the run, as dd with oflag=dsync would), and how many writes shared
 // each commit (the server's group-commit counters). --fsync-delay-ms reproduces a slow disk: it sets the
-// server's test-only TSCALE_TEST_FSYNC_DELAY_MS, which adds that delay to every fsync of the database.
+// server's test-only TSCALE_TEST_FSYNC_DELAY_MS, which adds that delay to every fsync of the database. And with
+// the CPU each part spends per completion (coordinators, PostgreSQL, this process; bench/process_cpu.h), so a
+// figure says whether the machine or the design bounds it.
 //
 // Exit 0 when every run has exactly one result per job; 1 otherwise; 77 when a PostgreSQL run was asked for and no
 // PostgreSQL server is installed.
