@@ -24,8 +24,13 @@ std::string ErrorOf(PGconn* conn, const PGresult* result) {
 }
 
 Status FailureOf(PGconn* conn, const PGresult* result) {
-  // A lost connection is worth retrying elsewhere (UNAVAILABLE); anything else is the statement's fault.
+  // A lost connection is worth retrying elsewhere (UNAVAILABLE), and so is a transaction the server gave up on
+  // for the sake of others (a deadlock between coordinators' writes, a serialization failure: SQLSTATE class 40)
+  // or a lock not granted in time (55P03). Anything else is the statement's fault.
   if (PQstatus(conn) != CONNECTION_OK) return Status::Unavailable(ErrorOf(conn, result));
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  if (state && (std::strncmp(state, "40", 2) == 0 || std::strcmp(state, "55P03") == 0))
+    return Status::Unavailable(ErrorOf(conn, result));
   return Status::Internal(ErrorOf(conn, result));
 }
 

@@ -147,7 +147,8 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
         sql::Statement oldest_per_set(db_, kOldestPerSetSql);
         oldest_per_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Send();
         // Every serving coordinator holds the coordinator lock (store.cc): counted now and then, in the same round
-        // trip. The key's high and low 32 bits are the lock's classid and objid (PostgreSQL's pg_locks).
+        // trip. The key's high and low 32 bits are the lock's classid and objid (PostgreSQL's pg_locks), and
+        // pg_locks lists every database's: only this one's count.
         const bool count_peers = db_.connection().SharesWrites() &&
                                  (now_ms < peers_counted_ms_.load(std::memory_order_relaxed) ||
                                   now_ms >= peers_counted_ms_.load(std::memory_order_relaxed) + kPeerCheckMs);
@@ -155,7 +156,8 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
         if (count_peers) {
           peers.emplace(db_,
                         "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = ? AND "
-                        "objid::bigint = ? AND objsubid = 1 AND granted");
+                        "objid::bigint = ? AND objsubid = 1 AND granted AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())");
           peers->Bind(1, sql::kCoordinatorLockKey >> 32).Bind(2, sql::kCoordinatorLockKey & 0xffffffff).Send();
         }
 

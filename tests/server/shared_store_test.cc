@@ -317,8 +317,16 @@ TEST_F(SharedStoreTest, OneAttemptCompletedThroughBothStoresAtOnceStoresOneResul
   auto a = Open(), b = Open();
   ASSERT_TRUE(a && b);
   constexpr int kJobs = 40;
-  const int64_t sweep = Submit(*a, kJobs);
+  const int64_t sweep = Submit(*a, kJobs + 2);
   ASSERT_TRUE(a->RegisterWorker("twice", Cpu(), WallMs()).ok());
+  // One job claimed and completed through each store first: each then counts the other (at its claim) and
+  // shares, so the race below is between two shared completions.
+  for (Store* store : {a.get(), b.get()}) {
+    auto lease = store->ClaimJob("twice", WallMs());
+    ASSERT_TRUE(lease.ok() && lease->has_value()) << lease.status().ToString();
+    ASSERT_TRUE(store->CompleteJob("twice", (*lease)->attempt_id(), Ok(), WallMs()).ok());
+  }
+  const int64_t shared_before[2] = {a->write_stats().shared_commits, b->write_stats().shared_commits};
   int stored = 0, duplicates = 0, failures = 0;
   for (int i = 0; i < kJobs; ++i) {
     auto lease = a->ClaimJob("twice", WallMs());
@@ -348,11 +356,13 @@ TEST_F(SharedStoreTest, OneAttemptCompletedThroughBothStoresAtOnceStoresOneResul
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(stored, kJobs);
   EXPECT_EQ(duplicates, kJobs);
+  EXPECT_GT(a->write_stats().shared_commits, shared_before[0]) << "store a's completions did not run shared";
+  EXPECT_GT(b->write_stats().shared_commits, shared_before[1]) << "store b's completions did not run shared";
   auto status = b->GetSweepStatus(sweep, WallMs());
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(status->done());
-  EXPECT_EQ(status->finished(), kJobs);
-  EXPECT_EQ(Events(*a, sweep).size(), static_cast<size_t>(kJobs) * 3) << "one LEASED, RUNNING, FINISHED per job";
+  EXPECT_EQ(status->finished(), kJobs + 2);
+  EXPECT_EQ(Events(*a, sweep).size(), static_cast<size_t>(kJobs + 2) * 3) << "one LEASED, RUNNING, FINISHED per job";
 }
 
 // A cancel through one store ends the lease a worker holds through the other: its heartbeat there reports the

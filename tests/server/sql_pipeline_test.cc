@@ -163,6 +163,24 @@ TEST_P(SqlPipelineTest, ACursorGoneBeforeItsAnswerLeavesItsStatementRun) {
   EXPECT_EQ(Rows(), "5=50 6=60 7=70 ");
 }
 
+// A transaction PostgreSQL gave up on for the sake of others (a deadlock between coordinators' writes, a
+// serialization failure) or a lock not granted in time is worth retrying: UNAVAILABLE, which a worker retries,
+// not INTERNAL. Raised here with those SQLSTATEs, both waiting and pipelined.
+TEST_P(SqlPipelineTest, ADeadlockOrALockTimeoutIsUnavailableNotInternal) {
+  if (!postgres()) GTEST_SKIP() << "SQLite has one writer: no deadlock between writers";
+  for (const char* state : {"40P01", "40001", "55P03"}) {
+    const std::string raise =
+        std::string("DO $$ BEGIN RAISE EXCEPTION 'as if' USING ERRCODE = '") + state + "'; END $$";
+    EXPECT_EQ(db_.Exec(raise).code(), Status::Code::kUnavailable) << state;
+    sql::WriteTransaction txn(db_);
+    ASSERT_TRUE(txn.status().ok()) << txn.status().ToString();
+    sql::Statement pipelined(db_, raise.c_str());
+    (void)pipelined.Run();
+    EXPECT_EQ(db_.connection().Flush().code(), Status::Code::kUnavailable) << state << " (pipelined)";
+  }
+  EXPECT_EQ(db_.Exec("SELECT no_such_column FROM t").code(), Status::Code::kInternal);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SqlPipelineTest, ::testing::Values(Backend::kSqlite, Backend::kPostgresql),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return info.param == Backend::kSqlite ? "Sqlite" : "Postgresql";
