@@ -124,7 +124,7 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
         // Beside other writers, the worker's row is only read here and updated in the commit's tail: updated here it
         // would stay locked to the end, and two claims in two coordinators' groups could wait for each other.
         const bool shared = writer_.shared();
-        // Three reads sent together, so that with PostgreSQL they share one round trip (server/sql.h).
+        // The reads are sent together, so that with PostgreSQL they share one round trip (server/sql.h).
         sql::Statement worker(db_, shared ? "SELECT capabilities, session FROM workers WHERE id=?"
                                           : "UPDATE workers SET last_seen_ms=? WHERE id=? RETURNING capabilities, "
                                             "session");
