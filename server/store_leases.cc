@@ -85,19 +85,24 @@ bool Store::LapsedLeaseLikely(int64_t now_ms) const {
 
 namespace {
 
-// The oldest queued job of each distinct requirement set, with its spec: queued jobs share few sets (a sweep has
-// one), so the walk is one index seek per set (a loose index scan over jobs_by_requirements), and a claim costs the
-// same behind 10 or 100,000 jobs it cannot run.
-constexpr char kOldestPerSetSql[] =
-    "WITH RECURSIVE sets(requirements) AS ("
-    " SELECT (SELECT requirements FROM jobs WHERE state=?1 ORDER BY requirements LIMIT 1)"
-    " UNION ALL SELECT (SELECT j.requirements FROM jobs j WHERE j.state=?1 AND j.requirements > s.requirements"
-    " ORDER BY j.requirements LIMIT 1) FROM sets s WHERE s.requirements IS NOT NULL) "
-    " , oldest(requirements, id) AS (SELECT s.requirements, (SELECT k.id FROM jobs k WHERE k.state=?1"
-    " AND k.requirements = s.requirements ORDER BY k.id LIMIT 1) FROM sets s WHERE s.requirements IS NOT NULL) "
-    // Scalar subqueries by id, not a join: a join on the CTE's rows may be planned as a scan of every job.
+// The oldest queued job of each distinct requirement set: queued jobs share few sets (a sweep has one), so the walk
+// is one index seek per set (a loose index scan over jobs_by_requirements), and a claim costs the same behind 10 or
+// 100,000 jobs it cannot run.
+#define TSCALE_OLDEST_PER_SET                                                                                 \
+  "WITH RECURSIVE sets(requirements) AS ("                                                                    \
+  " SELECT (SELECT requirements FROM jobs WHERE state=?1 ORDER BY requirements LIMIT 1)"                      \
+  " UNION ALL SELECT (SELECT j.requirements FROM jobs j WHERE j.state=?1 AND j.requirements > s.requirements" \
+  " ORDER BY j.requirements LIMIT 1) FROM sets s WHERE s.requirements IS NOT NULL) "                          \
+  " , oldest(requirements, id) AS (SELECT s.requirements, (SELECT k.id FROM jobs k WHERE k.state=?1"          \
+  " AND k.requirements = s.requirements ORDER BY k.id LIMIT 1) FROM sets s WHERE s.requirements IS NOT NULL) "
+// With each one's spec, which an exclusive claim takes as it is. Scalar subqueries by id, not a join: a join on the
+// CTE's rows may be planned as a scan of every job.
+constexpr char kOldestPerSetWithSpecSql[] = TSCALE_OLDEST_PER_SET
     "SELECT o.requirements, o.id, (SELECT spec FROM jobs WHERE id = o.id), (SELECT c.json FROM jobs j "
     "JOIN model_configs c ON c.id = j.config_id WHERE j.id = o.id) FROM oldest o";
+// Without: beside other writers the claim reads the spec of the job it then locks (kLockOldestInSetSql).
+constexpr char kOldestPerSetSql[] = TSCALE_OLDEST_PER_SET "SELECT o.requirements, o.id FROM oldest o";
+#undef TSCALE_OLDEST_PER_SET
 
 // A claim beside other coordinators' writes takes the oldest queued job of a set that no other claim has locked:
 // the walk's oldest may be another's already (PostgreSQL only; the walk cannot lock, being recursive). NO KEY:
@@ -106,7 +111,7 @@ constexpr char kLockOldestInSetSql[] =
     "SELECT k.id, k.spec, (SELECT c.json FROM model_configs c WHERE c.id = k.config_id) FROM jobs k "
     "WHERE k.state=?1 AND k.requirements=?2 ORDER BY k.id LIMIT 1 FOR NO KEY UPDATE OF k SKIP LOCKED";
 
-// A requirement set the worker can run, with the walk's oldest job of it.
+// A requirement set the worker can run, with the walk's oldest job of it (and its spec, when the walk read it).
 struct MatchingSet {
   int64_t oldest = 0;
   std::string requirements, spec, config_json;
@@ -144,7 +149,7 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
           BindLiveLeases(live);
           live.Send();
         }
-        sql::Statement oldest_per_set(db_, kOldestPerSetSql);
+        sql::Statement oldest_per_set(db_, shared ? kOldestPerSetSql : kOldestPerSetWithSpecSql);
         oldest_per_set.Bind(1, static_cast<int>(v1::JOB_STATE_QUEUED)).Send();
         // Every serving coordinator holds the coordinator lock (store.cc): counted now and then, in the same round
         // trip. The key's high and low 32 bits are the lock's classid and objid (PostgreSQL's pg_locks), and
@@ -199,8 +204,13 @@ StatusOr<std::optional<v1::Lease>> Store::ClaimJob(const std::string& worker_id,
           v1::Requirements requirements;
           TSCALE_RETURN_IF_ERROR(Parse(oldest_per_set.ColumnBlob(0), &requirements, "job requirements"));
           if (!WorkerMatches(caps, requirements)) continue;
-          matching.push_back({oldest_per_set.ColumnInt(1), oldest_per_set.ColumnBlob(0), oldest_per_set.ColumnBlob(2),
-                              oldest_per_set.ColumnText(3)});
+          MatchingSet& set = matching.emplace_back();
+          set.oldest = oldest_per_set.ColumnInt(1);
+          set.requirements = oldest_per_set.ColumnBlob(0);
+          if (!shared) {
+            set.spec = oldest_per_set.ColumnBlob(2);
+            set.config_json = oldest_per_set.ColumnText(3);
+          }
         }
         TSCALE_RETURN_IF_ERROR(oldest_per_set.status());
         // The oldest job the worker can run first.

@@ -87,14 +87,11 @@ Status GroupCommitQueue::RunTailsAndCommit() {
     // Sent behind the bodies' statements, answered with the COMMIT: a failure among them fails the commit.
     TSCALE_RETURN_IF_ERROR(db_.connection().OrderCommit());
     in_tails_ = true;
-    for (auto& [member, tail] : tails_) {
-      Status ran = tail();
-      if (!ran.ok()) {
-        in_tails_ = false;
-        return ran;
-      }
-    }
+    Status ran;
+    for (auto& [member, tail] : tails_)
+      if (ran = tail(); !ran.ok()) break;
     in_tails_ = false;
+    TSCALE_RETURN_IF_ERROR(ran);
   }
   return db_.connection().Commit(changes_);
 }
